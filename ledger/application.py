@@ -1,0 +1,826 @@
+"""The Ledger application: load state, decide, append with expected versions, retry a lost race.
+
+Every CLI command is one call here, and other apps may call these methods directly. Write
+methods take the acting person's id first and an optional `at` (business time); they return
+plain dicts shaped as SPEC §3 describes, or raise a `LedgerError`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from ledger import decisions
+from ledger import events as ev
+from ledger.errors import InvalidInput, LedgerError, NotFound, Refused, StoreUnavailable
+from ledger.state import (
+    CONVERTED, HELD, POOLED, Desk, Head, Lead, Person, Pool, desk_stream, lead_stream,
+    person_stream, pool_stream, replay,
+)
+from ledger.store import Conflict, DuplicateKeys, LeadKey, NewEvent, Store, Stored, open_store
+from ledger.values import (
+    format_duration, format_time, lead_keys, parse_duration, parse_time,
+)
+from projections.runner import Db, Projector
+
+ATTRIBUTES = ("company", "contact", "phone", "email", "region", "industry", "source")
+CHANNELS = ("call", "visit", "email", "message", "meeting", "other")
+RULE_NAMES = ("claim_limit", "daily_claim_limit", "idle_limit", "hold_limit", "cooldown", "warn_before")
+DURATION_RULES = ("idle_limit", "hold_limit", "cooldown", "warn_before")
+REFUSALS = (ev.ClaimRefused, ev.AssignmentRefused)
+BACKDATED_AFTER = 300  # seconds between occurred_at and recorded_at before an event is "backdated"
+MAX_ATTEMPTS = 60
+
+
+def stream_of(event: ev.Event) -> str:
+    if isinstance(event, ev.HoldingsChanged):
+        return desk_stream(event.rep, event.pool)
+    if isinstance(event, (ev.PersonRegistered, ev.PersonDeactivated)):
+        return person_stream(event.person)
+    if isinstance(event, (ev.PoolCreated, ev.PoolRulesChanged, ev.MembersGranted, ev.MembersRevoked)):
+        return pool_stream(event.pool)
+    return lead_stream(event.lead)
+
+
+def event_dict(stored: Stored) -> dict[str, Any]:
+    """An event as other tools see it: position, version, type, times, actor, its fields."""
+    fields = msgspec.to_builtins(stored.event)
+    kind = fields.pop("type")
+    occurred = stored.event.occurred_at
+    return {
+        "position": stored.position,
+        "version": stored.version,
+        "type": kind,
+        "occurred_at": format_time(occurred),
+        "recorded_at": format_time(stored.recorded_at),
+        "actor": fields.pop("actor"),
+        "actor_kind": fields.pop("actor_kind"),
+        "backdated": abs((stored.recorded_at - occurred).total_seconds()) > BACKDATED_AFTER,
+        **{k: v for k, v in fields.items() if k != "occurred_at"},
+    }
+
+
+class Ledger:
+    """An ownership ledger over one store (a SQLite file or a PostgreSQL database)."""
+
+    def __init__(self, store: Store | str | None = None, *, clock: Callable[[], datetime] | None = None):
+        self.store = store if isinstance(store, Store) else open_store(store)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.views = Projector(self.store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- loading ------------------------------------------------------------------------
+
+    def _ready(self) -> None:
+        self.store.ensure_ready()
+
+    def _person(self, person_id: str) -> Person:
+        stream = person_stream(person_id)
+        return replay(Person(Head(stream), person_id), self.store.read_stream(stream))
+
+    def _pool(self, pool_id: str) -> Pool:
+        stream = pool_stream(pool_id)
+        pool = replay(Pool(Head(stream), pool_id), self.store.read_stream(stream))
+        if not pool.exists:
+            raise NotFound("unknown_pool", f"no pool {pool_id!r}", pool=pool_id)
+        return pool
+
+    def _lead(self, lead_id: str, *, upto: int | None = None, must_exist: bool = True) -> Lead:
+        stream = lead_stream(lead_id)
+        lead = replay(Lead(Head(stream), lead_id), self.store.read_stream(stream, upto_position=upto))
+        if must_exist and not lead.exists:
+            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        return lead
+
+    def _desk(self, rep: str, pool: str) -> Desk:
+        stream = desk_stream(rep, pool)
+        last = self.store.read_last(stream)
+        desk = Desk(Head(stream), rep, pool)
+        return replay(desk, [last]) if last else desk
+
+    def _known(self, person_id: str) -> Person:
+        person = self._person(person_id)
+        if not person.exists:
+            raise NotFound("unknown_person", f"no person {person_id!r}", person=person_id)
+        return person
+
+    def _actor(self, actor_id: str | None, command: str) -> Person:
+        """SPEC order: the actor is known and active, then the role allows the command."""
+        if not actor_id:
+            raise InvalidInput(f"{command.replace('.', ' ')} needs an actor: pass --as ID (or set LEADLEDGER_ACTOR)")
+        self._ready()
+        actor = self._known(actor_id)
+        if not actor.active:
+            raise Refused("actor_inactive", f"{actor_id} is deactivated and may not act", actor=actor_id)
+        decisions.authorise(actor, command)
+        return actor
+
+    def check_reader(self, actor_id: str | None) -> None:
+        """Read commands need no actor; when one is named he must be known and active."""
+        self._ready()
+        if actor_id:
+            actor = self._known(actor_id)
+            if not actor.active:
+                raise Refused("actor_inactive", f"{actor_id} is deactivated", actor=actor_id)
+
+    def _holder(self, person_id: str) -> Person:
+        person = self._known(person_id)
+        decisions.check_holder(person)
+        return person
+
+    def _at(self, at: datetime | str | None) -> datetime:
+        return parse_time(at) or self.clock()
+
+    # --- appending ----------------------------------------------------------------------
+
+    def _commit(self, heads: Iterable[Head], events: list[ev.Event], *,
+                keys: Iterable[LeadKey] = (), unique_keys: bool = True) -> list[Stored]:
+        known = {h.stream: h for h in heads}
+        versions = {s: h.version for s, h in known.items()}
+        new = []
+        for event in events:
+            stream = stream_of(event)
+            head = known[stream]
+            versions[stream] += 1
+            new.append(NewEvent(stream, versions[stream], head.hash, event))
+        return self.store.append(new, keys=list(keys), unique_keys=unique_keys)
+
+    def _retry(self, attempt: Callable[[], Any]) -> Any:
+        """Run load-decide-append until it appends without losing a race."""
+        for n in range(MAX_ATTEMPTS):
+            try:
+                return attempt()
+            except Conflict:
+                time.sleep(random.uniform(0, min(0.002 * (n + 1), 0.05)))
+        raise StoreUnavailable("the store is too busy: gave up after many conflicting writes")
+
+    def _ownership(self, lead: Lead, stored: list[Stored]) -> dict[str, Any]:
+        """SPEC result of an ownership command; a recorded refusal is raised instead."""
+        mine = [s for s in stored if s.stream == lead.head.stream]
+        first = mine[0]
+        if isinstance(first.event, REFUSALS):
+            e = first.event
+            details: dict[str, Any] = {"lead": e.lead}
+            if e.owner is not None:
+                details["owner"] = e.owner
+            if e.owner_since_position is not None:
+                details["owner_since_position"] = e.owner_since_position
+            details.update(e.facts)
+            details["refusal_position"] = first.position
+            raise Refused(e.reason, e.message, **details)
+        after = replay(lead, mine)
+        return {
+            "lead": lead.id, "event": type(first.event).__name__, "position": first.position,
+            "owner": after.owner, "pool": after.pool, "status": after.status,
+            "occurred_at": format_time(first.event.occurred_at),
+        }
+
+    # --- set-up and people --------------------------------------------------------------
+
+    def init(self, admin: str, name: str, at: datetime | str | None = None) -> dict[str, Any]:
+        """Create the store (idempotent) and register its first admin."""
+        _check_id(admin, "admin id")
+        self.store.init()
+        self.views.ensure()
+        at = self._at(at)
+
+        def attempt() -> dict[str, Any]:
+            person = self._person(admin)
+            if person.exists:
+                return {"store": _safe_url(self.store.url), "admin": admin, "created": False}
+            people = self.store.read_log(after=0, limit=1)
+            if people:
+                raise Refused("already_exists", "the store is already initialised; add people with "
+                              "`leadledger person add`", admin=admin)
+            event = ev.PersonRegistered(occurred_at=at, actor=admin, person=admin, name=name, role="admin")
+            self._commit([person.head], [event])
+            return {"store": _safe_url(self.store.url), "admin": admin, "created": True}
+
+        return self._retry(attempt)
+
+    def add_person(self, actor: str, person_id: str, name: str, role: str, team: str | None = None,
+                   at: datetime | str | None = None) -> dict[str, Any]:
+        at = self._at(at)
+        _check_id(person_id, "person id")
+        if role not in decisions.ROLES:
+            raise InvalidInput(f"invalid role {role!r}: use one of {', '.join(decisions.ROLES)}")
+        if not name.strip():
+            raise InvalidInput("a person needs a --name")
+
+        def attempt() -> dict[str, Any]:
+            by = self._actor(actor, "person.add")
+            person = self._person(person_id)
+            if person.exists:
+                raise Refused("already_exists", f"person {person_id} already exists", person=person_id)
+            event = ev.PersonRegistered(occurred_at=at, actor=by.id, person=person_id, name=name,
+                                        role=role, team=team)
+            stored = self._commit([person.head], [event])
+            return {"person": person_id, "name": name, "role": role, "team": team,
+                    "active": True, "position": stored[0].position}
+
+        return self._retry(attempt)
+
+    def deactivate_person(self, actor: str, person_id: str, reassign_to: str | None = None,
+                          at: datetime | str | None = None) -> dict[str, Any]:
+        """Deactivate a person; each lead he holds goes back to its pool (or to `reassign_to`)."""
+        at = self._at(at)
+
+        def attempt() -> dict[str, Any]:
+            by = self._actor(actor, "person.deactivate")
+            person = self._known(person_id)
+            target = self._holder(reassign_to) if reassign_to else None
+            if target is not None and target.id == person_id:
+                raise InvalidInput("--reassign-to must name someone else")
+            if not person.active:
+                raise Refused("actor_inactive", f"{person_id} is already deactivated", person=person_id)
+            events: list[ev.Event] = [ev.PersonDeactivated(
+                occurred_at=at, actor=by.id, person=person_id, reassign_to=reassign_to)]
+            heads = [person.head]
+            desks: dict[str, Desk] = {}
+            moved = []
+            for lead_id in self._held_by(person_id):
+                lead = self._lead(lead_id)
+                if lead.owner != person_id or lead.status != HELD:
+                    continue
+                decisions.check_time(lead, at)
+                pool = self._pool(lead.pool)
+                old = desks.get(desk_stream(person_id, lead.pool)) or self._desk(person_id, lead.pool)
+                if target is not None:
+                    new = desks.get(desk_stream(target.id, lead.pool)) or self._desk(target.id, lead.pool)
+                    decided = decisions.hand_over(lead, pool, old, new, target, by, at,
+                                                  reason=f"owner {person_id} deactivated")
+                else:
+                    decided = decisions.return_on_deactivation(lead, old, by, at)
+                for e in decided:
+                    if isinstance(e, ev.HoldingsChanged):
+                        stream = desk_stream(e.rep, e.pool)
+                        base = desks.get(stream) or (old if e.rep == person_id else new)
+                        desks[stream] = replace(base, held=e.held, day=e.day, claims_on_day=e.claims_on_day)
+                heads.append(lead.head)
+                events.extend(decided)
+                moved.append({"lead": lead.id, "to": target.id if target else None, "pool": lead.pool})
+            for stream in desks:
+                rep, pool_id = stream.split(":")[2], stream.split(":")[1]
+                heads.append(self._desk(rep, pool_id).head)
+            stored = self._commit(heads, events)
+            return {"person": person_id, "active": False, "position": stored[0].position,
+                    "returned": [m for m in moved if m["to"] is None],
+                    "reassigned": [m for m in moved if m["to"] is not None]}
+
+        return self._retry(attempt)
+
+    def _held_by(self, rep: str) -> list[str]:
+        self.views.catch_up()
+        with self.store.reading() as cur:
+            rows = Db(cur, self.store, self.views.names()).all(
+                "SELECT lead FROM {holdings} WHERE rep = %s AND status = 'held' ORDER BY since_position",
+                [rep])
+        return [r[0] for r in rows]
+
+    def person_list(self) -> dict[str, Any]:
+        self._ready()
+        self.views.catch_up()
+        with self.store.reading() as cur:
+            rows = Db(cur, self.store, self.views.names()).all(
+                "SELECT person, name, role, team, active, registered_at, deactivated_at "
+                "FROM {people} ORDER BY person")
+        return {"people": [
+            {"person": p, "name": n, "role": r, "team": t, "active": bool(a), "registered_at": at,
+             "deactivated_at": d} for p, n, r, t, a, at, d in rows
+        ]}
+
+    # --- pools --------------------------------------------------------------------------
+
+    def _rules(self, base: ev.Rules, changes: dict[str, Any]) -> ev.Rules:
+        values = {}
+        for name, value in changes.items():
+            if value is None:
+                continue
+            if name not in RULE_NAMES:
+                raise InvalidInput(f"unknown rule {name!r}")
+            if name in DURATION_RULES:
+                values[name] = parse_duration(value, f"--{name.replace('_', '-')}")
+            else:
+                try:
+                    values[name] = int(value)
+                except (TypeError, ValueError):
+                    raise InvalidInput(f"--{name.replace('_', '-')} must be a whole number, not {value!r}") from None
+                if values[name] < 0 or (name == "claim_limit" and values[name] < 1):
+                    raise InvalidInput(f"--{name.replace('_', '-')} must be {'at least 1' if name == 'claim_limit' else 'zero or more'}")
+        return msgspec.structs.replace(base, **values)
+
+    def create_pool(self, actor: str, pool_id: str, name: str, at: datetime | str | None = None,
+                    **rules: Any) -> dict[str, Any]:
+        at = self._at(at)
+        _check_id(pool_id, "pool id")
+        chosen = self._rules(ev.Rules(), rules)
+
+        def attempt() -> dict[str, Any]:
+            by = self._actor(actor, "pool.create")
+            stream = pool_stream(pool_id)
+            existing = replay(Pool(Head(stream), pool_id), self.store.read_stream(stream))
+            if existing.exists:
+                raise Refused("already_exists", f"pool {pool_id} already exists", pool=pool_id)
+            stored = self._commit([existing.head], [ev.PoolCreated(
+                occurred_at=at, actor=by.id, pool=pool_id, name=name, rules=chosen)])
+            return {"pool": pool_id, "name": name, "rules": rules_dict(chosen), "rules_version": 1,
+                    "position": stored[0].position}
+
+        return self._retry(attempt)
+
+    def change_rules(self, actor: str, pool_id: str, at: datetime | str | None = None,
+                     **rules: Any) -> dict[str, Any]:
+        at = self._at(at)
+        if all(v is None for v in rules.values()):
+            raise InvalidInput("name at least one rule to change, e.g. --claim-limit 20")
+
+        def attempt() -> dict[str, Any]:
+            by = self._actor(actor, "pool.rules")
+            pool = self._pool(pool_id)
+            if at < pool.rule_versions[-1].since:
+                raise InvalidInput(f"--at is before the pool's latest rule version "
+                                   f"({format_time(pool.rule_versions[-1].since)})")
+            chosen = self._rules(pool.rules, rules)
+            version = pool.rules_version + 1
+            stored = self._commit([pool.head], [ev.PoolRulesChanged(
+                occurred_at=at, actor=by.id, pool=pool_id, rules=chosen, rules_version=version)])
+            return {"pool": pool_id, "rules": rules_dict(chosen), "rules_version": version,
+                    "since": format_time(at), "position": stored[0].position}
+
+        return self._retry(attempt)
+
+    def grant(self, actor: str, pool_id: str, people: list[str], at: datetime | str | None = None) -> dict[str, Any]:
+        return self._membership(actor, pool_id, people, at, grant=True)
+
+    def revoke(self, actor: str, pool_id: str, people: list[str], at: datetime | str | None = None) -> dict[str, Any]:
+        return self._membership(actor, pool_id, people, at, grant=False)
+
+    def _membership(self, actor: str, pool_id: str, people: list[str], at: Any, *, grant: bool) -> dict[str, Any]:
+        at = self._at(at)
+        if not people:
+            raise InvalidInput("name at least one person")
+
+        def attempt() -> dict[str, Any]:
+            by = self._actor(actor, "pool.grant" if grant else "pool.revoke")
+            pool = self._pool(pool_id)
+            for person_id in people:
+                person = self._known(person_id)
+                if grant:
+                    decisions.check_holder(person)
+            changed = [p for p in dict.fromkeys(people) if (p in pool.members) != grant]
+            position = None
+            if changed:
+                cls = ev.MembersGranted if grant else ev.MembersRevoked
+                stored = self._commit([pool.head], [cls(occurred_at=at, actor=by.id, pool=pool_id, people=changed)])
+                position = stored[0].position
+            members = (pool.members | set(changed)) if grant else (pool.members - set(changed))
+            return {"pool": pool_id, "members": sorted(members), "changed": changed, "position": position}
+
+        return self._retry(attempt)
+
+    def pool_list(self) -> dict[str, Any]:
+        self._ready()
+        self.views.catch_up()
+        with self.store.reading() as cur:
+            db = Db(cur, self.store, self.views.names())
+            rows = db.all("SELECT pool, name, rules_version FROM {pools} ORDER BY pool")
+            pooled = dict(db.all("SELECT pool, COUNT(*) FROM {pool_leads} GROUP BY pool"))
+            held = dict(db.all("SELECT pool, COUNT(*) FROM {holdings} WHERE status = 'held' GROUP BY pool"))
+            members = dict(db.all("SELECT pool, COUNT(*) FROM {pool_members} GROUP BY pool"))
+        return {"pools": [
+            {"pool": p, "name": n, "rules_version": v, "members": members.get(p, 0),
+             "pooled_count": pooled.get(p, 0), "held_count": held.get(p, 0)}
+            for p, n, v in rows
+        ]}
+
+    def pool_show(self, pool_id: str) -> dict[str, Any]:
+        self._ready()
+        pool = self._pool(pool_id)
+        self.views.catch_up()
+        with self.store.reading() as cur:
+            db = Db(cur, self.store, self.views.names())
+            pooled = [r[0] for r in db.all(
+                "SELECT lead FROM {pool_leads} WHERE pool = %s ORDER BY since_position", [pool_id])]
+            held = db.one("SELECT COUNT(*) FROM {holdings} WHERE pool = %s AND status = 'held'", [pool_id])[0]
+            converted = db.one("SELECT COUNT(*) FROM {holdings} WHERE pool = %s AND status = 'converted'",
+                               [pool_id])[0]
+        return {
+            "pool": pool.id, "name": pool.name, "rules": rules_dict(pool.rules),
+            "rules_version": pool.rules_version, "members": sorted(pool.members),
+            "pooled": pooled, "held_count": held, "converted_count": converted,
+            "rule_versions": [
+                {"version": rv.version, "since": format_time(rv.since), "position": rv.position,
+                 "rules": rules_dict(rv.rules)} for rv in pool.rule_versions
+            ],
+        }
+
+    # --- leads --------------------------------------------------------------------------
+
+    def _new_lead(self, by: Person, lead_id: str, pool: Pool, fields: dict[str, Any],
+                  at: datetime, allow_duplicate: bool) -> tuple[ev.LeadAdded, list[LeadKey], list[dict]]:
+        """Decide a LeadAdded: the duplicate check against the key index."""
+        attributes = _attributes(fields)
+        keys = lead_keys(attributes.company, attributes.phone, attributes.email)
+        matches = [k for k in self.store.find_keys(keys) if k.lead != lead_id]
+        found = [ev.DuplicateMatch(lead=k.lead, field=k.kind, value=k.value) for k in matches]
+        if found and not allow_duplicate:
+            first = found[0]
+            other = self._lead(first.lead)
+            where = {"owner": other.owner} if other.owner else {"pool": other.pool}
+            raise Refused(
+                "duplicate_lead",
+                f"lead {lead_id} has the same {first.field} as lead {first.lead} "
+                + (f"(held by {other.owner})" if other.owner else f"(in pool {other.pool})"),
+                lead=lead_id, existing=first.lead, field=first.field, **where,
+                matches=[msgspec.to_builtins(m) for m in found],
+            )
+        event = ev.LeadAdded(occurred_at=at, actor=by.id, lead=lead_id, pool=pool.id,
+                             attributes=attributes, duplicates=found)
+        return event, [LeadKey(k, v, lead_id) for k, v in keys], [msgspec.to_builtins(m) for m in found]
+
+    def add_lead(self, actor: str, lead_id: str, pool_id: str, *, allow_duplicate: bool = False,
+                 claim: bool = False, at: datetime | str | None = None, **fields: Any) -> dict[str, Any]:
+        at = self._at(at)
+        _check_id(lead_id, "lead id")
+
+        def attempt() -> dict[str, Any]:
+            by = self._actor(actor, "lead.add")
+            pool = self._pool(pool_id)
+            decisions.check_member(by, pool)
+            lead = self._lead(lead_id, must_exist=False)
+            if lead.exists:
+                raise Refused("already_exists", f"lead {lead_id} already exists (pool {lead.pool})",
+                              lead=lead_id)
+            event, keys, found = self._new_lead(by, lead_id, pool, fields, at, allow_duplicate)
+            try:
+                stored = self._commit([lead.head], [event], keys=keys, unique_keys=not allow_duplicate)
+            except DuplicateKeys:
+                raise Conflict("duplicate key appeared") from None
+            return {"lead": lead_id, "event": "LeadAdded", "position": stored[0].position, "owner": None,
+                    "pool": pool_id, "status": POOLED, "occurred_at": format_time(at), "duplicates": found}
+
+        added = self._retry(attempt)
+        if claim:
+            added["claim"] = self.claim(actor, lead_id, at=at)
+        return added
+
+    def import_leads(self, actor: str, pool_id: str, rows: Iterable[tuple[int, dict[str, Any] | str]],
+                     *, allow_duplicate: bool = False, at: datetime | str | None = None,
+                     batch: int = 1000, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Import (line, fields) rows; a row given as a string is a parse error for that line.
+
+        Rows are appended in batches; a re-run skips leads that already exist.
+        """
+        at = self._at(at)
+        by = self._actor(actor, "lead.import")
+        pool = self._pool(pool_id)
+        decisions.check_member(by, pool)
+        report: dict[str, Any] = {"imported": 0, "skipped_existing": 0, "duplicates": [], "rejected": []}
+        seen_ids: set[str] = set()
+        seen_keys: dict[tuple[str, str], str] = {}
+        chunk: list[tuple[int, dict[str, Any]]] = []
+
+        def flush() -> None:
+            self._retry(lambda: self._import_chunk(by, pool, chunk, at, allow_duplicate, report, seen_keys))
+            if progress:
+                progress(len(chunk))
+            chunk.clear()
+
+        for line, fields in rows:
+            if isinstance(fields, str):
+                report["rejected"].append({"line": line, "error": fields})
+                continue
+            try:
+                lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
+                _check_id(lead_id, "lead id")
+                _attributes({k: v for k, v in fields.items() if k not in ("id", "lead")})
+            except InvalidInput as e:
+                report["rejected"].append({"line": line, "error": e.message})
+                continue
+            if lead_id in seen_ids:
+                report["skipped_existing"] += 1
+                continue
+            seen_ids.add(lead_id)
+            chunk.append((line, fields))
+            if len(chunk) >= batch:
+                flush()
+        if chunk:
+            flush()
+        return report
+
+    def _import_chunk(self, by: Person, pool: Pool, chunk: list[tuple[int, dict[str, Any]]], at: datetime,
+                      allow_duplicate: bool, report: dict[str, Any], seen_keys: dict[tuple[str, str], str]) -> None:
+        ids = [str(f.get("id") or f.get("lead")).strip() for _, f in chunk]
+        existing = self.store.existing_streams([lead_stream(i) for i in ids])
+        candidates = []
+        for (line, fields), lead_id in zip(chunk, ids, strict=True):
+            if lead_stream(lead_id) in existing:
+                report["skipped_existing"] += 1
+                continue
+            attrs = _attributes({k: v for k, v in fields.items() if k not in ("id", "lead")})
+            candidates.append((line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email)))
+        indexed = {(k.kind, k.value): k.lead for k in self.store.find_keys(
+            [key for *_, keys in candidates for key in keys])}
+        events, new_keys, dups = [], [], []
+        batch_keys: dict[tuple[str, str], str] = {}
+        for line, lead_id, attrs, keys in candidates:
+            matches = [ev.DuplicateMatch(lead=indexed.get(k) or batch_keys.get(k) or seen_keys[k],
+                                         field=k[0], value=k[1])
+                       for k in keys if k in indexed or k in batch_keys or k in seen_keys]
+            if matches and not allow_duplicate:
+                dups.append({"line": line, "lead": lead_id, "duplicate_of": matches[0].lead,
+                             "field": matches[0].field, "value": matches[0].value})
+                continue
+            events.append(ev.LeadAdded(occurred_at=at, actor=by.id, lead=lead_id, pool=pool.id,
+                                       attributes=attrs, duplicates=matches))
+            new_keys.extend(LeadKey(k, v, lead_id) for k, v in keys)
+            for k in keys:
+                batch_keys.setdefault(k, lead_id)
+        if events:
+            try:
+                self._commit([Head(lead_stream(e.lead)) for e in events], events,
+                             keys=new_keys, unique_keys=not allow_duplicate)
+            except DuplicateKeys:
+                raise Conflict("a duplicate key appeared during the import") from None
+        report["imported"] += len(events)
+        report["duplicates"].extend(dups)
+        seen_keys.update(batch_keys)
+
+    def lead_show(self, lead_id: str) -> dict[str, Any]:
+        self._ready()
+        lead = self._lead(lead_id)
+        due = decisions.deadline(lead, self._pool(lead.pool), self.clock()) if lead.status == HELD else None
+        return {
+            "lead": lead.id, "pool": lead.pool, "status": lead.status, "owner": lead.owner,
+            "since": format_time(lead.placed_at), "since_position": lead.placed_position,
+            "last_follow_up": format_time(lead.last_follow_up), "deal": lead.deal,
+            "recycle_at": format_time(due.at) if due else None, "recycle_rule": due.rule if due else None,
+            "attributes": msgspec.to_builtins(lead.attributes), "version": lead.head.version,
+            "disputes": [d.id for d in lead.disputes],
+        }
+
+    # --- ownership ----------------------------------------------------------------------
+
+    def _on_lead(self, actor: str, command: str, lead_id: str, at: Any,
+                 decide: Callable[[Person, Lead], tuple[list[Head], list[ev.Event]]]) -> dict[str, Any]:
+        """The common shape of a command on one lead: actor, lead, time, decide, append."""
+        at = self._at(at)
+
+        def attempt() -> dict[str, Any]:
+            by = self._actor(actor, command)
+            lead = self._lead(lead_id)
+            decisions.check_time(lead, at)
+            heads, events = decide(by, lead, at)
+            return self._ownership(lead, self._commit([lead.head, *heads], events))
+
+        return self._retry(attempt)
+
+    def claim(self, actor: str, lead_id: str, at: datetime | str | None = None) -> dict[str, Any]:
+        def decide(by: Person, lead: Lead, at: datetime):
+            desk = self._desk(by.id, lead.pool)
+            return [desk.head], decisions.claim(lead, self._pool(lead.pool), desk, by, at)
+
+        return self._on_lead(actor, "claim", lead_id, at, decide)
+
+    def release(self, actor: str, lead_id: str, reason: str | None = None,
+                at: datetime | str | None = None) -> dict[str, Any]:
+        def decide(by: Person, lead: Lead, at: datetime):
+            desk = self._desk(by.id, lead.pool)
+            return [desk.head], decisions.release(lead, desk, by, at, reason)
+
+        return self._on_lead(actor, "release", lead_id, at, decide)
+
+    def follow_up(self, actor: str, lead_id: str, note: str, channel: str = "other",
+                  at: datetime | str | None = None) -> dict[str, Any]:
+        if channel not in CHANNELS:
+            raise InvalidInput(f"invalid channel {channel!r}: use one of {', '.join(CHANNELS)}")
+        if not note or not note.strip():
+            raise InvalidInput("a follow-up needs a --note")
+        return self._on_lead(actor, "follow-up", lead_id, at,
+                             lambda by, lead, at: ([], decisions.follow_up(lead, by, at, note, channel)))
+
+    def convert(self, actor: str, lead_id: str, deal: str | None = None,
+                at: datetime | str | None = None) -> dict[str, Any]:
+        def decide(by: Person, lead: Lead, at: datetime):
+            desk = self._desk(by.id, lead.pool)
+            return [desk.head], decisions.convert(lead, desk, by, at, deal)
+
+        result = self._on_lead(actor, "convert", lead_id, at, decide)
+        result["deal"] = deal
+        return result
+
+    def assign(self, actor: str, lead_id: str, to: str, reason: str | None = None,
+               at: datetime | str | None = None) -> dict[str, Any]:
+        def decide(by: Person, lead: Lead, at: datetime):
+            rep = self._holder(to)
+            pool = self._pool(lead.pool)
+            decisions.check_member(by, pool)
+            desk = self._desk(rep.id, lead.pool)
+            return [desk.head], decisions.assign(lead, pool, desk, rep, by, at, reason)
+
+        return self._on_lead(actor, "assign", lead_id, at, decide)
+
+    def reassign(self, actor: str, lead_id: str, to: str, reason: str,
+                 at: datetime | str | None = None) -> dict[str, Any]:
+        if not reason or not reason.strip():
+            raise InvalidInput("reassign needs a --reason")
+
+        def decide(by: Person, lead: Lead, at: datetime):
+            rep = self._holder(to)
+            pool = self._pool(lead.pool)
+            decisions.check_member(by, pool)
+            desk = self._desk(rep.id, lead.pool)
+            old = self._desk(lead.owner, lead.pool) if lead.owner else desk
+            heads = [desk.head] if old.head == desk.head else [old.head, desk.head]
+            return heads, decisions.reassign(lead, pool, old, desk, rep, by, at, reason)
+
+        return self._on_lead(actor, "reassign", lead_id, at, decide)
+
+    def move(self, actor: str, lead_id: str, to_pool: str, reason: str | None = None,
+             at: datetime | str | None = None) -> dict[str, Any]:
+        def decide(by: Person, lead: Lead, at: datetime):
+            source = self._pool(lead.pool)
+            target = self._pool(to_pool)
+            decisions.check_member(by, source)
+            return [], decisions.move(lead, target, by, at, reason)
+
+        return self._on_lead(actor, "move", lead_id, at, decide)
+
+    def sweep(self, actor: str, now: datetime | str | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """Issue due recycle warnings and recycle overdue leads, each lead on its own."""
+        by = self._actor(actor, "sweep")
+        now = parse_time(now, "--now") or self.clock()
+        self.views.catch_up()
+        with self.store.reading() as cur:
+            candidates = [r[0] for r in Db(cur, self.store, self.views.names()).all(
+                "SELECT lead FROM {holdings} WHERE status = 'held' ORDER BY since_position")]
+        warned, recycled = [], []
+        pools: dict[str, Pool] = {}
+        for lead_id in candidates:
+            def attempt(lead_id: str = lead_id) -> list[ev.Event]:
+                lead = self._lead(lead_id)
+                if lead.pool not in pools:
+                    pools[lead.pool] = self._pool(lead.pool)
+                desk = self._desk(lead.owner, lead.pool) if lead.owner else None
+                if desk is None:
+                    return []
+                events = decisions.sweep_lead(lead, pools[lead.pool], desk, now, by.id)
+                if events and not dry_run:
+                    self._commit([lead.head, desk.head], events)
+                return events
+
+            for e in self._retry(attempt):
+                if isinstance(e, ev.RecycleWarned):
+                    warned.append({"lead": e.lead, "owner": e.rep, "recycle_at": format_time(e.recycle_at),
+                                   "rule": e.rule})
+                elif isinstance(e, ev.LeadRecycled):
+                    recycled.append({"lead": e.lead, "from": e.rep, "rule": e.rule,
+                                     "deadline": format_time(e.deadline), "pool": e.pool})
+        return {"now": format_time(now), "dry_run": dry_run, "warned": warned, "recycled": recycled}
+
+    # --- queries ------------------------------------------------------------------------
+
+    def owner(self, lead_id: str, at: datetime | str | None = None) -> dict[str, Any]:
+        """Who owned the lead at `at` (default now); an event at `at` counts as done."""
+        self._ready()
+        when = parse_time(at) or self.clock()
+        stream = lead_stream(lead_id)
+        stored = self.store.read_stream(stream)
+        if not stored:
+            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        lead = replay(Lead(Head(stream), lead_id), (s for s in stored if s.event.occurred_at <= when))
+        return {
+            "lead": lead_id, "at": format_time(when), "owner": lead.owner,
+            "pool": lead.pool or None, "status": lead.status if lead.exists else None,
+            "since": format_time(lead.placed_at), "position": lead.placed_position,
+            "event": lead.placed_by,
+        }
+
+    def history(self, lead_id: str) -> dict[str, Any]:
+        self._ready()
+        stored = self.store.read_stream(lead_stream(lead_id))
+        if not stored:
+            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        return {
+            "lead": lead_id,
+            "events": [event_dict(s) for s in stored],
+            "ownership": ownership_intervals(stored),
+            "refused": [
+                {"position": s.position, "type": type(s.event).__name__, "actor": s.event.actor,
+                 "rep": s.event.rep, "reason": s.event.reason, "occurred_at": format_time(s.event.occurred_at),
+                 "owner": s.event.owner, "owner_since_position": s.event.owner_since_position}
+                for s in stored if isinstance(s.event, REFUSALS)
+            ],
+        }
+
+    def holdings(self, rep: str) -> dict[str, Any]:
+        self._ready()
+        person = self._known(rep)
+        now = self.clock()
+        self.views.catch_up()
+        with self.store.reading() as cur:
+            rows = Db(cur, self.store, self.views.names()).all(
+                "SELECT lead FROM {holdings} WHERE rep = %s ORDER BY since_position", [rep])
+        leads, counts = [], {}
+        pools: dict[str, Pool] = {}
+        for (lead_id,) in rows:
+            lead = self._lead(lead_id)
+            if lead.owner != person.id:
+                continue
+            pool = pools.get(lead.pool) or self._pool(lead.pool)
+            pools[lead.pool] = pool
+            due = decisions.deadline(lead, pool, now)
+            leads.append({
+                "lead": lead.id, "pool": lead.pool, "status": lead.status,
+                "since": format_time(lead.placed_at), "last_follow_up": format_time(lead.last_follow_up),
+                "recycle_at": format_time(due.at) if due else None,
+                "recycle_rule": due.rule if due else None,
+                "rules_version": due.rules.version if due else None,
+                "overdue": bool(due and now >= due.at),
+            })
+            if lead.status == HELD:
+                counts[lead.pool] = counts.get(lead.pool, 0) + 1
+        return {"rep": rep, "active": person.active, "now": format_time(now), "leads": leads,
+                "count_by_pool": counts}
+
+    def iter_events(self, since: int = 0, batch: int = 5000) -> Iterator[dict[str, Any]]:
+        """The change feed: every event after position `since`, in position order."""
+        self._ready()
+        position = since
+        while events := self.store.read_log(after=position, limit=batch):
+            for s in events:
+                row = event_dict(s)
+                row["stream"] = s.stream
+                yield row
+            position = events[-1].position
+
+
+def ownership_intervals(stored: list[Stored]) -> list[dict[str, Any]]:
+    intervals: list[dict[str, Any]] = []
+    for s in stored:
+        e = s.event
+        if isinstance(e, ev.OWNERSHIP_ENDS) and intervals and intervals[-1]["to"] is None:
+            intervals[-1].update(to=format_time(e.occurred_at), end_position=s.position,
+                                 ended_by=type(e).__name__)
+        if isinstance(e, ev.OWNERSHIP_STARTS):
+            intervals.append({"owner": e.rep, "from": format_time(e.occurred_at), "to": None,
+                              "start_position": s.position, "end_position": None, "ended_by": None,
+                              "started_by": type(e).__name__, "dispute": getattr(e, "dispute", None)})
+    return intervals
+
+
+def rules_dict(rules: ev.Rules) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in RULE_NAMES:
+        value = getattr(rules, name)
+        out[name] = format_duration(value) if name in DURATION_RULES else value
+    return out
+
+
+def _attributes(fields: dict[str, Any]) -> ev.Attributes:
+    unknown = [k for k, v in fields.items() if k not in ATTRIBUTES and v not in (None, "")]
+    if unknown:
+        raise InvalidInput(f"unknown lead field(s): {', '.join(sorted(unknown))}")
+    values = {}
+    for k in ATTRIBUTES:
+        v = fields.get(k)
+        if v is None:
+            continue
+        if not isinstance(v, (str, int)):
+            raise InvalidInput(f"lead field {k} must be text")
+        v = str(v).strip()
+        if v:
+            values[k] = v
+    if "email" in values and "@" not in values["email"]:
+        raise InvalidInput(f"invalid email {values['email']!r}")
+    return ev.Attributes(**values)
+
+
+def _check_id(value: str, what: str) -> None:
+    if not value or not value.strip() or value != value.strip() or ":" in value or len(value) > 200:
+        raise InvalidInput(f"invalid {what} {value!r}: a non-empty name without spaces at the ends or ':'")
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}@{host}"
+    return url
+
+
+__all__ = ["CONVERTED", "HELD", "POOLED", "Ledger", "LedgerError", "event_dict"]

@@ -1,0 +1,81 @@
+"""How events are stored: msgspec bytes, wrapped in a record that chains their hashes.
+
+The stored `state` of each event is the JSON of a `Record`: the event itself, the time the
+ledger recorded it, the hash of the previous event of the same stream, and its own hash.
+The hash covers the stream id, the version, the previous hash, the recording time and the
+event's exact bytes, so a changed byte, a deleted or swapped event, or an event moved to
+another stream breaks the chain. Encoders and decoders are built once, here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import msgspec
+
+from ledger.events import AnyEvent, Event
+
+GENESIS = "0" * 64
+
+_event_encoder = msgspec.json.Encoder()
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    hash: str
+    prev: str
+    recorded_at: datetime
+    event: AnyEvent
+
+
+class RawRecord(msgspec.Struct, frozen=True, kw_only=True):
+    hash: str
+    prev: str
+    recorded_at: msgspec.Raw
+    event: msgspec.Raw
+
+
+_record_decoder = msgspec.json.Decoder(Record)
+_raw_record_decoder = msgspec.json.Decoder(RawRecord)
+_event_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+def chain_hash(stream: str, version: int, prev: str, recorded_at: bytes, event: bytes) -> str:
+    h = hashlib.sha256()
+    h.update(f"{stream}\n{version}\n{prev}\n".encode())
+    h.update(recorded_at)
+    h.update(b"\n")
+    h.update(event)
+    return h.hexdigest()
+
+
+def encode(stream: str, version: int, prev: str, recorded_at: datetime, event: Event) -> tuple[bytes, str]:
+    """The stored bytes of an event, and its chain hash."""
+    event_bytes = _event_encoder.encode(event)
+    at_bytes = _event_encoder.encode(recorded_at.astimezone(UTC))
+    digest = chain_hash(stream, version, prev, at_bytes, event_bytes)
+    body = (
+        b'{"hash":"' + digest.encode() + b'","prev":"' + prev.encode()
+        + b'","recorded_at":' + at_bytes + b',"event":' + event_bytes + b"}"
+    )
+    return body, digest
+
+
+def decode(state: bytes) -> Record:
+    return _record_decoder.decode(state)
+
+
+def decode_raw(state: bytes) -> RawRecord:
+    return _raw_record_decoder.decode(state)
+
+
+def decode_event(data: bytes) -> AnyEvent:
+    return _event_decoder.decode(data)
+
+
+def encode_event(event: Event) -> bytes:
+    return _event_encoder.encode(event)
+
+
+def topic_of(event: Event) -> str:
+    return type(event).__name__

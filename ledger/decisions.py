@@ -1,0 +1,347 @@
+"""Pure decisions: state + command + time -> events, or an error.
+
+Nothing here reads a clock or touches storage. A refusal that SPEC rule 7 says must be
+recorded comes back as a `ClaimRefused` / `AssignmentRefused` event; other refusals raise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger import events as ev
+from ledger.errors import InvalidInput, PermissionDenied, Refused
+from ledger.state import CONVERTED, HELD, POOLED, Desk, Lead, Person, Pool, RuleVersion
+from ledger.values import add, day_of, format_duration, format_time
+
+HOLDERS = ("rep", "manager")
+ROLES = ("admin", "manager", "rep", "auditor")
+
+# Which roles may run each write command (SPEC §1, Actors and roles).
+ALLOWED = {
+    "person.add": ("admin",),
+    "person.deactivate": ("admin",),
+    "pool.create": ("admin",),
+    "pool.rules": ("admin",),
+    "pool.grant": ("admin",),
+    "pool.revoke": ("admin",),
+    "lead.add": ("admin", "manager", "rep"),
+    "lead.import": ("admin", "manager"),
+    "claim": HOLDERS,
+    "release": HOLDERS,
+    "follow-up": HOLDERS,
+    "convert": HOLDERS,
+    "assign": ("admin", "manager"),
+    "reassign": ("admin", "manager"),
+    "move": ("admin", "manager"),
+    "sweep": ("admin", "manager"),
+    "dispute.open": ("admin", "manager", "rep", "auditor"),
+    "dispute.resolve": ("admin", "auditor"),
+}
+
+
+def authorise(actor: Person, command: str) -> None:
+    if actor.role not in ALLOWED[command]:
+        raise PermissionDenied(
+            f"{actor.id} is {_article(actor.role)} {actor.role} and may not {command.replace('.', ' ')}",
+            actor=actor.id, role=actor.role,
+        )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def check_time(lead: Lead, at: datetime) -> None:
+    """Within one lead, events may not go back in time."""
+    if lead.last_event_at is not None and at < lead.last_event_at:
+        raise InvalidInput(
+            f"--at {format_time(at)} is earlier than lead {lead.id}'s latest event "
+            f"({format_time(lead.last_event_at)})",
+            lead=lead.id, latest=format_time(lead.last_event_at),
+        )
+
+
+def check_member(actor: Person, pool: Pool) -> None:
+    """Managers and reps act only on pools they belong to; admins on any."""
+    if actor.role != "admin" and actor.id not in pool.members:
+        raise Refused("not_pool_member", f"{actor.id} is not a member of pool {pool.id}",
+                      person=actor.id, pool=pool.id)
+
+
+def check_holder(person: Person) -> None:
+    if person.role not in HOLDERS:
+        raise InvalidInput(f"{person.id} is {_article(person.role)} {person.role}; only reps and managers hold leads",
+                           person=person.id)
+    if not person.active:
+        raise Refused("actor_inactive", f"{person.id} is deactivated", person=person.id)
+
+
+def _holdings_after(desk: Desk, delta: int, at: datetime, lead: str, actor: str,
+                    claims: int = 0, kind: str = "person") -> ev.HoldingsChanged:
+    """The desk after `delta` held leads and `claims` claims (counted per UTC day)."""
+    day, on_day = desk.day, desk.claims_on_day
+    if claims:
+        day = day_of(at)
+        on_day = (on_day if desk.day == day else 0) + claims
+    return ev.HoldingsChanged(
+        occurred_at=at, actor=actor, actor_kind=kind, rep=desk.rep, pool=desk.pool, lead=lead,
+        held=desk.held + delta, day=day, claims_on_day=on_day,
+    )
+
+
+def _facts(details: dict) -> dict:
+    return {k: v for k, v in details.items() if k not in ("owner", "owner_since_position")}
+
+
+def _owned_refusal(lead: Lead) -> tuple[str, str, dict]:
+    if lead.status == CONVERTED:
+        return "lead_converted", f"lead {lead.id} is converted by {lead.owner}", {"owner": lead.owner}
+    return (
+        "lead_owned",
+        f"lead {lead.id} is owned by {lead.owner} since event #{lead.placed_position} "
+        f"({format_time(lead.placed_at)})",
+        {"owner": lead.owner, "owner_since_position": lead.placed_position},
+    )
+
+
+def _limit_refusal(desk: Desk, rv: RuleVersion, rep: str) -> tuple[str, str, dict] | None:
+    if desk.held >= rv.rules.claim_limit:
+        return (
+            "claim_limit_reached",
+            f"{rep} already holds {desk.held} leads of pool {desk.pool} "
+            f"(claim_limit {rv.rules.claim_limit}, rules v{rv.version})",
+            {"held": desk.held, "claim_limit": rv.rules.claim_limit},
+        )
+    return None
+
+
+def claim(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: datetime) -> list[ev.Event]:
+    rv = pool.rules_at(at)
+    refusal = None
+    if lead.status != POOLED:
+        refusal = _owned_refusal(lead)
+    elif rep.id not in pool.members:
+        refusal = ("not_pool_member", f"{rep.id} is not a member of pool {pool.id}", {})
+    else:
+        left = lead.left(rep.id)
+        if left is not None and at < add(left, rv.rules.cooldown):
+            until = add(left, rv.rules.cooldown)
+            refusal = (
+                "cooldown_active",
+                f"lead {lead.id} left {rep.id} at {format_time(left)}; cooldown "
+                f"{format_duration(rv.rules.cooldown)} runs until {format_time(until)}",
+                {"left_at": format_time(left), "cooldown_until": format_time(until)},
+            )
+        else:
+            refusal = _limit_refusal(desk, rv, rep.id)
+            daily = rv.rules.daily_claim_limit
+            if refusal is None and daily and desk.day == day_of(at) and desk.claims_on_day >= daily:
+                refusal = (
+                    "daily_limit_reached",
+                    f"{rep.id} already claimed {desk.claims_on_day} leads of pool {pool.id} on "
+                    f"{desk.day} (daily_claim_limit {daily}, rules v{rv.version})",
+                    {"claims_today": desk.claims_on_day, "daily_claim_limit": daily},
+                )
+    if refusal is not None:
+        code, message, details = refusal
+        return [ev.ClaimRefused(
+            occurred_at=at, actor=rep.id, lead=lead.id, pool=lead.pool, rep=rep.id, reason=code,
+            message=message, owner=details.get("owner"),
+            owner_since_position=details.get("owner_since_position"), rules_version=rv.version,
+            facts=_facts(details),
+        )]
+    return [
+        ev.LeadClaimed(
+            occurred_at=at, actor=rep.id, lead=lead.id, pool=lead.pool, rep=rep.id,
+            rules_version=rv.version, claim_limit=rv.rules.claim_limit, held_before=desk.held,
+        ),
+        _holdings_after(desk, +1, at, lead.id, rep.id, claims=1),
+    ]
+
+
+def _assignment_refusal(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: datetime,
+                        actor: Person, need: str) -> ev.AssignmentRefused | None:
+    rv = pool.rules_at(at)
+    refusal = None
+    if lead.status == CONVERTED or (need == POOLED and lead.status == HELD):
+        refusal = _owned_refusal(lead)
+    elif need == HELD and lead.status == POOLED:
+        refusal = ("lead_pooled", f"lead {lead.id} is in pool {lead.pool}, not held", {})
+    elif rep.id not in pool.members:
+        refusal = ("not_pool_member", f"{rep.id} is not a member of pool {pool.id}", {})
+    else:
+        refusal = _limit_refusal(desk, rv, rep.id)
+    if refusal is None:
+        return None
+    code, message, details = refusal
+    return ev.AssignmentRefused(
+        occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool, rep=rep.id, reason=code,
+        message=message, owner=details.get("owner"),
+        owner_since_position=details.get("owner_since_position"), rules_version=rv.version,
+        facts=_facts(details),
+    )
+
+
+def assign(lead: Lead, pool: Pool, desk: Desk, rep: Person, actor: Person, at: datetime,
+           reason: str | None) -> list[ev.Event]:
+    refused = _assignment_refusal(lead, pool, desk, rep, at, actor, POOLED)
+    if refused:
+        return [refused]
+    return [
+        ev.LeadAssigned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool, rep=rep.id,
+                        reason=reason, rules_version=pool.rules_at(at).version),
+        _holdings_after(desk, +1, at, lead.id, actor.id),
+    ]
+
+
+def reassign(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, actor: Person,
+             at: datetime, reason: str) -> list[ev.Event]:
+    if lead.owner == rep.id and lead.status == HELD:
+        raise InvalidInput(f"lead {lead.id} is already held by {rep.id}")
+    refused = _assignment_refusal(lead, pool, desk, rep, at, actor, HELD)
+    if refused:
+        return [refused]
+    return [
+        ev.LeadReassigned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
+                          from_rep=lead.owner, rep=rep.id, reason=reason,
+                          rules_version=pool.rules_at(at).version),
+        _holdings_after(old_desk, -1, at, lead.id, actor.id),
+        _holdings_after(desk, +1, at, lead.id, actor.id),
+    ]
+
+
+def _check_owner(lead: Lead, actor: Person, *, converted_ok: bool = False) -> None:
+    if lead.status == POOLED:
+        raise Refused("lead_pooled", f"lead {lead.id} is in pool {lead.pool}, not held", lead=lead.id)
+    if lead.owner != actor.id:
+        raise Refused("not_owner", f"lead {lead.id} is held by {lead.owner}, not {actor.id}",
+                      lead=lead.id, owner=lead.owner)
+    if lead.status == CONVERTED and not converted_ok:
+        raise Refused("lead_converted", f"lead {lead.id} is already converted", lead=lead.id,
+                      owner=lead.owner)
+
+
+def release(lead: Lead, desk: Desk, actor: Person, at: datetime, reason: str | None) -> list[ev.Event]:
+    _check_owner(lead, actor)
+    return [
+        ev.LeadReleased(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
+                        rep=actor.id, reason=reason),
+        _holdings_after(desk, -1, at, lead.id, actor.id),
+    ]
+
+
+def follow_up(lead: Lead, actor: Person, at: datetime, note: str, channel: str) -> list[ev.Event]:
+    _check_owner(lead, actor, converted_ok=True)
+    return [ev.FollowUpLogged(occurred_at=at, actor=actor.id, lead=lead.id, rep=actor.id,
+                              note=note, channel=channel)]
+
+
+def convert(lead: Lead, desk: Desk, actor: Person, at: datetime, deal: str | None) -> list[ev.Event]:
+    _check_owner(lead, actor)
+    return [
+        ev.LeadConverted(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
+                         rep=actor.id, deal=deal),
+        _holdings_after(desk, -1, at, lead.id, actor.id),
+    ]
+
+
+def move(lead: Lead, target: Pool, actor: Person, at: datetime, reason: str | None) -> list[ev.Event]:
+    if lead.status != POOLED:
+        code, message, details = _owned_refusal(lead)
+        raise Refused(code, message, lead=lead.id, **details)
+    if target.id == lead.pool:
+        raise InvalidInput(f"lead {lead.id} is already in pool {target.id}")
+    return [ev.LeadMoved(occurred_at=at, actor=actor.id, lead=lead.id, from_pool=lead.pool,
+                         pool=target.id, reason=reason)]
+
+
+# --- recycling ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Deadline:
+    rule: str  # idle_limit | hold_limit
+    at: datetime
+    limit: int
+    rules: RuleVersion
+    warn_at: datetime
+
+
+def next_deadline(rules: ev.Rules, held_since: datetime, last_follow_up: datetime | None
+                  ) -> tuple[str, datetime, int] | None:
+    """(rule, when, limit) of the earliest recycle deadline, or None if no rule applies."""
+    options = []
+    if rules.idle_limit > 0:
+        base = max(held_since, last_follow_up or held_since)
+        options.append(("idle_limit", add(base, rules.idle_limit), rules.idle_limit))
+    if rules.hold_limit > 0:
+        options.append(("hold_limit", add(held_since, rules.hold_limit), rules.hold_limit))
+    return min(options, key=lambda o: (o[1], o[0] != "hold_limit")) if options else None
+
+
+def deadline(lead: Lead, pool: Pool, now: datetime) -> Deadline | None:
+    """The next recycle deadline of a held lead, under the rules in force at `now`."""
+    if lead.status != HELD or lead.placed_at is None:
+        return None
+    rv = pool.rules_at(now)
+    found = next_deadline(rv.rules, lead.placed_at, lead.last_follow_up)
+    if found is None:
+        return None
+    rule, at, limit = found
+    return Deadline(rule, at, limit, rv, add(at, -rv.rules.warn_before))
+
+
+def sweep_lead(lead: Lead, pool: Pool, desk: Desk, now: datetime, actor: str) -> list[ev.Event]:
+    """Recycle an overdue lead, or warn once before its deadline; else nothing."""
+    due = deadline(lead, pool, now)
+    if due is None or (lead.last_event_at and now < lead.last_event_at):
+        return []
+    if now >= due.at:
+        return [
+            ev.LeadRecycled(
+                occurred_at=now, actor=actor, actor_kind="rule", lead=lead.id, pool=lead.pool,
+                rep=lead.owner, rule=due.rule, limit=due.limit, rules_version=due.rules.version,
+                deadline=due.at, held_since=lead.placed_at, last_follow_up_at=lead.last_follow_up,
+            ),
+            _holdings_after(desk, -1, now, lead.id, actor, kind="rule"),
+        ]
+    if now >= due.warn_at and lead.warned_for != due.at:
+        return [ev.RecycleWarned(
+            occurred_at=now, actor=actor, actor_kind="rule", lead=lead.id, rep=lead.owner,
+            rule=due.rule, recycle_at=due.at, rules_version=due.rules.version, limit=due.limit,
+        )]
+    return []
+
+
+def return_on_deactivation(lead: Lead, desk: Desk, actor: Person, at: datetime) -> list[ev.Event]:
+    return [
+        ev.LeadReturned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
+                        rep=lead.owner, reason=f"owner {lead.owner} deactivated"),
+        _holdings_after(desk, -1, at, lead.id, actor.id),
+    ]
+
+
+def hand_over(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, actor: Person,
+              at: datetime, reason: str, dispute: str | None = None) -> list[ev.Event]:
+    """A ruling (deactivation --reassign-to, dispute award): membership only, no limit."""
+    if rep.id not in pool.members:
+        raise Refused("not_pool_member", f"{rep.id} is not a member of pool {pool.id}",
+                      person=rep.id, pool=pool.id)
+    rv = pool.rules_at(at)
+    if lead.status == CONVERTED:  # the deal stays won; only who holds it changes
+        return [ev.LeadReassigned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
+                                  from_rep=lead.owner, rep=rep.id, reason=reason,
+                                  rules_version=rv.version, dispute=dispute)]
+    if lead.status == POOLED:
+        return [
+            ev.LeadAssigned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
+                            rep=rep.id, reason=reason, rules_version=rv.version, dispute=dispute),
+            _holdings_after(desk, +1, at, lead.id, actor.id),
+        ]
+    return [
+        ev.LeadReassigned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
+                          from_rep=lead.owner, rep=rep.id, reason=reason,
+                          rules_version=rv.version, dispute=dispute),
+        _holdings_after(old_desk, -1, at, lead.id, actor.id),
+        _holdings_after(desk, +1, at, lead.id, actor.id),
+    ]

@@ -1,0 +1,245 @@
+"""Everything that can happen in the ledger, as immutable, past-tense facts.
+
+Each event is a frozen, keyword-only msgspec Struct tagged with its class name, so one
+decoder reads any of them. Stored events are never changed: a new field gets a default,
+and a field never changes type.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class Rules(msgspec.Struct, frozen=True, kw_only=True):
+    """A pool's rules; durations are whole seconds, 0 meaning 'none' where the SPEC says so."""
+
+    claim_limit: int = 50
+    daily_claim_limit: int = 0
+    idle_limit: int = 30 * 86400
+    hold_limit: int = 90 * 86400
+    cooldown: int = 7 * 86400
+    warn_before: int = 3 * 86400
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    occurred_at: datetime
+    actor: str
+    actor_kind: str = "person"  # "person" or "rule"
+
+
+# --- people -------------------------------------------------------------------------------
+
+class PersonRegistered(Event, frozen=True, kw_only=True):
+    person: str
+    name: str
+    role: str
+    team: str | None = None
+
+
+class PersonDeactivated(Event, frozen=True, kw_only=True):
+    person: str
+    reassign_to: str | None = None
+
+
+# --- pools --------------------------------------------------------------------------------
+
+class PoolCreated(Event, frozen=True, kw_only=True):
+    pool: str
+    name: str
+    rules: Rules
+
+
+class PoolRulesChanged(Event, frozen=True, kw_only=True):
+    pool: str
+    rules: Rules
+    rules_version: int
+
+
+class MembersGranted(Event, frozen=True, kw_only=True):
+    pool: str
+    people: list[str]
+
+
+class MembersRevoked(Event, frozen=True, kw_only=True):
+    pool: str
+    people: list[str]
+
+
+# --- leads --------------------------------------------------------------------------------
+
+class Attributes(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    company: str | None = None
+    contact: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    source: str | None = None
+
+
+class DuplicateMatch(msgspec.Struct, frozen=True, kw_only=True):
+    lead: str
+    field: str  # phone | email | company
+    value: str  # the normalised value both leads share
+
+
+class LeadAdded(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    attributes: Attributes
+    duplicates: list[DuplicateMatch] = []
+
+
+class LeadClaimed(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    rep: str
+    rules_version: int
+    claim_limit: int
+    held_before: int
+
+
+class ClaimRefused(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    rep: str
+    reason: str
+    message: str
+    owner: str | None = None
+    owner_since_position: int | None = None
+    rules_version: int | None = None
+    facts: dict[str, str | int] = {}
+
+
+class LeadAssigned(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    rep: str
+    reason: str | None = None
+    rules_version: int
+    dispute: str | None = None
+
+
+class AssignmentRefused(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    rep: str
+    reason: str
+    message: str
+    owner: str | None = None
+    owner_since_position: int | None = None
+    rules_version: int | None = None
+    facts: dict[str, str | int] = {}
+
+
+class LeadReassigned(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    from_rep: str
+    rep: str
+    reason: str
+    rules_version: int
+    dispute: str | None = None
+
+
+class LeadReleased(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    rep: str
+    reason: str | None = None
+
+
+class LeadReturned(Event, frozen=True, kw_only=True):
+    """A deactivated rep's lead, returned to its pool."""
+
+    lead: str
+    pool: str
+    rep: str
+    reason: str
+
+
+class FollowUpLogged(Event, frozen=True, kw_only=True):
+    lead: str
+    rep: str
+    note: str
+    channel: str = "other"
+
+
+class LeadConverted(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    rep: str
+    deal: str | None = None
+
+
+class LeadMoved(Event, frozen=True, kw_only=True):
+    lead: str
+    from_pool: str
+    pool: str
+    reason: str | None = None
+
+
+class RecycleWarned(Event, frozen=True, kw_only=True):
+    lead: str
+    rep: str
+    rule: str  # idle_limit | hold_limit
+    recycle_at: datetime
+    rules_version: int
+    limit: int
+
+
+class LeadRecycled(Event, frozen=True, kw_only=True):
+    lead: str
+    pool: str
+    rep: str
+    rule: str  # idle_limit | hold_limit
+    limit: int
+    rules_version: int
+    deadline: datetime
+    held_since: datetime
+    last_follow_up_at: datetime | None
+
+
+# --- a rep's holdings in one pool: the stream that makes claim limits hold under races ----
+
+class HoldingsChanged(Event, frozen=True, kw_only=True):
+    rep: str
+    pool: str
+    lead: str
+    held: int  # leads of this pool he holds (not converted) after this change
+    day: str  # UTC day of the claims counted below
+    claims_on_day: int
+
+
+# --- disputes -----------------------------------------------------------------------------
+
+class DisputeOpened(Event, frozen=True, kw_only=True):
+    dispute: str
+    lead: str
+    reason: str
+    owner: str | None = None
+
+
+class DisputeResolved(Event, frozen=True, kw_only=True):
+    dispute: str
+    lead: str
+    outcome: str  # awarded | upheld
+    owner: str | None
+    rationale: str
+
+
+AnyEvent = (
+    PersonRegistered | PersonDeactivated
+    | PoolCreated | PoolRulesChanged | MembersGranted | MembersRevoked
+    | LeadAdded | LeadClaimed | ClaimRefused | LeadAssigned | AssignmentRefused
+    | LeadReassigned | LeadReleased | LeadReturned | FollowUpLogged | LeadConverted
+    | LeadMoved | RecycleWarned | LeadRecycled
+    | HoldingsChanged
+    | DisputeOpened | DisputeResolved
+)
+
+# Events that change who owns a lead, and those that end an ownership.
+OWNERSHIP_STARTS = (LeadClaimed, LeadAssigned, LeadReassigned)
+OWNERSHIP_ENDS = (LeadReleased, LeadReturned, LeadRecycled, LeadReassigned)

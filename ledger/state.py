@@ -1,0 +1,305 @@
+"""Current state of each stream, rebuilt from its events by `evolve`.
+
+States are frozen dataclasses; `evolve(state, stored)` returns the next one. Each state
+knows its stream's version and head hash, which a new event must follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import singledispatch
+
+from ledger import codec
+from ledger import events as ev
+
+HELD, POOLED, CONVERTED = "held", "pooled", "converted"
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    stream: str
+    version: int = 0
+    hash: str = codec.GENESIS
+
+
+@dataclass(frozen=True)
+class Person:
+    head: Head
+    id: str
+    name: str = ""
+    role: str = ""
+    team: str | None = None
+    active: bool = True
+    exists: bool = False
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    version: int
+    since: datetime
+    rules: ev.Rules
+    position: int
+
+
+@dataclass(frozen=True)
+class Pool:
+    head: Head
+    id: str
+    name: str = ""
+    rule_versions: tuple[RuleVersion, ...] = ()
+    members: frozenset[str] = frozenset()
+    exists: bool = False
+
+    @property
+    def rules(self) -> ev.Rules:
+        return self.rule_versions[-1].rules
+
+    @property
+    def rules_version(self) -> int:
+        return self.rule_versions[-1].version
+
+    def rules_at(self, at: datetime) -> RuleVersion:
+        """The rule version in force at `at` (the first one if `at` is earlier than all)."""
+        found = self.rule_versions[0]
+        for rv in self.rule_versions:
+            if rv.since <= at:
+                found = rv
+        return found
+
+
+@dataclass(frozen=True)
+class Dispute:
+    id: str
+    lead: str
+    opened_by: str
+    opened_at: datetime
+    reason: str
+    owner_at_open: str | None
+    position: int
+    outcome: str | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    rationale: str | None = None
+    awarded_to: str | None = None
+    resolved_position: int | None = None
+
+
+@dataclass(frozen=True)
+class Lead:
+    head: Head
+    id: str
+    pool: str = ""
+    attributes: ev.Attributes = field(default_factory=ev.Attributes)
+    status: str = POOLED
+    owner: str | None = None
+    placed_at: datetime | None = None  # when the lead came to where it is (pool or owner)
+    placed_position: int | None = None
+    placed_by: str | None = None  # the event type that put it there
+    last_follow_up: datetime | None = None
+    last_event_at: datetime | None = None
+    left_at: tuple[tuple[str, datetime], ...] = ()  # (rep, most recent time it left him)
+    warned_for: datetime | None = None  # the deadline a warning was issued for
+    deal: str | None = None
+    disputes: tuple[Dispute, ...] = ()
+    exists: bool = False
+
+    def left(self, rep: str) -> datetime | None:
+        for who, when in self.left_at:
+            if who == rep:
+                return when
+        return None
+
+    def dispute(self, dispute_id: str) -> Dispute | None:
+        for d in self.disputes:
+            if d.id == dispute_id:
+                return d
+        return None
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A rep's holdings in one pool: how many he holds, and his claims on one day."""
+
+    head: Head
+    rep: str
+    pool: str
+    held: int = 0
+    day: str = ""
+    claims_on_day: int = 0
+
+
+def person_stream(person_id: str) -> str:
+    return f"person:{person_id}"
+
+
+def pool_stream(pool_id: str) -> str:
+    return f"pool:{pool_id}"
+
+
+def lead_stream(lead_id: str) -> str:
+    return f"lead:{lead_id}"
+
+
+def desk_stream(rep: str, pool: str) -> str:
+    return f"desk:{pool}:{rep}"
+
+
+# --- evolve ---------------------------------------------------------------------------------
+
+def advance(state, stored):
+    """Move a state's head past one stored event, then apply the event."""
+    state = replace(state, head=Head(state.head.stream, stored.version, stored.hash))
+    return evolve(stored.event, state, stored)
+
+
+@singledispatch
+def evolve(event, state, stored):  # noqa: ARG001
+    return state
+
+
+@evolve.register
+def _(e: ev.PersonRegistered, s: Person, stored) -> Person:
+    return replace(s, name=e.name, role=e.role, team=e.team, active=True, exists=True)
+
+
+@evolve.register
+def _(e: ev.PersonDeactivated, s: Person, stored) -> Person:
+    return replace(s, active=False)
+
+
+@evolve.register
+def _(e: ev.PoolCreated, s: Pool, stored) -> Pool:
+    return replace(
+        s, name=e.name, exists=True,
+        rule_versions=(RuleVersion(1, e.occurred_at, e.rules, stored.position),),
+    )
+
+
+@evolve.register
+def _(e: ev.PoolRulesChanged, s: Pool, stored) -> Pool:
+    rv = RuleVersion(e.rules_version, e.occurred_at, e.rules, stored.position)
+    return replace(s, rule_versions=(*s.rule_versions, rv))
+
+
+@evolve.register
+def _(e: ev.MembersGranted, s: Pool, stored) -> Pool:
+    return replace(s, members=s.members | set(e.people))
+
+
+@evolve.register
+def _(e: ev.MembersRevoked, s: Pool, stored) -> Pool:
+    return replace(s, members=s.members - set(e.people))
+
+
+def _touch(s: Lead, e: ev.Event) -> Lead:
+    return replace(s, last_event_at=e.occurred_at)
+
+
+def _placed(s: Lead, e: ev.Event, stored) -> Lead:
+    return replace(s, placed_at=e.occurred_at, placed_position=stored.position,
+                   placed_by=type(e).__name__)
+
+
+def _take(s: Lead, e, stored) -> Lead:
+    return replace(
+        _placed(s, e, stored), status=HELD, owner=e.rep, last_follow_up=None, warned_for=None, last_event_at=e.occurred_at,
+    )
+
+
+def _leave(s: Lead, e, stored) -> Lead:
+    left = tuple((r, t) for r, t in s.left_at if r != s.owner)
+    if s.owner is not None:
+        left = (*left, (s.owner, e.occurred_at))
+    return replace(
+        _placed(s, e, stored), status=POOLED, owner=None, last_follow_up=None, warned_for=None, left_at=left,
+        last_event_at=e.occurred_at,
+    )
+
+
+@evolve.register
+def _(e: ev.LeadAdded, s: Lead, stored) -> Lead:
+    return replace(_placed(s, e, stored), pool=e.pool, attributes=e.attributes, exists=True,
+                   last_event_at=e.occurred_at)
+
+
+@evolve.register
+def _(e: ev.LeadClaimed, s: Lead, stored) -> Lead:
+    return _take(s, e, stored)
+
+
+@evolve.register
+def _(e: ev.LeadAssigned, s: Lead, stored) -> Lead:
+    return _take(s, e, stored)
+
+
+@evolve.register
+def _(e: ev.LeadReassigned, s: Lead, stored) -> Lead:
+    taken = _take(_leave(s, e, stored), e, stored)
+    return replace(taken, status=CONVERTED, deal=s.deal) if s.status == CONVERTED else taken
+
+
+@evolve.register(ev.LeadReleased)
+@evolve.register(ev.LeadReturned)
+@evolve.register(ev.LeadRecycled)
+def _(e, s: Lead, stored) -> Lead:
+    return _leave(s, e, stored)
+
+
+@evolve.register
+def _(e: ev.FollowUpLogged, s: Lead, stored) -> Lead:
+    return replace(s, last_follow_up=e.occurred_at, last_event_at=e.occurred_at)
+
+
+@evolve.register
+def _(e: ev.LeadConverted, s: Lead, stored) -> Lead:
+    return replace(s, status=CONVERTED, deal=e.deal, last_event_at=e.occurred_at)
+
+
+@evolve.register
+def _(e: ev.LeadMoved, s: Lead, stored) -> Lead:
+    return replace(_placed(s, e, stored), pool=e.pool, last_event_at=e.occurred_at)
+
+
+@evolve.register
+def _(e: ev.RecycleWarned, s: Lead, stored) -> Lead:
+    return replace(s, warned_for=e.recycle_at, last_event_at=e.occurred_at)
+
+
+@evolve.register(ev.ClaimRefused)
+@evolve.register(ev.AssignmentRefused)
+def _(e, s: Lead, stored) -> Lead:
+    return _touch(s, e)
+
+
+@evolve.register
+def _(e: ev.DisputeOpened, s: Lead, stored) -> Lead:
+    d = Dispute(
+        id=e.dispute, lead=e.lead, opened_by=e.actor, opened_at=e.occurred_at,
+        reason=e.reason, owner_at_open=e.owner, position=stored.position,
+    )
+    return replace(s, disputes=(*s.disputes, d), last_event_at=e.occurred_at)
+
+
+@evolve.register
+def _(e: ev.DisputeResolved, s: Lead, stored) -> Lead:
+    disputes = tuple(
+        replace(
+            d, outcome=e.outcome, resolved_by=e.actor, resolved_at=e.occurred_at,
+            rationale=e.rationale, awarded_to=e.owner if e.outcome == "awarded" else None,
+            resolved_position=stored.position,
+        ) if d.id == e.dispute else d
+        for d in s.disputes
+    )
+    return replace(s, disputes=disputes, last_event_at=e.occurred_at)
+
+
+@evolve.register
+def _(e: ev.HoldingsChanged, s: Desk, stored) -> Desk:
+    return replace(s, held=e.held, day=e.day, claims_on_day=e.claims_on_day)
+
+
+def replay(state, stored_events):
+    for stored in stored_events:
+        state = advance(state, stored)
+    return state

@@ -1,0 +1,493 @@
+"""The only place that knows SQLite from PostgreSQL.
+
+Events are appended through eventsourcing's application recorders (SQLite, or PostgreSQL
+with its table lock, which gives gap-free, non-interleaved positions). Our recorder
+subclasses add one thing inside the append transaction: the lead-key index used for the
+duplicate check, checked and written under the same lock as the events themselves.
+
+A store URL picks the backend: `sqlite:///path/to.db` (or a bare path) or
+`postgresql://user@host:port/db[?schema=NAME]`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from ledger import codec
+from ledger.errors import InvalidInput, StoreUnavailable
+from ledger.events import AnyEvent, Event
+
+DEFAULT_STORE = "sqlite:///leadledger.db"
+EVENTS_TABLE = "leadledger_events"
+KEYS_TABLE = "leadledger_lead_keys"
+
+
+class Conflict(Exception):
+    """Another writer appended to one of the streams first: re-read and decide again."""
+
+
+class DuplicateKeys(Conflict):
+    """A lead key was taken by a concurrent writer after we checked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An event as the store holds it."""
+
+    position: int
+    stream: str
+    version: int
+    recorded_at: datetime
+    hash: str
+    event: AnyEvent
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    stream: str
+    version: int
+    prev: str  # hash of the stream's last stored event (events after it in a batch chain on)
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class LeadKey:
+    kind: str  # phone | email | company
+    value: str
+    lead: str
+
+
+def _stored(position: int, stream: str, version: int, state: bytes) -> Stored:
+    record = codec.decode(state)
+    return Stored(position, stream, version, record.recorded_at, record.hash, record.event)
+
+
+class Store:
+    """Common interface; `open_store` returns one of the two subclasses."""
+
+    kind: str
+    url: str
+    param = "%s"
+
+    def init(self) -> None:
+        raise NotImplementedError
+
+    def ensure_ready(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- events -------------------------------------------------------------------------
+
+    def append(
+        self, events: Sequence[NewEvent], *, keys: Sequence[LeadKey] = (), unique_keys: bool = True
+    ) -> list[Stored]:
+        """Append events atomically; return them as stored, with their positions.
+
+        Raises Conflict when a stream moved on since it was read (or DuplicateKeys when
+        `unique_keys` and a key is already indexed); nothing is written then.
+        """
+        now = datetime.now().astimezone()
+        heads: dict[str, str] = {}
+        stored, records = [], []
+        for e in events:
+            prev = heads.get(e.stream, e.prev)
+            state, digest = codec.encode(e.stream, e.version, prev, now, e.event)
+            heads[e.stream] = digest
+            records.append((e, digest))
+            stored.append(StoredEvent(
+                originator_id=e.stream,
+                originator_version=e.version,
+                topic=codec.topic_of(e.event),
+                state=state,
+            ))
+        try:
+            ids = self.recorder.insert_events(stored, keys=keys, unique_keys=unique_keys)
+        except DuplicateKeys:
+            raise
+        except IntegrityError as e:
+            raise Conflict(str(e)) from None
+        except PersistenceError as e:
+            if self._is_busy(e):
+                raise Conflict(str(e)) from None
+            raise StoreUnavailable(f"the store could not record the events: {e}") from None
+        return [
+            Stored(position, e.stream, e.version, now, digest, e.event)
+            for position, (e, digest) in zip(ids or [], records, strict=True)
+        ]
+
+    def _is_busy(self, e: Exception) -> bool:
+        return False
+
+    def read_stream(self, stream: str, *, upto_position: int | None = None) -> list[Stored]:
+        sql = (
+            f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
+            f"WHERE originator_id = {self.param}"
+        )
+        params: list[Any] = [stream]
+        if upto_position is not None:
+            sql += f" AND {self._position_column} <= {self.param}"
+            params.append(upto_position)
+        sql += " ORDER BY originator_version"
+        with self.reading() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        return [_stored(p, stream, v, bytes(s)) for p, v, s in rows]
+
+    def read_last(self, stream: str) -> Stored | None:
+        sql = (
+            f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
+            f"WHERE originator_id = {self.param} ORDER BY originator_version DESC LIMIT 1"
+        )
+        with self.reading() as cur:
+            cur.execute(sql, [stream])
+            row = cur.fetchone()
+        return _stored(row[0], stream, row[1], bytes(row[2])) if row else None
+
+    def read_log(self, after: int = 0, limit: int = 1000, upto: int | None = None) -> list[Stored]:
+        """Events in position order, after position `after`."""
+        sql = (
+            f"SELECT {self._position_column}, originator_id, originator_version, state "
+            f"FROM {self._events} WHERE {self._position_column} > {self.param}"
+        )
+        params: list[Any] = [after]
+        if upto is not None:
+            sql += f" AND {self._position_column} <= {self.param}"
+            params.append(upto)
+        sql += f" ORDER BY {self._position_column} LIMIT {self.param}"
+        params.append(limit)
+        with self.reading() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        return [_stored(p, o, v, bytes(s)) for p, o, v, s in rows]
+
+    def read_log_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, int, bytes]]:
+        """Rows as stored (position, stream, version, state bytes), for verification."""
+        sql = (
+            f"SELECT {self._position_column}, originator_id, originator_version, state "
+            f"FROM {self._events} WHERE {self._position_column} > {self.param} "
+            f"ORDER BY {self._position_column} LIMIT {self.param}"
+        )
+        with self.reading() as cur:
+            cur.execute(sql, [after, limit])
+            return [(p, o, v, bytes(s)) for p, o, v, s in cur.fetchall()]
+
+    def max_position(self) -> int:
+        with self.reading() as cur:
+            cur.execute(f"SELECT MAX({self._position_column}) FROM {self._events}")
+            row = cur.fetchone()
+        return row[0] or 0
+
+    def existing_streams(self, streams: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        streams = list(streams)
+        for i in range(0, len(streams), 500):
+            chunk = streams[i:i + 500]
+            marks = ", ".join([self.param] * len(chunk))
+            with self.reading() as cur:
+                cur.execute(
+                    f"SELECT DISTINCT originator_id FROM {self._events} WHERE originator_id IN ({marks})",
+                    chunk,
+                )
+                found.update(r[0] for r in cur.fetchall())
+        return found
+
+    def find_keys(self, keys: Sequence[tuple[str, str]]) -> list[LeadKey]:
+        """Indexed leads sharing any of these (kind, value) keys."""
+        if not keys:
+            return []
+        found: list[LeadKey] = []
+        keys = list(keys)
+        for i in range(0, len(keys), 300):
+            chunk = keys[i:i + 300]
+            where = " OR ".join(f"(kind = {self.param} AND value = {self.param})" for _ in chunk)
+            params = [x for pair in chunk for x in pair]
+            with self.reading() as cur:
+                cur.execute(f"SELECT kind, value, lead FROM {self._keys} WHERE {where}", params)
+                found.extend(LeadKey(k, v, lead) for k, v, lead in cur.fetchall())
+        return found
+
+    # -- read models --------------------------------------------------------------------
+
+    def table(self, name: str) -> str:
+        """The qualified name of a read-model table."""
+        raise NotImplementedError
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+
+# --- SQLite ---------------------------------------------------------------------------------
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    def _insert_events(self, c, stored_events, **kwargs):  # type: ignore[override]
+        _guard_keys(c, "?", KEYS_TABLE, kwargs.get("keys", ()), kwargs.get("unique_keys", True))
+        return super()._insert_events(c, stored_events, **kwargs)
+
+
+def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: bool) -> None:
+    """Inside the append transaction: refuse keys already taken, then index the new ones."""
+    if not keys:
+        return
+    if unique:
+        pairs = [(k.kind, k.value) for k in keys]
+        for i in range(0, len(pairs), 300):
+            chunk = pairs[i:i + 300]
+            where = " OR ".join(f"(kind = {p} AND value = {p})" for _ in chunk)
+            cur.execute(f"SELECT lead FROM {table} WHERE {where} LIMIT 1", [x for t in chunk for x in t])
+            if cur.fetchone():
+                raise DuplicateKeys("a lead key was indexed by another writer")
+    cur.executemany(
+        f"INSERT INTO {table} (kind, value, lead) VALUES ({p}, {p}, {p})",
+        [(k.kind, k.value, k.lead) for k in keys],
+    )
+
+
+class SQLiteStore(Store):
+    kind = "sqlite"
+    param = "?"
+    _position_column = "rowid"
+    _events = EVENTS_TABLE
+    _keys = KEYS_TABLE
+
+    def __init__(self, url: str, path: str) -> None:
+        self.url = url
+        self.path = path
+        self._datastore: SQLiteDatastore | None = None
+        self._recorder: LedgerSQLiteRecorder | None = None
+
+    @property
+    def datastore(self) -> SQLiteDatastore:
+        if self._datastore is None:
+            self._datastore = SQLiteDatastore(
+                self.path, lock_timeout=60, pool_size=2, max_overflow=4, originator_id_type="text"
+            )
+        return self._datastore
+
+    @property
+    def recorder(self) -> LedgerSQLiteRecorder:
+        if self._recorder is None:
+            self._recorder = LedgerSQLiteRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+        return self._recorder
+
+    def init(self) -> None:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise StoreUnavailable(f"cannot create the store: no folder {folder}")
+        try:
+            self.recorder.create_table()
+            with self.writing() as cur:
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} "
+                    "(kind TEXT NOT NULL, value TEXT NOT NULL, lead TEXT NOT NULL)"
+                )
+                cur.execute(
+                    f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_idx ON {KEYS_TABLE} (kind, value)"
+                )
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot create the store at {self.path}: {e}") from None
+
+    def ensure_ready(self) -> None:
+        if not os.path.exists(self.path):
+            raise StoreUnavailable(
+                f"no store at {self.path}; run `leadledger init --admin ID --name NAME` first"
+            )
+        try:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            try:
+                row = con.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (EVENTS_TABLE,)
+                ).fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"cannot open the store at {self.path}: {e}") from None
+        if not row:
+            raise StoreUnavailable(
+                f"the store at {self.path} is not initialised; run `leadledger init` first"
+            )
+
+    def _is_busy(self, e: Exception) -> bool:
+        text = str(e).lower()
+        return "locked" in text or "busy" in text
+
+    def table(self, name: str) -> str:
+        return name
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as cur:
+            yield cur.sqlite_cursor
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as cur:
+            yield cur.sqlite_cursor
+
+    def close(self) -> None:
+        if self._datastore is not None:
+            self._datastore.close()
+            self._datastore = None
+            self._recorder = None
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    keys_table: str = KEYS_TABLE
+
+    def _insert_stored_events(self, curs, stored_events, **kwargs):  # type: ignore[override]
+        self._lock_table(curs)
+        keys = kwargs.get("keys", ())
+        if keys:
+            table = f'"{self.datastore.schema}".{self.keys_table}'
+            with curs.connection.cursor(row_factory=tuple_row) as kc:
+                _guard_keys(kc, "%s", table, keys, kwargs.get("unique_keys", True))
+        self._notify_channel(curs)
+        # Skip the parent's lock and notify (done above): insert the rows themselves.
+        super(PostgresApplicationRecorder, self)._insert_stored_events(curs, stored_events, **kwargs)
+
+
+class PostgresStore(Store):
+    kind = "postgresql"
+    _position_column = "notification_id"
+
+    def __init__(self, url: str, conninfo: str, schema: str) -> None:
+        self.url = url
+        self.conninfo = conninfo
+        self.schema = schema
+        self.read_schema = f"{schema}_read"
+        self._events = f'"{schema}".{EVENTS_TABLE}'
+        self._keys = f'"{schema}".{KEYS_TABLE}'
+        self._datastore: PostgresDatastore | None = None
+        self._recorder: LedgerPostgresRecorder | None = None
+        self._checked = False
+
+    def _connect(self, timeout: int = 3) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.conninfo, connect_timeout=timeout, autocommit=True)
+        except psycopg.Error as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {msg}") from None
+
+    @property
+    def datastore(self) -> PostgresDatastore:
+        if self._datastore is None:
+            info = psycopg.conninfo.conninfo_to_dict(self.conninfo)
+            self._datastore = PostgresDatastore(
+                dbname=str(info.get("dbname", "")),
+                host=str(info.get("host", "127.0.0.1")),
+                port=str(info.get("port", 5432)),
+                user=str(info.get("user", "")),
+                password=str(info.get("password", "")),
+                connect_timeout=5,
+                pool_size=1,
+                max_overflow=4,
+                schema=self.schema,
+                originator_id_type="text",
+            )
+        return self._datastore
+
+    @property
+    def recorder(self) -> LedgerPostgresRecorder:
+        if self._recorder is None:
+            self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+        return self._recorder
+
+    def init(self) -> None:
+        with self._connect() as con:
+            con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema)))
+            con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.read_schema)))
+        try:
+            self.recorder.create_table()
+            with self.writing() as cur:
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._keys} "
+                    "(kind text NOT NULL, value text NOT NULL, lead text NOT NULL)"
+                )
+                cur.execute(
+                    f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_idx ON {self._keys} (kind, value)"
+                )
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot create the store: {e}") from None
+        self._checked = True
+
+    def ensure_ready(self) -> None:
+        if self._checked:
+            return
+        with self._connect() as con:
+            row = con.execute("SELECT to_regclass(%s)", [self._events]).fetchone()
+        if not row or row[0] is None:
+            raise StoreUnavailable("the PostgreSQL store is not initialised; run `leadledger init` first")
+        self._checked = True
+
+    def _is_busy(self, e: Exception) -> bool:
+        return "deadlock" in str(e).lower()
+
+    def table(self, name: str) -> str:
+        return f'"{self.read_schema}".{name}'
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            yield cur
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            yield cur
+
+    def close(self) -> None:
+        if self._datastore is not None:
+            self._datastore.close()
+            self._datastore = None
+            self._recorder = None
+
+
+def open_store(url: str | None) -> Store:
+    """Parse a store URL; nothing is connected until the store is used."""
+    url = url or os.environ.get("LEADLEDGER_STORE") or DEFAULT_STORE
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        schema = (query.pop("schema", ["leadledger"]) or ["leadledger"])[0]
+        if not schema.replace("_", "").isalnum():
+            raise InvalidInput(f"invalid schema name in store URL: {schema!r}")
+        conninfo = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+        return PostgresStore(url, conninfo, schema)
+    if url.startswith("sqlite://"):
+        path = unquote(urlsplit(url).path)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            path = path.lstrip("/")
+        if not path:
+            raise InvalidInput(f"no file named in store URL {url!r}")
+        return SQLiteStore(url, path)
+    if "://" in url:
+        raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///FILE or postgresql://...")
+    return SQLiteStore(f"sqlite:///{url}", url)
