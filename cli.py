@@ -1,0 +1,66 @@
+"""The `leadledger` command: global options, then the command groups from commands/."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from commands import audit, disputes, integrity, leads, ownership, people, pools, readmodels, setup
+from commands.output import App, debug, usage_error, wants_json
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--store", envvar="LEADLEDGER_STORE", metavar="URL",
+              help="sqlite:///FILE (default ./leadledger.db) or postgresql://user@host:port/db")
+@click.option("--as", "actor", envvar="LEADLEDGER_ACTOR", metavar="ID", help="who is acting")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
+@click.version_option(package_name="leadledger")
+@click.pass_context
+def root(ctx: click.Context, store: str | None, actor: str | None, as_json: bool) -> None:
+    """An event-sourced ownership ledger for a shared lead pool (公海).
+
+    \b
+    Try:
+      leadledger demo                      build a small world and tell its story
+      leadledger --as alice claim L-1001   claim a lead
+      leadledger history L-1001            its full audit trail
+    """
+    app = App(store, actor, as_json)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+for module in (setup, people, pools, leads, ownership, audit, disputes, readmodels, integrity):
+    for command in module.COMMANDS:
+        root.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        root.main(args=argv, prog_name="leadledger", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx else e.format_message())
+        sys.exit(0)
+    except click.UsageError as e:
+        usage_error(e.format_message(), wants_json(argv))
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # a bug: one line, not a traceback, unless debugging
+        if debug():
+            raise
+        click.echo(f"error: internal error: {type(e).__name__}: {e}", err=True)
+        sys.exit(70)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

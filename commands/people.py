@@ -1,0 +1,64 @@
+"""person add | deactivate | list."""
+
+from __future__ import annotations
+
+import click
+
+from commands.output import App, at_option, pass_app, table
+
+
+
+@click.group()
+def person() -> None:
+    """Register and deactivate people."""
+
+
+@person.command("add")
+@click.argument("person_id", metavar="ID")
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "manager", "rep", "auditor"]))
+@click.option("--team")
+@at_option
+@pass_app
+def add(app: App, person_id: str, name: str, role: str, team: str | None, at: str | None) -> None:
+    """Register a person with a role (admin only).
+
+    \b
+    Example:
+      leadledger --as root person add alice --name "Li Alice" --role rep --team east
+    """
+    app.run(lambda ledger: ledger.add_person(app.actor, person_id, name, role, team, at=at),
+            lambda r: click.echo(f"{r['person']} registered as {r['role']} (event #{r['position']})"))
+
+
+@person.command("deactivate")
+@click.argument("person_id", metavar="ID")
+@click.option("--reassign-to", metavar="ID", help="give his leads to this rep instead of the pool")
+@at_option
+@pass_app
+def deactivate(app: App, person_id: str, reassign_to: str | None, at: str | None) -> None:
+    """Deactivate a person; each lead he holds returns to its pool (or goes to --reassign-to).
+
+    \b
+    Example:
+      leadledger --as root person deactivate bob --reassign-to alice
+    """
+    def render(r: dict) -> None:
+        click.echo(f"{r['person']} deactivated (event #{r['position']})")
+        for m in r["returned"]:
+            click.echo(f"  {m['lead']} returned to pool {m['pool']}")
+        for m in r["reassigned"]:
+            click.echo(f"  {m['lead']} reassigned to {m['to']}")
+
+    app.run(lambda ledger: ledger.deactivate_person(app.actor, person_id, reassign_to, at=at), render)
+
+
+@person.command("list")
+@pass_app
+def list_(app: App) -> None:
+    """Everyone registered, with role and status."""
+    app.run(lambda ledger: ledger.person_list(),
+            lambda r: table(r["people"], ["person", "name", "role", "team", "active"]), reader=True)
+
+
+COMMANDS = [person]

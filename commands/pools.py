@@ -1,0 +1,133 @@
+"""pool create | rules | grant | revoke | list | show."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from commands.output import App, at_option, fields, pass_app, table
+
+
+def rule_options(f: Callable) -> Callable:
+    for name, help_ in reversed([
+        ("claim-limit", "most leads of this pool one rep may hold (default 50)"),
+        ("daily-claim-limit", "most claims per rep per UTC day, 0 = none (default 0)"),
+        ("idle-limit", "recycle after no follow-up this long, e.g. 30d (default 30d)"),
+        ("hold-limit", "recycle when not converted this long after the claim, 0 = never (default 90d)"),
+        ("cooldown", "a rep may not reclaim a lead this long after it left him (default 7d)"),
+        ("warn-before", "warn this long before a recycle deadline (default 3d)"),
+    ]):
+        f = click.option(f"--{name}", metavar="N" if "limit" in name and "claim" in name else "D",
+                         help=help_)(f)
+    return f
+
+
+def _show_rules(r: dict) -> None:
+    fields((k.replace("_", " "), v) for k, v in r["rules"].items())
+
+
+@click.group()
+def pool() -> None:
+    """Create pools, change their rules, manage members."""
+
+
+@pool.command("create")
+@click.argument("pool_id", metavar="ID")
+@click.option("--name", required=True)
+@rule_options
+@at_option
+@pass_app
+def create(app: App, pool_id: str, name: str, at: str | None, **rules: str | None) -> None:
+    """Create a pool with its rules (admin only).
+
+    \b
+    Example:
+      leadledger --as root pool create east --name "East China" --claim-limit 30 --idle-limit 14d
+    """
+    def render(r: dict) -> None:
+        click.echo(f"pool {r['pool']} created (rules v1, event #{r['position']})")
+        _show_rules(r)
+
+    app.run(lambda ledger: ledger.create_pool(app.actor, pool_id, name, at=at, **rules), render)
+
+
+@pool.command("rules")
+@click.argument("pool_id", metavar="ID")
+@rule_options
+@at_option
+@pass_app
+def rules_(app: App, pool_id: str, at: str | None, **rules: str | None) -> None:
+    """Change a pool's rules: a new rule version, in force from its time on.
+
+    \b
+    Example:
+      leadledger --as root pool rules east --claim-limit 20
+    """
+    def render(r: dict) -> None:
+        click.echo(f"pool {r['pool']} rules v{r['rules_version']} from {r['since']} (event #{r['position']})")
+        _show_rules(r)
+
+    app.run(lambda ledger: ledger.change_rules(app.actor, pool_id, at=at, **rules), render)
+
+
+def _members_render(r: dict) -> None:
+    changed = ", ".join(r["changed"]) or "nobody (no change)"
+    click.echo(f"pool {r['pool']}: changed {changed}; members now {', '.join(r['members']) or '-'}")
+
+
+@pool.command("grant")
+@click.argument("pool_id", metavar="ID")
+@click.argument("people", nargs=-1, required=True, metavar="PERSON...")
+@at_option
+@pass_app
+def grant(app: App, pool_id: str, people: tuple[str, ...], at: str | None) -> None:
+    """Make people members of a pool (admin only).
+
+    \b
+    Example:
+      leadledger --as root pool grant east alice bob
+    """
+    app.run(lambda ledger: ledger.grant(app.actor, pool_id, list(people), at=at), _members_render)
+
+
+@pool.command("revoke")
+@click.argument("pool_id", metavar="ID")
+@click.argument("people", nargs=-1, required=True, metavar="PERSON...")
+@at_option
+@pass_app
+def revoke(app: App, pool_id: str, people: tuple[str, ...], at: str | None) -> None:
+    """Remove people from a pool (admin only). Leads they hold stay with them."""
+    app.run(lambda ledger: ledger.revoke(app.actor, pool_id, list(people), at=at), _members_render)
+
+
+@pool.command("list")
+@pass_app
+def list_(app: App) -> None:
+    """Every pool with its counts."""
+    app.run(lambda ledger: ledger.pool_list(),
+            lambda r: table(r["pools"], ["pool", "name", "rules_version", "members", "pooled_count",
+                                         "held_count"],
+                            ["POOL", "NAME", "RULES", "MEMBERS", "POOLED", "HELD"]), reader=True)
+
+
+@pool.command("show")
+@click.argument("pool_id", metavar="ID")
+@pass_app
+def show(app: App, pool_id: str) -> None:
+    """A pool's rules, members, counts and pooled leads."""
+    def render(r: dict) -> None:
+        fields([("pool", f"{r['pool']} ({r['name']})"), ("rules version", r["rules_version"]),
+                ("members", r["members"]), ("held", r["held_count"]), ("converted", r["converted_count"]),
+                ("pooled", len(r["pooled"]))])
+        click.echo("rules:")
+        _show_rules(r)
+        if r["pooled"]:
+            shown = r["pooled"][:20]
+            more = f" … and {len(r['pooled']) - 20} more" if len(r["pooled"]) > 20 else ""
+            click.echo(f"pooled leads: {', '.join(shown)}{more}")
+
+    app.run(lambda ledger: ledger.pool_show(pool_id), render, reader=True)
+
+
+COMMANDS = [pool]

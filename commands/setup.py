@@ -1,0 +1,44 @@
+"""init and demo."""
+
+from __future__ import annotations
+
+import click
+
+from commands.output import App, fields, pass_app
+
+
+@click.command()
+@click.option("--admin", required=True, metavar="ID", help="id of the first admin")
+@click.option("--name", required=True, help="the admin's name")
+@pass_app
+def init(app: App, admin: str, name: str) -> None:
+    """Create the store (idempotent) and its first admin.
+
+    \b
+    Example:
+      leadledger init --admin root --name "Wang Admin"
+    """
+    def render(r: dict) -> None:
+        verb = "created" if r["created"] else "already had"
+        click.echo(f"store {r['store']} is ready; {verb} admin {r['admin']}")
+
+    app.run(lambda ledger: ledger.init(admin, name), render)
+
+
+@click.command()
+@click.option("--fresh/--keep", default=True, help="start from an empty store (default)")
+@pass_app
+def demo(app: App, fresh: bool) -> None:
+    """Build a realistic small world in a fresh store and tell its story.
+
+    \b
+    Example:
+      leadledger demo
+      leadledger --store sqlite:///demo.db demo
+    """
+    from ledger.demo import run_demo  # noqa: PLC0415
+
+    app.run(lambda ledger: run_demo(ledger, fresh=fresh, say=None if app.json else click.echo))
+
+
+COMMANDS = [init, demo]

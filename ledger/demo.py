@@ -1,0 +1,106 @@
+"""`leadledger demo`: a realistic small world, built through the public API, and its story."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ledger.errors import Refused
+
+CITIES = ["上海", "杭州", "苏州", "南京", "宁波", "无锡", "合肥", "广州", "深圳", "成都"]
+TRADES = ["机械", "物流", "电子", "医疗", "教育", "餐饮", "化工", "纺织", "软件", "建材"]
+KINDS = ["有限公司", "科技有限公司", "贸易有限公司", "集团"]
+INDUSTRIES = ["manufacturing", "logistics", "electronics", "healthcare", "education", "retail", "software"]
+SOURCES = ["trade-show", "website", "referral", "cold-call", "wechat"]
+
+
+def run_demo(ledger: Any, *, fresh: bool = True, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build the demo world in the ledger's store and return (and optionally tell) its story."""
+    say = say or (lambda _text: None)
+    store = ledger.store
+    if fresh and store.kind == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(store.path + suffix):
+                os.remove(store.path + suffix)
+    rng = random.Random(20260302)
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def at(days: float, hours: float = 0) -> str:
+        return (t0 + timedelta(days=days, hours=hours)).isoformat().replace("+00:00", "Z")
+
+    ledger.init("root", "Zhou Admin", at=at(0))
+    people = [("mgr-li", "Li Manager", "manager", "east"), ("alice", "Alice Chen", "rep", "east"),
+              ("bob", "Bob Wang", "rep", "east"), ("carol", "Carol Liu", "rep", "east"),
+              ("dave", "Dave Zhang", "rep", "west"), ("audrey", "Audrey Xu", "auditor", None)]
+    for pid, name, role, team in people:
+        ledger.add_person("root", pid, name, role, team, at=at(0))
+    ledger.create_pool("root", "east", "East China 华东", at=at(0), claim_limit=5, idle_limit="14d",
+                       hold_limit="60d", cooldown="7d", warn_before="3d")
+    ledger.create_pool("root", "west", "West China 西部", at=at(0), claim_limit=10)
+    ledger.grant("root", "east", ["mgr-li", "alice", "bob", "carol"], at=at(0))
+    ledger.grant("root", "west", ["mgr-li", "dave"], at=at(0))
+    say("leadledger demo: a small sales team shares the East China lead pool (公海).")
+    say(f"  store: {store.url}")
+    say("  people: root (admin), mgr-li (manager), alice, bob, carol (reps, east), dave (rep, west), audrey (auditor)")
+
+    rows = []
+    for i in range(1, 301):
+        company = f"{rng.choice(CITIES)}{rng.choice(TRADES)}{i:03d}{rng.choice(KINDS)}"
+        rows.append((i + 1, {"id": f"L-{1000 + i}", "company": company, "contact": f"联系人{i}",
+                             "phone": f"+86 139 {rng.randrange(1000, 9999)} {i:04d}",
+                             "email": f"buyer{i}@example.cn", "region": company[:2],
+                             "industry": rng.choice(INDUSTRIES), "source": rng.choice(SOURCES)}))
+    imported = ledger.import_leads("mgr-li", "east", rows[:240], at=at(0, 1))
+    ledger.import_leads("mgr-li", "west", rows[240:], at=at(0, 1))
+    say(f"  day 0: mgr-li imported {imported['imported'] + 60} leads (240 east, 60 west)")
+
+    story = []
+    ledger.claim("alice", "L-1001", at=at(1, 0.5))
+    ledger.claim("alice", "L-1002", at=at(1, 0.6))
+    ledger.claim("bob", "L-1003", at=at(1, 0.7))
+    ledger.claim("carol", "L-1004", at=at(1, 0.8))
+    try:
+        ledger.claim("bob", "L-1001", at=at(1, 0.9))
+    except Refused as e:
+        story.append(f"day 1: bob tried to claim L-1001 but was refused ({e.code}): {e.message}")
+    ledger.follow_up("alice", "L-1001", "首次电话沟通，客户有采购意向", "call", at=at(2))
+    ledger.follow_up("alice", "L-1001", "上门拜访，演示产品", "visit", at=at(9))
+    ledger.follow_up("bob", "L-1003", "发送报价单", "email", at=at(3))
+    ledger.assign("mgr-li", "L-1005", "carol", reason="carol covers 苏州", at=at(2))
+    for n, lead in enumerate(["L-1006", "L-1007", "L-1008"]):
+        ledger.claim("alice", lead, at=at(4, n))
+    try:
+        ledger.claim("alice", "L-1009", at=at(4, 5))
+        ledger.claim("alice", "L-1010", at=at(4, 6))
+    except Refused as e:
+        story.append(f"day 4: alice hit her claim limit: {e.message}")
+    ledger.release("bob", "L-1003", reason="customer chose a competitor", at=at(5))
+    story.append("day 5: bob released L-1003 back to the pool (customer chose a competitor)")
+    ledger.convert("alice", "L-1001", deal="DEAL-2026-031", at=at(12))
+    story.append("day 12: alice converted L-1001 (deal DEAL-2026-031) after a call and a visit")
+    sweep = ledger.sweep("root", now=at(16))
+    story.append(f"day 16: the nightly sweep recycled {len(sweep['recycled'])} idle leads "
+                 f"({', '.join(r['lead'] + ' from ' + r['from'] for r in sweep['recycled'])}) "
+                 f"and warned on {len(sweep['warned'])}")
+    ledger.claim("carol", "L-1002", at=at(17))
+    dispute = ledger.open_dispute("bob", "L-1002", "我上周已经和这个客户的采购经理见过面", at=at(17, 2))
+    story.append(f"day 17: carol claimed L-1002 after it was recycled from alice; bob opened dispute "
+                 f"{dispute['dispute']} saying he met the customer first")
+    ledger.resolve_dispute("audrey", dispute["dispute"], uphold=True,
+                           rationale="No follow-up by bob on record; carol's claim stands.", at=at(18))
+    story.append(f"day 18: audrey upheld carol's ownership of L-1002 ({dispute['dispute']})")
+    ledger.views.catch_up()
+    for line in story:
+        say("  " + line)
+    say("")
+    say("Try next:")
+    for cmd in ("leadledger history L-1001", "leadledger owner L-1002 --at 2026-03-10T00:00:00Z",
+                "leadledger explain L-1002", "leadledger holdings alice", "leadledger pool show east",
+                f"leadledger dispute show {dispute['dispute']}", "leadledger --as bob claim L-1020",
+                "leadledger verify"):
+        say(f"  {cmd}")
+    return {"store": store.url, "story": story, "dispute": dispute["dispute"],
+            "events": store.max_position()}
