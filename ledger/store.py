@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -315,7 +316,7 @@ class SQLiteStore(Store):
                 f"no store at {self.path}; run `leadledger init --admin ID --name NAME` first"
             )
         try:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            con = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=5)
             try:
                 row = con.execute(
                     "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (EVENTS_TABLE,)
@@ -481,10 +482,8 @@ def open_store(url: str | None) -> Store:
             raise InvalidInput(f"invalid schema name in store URL: {schema!r}")
         conninfo = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
         return PostgresStore(url, conninfo, schema)
-    if url.startswith("sqlite://"):
-        path = unquote(urlsplit(url).path)
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            path = path.lstrip("/")
+    if url.startswith("sqlite:///"):
+        path = unquote(url[len("sqlite:///"):].split("?", 1)[0])  # sqlite:////abs, sqlite:///rel
         if not path:
             raise InvalidInput(f"no file named in store URL {url!r}")
         return SQLiteStore(url, path)
