@@ -197,6 +197,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
     def add_person(self, actor: str, person_id: str, name: str, role: str, team: str | None = None,
                    at: datetime | str | None = None) -> dict[str, Any]:
+        self._actor(actor, "person.add")  # SPEC order: actor and role before --at
         at = self._at(at)
         _check_id(person_id, "person id")
         if role not in decisions.ROLES:
@@ -220,6 +221,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
     def deactivate_person(self, actor: str, person_id: str, reassign_to: str | None = None,
                           at: datetime | str | None = None) -> dict[str, Any]:
         """Deactivate a person; each lead he holds goes back to its pool (or to `reassign_to`)."""
+        self._actor(actor, "person.deactivate")  # SPEC order: actor and role before --at
         at = self._at(at)
 
         def attempt() -> dict[str, Any]:
@@ -308,6 +310,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
     def create_pool(self, actor: str, pool_id: str, name: str, at: datetime | str | None = None,
                     **rules: Any) -> dict[str, Any]:
+        self._actor(actor, "pool.create")  # SPEC order: actor and role before --at
         at = self._at(at)
         _check_id(pool_id, "pool id")
         chosen = self._rules(ev.Rules(), rules)
@@ -327,6 +330,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
     def change_rules(self, actor: str, pool_id: str, at: datetime | str | None = None,
                      **rules: Any) -> dict[str, Any]:
+        self._actor(actor, "pool.rules")  # SPEC order: actor and role before --at
         at = self._at(at)
         if all(v is None for v in rules.values()):
             raise InvalidInput("name at least one rule to change, e.g. --claim-limit 20")
@@ -353,6 +357,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
         return self._membership(actor, pool_id, people, at, grant=False)
 
     def _membership(self, actor: str, pool_id: str, people: list[str], at: Any, *, grant: bool) -> dict[str, Any]:
+        self._actor(actor, "pool.grant" if grant else "pool.revoke")  # SPEC order: actor and role before --at
         at = self._at(at)
         if not people:
             raise InvalidInput("name at least one person")
@@ -437,6 +442,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
     def add_lead(self, actor: str, lead_id: str, pool_id: str, *, allow_duplicate: bool = False,
                  claim: bool = False, at: datetime | str | None = None, **fields: Any) -> dict[str, Any]:
+        self._actor(actor, "lead.add")  # SPEC order: actor and role before --at
         at = self._at(at)
         _check_id(lead_id, "lead id")
 
@@ -468,8 +474,8 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
         Rows are appended in batches; a re-run skips leads that already exist.
         """
-        at = self._at(at)
         by = self._actor(actor, "lead.import")
+        at = self._at(at)
         pool = self._pool(pool_id)
         decisions.check_member(by, pool)
         report: dict[str, Any] = {"imported": 0, "skipped_existing": 0, "duplicates": [], "rejected": []}
@@ -561,13 +567,12 @@ class Ledger(AuditQueries, Integrity, Feeds):
     def _on_lead(self, actor: str, command: str, lead_id: str, at: Any,
                  decide: Callable[[Person, Lead], tuple[list[Head], list[ev.Event]]]) -> dict[str, Any]:
         """The common shape of a command on one lead: actor, lead, time, decide, append."""
-        at = self._at(at)
-
         def attempt() -> dict[str, Any]:
             by = self._actor(actor, command)
             lead = self._lead(lead_id)
-            decisions.check_time(lead, at)
-            heads, events = decide(by, lead, at)
+            when = self._at(at)
+            decisions.check_time(lead, when)
+            heads, events = decide(by, lead, when)
             return self._ownership(lead, self._commit([lead.head, *heads], events))
 
         return self._retry(attempt)

@@ -73,6 +73,7 @@ class AuditQueries:
     def open_dispute(self, actor: str, lead_id: str, reason: str, at: datetime | str | None = None) -> dict[str, Any]:
         if not reason or not reason.strip():
             raise InvalidInput("a dispute needs a --reason")
+        self._actor(actor, "dispute.open")  # SPEC order: actor and role before --at
         at = self._at(at)
 
         def attempt() -> dict[str, Any]:
@@ -104,6 +105,7 @@ class AuditQueries:
             raise InvalidInput("give exactly one of --award REP or --uphold")
         if not rationale or not rationale.strip():
             raise InvalidInput("a ruling needs a --rationale")
+        self._actor(actor, "dispute.resolve")  # SPEC order: actor and role before --at
         at = self._at(at)
 
         def attempt() -> dict[str, Any]:
