@@ -20,7 +20,8 @@ def owner(app: App, lead_id: str, at: str | None) -> None:
     """
     def render(r: dict) -> None:
         if r["owner"]:
-            click.echo(f"{r['lead']} at {r['at']}: held by {r['owner']} since {r['since']} "
+            held = "converted, held" if r["status"] == "converted" else "held"
+            click.echo(f"{r['lead']} at {r['at']}: {held} by {r['owner']} (pool {r['pool']}) since {r['since']} "
                        f"({r['event']}, event #{r['position']})")
         elif r["pool"]:
             click.echo(f"{r['lead']} at {r['at']}: unowned, in pool {r['pool']} since {r['since']} "
@@ -67,10 +68,11 @@ def _describe(e: dict) -> str:
     if t in ("LeadClaimed", "LeadAssigned"):
         return f"{e['rep']} (rules v{e['rules_version']})" + (f"; dispute {e['dispute']}" if e.get("dispute") else "")
     if t == "LeadReassigned":
-        extra = f"; dispute {e['dispute']}" if e.get("dispute") else ""
-        return f"{e['from_rep']} -> {e['rep']}: {e['reason']}{extra}"
+        return f"{e['from_rep']} -> {e['rep']}: {e['reason']} (rules v{e['rules_version']})"
     if t in ("ClaimRefused", "AssignmentRefused"):
-        return f"{e['rep']} refused: {e['reason']}"
+        since = f" since #{e['owner_since_position']}" if e.get("owner_since_position") else ""
+        owner = f", owner {e['owner']}{since}" if e.get("owner") else ""
+        return f"{e['rep']} refused: {e['reason']}{owner}"
     if t in ("LeadReleased", "LeadReturned"):
         return f"{e['rep']} -> pool {e['pool']}" + (f": {e['reason']}" if e.get("reason") else "")
     if t == "LeadRecycled":
@@ -80,7 +82,7 @@ def _describe(e: dict) -> str:
     if t == "FollowUpLogged":
         return f"{e['rep']} by {e['channel']}: {e['note']}"
     if t == "LeadConverted":
-        return f"{e['rep']}" + (f", deal {e['deal']}" if e.get("deal") else "")
+        return f"converted by {e['rep']}" + (f", deal {e['deal']}" if e.get("deal") else "")
     if t == "LeadMoved":
         return f"{e['from_pool']} -> {e['pool']}"
     if t == "DisputeOpened":
@@ -101,9 +103,12 @@ def holdings(app: App, rep: str) -> None:
       leadledger holdings alice
     """
     def render(r: dict) -> None:
-        rows = [{**x, "deadline": (x["recycle_at"] or "-") + (" OVERDUE" if x["overdue"] else "")} for x in r["leads"]]
-        table(rows, ["lead", "pool", "status", "since", "last_follow_up", "deadline", "recycle_rule"],
-              ["LEAD", "POOL", "STATUS", "SINCE", "LAST FOLLOW-UP", "RECYCLE AT", "RULE"],
+        rows = [{**x, "deadline": (x["recycle_at"] or "-") + (" OVERDUE" if x["overdue"] else ""),
+                 "rule": f"{x['recycle_rule']} (rules v{x['rules_version']})" if x["recycle_rule"] else None}
+                for x in r["leads"]]
+        click.echo(f"holdings of {r['rep']} at {r['now']}" + ("" if r.get("active", True) else " (deactivated)"))
+        table(rows, ["lead", "pool", "status", "since", "last_follow_up", "deadline", "rule"],
+              ["LEAD", "POOL", "STATUS", "SINCE", "LAST FOLLOW-UP", "RECYCLE AT", "SET BY"],
               empty=f"{r['rep']} holds no leads")
         if r["count_by_pool"]:
             click.echo("held: " + ", ".join(f"{p} {n}" for p, n in r["count_by_pool"].items()))
@@ -122,19 +127,29 @@ def explain(app: App, lead_id: str) -> None:
       leadledger explain L-1001
     """
     def render(r: dict) -> None:
-        click.echo(r["summary"])
+        for line in r["reasons"]:
+            click.echo(line)
+        b = r["because"]
+        click.echo(f"\nbecause of event #{b['position']}: {b['type']} at {b['occurred_at']} by {b['actor']}"
+                   + (" [rule]" if b["actor_kind"] == "rule" else "") + (" (backdated)" if b["backdated"] else ""))
+        if r["decided_under"]:
+            d = r["decided_under"]
+            click.echo(f"decided under rules v{d['version']} (in force from {d['since']})")
+        click.echo("\nfacts checked:")
+        fields((k.replace("_", " "), v) for k, v in r["facts"].items())
         rules = r["rules"]
-        click.echo(f"\nrules v{rules['version']} in force since {rules['since']}:")
-        fields((k.replace("_", " "), v) for k, v in rules.items() if k not in ("version", "since"))
+        click.echo(f"\nrules in force now: v{rules['version']} since {rules['since']}: "
+                   + ", ".join(f"{k} {v}" for k, v in rules.items() if k not in ("version", "since")))
         if r["deadlines"]:
             click.echo("\ndeadlines:")
-            table(r["deadlines"], ["rule", "limit", "at", "overdue", "governs"])
+            table(r["deadlines"], ["rule", "limit", "at", "rules_version", "governs", "overdue"],
+                  ["RULE", "LIMIT", "AT", "RULES", "GOVERNS", "OVERDUE"])
         if r["cooldowns"]:
             click.echo("\ncooldowns:")
-            table(r["cooldowns"], ["rep", "left_at", "until", "active"])
+            table(r["cooldowns"], ["rep", "left_at", "cooldown", "until", "active"])
         if r["disputes"]:
             click.echo("\ndisputes:")
-            table(r["disputes"], ["dispute", "status", "opened_by", "outcome", "awarded_to"])
+            table(r["disputes"], ["dispute", "status", "opened_by", "opened_at", "outcome", "awarded_to"])
 
     app.run(lambda ledger: ledger.explain(lead_id), render, reader=True)
 

@@ -50,24 +50,50 @@ def show(app: App, dispute_id: str, html_file: str | None) -> None:
         return result
 
     def render(r: dict) -> None:
+        now = r["lead_now"]
         fields([("dispute", f"{r['dispute']} on {r['lead']} ({r['status']})"),
                 ("opened", f"{r['opened_at']} by {r['opened_by']} (event #{r['open_position']})"),
-                ("reason", r["reason"]), ("owner then", r["owner_at_open"]),
-                ("outcome", f"{r['outcome']} by {r['resolved_by']} at {r['resolved_at']}" if r["outcome"] else None),
-                ("rationale", r["rationale"]), ("owner now", r["lead_now"]["owner"] or f"pool {r['lead_now']['pool']}")])
-        ev_ = r["evidence"]
+                ("reason", r["reason"]), ("owner then", r["owner_at_open"] or "none (pooled)"),
+                ("outcome", f"{r['outcome']} by {r['resolved_by']} at {r['resolved_at']} "
+                            f"(event #{r['resolved_position']})" if r["outcome"] else None),
+                ("awarded to", r["awarded_to"]), ("rationale", r["rationale"]),
+                ("lead now", (f"{'converted, ' if now['status'] == 'converted' else ''}held by {now['owner']} "
+                              f"(pool {now['pool']})") if now["owner"] else f"unowned, in pool {now['pool']}"),
+                ("customer", ", ".join(f"{k} {v}" for k, v in now["attributes"].items()))])
+        e = r["evidence"]
+        click.echo("\nby rep:")
+        table(e["by_rep"], ["rep", "first_attempt", "first_held", "times_held", "refused", "follow_ups",
+                            "follow_ups_on_duplicates", "first_follow_up"],
+              ["REP", "FIRST ATTEMPT", "FIRST HELD", "HELD", "REFUSED", "FOLLOW-UPS", "ON DUPLICATES",
+               "FIRST FOLLOW-UP"])
         click.echo("\nownership:")
-        table(ev_["ownership"], ["owner", "from", "to", "start_position", "end_position", "ended_by"],
-              ["OWNER", "FROM", "TO", "START #", "END #", "ENDED BY"], empty="  never owned")
-        click.echo("\nattempts:")
-        table(ev_["attempts"], ["position", "occurred_at", "type", "rep", "accepted", "reason", "owner_then"],
-              ["#", "AT", "EVENT", "REP", "OK", "REASON", "OWNER THEN"])
-        click.echo("\nfollow-ups:")
-        table(ev_["follow_ups"], ["position", "occurred_at", "rep", "channel", "note"], empty="  none")
-        click.echo("\nrule versions:")
-        table(ev_["rules"], ["version", "since", "claim_limit", "idle_limit", "hold_limit", "cooldown", "used"])
+        table([{**i, "how": i["started_by"] + (f" ({i['dispute']})" if i["dispute"] else ""),
+                "deal": (f"{i['deal'] or 'converted'} at {i['converted_at']}" if i.get("converted_at") else None)}
+               for i in e["ownership"]],
+              ["owner", "from", "to", "start_position", "how", "end_position", "ended_by", "deal"],
+              ["OWNER", "FROM", "TO", "START #", "STARTED BY", "END #", "ENDED BY", "CONVERTED"],
+              empty="  never owned")
+        click.echo("\nclaim and assignment attempts:")
+        table([{**a, "at": a["occurred_at"] + (" (backdated)" if a["backdated"] else ""),
+                "result": "accepted" if a["accepted"] else f"REFUSED {a['reason']}",
+                "detail": a["message"] or a["reason"]} for a in e["attempts"]],
+              ["position", "at", "type", "rep", "actor", "result", "rules_version", "detail"],
+              ["#", "AT", "EVENT", "REP", "BY", "RESULT", "RULES", "DETAIL"])
+        click.echo("\nfollow-ups (this lead and its duplicates):")
+        table([{**f, "at": f["occurred_at"] + (" (backdated)" if f["backdated"] else "")} for f in e["follow_ups"]],
+              ["position", "at", "lead", "rep", "channel", "note"], empty="  none")
+        click.echo("\nrule versions of the pool:")
+        table(e["rules"], ["version", "since", "until", "claim_limit", "daily_claim_limit", "idle_limit",
+                           "hold_limit", "cooldown", "used"],
+              ["V", "FROM", "UNTIL", "CLAIM LIMIT", "DAILY", "IDLE", "HOLD", "COOLDOWN", "DECIDED HERE"])
         click.echo("\nduplicate matches:")
-        table(ev_["duplicates"], ["lead", "field", "value", "status", "owner", "pool"], empty="  none")
+        table([{**d, "holders": ", ".join(f"{i['owner']} {i['from']}..{i['to'] or 'now'}" for i in d["ownership"])}
+               for d in e["duplicates"]],
+              ["lead", "field", "value", "added_at", "status", "owner", "pool", "holders"],
+              ["LEAD", "FIELD", "VALUE", "ADDED", "STATUS", "OWNER", "POOL", "HELD BY"], empty="  none")
+        if e["backdated"]:
+            click.echo("\nnote: events recorded more than 5 minutes after their stated time (backdated): "
+                       + ", ".join(f"#{p}" for p in e["backdated"]))
         if r.get("html"):
             click.echo(f"\nHTML report written to {r['html']}")
 
@@ -90,8 +116,10 @@ def resolve(app: App, dispute_id: str, award: str | None, uphold: bool, rational
     """
     app.run(lambda ledger: ledger.resolve_dispute(app.actor, dispute_id, award=award, uphold=uphold,
                                                   rationale=rationale, at=at),
-            lambda r: click.echo(f"dispute {r['dispute']} {r['outcome']}; {r['lead']} is held by {r['owner']} "
-                                 f"(event #{r['position']})"))
+            lambda r: click.echo(f"dispute {r['dispute']} {r['outcome']} (event #{r['position']}); {r['lead']} is "
+                                 + (f"held by {r['owner']}" if r["owner"] else "unowned")
+                                 + (f", moved from {r['previous_owner'] or 'the pool'} by event "
+                                    f"#{r['reassignment_position']}" if r["reassignment_position"] else "")))
 
 
 @dispute.command("list")
@@ -100,8 +128,10 @@ def resolve(app: App, dispute_id: str, award: str | None, uphold: bool, rational
 def list_(app: App, open_only: bool) -> None:
     """Every dispute (or only open ones)."""
     app.run(lambda ledger: ledger.dispute_list(open_only),
-            lambda r: table(r["disputes"], ["dispute", "lead", "status", "opened_by", "opened_at", "outcome",
-                                            "owner_after"], empty="no disputes"), reader=True)
+            lambda r: table(r["disputes"], ["dispute", "lead", "status", "opened_by", "opened_at", "owner_at_open",
+                                            "outcome", "owner_after", "resolved_by", "reason"],
+                            ["DISPUTE", "LEAD", "STATUS", "OPENED BY", "OPENED AT", "OWNER THEN", "OUTCOME",
+                             "OWNER AFTER", "RESOLVED BY", "REASON"], empty="no disputes"), reader=True)
 
 
 COMMANDS = [dispute]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from commands.output import App, pass_app
+
+PROGRESS_FROM = 50000  # events from which verify shows a progress bar (on stderr)
 
 
 @click.command()
@@ -13,6 +17,10 @@ from commands.output import App, pass_app
 def verify(app: App, digest: str | None) -> None:
     """Recompute every hash chain; report the first bad position (exit 6).
 
+    With --digest (as `leadledger digest` printed it), also prove the log still extends
+    that digest: a truncated tail or a rewritten chain then fails too (exit 6). A
+    malformed digest is bad input (exit 2).
+
     \b
     Example:
       leadledger verify
@@ -20,9 +28,9 @@ def verify(app: App, digest: str | None) -> None:
     """
     def call(ledger):
         total = ledger.store.max_position()
-        if total < 50000:
+        if total < PROGRESS_FROM:
             return ledger.verify(digest)
-        with click.progressbar(length=total, label="verifying", file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
             return ledger.verify(digest, progress=bar.update)
 
     def render(r: dict) -> None:

@@ -3,12 +3,53 @@
 from __future__ import annotations
 
 import signal
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import click
 
 from commands.output import App, pass_app
 from ledger.feeds import MODELS, write_rows
+
+PROGRESS_FROM = 10000  # events to apply before a progress bar is worth showing
+
+
+@contextmanager
+def progress_bar() -> Iterator[Any]:
+    """A progress callback (done, total) that draws a bar on stderr once the work is large."""
+    state: dict[str, Any] = {"bar": None, "done": 0}
+
+    def step(done: int, total: int) -> None:
+        if state["bar"] is None:
+            if total < PROGRESS_FROM:
+                return
+            state["bar"] = click.progressbar(length=max(total, 1), label="projecting",
+                                             file=click.get_text_stream("stderr"))
+            state["bar"].__enter__()
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    try:
+        yield step
+    finally:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM stops the command like Ctrl-C does: as a KeyboardInterrupt, which leaves
+    nothing half-applied (an open transaction rolls back)."""
+    def on_term(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()
@@ -18,36 +59,35 @@ from ledger.feeds import MODELS, write_rows
 def project(app: App, rebuild: bool, follow: bool) -> None:
     """Bring the read models up to date (tables other apps may query).
 
+    A rebuild that was interrupted is finished first. With --follow, go on applying new
+    events as they are stored (PostgreSQL: LISTEN/NOTIFY; SQLite: polling) until Ctrl-C or
+    SIGTERM.
+
     \b
     Example:
       leadledger project
       leadledger project --rebuild
+      leadledger project --follow
     """
-    def call(ledger):
-        total = ledger.store.max_position()
-        if total >= 20000 and sys.stderr.isatty() or total >= 20000 and rebuild:
-            start = 0 if rebuild else ledger.views.position()
-            with click.progressbar(length=max(total - start, 1), label="projecting",
-                                   file=click.get_text_stream("stderr")) as bar:
-                done = [start]
-
-                def step(position: int) -> None:
-                    bar.update(position - done[0])
-                    done[0] = position
-
-                result = ledger.project(rebuild, progress=step)
-        else:
-            result = ledger.project(rebuild)
-        if follow:
-            stopping = []
-            signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-            click.echo(f"following from position {result['position']} (Ctrl-C to stop)", err=True)
-            try:
-                ledger.follow(lambda: bool(stopping),
-                              on_batch=lambda p: click.echo(f"projected up to position {p}", err=True))
-            except KeyboardInterrupt:
-                pass
-            result["position"] = ledger.views.position()
+    def call(ledger) -> dict[str, Any]:
+        if not follow:
+            with progress_bar() as step:
+                return ledger.project(rebuild, progress=step)
+        result: dict[str, Any] = {"rebuilt": False, "position": None}
+        try:
+            with interruptible():
+                with progress_bar() as step:
+                    result = ledger.project(rebuild, progress=step)
+                click.echo(f"following from position {result['position']} (Ctrl-C to stop)", err=True)
+                ledger.follow(
+                    on_batch=lambda p: click.echo(f"projected up to position {p}", err=True),
+                    on_error=lambda e, delay: click.echo(
+                        f"lost the store ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                        f"trying again in {delay:g}s", err=True))
+        except KeyboardInterrupt:
+            pass
+        result["position"] = ledger.views.position()
+        result["followed"] = True
         return result
 
     app.run(call, lambda r: click.echo(
@@ -68,17 +108,16 @@ def export(app: App, model: str, fmt: str, out: str | None, since: int) -> None:
       leadledger export holdings --format csv --out holdings.csv
       leadledger export events --since 5120     # what came after position 5120
     """
-    def call(ledger):
-        rows = ledger.export_rows(model, since)
+    def call(ledger) -> dict[str, Any] | None:
+        columns, rows = ledger.export(model, since)
         if out is None:
-            count = write_rows(rows, fmt, click.get_text_stream("stdout"), events=model == "events")
-            return None if not app.json else {"model": model, "rows": count}
+            app.json = False  # the rows themselves are the output (errors before here are JSON)
+            write_rows(rows, fmt, click.get_text_stream("stdout"), events=model == "events", columns=columns)
+            return None
         with open(out, "w", encoding="utf-8", newline="") as f:
-            count = write_rows(rows, fmt, f, events=model == "events")
+            count = write_rows(rows, fmt, f, events=model == "events", columns=columns)
         return {"model": model, "format": fmt, "out": out, "rows": count}
 
-    if out is None and app.json:
-        app.json = False  # the rows themselves are the output
     app.run(call, lambda r: r and click.echo(f"wrote {r['rows']} {r['model']} rows to {r['out']}", err=True),
             reader=True)
 

@@ -27,7 +27,7 @@ from ledger.store import Conflict, DuplicateKeys, LeadKey, NewEvent, Store, Stor
 from ledger.values import (
     format_duration, format_time, lead_keys, parse_duration, parse_time,
 )
-from ledger.audit import AuditQueries
+from ledger.audit import PLACEMENT_TOPICS, AuditQueries, placement_at
 from ledger.feeds import Feeds
 from ledger.integrity import Integrity
 from ledger.shapes import DURATION_RULES, RULE_NAMES, event_dict, ownership_intervals, rules_dict
@@ -140,7 +140,10 @@ class Ledger(AuditQueries, Integrity, Feeds):
             head = known[stream]
             versions[stream] += 1
             new.append(NewEvent(stream, versions[stream], head.hash, event))
-        return self.store.append(new, keys=list(keys), unique_keys=unique_keys)
+        # A stream the decision read but does not write (the desk behind a recorded refusal)
+        # must not have moved on either, or the decision is re-made on fresh state.
+        unchanged = [(s, h.version) for s, h in known.items() if versions[s] == h.version]
+        return self.store.append(new, keys=list(keys), unique_keys=unique_keys, expect=unchanged)
 
     def _retry(self, attempt: Callable[[], Any]) -> Any:
         """Run load-decide-append until it appends without losing a race."""
@@ -258,9 +261,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 heads.append(lead.head)
                 events.extend(decided)
                 moved.append({"lead": lead.id, "to": target.id if target else None, "pool": lead.pool})
-            for stream in desks:
-                rep, pool_id = stream.split(":")[2], stream.split(":")[1]
-                heads.append(self._desk(rep, pool_id).head)
+            heads.extend(desk.head for desk in desks.values())  # as first read: the counts came from them
             stored = self._commit(heads, events)
             return {"person": person_id, "active": False, "position": stored[0].position,
                     "returned": [m for m in moved if m["to"] is None],
@@ -565,11 +566,17 @@ class Ledger(AuditQueries, Integrity, Feeds):
     # --- ownership ----------------------------------------------------------------------
 
     def _on_lead(self, actor: str, command: str, lead_id: str, at: Any,
-                 decide: Callable[[Person, Lead], tuple[list[Head], list[ev.Event]]]) -> dict[str, Any]:
-        """The common shape of a command on one lead: actor, lead, time, decide, append."""
+                 decide: Callable[[Person, Lead], tuple[list[Head], list[ev.Event]]],
+                 named: Callable[[], Any] | None = None) -> dict[str, Any]:
+        """The common shape of a command on one lead: actor, lead, time, decide, append.
+
+        `named` looks up the other ids the command names, so they are checked before --at.
+        """
         def attempt() -> dict[str, Any]:
             by = self._actor(actor, command)
             lead = self._lead(lead_id)
+            if named is not None:
+                named()
             when = self._at(at)
             decisions.check_time(lead, when)
             heads, events = decide(by, lead, when)
@@ -620,7 +627,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
             desk = self._desk(rep.id, lead.pool)
             return [desk.head], decisions.assign(lead, pool, desk, rep, by, at, reason)
 
-        return self._on_lead(actor, "assign", lead_id, at, decide)
+        return self._on_lead(actor, "assign", lead_id, at, decide, named=lambda: self._known(to))
 
     def reassign(self, actor: str, lead_id: str, to: str, reason: str,
                  at: datetime | str | None = None) -> dict[str, Any]:
@@ -636,7 +643,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
             heads = [desk.head] if old.head == desk.head else [old.head, desk.head]
             return heads, decisions.reassign(lead, pool, old, desk, rep, by, at, reason)
 
-        return self._on_lead(actor, "reassign", lead_id, at, decide)
+        return self._on_lead(actor, "reassign", lead_id, at, decide, named=lambda: self._known(to))
 
     def move(self, actor: str, lead_id: str, to_pool: str, reason: str | None = None,
              at: datetime | str | None = None) -> dict[str, Any]:
@@ -646,7 +653,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
             decisions.check_member(by, source)
             return [], decisions.move(lead, target, by, at, reason)
 
-        return self._on_lead(actor, "move", lead_id, at, decide)
+        return self._on_lead(actor, "move", lead_id, at, decide, named=lambda: self._pool(to_pool))
 
     def sweep(self, actor: str, now: datetime | str | None = None, dry_run: bool = False) -> dict[str, Any]:
         """Issue due recycle warnings and recycle overdue leads, each lead on its own."""
@@ -686,17 +693,10 @@ class Ledger(AuditQueries, Integrity, Feeds):
         """Who owned the lead at `at` (default now); an event at `at` counts as done."""
         self._ready()
         when = parse_time(at) or self.clock()
-        stream = lead_stream(lead_id)
-        stored = self.store.read_stream(stream)
-        if not stored:
+        rows = self.store.read_stream_rows(lead_stream(lead_id), PLACEMENT_TOPICS)
+        if not rows:
             raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
-        lead = replay(Lead(Head(stream), lead_id), (s for s in stored if s.event.occurred_at <= when))
-        return {
-            "lead": lead_id, "at": format_time(when), "owner": lead.owner,
-            "pool": lead.pool or None, "status": lead.status if lead.exists else None,
-            "since": format_time(lead.placed_at), "position": lead.placed_position,
-            "event": lead.placed_by,
-        }
+        return {"lead": lead_id, "at": format_time(when), **placement_at(rows, when)}
 
     def history(self, lead_id: str) -> dict[str, Any]:
         self._ready()

@@ -6,6 +6,7 @@ Rows come out as (line, fields), where `line` is the 1-based physical line of th
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -45,8 +46,29 @@ def count_rows(path: str) -> int:
         raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
 
 
+def check_utf8(path: str) -> None:
+    """The whole file must be UTF-8 text: an unreadable file imports nothing at all."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    line = 1
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as e:
+                    near = line + block[:max(e.start, 0)].count(b"\n")
+                    raise InvalidInput(f"{path} is not UTF-8 text (near line {near})") from None
+                line += block.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text (it ends inside a character)") from None
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+
+
 def read_rows(path: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     """Check the file can be read and its header is sound, then yield its rows."""
+    check_utf8(path)
     jsonl = is_jsonl(path)
     f = _open(path)
     if jsonl:

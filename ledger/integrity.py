@@ -1,18 +1,45 @@
 """Tamper evidence: recompute every hash chain, and a digest of the whole log.
 
 Each stored event carries the hash of the previous event of its stream and its own hash
-(see codec). `verify` walks the log in position order and checks, for each event, that
-its hash matches its bytes, that it follows its stream's previous event (version and
-hash), and that no stream's chain is left dangling. The digest is a rolling hash over
-(position, event hash) for every event up to a position; `verify --digest D` recomputes
-it at D's position, so a truncated tail or a rewritten chain shows even when every chain
-is consistent on its own.
+(see codec). `verify` walks the whole log in position order and checks each event: its
+bytes decode, its hash matches its bytes (which covers its stream, version, predecessor
+hash, recording time and event), its stored type column names its event, and it follows
+its stream's previous event (next version, that event's hash).
+
+`first_bad_position` is the position of the first event known to be bad, over the whole
+log (not merely the first place a check tripped):
+
+- a changed byte, a swapped or a moved event: that event itself (its hash no longer
+  matches its bytes, or its version is out of place);
+- an event rewritten with its hash recomputed: the rewritten event, found through its
+  stream's next event, whose `prev` no longer names it;
+- a deleted event in the middle of a stream: the stream's next event, the first stored
+  event that no longer follows its chain (the `problem` names the gap).
+
+A deleted *last* event of a stream, a truncated tail, or a whole chain rewritten
+consistently leave every chain intact; only a digest shows them. The digest
+`lld1:LEDGER:POSITION:HASH` holds the ledger's id (the start of its first event's hash),
+a position, and a rolling hash over (position, event hash) of every event up to it.
+`verify --digest D` recomputes it at D's position:
+
+- the log ends (or has no event) at D's position: `first_bad_position` is the first
+  position after the last event before D, i.e. the first one removed;
+- the log up to D differs otherwise: `first_bad_position` is null (the digest proves the
+  log changed at or before D, but cannot name the event); `digest_position` says where;
+- the digest belongs to another ledger (or this log's first event was rewritten and
+  re-hashed; the two cannot be told apart): not ok, `first_bad_position` null.
+
+All of these are integrity violations (exit 6): the log cannot be shown to extend the
+digest. A digest that is not of the form `leadledger digest` prints is `invalid_input`
+(exit 2) and nothing is checked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -21,113 +48,174 @@ from ledger import codec
 from ledger.errors import IntegrityViolation, InvalidInput
 
 DIGEST_PREFIX = "lld1"
+EMPTY_DIGEST = f"{DIGEST_PREFIX}:-:0:-"  # the digest of an empty log: every log extends it
+_DIGEST = re.compile(rf"{DIGEST_PREFIX}:([0-9a-f]{{16}}):([1-9][0-9]{{0,18}}):([0-9a-f]{{64}})", re.ASCII)
+BATCH = 5000
 
 
 def _roll(previous: bytes, position: int, event_hash: str) -> bytes:
     return hashlib.sha256(previous + f"|{position}|{event_hash}".encode()).digest()
 
 
+@dataclass
+class Digest:
+    ledger: str | None  # None: the empty log
+    position: int
+    rolling: str
+
+    def __str__(self) -> str:
+        if self.ledger is None:
+            return EMPTY_DIGEST
+        return f"{DIGEST_PREFIX}:{self.ledger}:{self.position}:{self.rolling}"
+
+
+@dataclass
+class Scan:
+    """What one pass over the log found."""
+
+    checked: int = 0
+    last: int = 0  # the last position seen
+    ledger: str | None = None
+    rolling: bytes = b""
+    bad: int | None = None  # the first bad position found so far
+    problem: str | None = None
+    before_stop: int = 0  # the last position at or before `stop`
+    rolling_at_stop: str | None = None  # the rolling hash at exactly `stop`, if an event is there
+    heads: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # stream -> (version, position, hash)
+
+    def blame(self, position: int, problem: str) -> None:
+        if self.bad is None or position < self.bad:
+            self.bad, self.problem = position, problem
+
+    def digest(self) -> Digest:
+        if self.ledger is None:
+            return Digest(None, 0, "")
+        return Digest(self.ledger, self.last, self.rolling.hex())
+
+
 class Integrity:
     """verify and digest (a Ledger mixin)."""
 
-    def _scan(self, stop_at: int | None = None,
-              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Check every event; return counts, the first problem, and the rolling digest."""
-        heads: dict[str, tuple[int, str]] = {}
-        rolling = b""
-        ledger_id = None
-        checked = 0
-        digest_at: dict[str, Any] | None = None
-        after = 0
-        while rows := self.store.read_log_raw(after=after, limit=5000):
-            for position, stream, version, state in rows:
-                problem = _check(stream, version, state, heads)
-                if problem:
-                    return {"checked": checked, "bad": position, "problem": problem, "rolling": rolling,
-                            "ledger_id": ledger_id, "digest_at": digest_at}
-                own = codec.decode_raw(state).hash
-                heads[stream] = (version, own)
-                rolling = _roll(rolling, position, own)
-                ledger_id = ledger_id or own[:16]
-                checked += 1
-                if stop_at is not None and position == stop_at:
-                    digest_at = {"position": position, "rolling": rolling.hex()}
-                after = position
+    def _scan(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> Scan:
+        """Check every event of the log; note the rolling digest at position `stop`."""
+        scan = Scan()
+        while rows := self.store.read_log_raw(after=scan.last, limit=BATCH):
+            for position, stream, version, topic, state in rows:
+                own = _check(scan, position, stream, version, topic, state)
+                scan.heads[stream] = (version, position, own)
+                scan.rolling = _roll(scan.rolling, position, own)
+                scan.ledger = scan.ledger or own[:16]
+                scan.checked += 1
+                scan.last = position
+                if stop is not None and position <= stop:
+                    scan.before_stop = position
+                    if position == stop:
+                        scan.rolling_at_stop = scan.rolling.hex()
             if progress:
                 progress(len(rows))
-        return {"checked": checked, "bad": None, "problem": None, "rolling": rolling,
-                "ledger_id": ledger_id, "position": after, "digest_at": digest_at}
+        return scan
 
     def verify(self, digest: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Recompute every chain (and, given a digest, prove the log extends it).
+
+        Returns `{"ok": True, "events_checked": N, "first_bad_position": None, "problem": None}`
+        (plus `digest_position`); raises IntegrityViolation carrying the same object, not ok,
+        when anything is wrong (see the module docstring), InvalidInput for a malformed digest.
+        """
+        wanted = parse_digest(digest) if digest is not None else None
         self._ready()
-        wanted = parse_digest(digest) if digest else None
-        scan = self._scan(stop_at=wanted["position"] if wanted else None, progress=progress)
-        result = {"ok": scan["bad"] is None, "events_checked": scan["checked"],
-                  "first_bad_position": scan["bad"], "problem": scan["problem"]}
-        if result["ok"] and wanted is not None:
-            problem = None
-            if scan["ledger_id"] != wanted["ledger"]:
-                problem = "the digest belongs to another ledger (or the first event was rewritten)"
-            elif wanted["position"] > scan["position"]:
-                problem = (f"the log ends at position {scan['position']}, before the digest's position "
-                           f"{wanted['position']}: events were removed from its end")
-            elif scan["digest_at"] is None:
-                problem = f"the event at the digest's position {wanted['position']} is missing"
-            elif scan["digest_at"]["rolling"] != wanted["rolling"]:
-                problem = f"the log up to position {wanted['position']} differs from the one the digest was taken of"
+        scan = self._scan(stop=wanted.position if wanted else None, progress=progress)
+        result: dict[str, Any] = {"ok": True, "events_checked": scan.checked,
+                                  "first_bad_position": scan.bad, "problem": scan.problem}
+        if wanted is not None:
+            result["digest_position"] = wanted.position
+        if scan.bad is None and wanted is not None:
+            bad, problem = _compare(wanted, scan)
             if problem:
-                result.update(ok=False, first_bad_position=_first_after(wanted["position"], scan), problem=problem)
-            else:
-                result["digest_position"] = wanted["position"]
-        if not result["ok"]:
-            raise IntegrityViolation(result["problem"], **result)
+                result.update(first_bad_position=bad, problem=problem)
+        if result["problem"] is not None:
+            result["ok"] = False
+            where = result["first_bad_position"]
+            message = f"position {where}: {result['problem']}" if where else result["problem"]
+            raise IntegrityViolation(message, **result)
         return result
 
     def digest(self) -> dict[str, Any]:
+        """The digest of the whole log as it is now; refused (exit 6) if a chain is broken."""
         self._ready()
         scan = self._scan()
-        if scan["bad"] is not None:
-            raise IntegrityViolation(scan["problem"], ok=False, events_checked=scan["checked"],
-                                     first_bad_position=scan["bad"], problem=scan["problem"])
-        position = scan.get("position", 0)
-        text = f"{DIGEST_PREFIX}:{scan['ledger_id'] or '-'}:{position}:{scan['rolling'].hex() or '-'}"
-        return {"digest": text, "position": position, "events": scan["checked"]}
+        if scan.bad is not None:
+            raise IntegrityViolation(f"position {scan.bad}: {scan.problem}", ok=False,
+                                     events_checked=scan.checked, first_bad_position=scan.bad,
+                                     problem=scan.problem)
+        return {"digest": str(scan.digest()), "position": scan.last, "events": scan.checked}
 
 
-def _first_after(position: int, scan: dict[str, Any]) -> int | None:
-    return min(position, scan.get("position") or position) or None
-
-
-def _check(stream: str, version: int, state: bytes, heads: dict[str, tuple[int, str]]) -> str | None:
+def _check(scan: Scan, position: int, stream: str, version: int, topic: str | None, state: bytes) -> str:
+    """Check one event against its stream's chain so far; return its stored hash."""
     try:
-        record = codec.decode_raw(state)
+        raw = codec.decode_raw(state)
+        record = codec.decode(state)
     except msgspec.DecodeError as e:
-        return f"the stored bytes do not decode: {e}"
-    expected = codec.chain_hash(stream, version, record.prev, bytes(record.recorded_at), bytes(record.event))
-    if expected != record.hash:
-        return f"the hash of {stream} v{version} does not match its bytes (altered, or moved from another stream)"
-    last_version, last_hash = heads.get(stream, (0, codec.GENESIS))
+        scan.blame(position, f"the stored bytes of {stream} v{version} do not decode: {e}")
+        return f"undecodable@{position}"  # chains on from here, so a later event of the stream still counts
+    expected = codec.chain_hash(stream, version, raw.prev, bytes(raw.recorded_at), bytes(raw.event))
+    intact = expected == raw.hash
+    if not intact:
+        scan.blame(position, f"the hash of {stream} v{version} does not match its bytes "
+                             "(altered, swapped, or moved from another stream)")
+    elif topic is not None and topic != codec.topic_of(record.event):
+        scan.blame(position, f"{stream} v{version} is stored as a {topic} but is a "
+                             f"{codec.topic_of(record.event)}")
+    last_version, last_position, last_hash = scan.heads.get(stream, (0, 0, codec.GENESIS))
     if version != last_version + 1:
-        return f"{stream} jumps from version {last_version} to {version}: an event is missing or out of place"
-    if record.prev != last_hash:
-        return f"{stream} v{version} does not follow the stream's previous event (removed, swapped or rewritten)"
-    try:
-        codec.decode_event(bytes(record.event))
-    except msgspec.DecodeError as e:
-        return f"{stream} v{version} is not a valid event: {e}"
-    return None
+        if version > last_version + 1:
+            gap = (f"v{last_version + 1}" if version == last_version + 2
+                   else f"v{last_version + 1}-v{version - 1}")
+            where = f"after position {last_position}" if last_position else "before it"
+            scan.blame(position, f"{stream} jumps from v{last_version} to v{version}: {gap} "
+                                 f"({where}) is missing")
+        else:
+            scan.blame(position, f"{stream} v{version} comes after v{last_version}: out of place")
+    elif intact and raw.prev != last_hash:
+        # The predecessor no longer has the hash this intact event recorded: it was
+        # rewritten (and re-hashed). With no predecessor, this event claims a false start.
+        scan.blame(last_position or position,
+                   f"{stream} v{version} does not follow v{last_version}: "
+                   + (f"the event at position {last_position} was rewritten" if last_position
+                      else "the stream's first event names a predecessor"))
+    return raw.hash
 
 
-def parse_digest(text: str) -> dict[str, Any]:
-    parts = (text or "").strip().split(":")
-    if len(parts) != 4 or parts[0] != DIGEST_PREFIX or not parts[2].isdigit():
+def _compare(wanted: Digest, scan: Scan) -> tuple[int | None, str | None]:
+    """(first bad position, problem) of an intact log against a digest; (None, None) if it extends it."""
+    if wanted.ledger is None:
+        return None, None
+    if scan.ledger != wanted.ledger:
+        return None, (f"the digest is of another ledger ({wanted.ledger}, this log is "
+                      f"{scan.ledger or 'empty'}), or this log's first event was rewritten")
+    if scan.rolling_at_stop is None:
+        gone = scan.before_stop + 1
+        if scan.last < wanted.position:
+            return gone, (f"the log ends at position {scan.last}, before the digest's position "
+                          f"{wanted.position}: the events after position {scan.before_stop} were removed")
+        return gone, (f"the event at the digest's position {wanted.position} is missing: events after "
+                      f"position {scan.before_stop} were removed")
+    if scan.rolling_at_stop != wanted.rolling:
+        return None, (f"the log up to position {wanted.position} is not the one the digest was taken "
+                      "of: an event at or before it was removed, rewritten or inserted")
+    return None, None
+
+
+def parse_digest(text: str) -> Digest:
+    """A digest as `leadledger digest` prints it; InvalidInput (exit 2) otherwise."""
+    text = (text or "").strip()
+    if text == EMPTY_DIGEST:
+        return Digest(None, 0, "")
+    found = _DIGEST.fullmatch(text.lower())
+    if not found:
         raise InvalidInput(f"malformed digest {text!r}: expected {DIGEST_PREFIX}:LEDGER:POSITION:HASH "
-                           "as printed by `leadledger digest`")
-    ledger_id, position, rolling = parts[1], int(parts[2]), parts[3]
-    try:
-        bytes.fromhex(rolling)
-    except ValueError:
-        raise InvalidInput(f"malformed digest {text!r}: the hash is not hexadecimal") from None
-    if len(rolling) != 64 or len(ledger_id) != 16 or position < 1:
-        raise InvalidInput(f"malformed digest {text!r}")
-    return {"ledger": ledger_id, "position": position, "rolling": rolling}
+                           "(16 and 64 hex digits, a position from 1) as printed by `leadledger digest`",
+                           digest=text)
+    ledger, position, rolling = found.groups()
+    return Digest(ledger, int(position), rolling)

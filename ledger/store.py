@@ -1,7 +1,7 @@
 """The only place that knows SQLite from PostgreSQL.
 
 Events are appended through eventsourcing's application recorders (SQLite, or PostgreSQL
-with its table lock, which gives gap-free, non-interleaved positions). Our recorder
+serialised by an advisory lock, which gives gap-free, non-interleaved positions). Our recorder
 subclasses add one thing inside the append transaction: the lead-key index used for the
 duplicate check, checked and written under the same lock as the events themselves.
 
@@ -11,8 +11,10 @@ A store URL picks the backend: `sqlite:///path/to.db` (or a bare path) or
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
@@ -96,10 +98,13 @@ class Store:
     # -- events -------------------------------------------------------------------------
 
     def append(
-        self, events: Sequence[NewEvent], *, keys: Sequence[LeadKey] = (), unique_keys: bool = True
+        self, events: Sequence[NewEvent], *, keys: Sequence[LeadKey] = (), unique_keys: bool = True,
+        expect: Sequence[tuple[str, int]] = (),
     ) -> list[Stored]:
         """Append events atomically; return them as stored, with their positions.
 
+        `expect` names (stream, version) pairs the decision was read from that get no new
+        event here (a refusal decided from a rep's desk): they must still be at that version.
         Raises Conflict when a stream moved on since it was read (or DuplicateKeys when
         `unique_keys` and a key is already indexed); nothing is written then.
         """
@@ -118,8 +123,8 @@ class Store:
                 state=state,
             ))
         try:
-            ids = self.recorder.insert_events(stored, keys=keys, unique_keys=unique_keys)
-        except DuplicateKeys:
+            ids = self.recorder.insert_events(stored, keys=keys, unique_keys=unique_keys, expect=expect)
+        except Conflict:
             raise
         except IntegrityError as e:
             raise Conflict(str(e)) from None
@@ -150,6 +155,20 @@ class Store:
             rows = cur.fetchall()
         return [_stored(p, stream, v, bytes(s)) for p, v, s in rows]
 
+    def read_stream_rows(self, stream: str, topics: Sequence[str]) -> list[tuple[int, int, bytes]]:
+        """(position, version, stored bytes) of a stream's events of the given types, in order.
+
+        Undecoded, so a caller can decode only the few it needs (e.g. to bisect by time).
+        """
+        marks = ", ".join([self.param] * len(topics))
+        sql = (
+            f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
+            f"WHERE originator_id = {self.param} AND topic IN ({marks}) ORDER BY originator_version"
+        )
+        with self.reading() as cur:
+            cur.execute(sql, [stream, *topics])
+            return [(p, v, bytes(s)) for p, v, s in cur.fetchall()]
+
     def read_last(self, stream: str) -> Stored | None:
         sql = (
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
@@ -177,16 +196,16 @@ class Store:
             rows = cur.fetchall()
         return [_stored(p, o, v, bytes(s)) for p, o, v, s in rows]
 
-    def read_log_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, int, bytes]]:
-        """Rows as stored (position, stream, version, state bytes), for verification."""
+    def read_log_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, int, str, bytes]]:
+        """Rows as stored (position, stream, version, topic, state bytes), for verification."""
         sql = (
-            f"SELECT {self._position_column}, originator_id, originator_version, state "
+            f"SELECT {self._position_column}, originator_id, originator_version, topic, state "
             f"FROM {self._events} WHERE {self._position_column} > {self.param} "
             f"ORDER BY {self._position_column} LIMIT {self.param}"
         )
         with self.reading() as cur:
             cur.execute(sql, [after, limit])
-            return [(p, o, v, bytes(s)) for p, o, v, s in cur.fetchall()]
+            return [(p, o, v, t, bytes(s)) for p, o, v, t, s in cur.fetchall()]
 
     def max_position(self) -> int:
         with self.reading() as cur:
@@ -239,13 +258,54 @@ class Store:
         raise NotImplementedError
         yield
 
+    def copy_grants(self, cur: Any, source: str, target: str) -> None:
+        """Give read-model table `target` the privileges granted on `source` (a rebuild's swap)."""
+
+    def rename_index(self, cur: Any, old: str, new: str, table: str, columns: str) -> None:
+        """Rename index `old` of read-model `table` to `new` (SQLite: re-create it)."""
+        cur.execute(f"DROP INDEX IF EXISTS {old}")
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {new} ON {table} ({columns})")
+
+    # -- following ----------------------------------------------------------------------
+
+    @contextmanager
+    def subscribe(self, after: int, *, stop: threading.Event | None = None,
+                  poll: float = 0.5) -> Iterator[Iterator[int]]:
+        """Positions of events stored after `after`, as they arrive, until `stop` is set.
+
+        Here by polling every `poll` seconds (eventsourcing has no SQLite subscription);
+        PostgreSQL is told by LISTEN/NOTIFY. A position stands for it and everything before.
+        """
+        stop = stop or threading.Event()
+
+        def arrivals() -> Iterator[int]:
+            seen = after
+            while not stop.is_set():
+                top = self.max_position()
+                if top > seen:
+                    seen = top
+                    yield top
+                else:
+                    stop.wait(poll)
+
+        yield arrivals()
+
 
 # --- SQLite ---------------------------------------------------------------------------------
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c, stored_events, **kwargs):  # type: ignore[override]
+        _guard_versions(c, "?", EVENTS_TABLE, kwargs.get("expect", ()))
         _guard_keys(c, "?", KEYS_TABLE, kwargs.get("keys", ()), kwargs.get("unique_keys", True))
         return super()._insert_events(c, stored_events, **kwargs)
+
+
+def _guard_versions(cur: Any, p: str, table: str, expect: Sequence[tuple[str, int]]) -> None:
+    """Inside the append transaction: streams read but not written must not have moved on."""
+    for stream, version in expect:
+        cur.execute(f"SELECT MAX(originator_version) FROM {table} WHERE originator_id = {p}", [stream])
+        if (cur.fetchone()[0] or 0) != version:
+            raise Conflict(f"{stream} moved on from version {version}")
 
 
 def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: bool) -> None:
@@ -356,11 +416,37 @@ class SQLiteStore(Store):
 
 # --- PostgreSQL -----------------------------------------------------------------------------
 
+APPEND_ONLY = "leadledger_append_only"
+
+
+def append_lock_key(schema: str) -> int:
+    """The advisory lock every writer of one store's events table takes (a signed 64-bit key)."""
+    digest = hashlib.sha256(f"leadledger:{schema}.{EVENTS_TABLE}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """Appends under a transaction-scoped advisory lock instead of the stock table lock.
+
+    `LOCK TABLE ... IN EXCLUSIVE MODE` needs UPDATE, DELETE or TRUNCATE privilege on the
+    table, which an append-only application role does not have. Every writer takes the
+    same advisory lock (one per events table) before it draws positions from the sequence
+    and holds it until it commits, so positions are still issued and committed in one
+    order: a reader never passes over a position that is filled in later.
+    """
+
     keys_table: str = KEYS_TABLE
+
+    def _lock_table(self, curs) -> None:  # type: ignore[override]
+        curs.execute(SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout))
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(self.datastore.schema)])
 
     def _insert_stored_events(self, curs, stored_events, **kwargs):  # type: ignore[override]
         self._lock_table(curs)
+        expect = kwargs.get("expect", ())
+        if expect:
+            with curs.connection.cursor(row_factory=tuple_row) as vc:
+                _guard_versions(vc, "%s", f'"{self.datastore.schema}".{self.events_table_name}', expect)
         keys = kwargs.get("keys", ())
         if keys:
             table = f'"{self.datastore.schema}".{self.keys_table}'
@@ -369,6 +455,28 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._notify_channel(curs)
         # Skip the parent's lock and notify (done above): insert the rows themselves.
         super(PostgresApplicationRecorder, self)._insert_stored_events(curs, stored_events, **kwargs)
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> LedgerSubscription:
+        return LedgerSubscription(recorder=self, gt=gt, topics=topics)
+
+
+class LedgerSubscription(PostgresSubscription):
+    """eventsourcing's LISTEN/NOTIFY subscription (channel: the events table's name), plus one
+    more pull once LISTEN is in place: its first pull may run before, and an event committed
+    in between would otherwise wait for the next one to be noticed."""
+
+    def _listen(self) -> None:
+        try:
+            with self._recorder.datastore.get_connection() as conn:
+                conn.execute(SQL("LISTEN {0}").format(Identifier(self._recorder.channel_name)))
+                self._has_been_notified.set()
+                while not self._has_been_stopped and not self._thread_error:
+                    for _ in conn.notifies(timeout=0.1, stop_after=1):
+                        self._has_been_notified.set()
+        except BaseException as e:
+            if self._thread_error is None:
+                self._thread_error = e
+            self.stop()
 
 
 class PostgresStore(Store):
@@ -431,9 +539,62 @@ class PostgresStore(Store):
                 cur.execute(
                     f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_idx ON {self._keys} (kind, value)"
                 )
+                for statement in self.append_only_sql():
+                    cur.execute(statement)
         except PersistenceError as e:
             raise StoreUnavailable(f"cannot create the store: {e}") from None
         self._checked = True
+
+    def append_only_sql(self) -> list[Any]:
+        """DDL (idempotent) that makes the events table append-only in the database itself.
+
+        A statement trigger refuses every UPDATE, DELETE and TRUNCATE of stored events,
+        whoever runs it; only the table's owner can lift it (ALTER TABLE ... DISABLE
+        TRIGGER), or a superuser. PUBLIC gets no right to change the table; roles are
+        granted INSERT and SELECT only (see docs/postgres-roles.md).
+        """
+        schema = Identifier(self.schema)
+        names = {"schema": schema, "table": Identifier(EVENTS_TABLE),
+                 "function": Identifier(APPEND_ONLY), "trigger": Identifier(APPEND_ONLY)}
+        return [
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'leadledger: % of stored events is refused: the event store is "
+                "append-only', TG_OP USING ERRCODE = 'insufficient_privilege'; END $$"
+            ).format(**names),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE "
+                "ON {schema}.{table} FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{function}()"
+            ).format(**names),
+            SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{table} FROM PUBLIC").format(**names),
+        ]
+
+    def role_grants(self, app: str, reader: str | None = None) -> list[Any]:
+        """The grants docs/postgres-roles.md recommends, run by the owner after `init`.
+
+        `app` may append events and keep the read models current; `reader` may only read
+        the read models. Tables the owner creates later in the read schema (a rebuild) get
+        the same grants by default.
+        """
+        names = {"schema": Identifier(self.schema), "read": Identifier(self.read_schema),
+                 "events": Identifier(EVENTS_TABLE), "keys": Identifier(KEYS_TABLE),
+                 "seq": Identifier(f"{EVENTS_TABLE}_notification_id_seq"), "app": Identifier(app)}
+        statements = [
+            "GRANT USAGE ON SCHEMA {schema} TO {app}",
+            "GRANT SELECT, INSERT ON {schema}.{events}, {schema}.{keys} TO {app}",
+            "GRANT USAGE ON SEQUENCE {schema}.{seq} TO {app}",
+            "GRANT USAGE ON SCHEMA {read} TO {app}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {read} TO {app}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {read} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}",
+        ]
+        if reader:
+            names["reader"] = Identifier(reader)
+            statements += [
+                "GRANT USAGE ON SCHEMA {read} TO {reader}",
+                "GRANT SELECT ON ALL TABLES IN SCHEMA {read} TO {reader}",
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA {read} GRANT SELECT ON TABLES TO {reader}",
+            ]
+        return [SQL(s).format(**names) for s in statements]
 
     def ensure_ready(self) -> None:
         if self._checked:
@@ -463,6 +624,42 @@ class PostgresStore(Store):
             conn.cursor(row_factory=tuple_row) as cur,
         ):
             yield cur
+
+    def copy_grants(self, cur: Any, source: str, target: str) -> None:
+        cur.execute(
+            "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+            "ELSE quote_ident(r.rolname) END FROM pg_class c CROSS JOIN aclexplode(c.relacl) a "
+            "LEFT JOIN pg_roles r ON r.oid = a.grantee "
+            "WHERE c.oid = to_regclass(%s) AND a.grantee <> c.relowner", [source])
+        for privilege, grantee in cur.fetchall():
+            cur.execute(f"GRANT {privilege} ON {target} TO {grantee}")
+
+    def rename_index(self, cur: Any, old: str, new: str, table: str, columns: str) -> None:
+        cur.execute(f'ALTER INDEX IF EXISTS "{self.read_schema}".{old} RENAME TO {new}')
+
+    @contextmanager
+    def subscribe(self, after: int, *, stop: threading.Event | None = None,
+                  poll: float = 0.5) -> Iterator[Iterator[int]]:
+        """Positions of new events as PostgreSQL notifies them (eventsourcing's subscription).
+
+        The subscription ends when `stop` is set; a lost connection raises from the iterator.
+        """
+        with self.recorder.subscribe(gt=after) as subscription:
+            done = threading.Event()
+
+            def watch() -> None:
+                while not done.wait(0.2):
+                    if stop is not None and stop.is_set():
+                        subscription.stop()
+                        return
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            try:
+                yield (n.id for n in subscription)
+            finally:
+                done.set()
+                watcher.join()
 
     def close(self) -> None:
         if self._datastore is not None:

@@ -1,19 +1,31 @@
 """Keeps the read models current: each event applied exactly once, in position order.
 
-Every read model is a set of tables in the store's database. A batch of events is applied
-to all of them and the tracking position advanced in one transaction; the tracking update
-is conditional on the position it started from, so two runners never apply an event twice
-(the loser rolls back and catches up from the new position).
+Every read model is a set of tables in the store's database, beside a tracking table that
+holds the position each set of tables has reached. A batch of events is applied to every
+model and the tracking position advanced in one transaction, and that transaction starts by
+moving the tracking row on from the position it read the batch after: a second runner that
+read the same batch waits on that row, finds it moved, rolls back and goes on from the new
+position. So no event is applied twice, and (the store handing out positions in commit
+order) none is skipped.
 
-`rebuild` fills fresh tables from position 0 and swaps them in at the end, in one
-transaction, so readers never see a half-built model; if it is killed, the old tables stay.
+`rebuild` fills fresh `*__rebuild` tables from position 0, with a tracking row of their
+own, and swaps them in at the end in one transaction, so readers never see a half-built
+model. Killed at any moment, it leaves the live tables as they were and its own progress
+committed; `finish_rebuild` (which `leadledger project` calls) goes on from there.
+
+Locks are always taken in the same order (the live tracking row, the rebuild tracking row,
+then tables), so runners, rebuilds and swaps never deadlock each other.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
+
+from ledger.errors import StoreUnavailable
 from ledger.store import Conflict, Store, Stored
 
 TRACKING = "leadledger_tracking"
@@ -49,7 +61,10 @@ class Db:
 
 
 class ReadModel:
-    """One read model: its tables (DDL with `{name}` placeholders) and how events change them."""
+    """One read model: its tables (DDL with `{name}` placeholders) and how events change them.
+
+    `indexes` are "table:columns" strings; handlers are `on_<EventType>(db, stored, event)`.
+    """
 
     name: str
     tables: dict[str, str] = {}
@@ -84,120 +99,200 @@ class Projector:
         self.models = models or all_models()
         self._ready = False
 
+    # --- tables -------------------------------------------------------------------------
+
+    def table_names(self) -> list[str]:
+        return [table for model in self.models for table in model.tables]
+
     def names(self, suffix: str = "") -> dict[str, str]:
         names = {"tracking": self.store.table(TRACKING)}
-        for model in self.models:
-            for table in model.tables:
-                names[table] = self.store.table(table + suffix)
+        for table in self.table_names():
+            names[table] = self.store.table(table + suffix)
         return names
 
+    def _index_list(self) -> list[tuple[str, int, str]]:
+        """(table, number, columns) of every index."""
+        found = []
+        for model in self.models:
+            for i, index in enumerate(model.indexes):
+                table, columns = index.split(":")
+                found.append((table, i, columns))
+        return found
+
     def _create(self, db: Db, suffix: str = "") -> None:
+        """Create the tables (and their indexes: rebuilding needs them too) named with `suffix`."""
         db.exec("CREATE TABLE IF NOT EXISTS {tracking} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
         for model in self.models:
             for table, columns in model.tables.items():
                 db.exec(f"CREATE TABLE IF NOT EXISTS {{{table}}} ({columns})")
-        if not suffix:  # rebuilt tables get their indexes when they are swapped in
-            self._index(db)
+        for table, i, columns in self._index_list():
+            db.exec(f"CREATE INDEX IF NOT EXISTS {table}{suffix}_i{i} ON {{{table}}} ({columns})")
 
-    def _index(self, db: Db) -> None:
-        for model in self.models:
-            for i, index in enumerate(model.indexes):
-                table, columns = index.split(":")
-                name = f"{table}_i{i}"
-                db.exec(f"CREATE INDEX IF NOT EXISTS {name} ON {{{table}}} ({columns})")
+    def _exists(self) -> bool:
+        """Whether the live tables and the tracking row are there (a read: no locks taken)."""
+        tables = ", ".join(self.names().values())
+        try:
+            with self.store.reading() as cur:
+                db = Db(cur, self.store, self.names())
+                db.exec(f"SELECT 1 FROM {tables} LIMIT 0").fetchall()
+                return db.one("SELECT position FROM {tracking} WHERE name = %s", [NAME]) is not None
+        except PersistenceError:
+            return False
 
     def ensure(self) -> None:
+        """Create the live tables and the tracking row, unless they are there already."""
         if self._ready:
             return
-        with self.store.writing() as cur:
-            db = Db(cur, self.store, self.names())
-            self._create(db)
-            db.exec(
-                "INSERT INTO {tracking} (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
-                [NAME],
-            )
+        if not self._exists():
+            try:
+                with self.store.writing() as cur:
+                    db = Db(cur, self.store, self.names())
+                    self._create(db)
+                    db.exec("INSERT INTO {tracking} (name, position) VALUES (%s, 0) "
+                            "ON CONFLICT (name) DO NOTHING", [NAME])
+            except PersistenceError:
+                if not self._exists():  # not a concurrent creator that got there first
+                    raise
         self._ready = True
 
-    def position(self, name: str = NAME) -> int:
+    def position(self, name: str = NAME) -> int | None:
+        """The position a set of tables has reached (None: no such set, e.g. no rebuild pending)."""
         self.ensure()
         with self.store.reading() as cur:
-            row = Db(cur, self.store, self.names()).one("SELECT position FROM {tracking} WHERE name = %s", [name])
-        return row[0] if row else 0
+            row = Db(cur, self.store, self.names()).one(
+                "SELECT position FROM {tracking} WHERE name = %s", [name])
+        return row[0] if row else None
 
-    def catch_up(self, batch: int = 2000, upto: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> int:
-        """Apply every event not yet applied; return the position reached."""
-        self.ensure()
-        position = self.position()
-        while True:
-            events = self.store.read_log(after=position, limit=batch, upto=upto)
-            if not events:
-                return position
-            try:
-                self._apply(events, position, NAME, "")
-            except Conflict:
-                position = self.position()  # another runner got there first
-                continue
-            position = events[-1].position
-            if progress:
-                progress(position)
+    def pending_rebuild(self) -> int | None:
+        """The position an unfinished rebuild has reached, or None when none is pending."""
+        return self.position(NAME + REBUILD)
+
+    # --- applying -----------------------------------------------------------------------
 
     def _apply(self, events: list[Stored], start: int, name: str, suffix: str) -> None:
+        """Apply a batch read after `start` and move the tracking row on, or raise Conflict."""
         with self.store.writing() as cur:
             db = Db(cur, self.store, self.names(suffix))
-            cur.execute(
-                db.sql("UPDATE {tracking} SET position = %s WHERE name = %s AND position = %s"),
-                [events[-1].position, name, start],
-            )
+            db.exec("UPDATE {tracking} SET position = %s WHERE name = %s AND position >= %s",
+                    [events[-1].position, name, 0])
             if cur.rowcount != 1:
-                raise Conflict("tracking position moved")
+                raise Conflict("another runner moved the tracking position")
             for stored in events:
                 for model in self.models:
                     model.apply(db, stored)
 
-    def rebuild(self, batch: int = 5000, progress: Callable[[int], None] | None = None) -> int:
-        """Build every model afresh beside the live ones, then swap them in at once.
-
-        The fresh tables keep their own tracking row, so a rebuild that was killed goes on
-        from where it stopped the next time it runs.
-        """
-        self.ensure()
-        name = NAME + REBUILD
-        with self.store.writing() as cur:
-            db = Db(cur, self.store, self.names(REBUILD))
-            self._create(db, REBUILD)
-            db.exec(
-                "INSERT INTO {tracking} (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
-                [name],
-            )
+    def _run(self, name: str, suffix: str, batch: int, upto: int | None,
+             progress: Callable[[int], None] | None) -> int | None:
+        """Apply batches to one set of tables until the log is exhausted; return the position
+        reached, or None when the tracking row went away (a rebuild someone else finished)."""
         position = self.position(name)
-        while events := self.store.read_log(after=position, limit=batch):
-            self._apply(events, position, name, REBUILD)
+        while position is not None:
+            events = self.store.read_log(after=position, limit=batch, upto=upto)
+            if not events:
+                return position
+            try:
+                self._apply(events, position, name, suffix)
+            except Conflict:
+                position = self.position(name)  # another runner got there first
+                continue
             position = events[-1].position
             if progress:
                 progress(position)
-        self._swap(position)
-        return position
+        return None
+
+    def catch_up(self, batch: int = 2000, upto: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> int:
+        """Apply every event not yet applied to the live tables; return the position reached."""
+        self.ensure()
+        reached = self._run(NAME, "", batch, upto, progress)
+        assert reached is not None, "the live tracking row is never removed"
+        return reached
+
+    # --- rebuilding ---------------------------------------------------------------------
+
+    def start_rebuild(self) -> None:
+        """Fresh, empty `*__rebuild` tables at position 0 (dropping an unfinished rebuild's)."""
+        self.ensure()
+        with self.store.writing() as cur:
+            db = Db(cur, self.store, self.names(REBUILD))
+            db.exec("DELETE FROM {tracking} WHERE name = %s", [NAME + REBUILD])  # lock order: row first
+            for table in self.table_names():
+                db.exec(f"DROP TABLE IF EXISTS {{{table}}}")
+            self._create(db, REBUILD)
+            db.exec("INSERT INTO {tracking} (name, position) VALUES (%s, 0)", [NAME + REBUILD])
+
+    def finish_rebuild(self, batch: int = 5000, progress: Callable[[int], None] | None = None) -> int | None:
+        """Go on with a pending rebuild and swap it in; return the position swapped in, or None
+        when no rebuild is pending (or another runner finished it meanwhile)."""
+        while True:
+            reached = self._run(NAME + REBUILD, REBUILD, batch, None, progress)
+            if reached is None:
+                return None
+            try:
+                self._swap(reached)
+            except Conflict:
+                continue  # more was applied, or it was restarted or swapped in by another runner
+            return reached
+
+    def rebuild(self, batch: int = 5000, progress: Callable[[int], None] | None = None) -> int:
+        """Build every model afresh from position 0 beside the live ones, then swap them in."""
+        self.start_rebuild()
+        reached = self.finish_rebuild(batch, progress)
+        return self.position() if reached is None else reached
 
     def _swap(self, position: int) -> None:
         """Swap the rebuilt tables in, in one transaction; events after `position` are
         applied to them by the next catch-up."""
         with self.store.writing() as cur:
             db = Db(cur, self.store, self.names())
-            for model in self.models:
-                for table in model.tables:
-                    db.exec(f"DROP TABLE IF EXISTS {self.store.table(table)}")
-                    db.exec(f"ALTER TABLE {self.store.table(table + REBUILD)} RENAME TO {table}")
-            self._index(db)
             db.exec("UPDATE {tracking} SET position = %s WHERE name = %s", [position, NAME])
-            db.exec("DELETE FROM {tracking} WHERE name = %s", [NAME + REBUILD])
+            db.exec("DELETE FROM {tracking} WHERE name = %s AND position = %s", [NAME + REBUILD, position])
+            if cur.rowcount != 1:
+                raise Conflict("the rebuild moved on, restarted or was swapped in meanwhile")
+            for table in self.table_names():
+                live, fresh = self.store.table(table), self.store.table(table + REBUILD)
+                self.store.copy_grants(cur, live, fresh)
+                db.exec(f"DROP TABLE IF EXISTS {live}")
+                db.exec(f"ALTER TABLE {fresh} RENAME TO {table}")
+            for table, i, columns in self._index_list():
+                self.store.rename_index(cur, f"{table}{REBUILD}_i{i}", f"{table}_i{i}",
+                                        self.store.table(table), columns)
 
-    def follow(self, stop: Callable[[], bool], interval: float = 0.5,
-               on_batch: Callable[[int], None] | None = None) -> None:
-        """Keep catching up until `stop()` says so (polling; LISTEN/NOTIFY wakes it on PostgreSQL)."""
-        while not stop():
-            before = self.position()
-            reached = self.catch_up()
+    # --- following ----------------------------------------------------------------------
+
+    def follow(self, stop: threading.Event | None = None, *, poll: float = 0.5,
+               on_batch: Callable[[int], None] | None = None,
+               on_error: Callable[[Exception, float], None] | None = None) -> None:
+        """Keep the live tables current as events are stored, until `stop` is set (or the
+        caller is interrupted: KeyboardInterrupt goes through, leaving nothing half-applied).
+
+        New events are signalled by the store's subscription (LISTEN/NOTIFY on PostgreSQL,
+        polling every `poll` seconds on SQLite). A lost connection is reported to `on_error`
+        with the delay before the next attempt; then the subscription starts over from the
+        tracking position.
+        """
+        stop = stop or threading.Event()
+        delay = 0.5
+        reached = -1
+
+        def advance() -> None:
+            nonlocal reached
+            before, reached = reached, self.catch_up()
             if reached != before and on_batch:
                 on_batch(reached)
-            self.store.wait_for_events(reached, interval)
+
+        while not stop.is_set():
+            try:
+                advance()
+                with self.store.subscribe(reached, stop=stop, poll=poll) as arrivals:
+                    delay = 0.5
+                    for position in arrivals:
+                        if position > reached:
+                            advance()
+            except (PersistenceError, StoreUnavailable) as e:
+                if stop.is_set():
+                    return
+                if on_error:
+                    on_error(e, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)

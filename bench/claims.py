@@ -1,0 +1,144 @@
+"""Claims through the Python API (read state, decide, append; one transaction each) against
+raw single-row insert transactions, with one client and with 4 concurrent clients.
+
+Each client is a process of its own, claiming leads nobody else touches (so no claim is
+refused and no retry is measured), as a rep of a pool without a practical claim limit.
+The raw clients insert one event-sized row per transaction into `raw_events`.
+
+    python bench/claims.py [--store URL] [--quick]
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any
+
+from common import (
+    POOL, T0, Result, Target, fresh_target, import_leads, make_world, median, percentile,
+    run_main, server_version,
+)
+
+from ledger import codec
+from ledger import events as ev
+from ledger.application import Ledger
+
+WARMUP = 20
+
+
+def _ours(url: str, rep: str, leads: list[str], warmup: list[str], barrier: Any, out: Any) -> None:
+    with Ledger(url, clock=lambda: T0) as led:
+        for lead in warmup:
+            led.claim(rep, lead)
+        barrier.wait()
+        latencies = []
+        start = time.perf_counter()
+        for lead in leads:
+            t = time.perf_counter()
+            led.claim(rep, lead)
+            latencies.append(time.perf_counter() - t)
+        end = time.perf_counter()
+    out.put((start, end, latencies))
+
+
+def _raw(target: Target, client: str, count: int, barrier: Any, out: Any) -> None:
+    event = ev.LeadClaimed(occurred_at=T0, actor=client, lead="L-1", pool=POOL, rep=client,
+                           rules_version=1, claim_limit=50, held_before=3)
+    state, _ = codec.encode("lead:L-1", 2, codec.GENESIS, T0, event)
+    p = target.param
+    sql = (f"INSERT INTO {target.raw_events} (originator_id, originator_version, topic, state) "
+           f"VALUES ({p}, {p}, {p}, {p})")
+    con = target.connect()
+    try:
+        def insert(i: int) -> None:
+            if target.kind == "postgresql":
+                con.execute(sql, (f"raw:{client}:{i}", 1, "LeadClaimed", state), prepare=True)
+            else:
+                con.execute("BEGIN")
+                con.execute(sql, (f"raw:{client}:{i}", 1, "LeadClaimed", state))
+                con.execute("COMMIT")
+
+        for i in range(WARMUP):
+            insert(-1 - i)
+        barrier.wait()
+        latencies = []
+        start = time.perf_counter()
+        for i in range(count):
+            t = time.perf_counter()
+            insert(i)
+            latencies.append(time.perf_counter() - t)
+        end = time.perf_counter()
+    finally:
+        con.close()
+    out.put((start, end, latencies))
+
+
+def _run(ctx: Any, jobs: list[tuple[Any, tuple]]) -> tuple[float, list[float]]:
+    """Start the clients together; return (operations per second, every latency)."""
+    barrier = ctx.Barrier(len(jobs))
+    out = ctx.Queue()
+    procs = [ctx.Process(target=fn, args=(*args, barrier, out)) for fn, args in jobs]
+    for proc in procs:
+        proc.start()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+        if proc.exitcode:
+            raise RuntimeError(f"a client failed (exit {proc.exitcode})")
+    start = min(r[0] for r in results)
+    end = max(r[1] for r in results)
+    latencies = [x for r in results for x in r[2]]
+    return len(latencies) / (end - start), latencies
+
+
+def measure(args: Any) -> Result:
+    single = 300 if args.quick else 2000
+    each = 150 if args.quick else 1000
+    clients = 4
+    ctx = mp.get_context("spawn")
+    with fresh_target(args.store) as target:
+        result = Result("claims", server_version(target),
+                        {"claims_1_client": single, "claims_per_client_of_4": each, "repeat": args.repeat})
+        with Ledger(target.url, clock=lambda: T0) as led:
+            reps = make_world(led, clients + 1)
+            per_round = single + clients * each + (clients + 1) * WARMUP
+            import_leads(led, per_round * args.repeat)
+        counter = iter(range(10**9))
+
+        def take(n: int) -> list[str]:
+            return [f"L-{next(counter)}" for _ in range(n)]
+
+        figures: dict[str, list] = {k: [] for k in ("o1", "r1", "o4", "r4", "o1lat", "r1lat", "o4lat")}
+        for _ in range(args.repeat):
+            rate, lat = _run(ctx, [(_ours, (target.url, reps[0], take(single), take(WARMUP)))])
+            figures["o1"].append(rate)
+            figures["o1lat"].append(lat)
+            rate, lat = _run(ctx, [(_raw, (target, "c0", single))])
+            figures["r1"].append(rate)
+            figures["r1lat"].append(lat)
+            rate, lat = _run(ctx, [(_ours, (target.url, reps[1 + c], take(each), take(WARMUP)))
+                                   for c in range(clients)])
+            figures["o4"].append(rate)
+            figures["o4lat"].append(lat)
+            rate, _ = _run(ctx, [(_raw, (target, f"c{c + 1}", each)) for c in range(clients)])
+            figures["r4"].append(rate)
+            target.create_raw()  # an empty raw table again for the next round
+
+    def pct(key: str, p: float) -> float:
+        return median([percentile(lat, p) * 1000 for lat in figures[key]])
+
+    o1, r1, o4, r4 = (median(figures[k]) for k in ("o1", "r1", "o4", "r4"))
+    pg = target.kind == "postgresql"
+    result.add("claims/s, 1 client", "ops/s", o1, r1, "≥ 0.5× raw", o1 >= 0.5 * r1)
+    result.add("claim p50, 1 client", "ms", pct("o1lat", 50), pct("r1lat", 50))
+    result.add("claim p99, 1 client", "ms", pct("o1lat", 99), pct("r1lat", 99),
+               "≤ 5 ms" if pg else "", pct("o1lat", 99) <= 5 if pg else None)
+    result.add(f"claims/s, {clients} clients", "ops/s", o4, r4,
+               "> 1 client" if pg else "", o4 > o1 if pg else None)
+    result.add(f"claim p50, {clients} clients", "ms", pct("o4lat", 50))
+    result.add(f"claim p99, {clients} clients", "ms", pct("o4lat", 99))
+    return result
+
+
+if __name__ == "__main__":
+    run_main(__doc__.splitlines()[0], measure)
