@@ -11,6 +11,7 @@ The raw clients insert one event-sized row per transaction into `raw_events`.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import time
 from typing import Any
 
@@ -80,7 +81,15 @@ def _run(ctx: Any, jobs: list[tuple[Any, tuple]]) -> tuple[float, list[float]]:
     procs = [ctx.Process(target=fn, args=(*args, barrier, out)) for fn, args in jobs]
     for proc in procs:
         proc.start()
-    results = [out.get() for _ in procs]
+    results = []
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=1))
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in procs):
+                for p in procs:
+                    p.kill()
+                raise RuntimeError("a client failed") from None
     for proc in procs:
         proc.join()
         if proc.exitcode:

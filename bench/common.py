@@ -225,8 +225,9 @@ class Writer:
 
 def lead_history(w: Writer, lead: str, reps: list[str], events: int, start: datetime,
                  held: dict[str, int], cycle: int = 10) -> datetime:
-    """About `events` events on one lead: added, then claim / follow-ups / release cycles
-    by rotating reps (each claim and release with its HoldingsChanged). Returns the last time."""
+    """`events` events on one lead's stream: added, then claim / follow-ups / release cycles
+    by rotating reps (each claim and release also writes the rep's HoldingsChanged).
+    Returns the time of the last event."""
     at = start
     stream = lead_stream(lead)
     written = 0
@@ -251,9 +252,9 @@ def lead_history(w: Writer, lead: str, reps: list[str], events: int, start: date
                                      rules_version=1, claim_limit=1_000_000, held_before=before))
         w.add(desk, ev.HoldingsChanged(occurred_at=when, actor=rep, rep=rep, pool=POOL, lead=lead,
                                        held=before + 1, day=when.date().isoformat(), claims_on_day=1))
-        written += 2
+        written += 1
         for _ in range(max(cycle - 5, 0)):
-            if written >= events - 2:
+            if written >= events - 1:
                 break
             w.add(stream, ev.FollowUpLogged(occurred_at=tick(), actor=rep, lead=lead, rep=rep,
                                             note="called, interested in a quote", channel="call"))
@@ -264,7 +265,7 @@ def lead_history(w: Writer, lead: str, reps: list[str], events: int, start: date
                                       reason="not now"))
         w.add(desk, ev.HoldingsChanged(occurred_at=when, actor=rep, rep=rep, pool=POOL, lead=lead,
                                        held=held[rep], day=when.date().isoformat(), claims_on_day=1))
-        written += 2
+        written += 1
     return at
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,7 +26,7 @@ def progress_bar() -> Iterator[Any]:
             if total < PROGRESS_FROM:
                 return
             state["bar"] = click.progressbar(length=max(total, 1), label="projecting",
-                                             file=click.get_text_stream("stderr"))
+                                             file=sys.stderr)
             state["bar"].__enter__()
         state["bar"].update(done - state["done"])
         state["done"] = done
@@ -112,7 +113,8 @@ def export(app: App, model: str, fmt: str, out: str | None, since: int) -> None:
         columns, rows = ledger.export(model, since)
         if out is None:
             app.json = False  # the rows themselves are the output (errors before here are JSON)
-            write_rows(rows, fmt, click.get_text_stream("stdout"), events=model == "events", columns=columns)
+            write_rows(rows, fmt, sys.stdout, events=model == "events", columns=columns)
+            sys.stdout.flush()
             return None
         with open(out, "w", encoding="utf-8", newline="") as f:
             count = write_rows(rows, fmt, f, events=model == "events", columns=columns)

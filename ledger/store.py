@@ -216,14 +216,16 @@ class Store:
     def existing_streams(self, streams: Sequence[str]) -> set[str]:
         found: set[str] = set()
         streams = list(streams)
-        for i in range(0, len(streams), 500):
-            chunk = streams[i:i + 500]
-            marks = ", ".join([self.param] * len(chunk))
+        size = 5000 if self.param == "%s" else 500
+        for i in range(0, len(streams), size):
+            chunk = streams[i:i + size]
+            if self.param == "%s":  # PostgreSQL: one array parameter, one plan
+                where, params = "originator_id = ANY(%s)", [chunk]
+            else:
+                where, params = f"originator_id IN ({', '.join('?' * len(chunk))})", chunk
             with self.reading() as cur:
                 cur.execute(
-                    f"SELECT DISTINCT originator_id FROM {self._events} WHERE originator_id IN ({marks})",
-                    chunk,
-                )
+                    f"SELECT DISTINCT originator_id FROM {self._events} WHERE {where}", params)
                 found.update(r[0] for r in cur.fetchall())
         return found
 
@@ -233,12 +235,11 @@ class Store:
             return []
         found: list[LeadKey] = []
         keys = list(keys)
-        for i in range(0, len(keys), 300):
-            chunk = keys[i:i + 300]
-            where = " OR ".join(f"(kind = {self.param} AND value = {self.param})" for _ in chunk)
-            params = [x for pair in chunk for x in pair]
+        size = _key_chunk(self.param)
+        for i in range(0, len(keys), size):
+            sql, params = _keys_matching(self._keys, self.param, keys[i:i + size], "k.kind, k.value, k.lead")
             with self.reading() as cur:
-                cur.execute(f"SELECT kind, value, lead FROM {self._keys} WHERE {where}", params)
+                cur.execute(sql, params)
                 found.extend(LeadKey(k, v, lead) for k, v, lead in cur.fetchall())
         return found
 
@@ -308,18 +309,44 @@ def _guard_versions(cur: Any, p: str, table: str, expect: Sequence[tuple[str, in
             raise Conflict(f"{stream} moved on from version {version}")
 
 
+def _key_chunk(p: str) -> int:
+    return 5000 if p == "%s" else 300
+
+
+def _keys_matching(table: str, p: str, pairs: Sequence[tuple[str, str]], columns: str) -> tuple[str, list]:
+    """A query for the indexed keys equal to any of these (kind, value) pairs.
+
+    PostgreSQL gets two arrays joined against the index (a long OR of pairs takes it seconds
+    to plan and scan); SQLite a short OR, which it answers from the index.
+    """
+    if p == "%s":
+        return (
+            f"SELECT {columns} FROM {table} k JOIN unnest(%s::text[], %s::text[]) AS q(kind, value) "
+            "ON k.kind = q.kind AND k.value = q.value",
+            [[kind for kind, _ in pairs], [value for _, value in pairs]],
+        )
+    where = " OR ".join(f"(k.kind = {p} AND k.value = {p})" for _ in pairs)
+    return f"SELECT {columns} FROM {table} k WHERE {where}", [x for pair in pairs for x in pair]
+
+
 def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: bool) -> None:
     """Inside the append transaction: refuse keys already taken, then index the new ones."""
     if not keys:
         return
     if unique:
         pairs = [(k.kind, k.value) for k in keys]
-        for i in range(0, len(pairs), 300):
-            chunk = pairs[i:i + 300]
-            where = " OR ".join(f"(kind = {p} AND value = {p})" for _ in chunk)
-            cur.execute(f"SELECT lead FROM {table} WHERE {where} LIMIT 1", [x for t in chunk for x in t])
+        size = _key_chunk(p)
+        for i in range(0, len(pairs), size):
+            sql, params = _keys_matching(table, p, pairs[i:i + size], "k.lead")
+            cur.execute(sql + " LIMIT 1", params)
             if cur.fetchone():
                 raise DuplicateKeys("a lead key was indexed by another writer")
+    if p == "%s":  # PostgreSQL: the whole batch in one statement
+        cur.execute(
+            f"INSERT INTO {table} (kind, value, lead) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])",
+            [[k.kind for k in keys], [k.value for k in keys], [k.lead for k in keys]],
+        )
+        return
     cur.executemany(
         f"INSERT INTO {table} (kind, value, lead) VALUES ({p}, {p}, {p})",
         [(k.kind, k.value, k.lead) for k in keys],

@@ -173,8 +173,8 @@ class Projector:
         """Apply a batch read after `start` and move the tracking row on, or raise Conflict."""
         with self.store.writing() as cur:
             db = Db(cur, self.store, self.names(suffix))
-            db.exec("UPDATE {tracking} SET position = %s WHERE name = %s AND position >= %s",
-                    [events[-1].position, name, 0])
+            db.exec("UPDATE {tracking} SET position = %s WHERE name = %s AND position = %s",
+                    [events[-1].position, name, start])
             if cur.rowcount != 1:
                 raise Conflict("another runner moved the tracking position")
             for stored in events:

@@ -37,6 +37,7 @@ STEPS = 40
 
 reps = st.sampled_from(REPS)
 leads = st.sampled_from(sorted(LEADS))
+steer = st.sampled_from([True, True, True, False])  # mostly pick a lead the command can act on
 
 
 @dataclass
@@ -129,7 +130,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def tick(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
 
-    @rule(rep=reps, lead=leads, pooled=st.booleans())
+    @rule(rep=reps, lead=leads, pooled=steer)
     def claim(self, rep: str, lead: str, pooled: bool = False) -> None:
         if pooled:
             lead = self.pick(lead, lambda m: m.status == "pooled")
@@ -147,7 +148,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if outcome is None:
             self.take(m, rep)
 
-    @rule(rep=reps, lead=leads, by_owner=st.booleans())
+    @rule(rep=reps, lead=leads, by_owner=steer)
     def release(self, rep: str, lead: str, by_owner: bool = False) -> None:
         if by_owner:
             lead = self.pick(lead, lambda m: m.owner is not None)
@@ -158,7 +159,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if outcome is None:
             self.leave(m)
 
-    @rule(rep=reps, lead=leads, by_owner=st.booleans())
+    @rule(rep=reps, lead=leads, by_owner=steer)
     def follow_up(self, rep: str, lead: str, by_owner: bool = False) -> None:
         if by_owner:
             lead = self.pick(lead, lambda m: m.owner is not None)
@@ -171,7 +172,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if outcome is None:
             m.last_follow_up = self.now
 
-    @rule(rep=reps, lead=leads, by_owner=st.booleans())
+    @rule(rep=reps, lead=leads, by_owner=steer)
     def convert(self, rep: str, lead: str, by_owner: bool = False) -> None:
         if by_owner:
             lead = self.pick(lead, lambda m: m.owner is not None)
@@ -196,8 +197,10 @@ class LedgerMachine(RuleBasedStateMachine):
         if outcome is None:
             self.take(m, rep)
 
-    @rule(rep=reps, lead=leads)
-    def reassign(self, rep: str, lead: str) -> None:
+    @rule(rep=reps, lead=leads, held=steer)
+    def reassign(self, rep: str, lead: str, held: bool = False) -> None:
+        if held:
+            lead = self.pick(lead, lambda m: m.owner is not None)
         m = self.leads[lead]
         outcome = None
         if m.owner == rep and m.status == "held":

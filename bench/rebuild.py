@@ -1,0 +1,111 @@
+"""Rebuild of every read model from a long log (`leadledger project --rebuild`) against a raw
+keyset read of the same event table, each in a process of its own so its peak memory is its own.
+
+The log is a realistic mix written straight to the store: each lead added, then claimed,
+followed up and released by rotating reps (about ten events per lead, a third of them on
+the reps' holdings streams).
+
+    python bench/rebuild.py [--store URL] [--quick]
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any
+
+from common import (
+    T0, Result, Target, Writer, fresh_target, lead_history, make_world, median, peak_rss_mb,
+    run_main, server_version,
+)
+
+from ledger.application import Ledger
+
+BATCH = 5000
+
+
+def _ours(url: str, out: Any) -> None:
+    with Ledger(url) as led:
+        start = time.perf_counter()
+        led.views.rebuild()
+        elapsed = time.perf_counter() - start
+    out.put((elapsed, peak_rss_mb()))
+
+
+def _raw(target: Target, out: Any) -> None:
+    """Read every row in position order, BATCH at a time (keyset pagination)."""
+    p = target.param
+    sql = (f"SELECT {target.position}, originator_id, originator_version, state FROM {target.events} "
+           f"WHERE {target.position} > {p} ORDER BY {target.position} LIMIT {p}")
+    con = target.connect()
+    rows = 0
+    try:
+        start = time.perf_counter()
+        position = 0
+        while True:
+            if target.kind == "postgresql":
+                batch = con.execute(sql, (position, BATCH), prepare=True).fetchall()
+            else:
+                batch = con.execute(sql, (position, BATCH)).fetchall()
+            if not batch:
+                break
+            rows += len(batch)
+            position = batch[-1][0]
+        elapsed = time.perf_counter() - start
+    finally:
+        con.close()
+    out.put((elapsed, peak_rss_mb(), rows))
+
+
+def _child(ctx: Any, fn: Any, *args: Any) -> tuple:
+    out = ctx.Queue()
+    proc = ctx.Process(target=fn, args=(*args, out))
+    proc.start()
+    result = out.get()
+    proc.join()
+    return result
+
+
+def build_log(url: str, events: int) -> int:
+    with Ledger(url, clock=lambda: T0) as led:
+        reps = make_world(led, 20)
+        writer = Writer(led.store, batch=5000)
+        held: dict[str, int] = {}
+        n = 0
+        while writer.written + len(writer.pending) < events:
+            lead_history(writer, f"L-{n}", reps[n % 20:] + reps[:n % 20], 10, T0, held)
+            n += 1
+        writer.flush()
+        return led.store.max_position()
+
+
+def measure(args: Any) -> Result:
+    count = 100_000 if args.quick else 1_000_000
+    ctx = mp.get_context("spawn")
+    ours, raw, ours_rss, raw_rss = [], [], [], []
+    with fresh_target(args.store) as target:
+        backend = server_version(target)
+        total = build_log(target.url, count)
+        for _ in range(args.repeat):
+            elapsed, rss = _child(ctx, _ours, target.url)
+            ours.append(elapsed)
+            ours_rss.append(rss)
+            elapsed, rss, rows = _child(ctx, _raw, target)
+            if rows != total:
+                raise RuntimeError(f"the raw read saw {rows} rows, the log holds {total}")
+            raw.append(elapsed)
+            raw_rss.append(rss)
+    result = Result("rebuild", backend, {"events": total, "repeat": args.repeat})
+    o, r = total / median(ours), total / median(raw)
+    pg = backend.startswith("PostgreSQL")
+    result.add(f"rebuild from {total:,} events", "events/s", o, r,
+               "≥ 0.2× raw read" if pg else "", o >= 0.2 * r if pg else None,
+               note=f"{median(ours):.1f} s vs {median(raw):.2f} s")
+    peak = max(ours_rss)
+    result.add("rebuild peak RSS", "MB", peak, max(raw_rss), "≤ 200 MB" if pg else "",
+               peak <= 200 if pg else None)
+    return result
+
+
+if __name__ == "__main__":
+    run_main(__doc__.splitlines()[0], measure)
