@@ -220,7 +220,7 @@ class Store:
         for i in range(0, len(streams), size):
             chunk = streams[i:i + size]
             if self.param == "%s":  # PostgreSQL: one array parameter, one plan
-                where, params = "originator_id = ANY(%s)", [chunk]
+                where, params = "originator_id = ANY(%b)", [chunk]
             else:
                 where, params = f"originator_id IN ({', '.join('?' * len(chunk))})", chunk
             with self.reading() as cur:
@@ -316,12 +316,12 @@ def _key_chunk(p: str) -> int:
 def _keys_matching(table: str, p: str, pairs: Sequence[tuple[str, str]], columns: str) -> tuple[str, list]:
     """A query for the indexed keys equal to any of these (kind, value) pairs.
 
-    PostgreSQL gets two arrays joined against the index (a long OR of pairs takes it seconds
-    to plan and scan); SQLite a short OR, which it answers from the index.
+    PostgreSQL gets two arrays (sent in binary) joined against the index: a long OR of pairs
+    takes it seconds to plan and scan. SQLite gets a short OR, which it answers from the index.
     """
     if p == "%s":
         return (
-            f"SELECT {columns} FROM {table} k JOIN unnest(%s::text[], %s::text[]) AS q(kind, value) "
+            f"SELECT {columns} FROM {table} k JOIN unnest(%b::text[], %b::text[]) AS q(kind, value) "
             "ON k.kind = q.kind AND k.value = q.value",
             [[kind for kind, _ in pairs], [value for _, value in pairs]],
         )
@@ -343,7 +343,7 @@ def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: b
                 raise DuplicateKeys("a lead key was indexed by another writer")
     if p == "%s":  # PostgreSQL: the whole batch in one statement
         cur.execute(
-            f"INSERT INTO {table} (kind, value, lead) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])",
+            f"INSERT INTO {table} (kind, value, lead) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[])",
             [[k.kind for k in keys], [k.value for k in keys], [k.lead for k in keys]],
         )
         return
@@ -365,6 +365,7 @@ class SQLiteStore(Store):
         self.path = path
         self._datastore: SQLiteDatastore | None = None
         self._recorder: LedgerSQLiteRecorder | None = None
+        self._checked = False  # found initialised once: not checked again (as on PostgreSQL)
 
     @property
     def datastore(self) -> SQLiteDatastore:
@@ -398,6 +399,8 @@ class SQLiteStore(Store):
             raise StoreUnavailable(f"cannot create the store at {self.path}: {e}") from None
 
     def ensure_ready(self) -> None:
+        if self._checked:
+            return
         if not os.path.exists(self.path):
             raise StoreUnavailable(
                 f"no store at {self.path}; run `leadledger init --admin ID --name NAME` first"
@@ -416,6 +419,7 @@ class SQLiteStore(Store):
             raise StoreUnavailable(
                 f"the store at {self.path} is not initialised; run `leadledger init` first"
             )
+        self._checked = True
 
     def _is_busy(self, e: Exception) -> bool:
         text = str(e).lower()
