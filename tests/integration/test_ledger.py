@@ -7,9 +7,8 @@ leads L-1..L-6 in east (company "Company N", phone 138000000NN), all at T0.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
