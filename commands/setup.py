@@ -26,10 +26,12 @@ def init(app: App, admin: str, name: str) -> None:
 
 
 @click.command()
-@click.option("--fresh/--keep", default=True, help="start from an empty store (default)")
 @pass_app
-def demo(app: App, fresh: bool) -> None:
+def demo(app: App) -> None:
     """Build a realistic small world in a fresh store and tell its story.
+
+    It replaces an earlier demo's SQLite file, and refuses to touch a store that holds
+    anything else.
 
     \b
     Example:
@@ -38,7 +40,7 @@ def demo(app: App, fresh: bool) -> None:
     """
     from ledger.demo import run_demo  # noqa: PLC0415
 
-    app.run(lambda ledger: run_demo(ledger, fresh=fresh, say=None if app.json else click.echo))
+    app.run(lambda ledger: run_demo(ledger, say=None if app.json else click.echo))
 
 
 COMMANDS = [init, demo]

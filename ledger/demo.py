@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger.errors import Refused
+from ledger.errors import InvalidInput, Refused, StoreUnavailable
+from ledger.events import PersonRegistered
 
 CITIES = ["上海", "杭州", "苏州", "南京", "宁波", "无锡", "合肥", "广州", "深圳", "成都"]
 TRADES = ["机械", "物流", "电子", "医疗", "教育", "餐饮", "化工", "纺织", "软件", "建材"]
@@ -17,21 +18,44 @@ INDUSTRIES = ["manufacturing", "logistics", "electronics", "healthcare", "educat
 SOURCES = ["trade-show", "website", "referral", "cold-call", "wechat"]
 
 
-def run_demo(ledger: Any, *, fresh: bool = True, say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Build the demo world in the ledger's store and return (and optionally tell) its story."""
-    say = say or (lambda _text: None)
-    store = ledger.store
-    if fresh and store.kind == "sqlite":
+DEMO_ADMIN = "Zhou Admin"
+
+
+def _make_room(store: Any) -> None:
+    """The demo needs an empty store. It replaces an earlier demo's SQLite file, never a real
+    ledger (and nothing on PostgreSQL, where stored events cannot be deleted)."""
+    try:
+        store.ensure_ready()
+        first = store.read_log(after=0, limit=1)
+    except StoreUnavailable:
+        return  # nothing there yet
+    if not first:
+        return
+    e = first[0].event
+    if store.kind == "sqlite" and isinstance(e, PersonRegistered) and e.name == DEMO_ADMIN:
+        store.close()
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(store.path + suffix):
                 os.remove(store.path + suffix)
+        return
+    raise InvalidInput(
+        f"the store {store.url} already holds a ledger; the demo needs a fresh one: "
+        "pass --store sqlite:///demo.db, or a PostgreSQL URL with an unused ?schema=NAME"
+    )
+
+
+def run_demo(ledger: Any, *, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build the demo world in a fresh store and return (and optionally tell) its story."""
+    say = say or (lambda _text: None)
+    store = ledger.store
+    _make_room(store)
     rng = random.Random(20260302)
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
     def at(days: float, hours: float = 0) -> str:
         return (t0 + timedelta(days=days, hours=hours)).isoformat().replace("+00:00", "Z")
 
-    ledger.init("root", "Zhou Admin", at=at(0))
+    ledger.init("root", DEMO_ADMIN, at=at(0))
     people = [("mgr-li", "Li Manager", "manager", "east"), ("alice", "Alice Chen", "rep", "east"),
               ("bob", "Bob Wang", "rep", "east"), ("carol", "Carol Liu", "rep", "east"),
               ("dave", "Dave Zhang", "rep", "west"), ("audrey", "Audrey Xu", "auditor", None)]
