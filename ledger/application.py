@@ -71,42 +71,53 @@ class Ledger(AuditQueries, Integrity, Feeds):
     def _ready(self) -> None:
         self.store.ensure_ready()
 
-    def _person(self, person_id: str) -> Person:
+    def _person(self, person_id: str, stored: list[Stored] | None = None) -> Person:
         stream = person_stream(person_id)
-        return replay(Person(Head(stream), person_id), self.store.read_stream(stream))
+        return replay(Person(Head(stream), person_id), self.store.read_stream(stream) if stored is None else stored)
 
-    def _pool(self, pool_id: str) -> Pool:
+    def _pool(self, pool_id: str, stored: list[Stored] | None = None) -> Pool:
         stream = pool_stream(pool_id)
-        pool = replay(Pool(Head(stream), pool_id), self.store.read_stream(stream))
+        pool = replay(Pool(Head(stream), pool_id), self.store.read_stream(stream) if stored is None else stored)
         if not pool.exists:
             raise NotFound("unknown_pool", f"no pool {pool_id!r}", pool=pool_id)
         return pool
 
-    def _lead(self, lead_id: str, *, upto: int | None = None, must_exist: bool = True) -> Lead:
+    def _lead(self, lead_id: str, *, upto: int | None = None, must_exist: bool = True,
+              stored: list[Stored] | None = None) -> Lead:
         stream = lead_stream(lead_id)
-        lead = replay(Lead(Head(stream), lead_id), self.store.read_stream(stream, upto_position=upto))
+        if stored is None:
+            stored = self.store.read_stream(stream, upto_position=upto)
+        lead = replay(Lead(Head(stream), lead_id), stored)
         if must_exist and not lead.exists:
             raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
         return lead
 
-    def _desk(self, rep: str, pool: str) -> Desk:
+    def _desk(self, rep: str, pool: str, last: list[Stored] | None = None) -> Desk:
         stream = desk_stream(rep, pool)
-        last = self.store.read_last(stream)
-        desk = Desk(Head(stream), rep, pool)
-        return replay(desk, [last]) if last else desk
+        if last is None:
+            found = self.store.read_last(stream)
+            last = [found] if found else []
+        return replay(Desk(Head(stream), rep, pool), last)
 
-    def _known(self, person_id: str) -> Person:
-        person = self._person(person_id)
+    def _pool_and_desks(self, pool_id: str, *reps: str) -> tuple[Pool, list[Desk]]:
+        """A pool and the holdings of some reps in it, read in one round trip."""
+        desks = [desk_stream(rep, pool_id) for rep in reps]
+        got = self.store.read_streams([pool_stream(pool_id)], last=desks)
+        return (self._pool(pool_id, got[pool_stream(pool_id)]),
+                [self._desk(rep, pool_id, got[d]) for rep, d in zip(reps, desks, strict=True)])
+
+    def _known(self, person_id: str, stored: list[Stored] | None = None) -> Person:
+        person = self._person(person_id, stored)
         if not person.exists:
             raise NotFound("unknown_person", f"no person {person_id!r}", person=person_id)
         return person
 
-    def _actor(self, actor_id: str | None, command: str) -> Person:
+    def _actor(self, actor_id: str | None, command: str, stored: list[Stored] | None = None) -> Person:
         """SPEC order: the actor is known and active, then the role allows the command."""
         if not actor_id:
             raise InvalidInput(f"{command.replace('.', ' ')} needs an actor: pass --as ID (or set LEADLEDGER_ACTOR)")
         self._ready()
-        actor = self._known(actor_id)
+        actor = self._known(actor_id, stored)
         if not actor.active:
             raise Refused("actor_inactive", f"{actor_id} is deactivated and may not act", actor=actor_id)
         decisions.authorise(actor, command)
@@ -573,8 +584,12 @@ class Ledger(AuditQueries, Integrity, Feeds):
         `named` looks up the other ids the command names, so they are checked before --at.
         """
         def attempt() -> dict[str, Any]:
-            by = self._actor(actor, command)
-            lead = self._lead(lead_id)
+            got: dict[str, list[Stored]] = {}
+            if actor:  # the actor and the lead in one round trip
+                self._ready()
+                got = self.store.read_streams([person_stream(actor), lead_stream(lead_id)])
+            by = self._actor(actor, command, got.get(person_stream(actor or "")))
+            lead = self._lead(lead_id, stored=got.get(lead_stream(lead_id)))
             if named is not None:
                 named()
             when = self._at(at)
@@ -586,8 +601,8 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
     def claim(self, actor: str, lead_id: str, at: datetime | str | None = None) -> dict[str, Any]:
         def decide(by: Person, lead: Lead, at: datetime):
-            desk = self._desk(by.id, lead.pool)
-            return [desk.head], decisions.claim(lead, self._pool(lead.pool), desk, by, at)
+            pool, (desk,) = self._pool_and_desks(lead.pool, by.id)
+            return [desk.head], decisions.claim(lead, pool, desk, by, at)
 
         return self._on_lead(actor, "claim", lead_id, at, decide)
 

@@ -155,6 +155,29 @@ class Store:
             rows = cur.fetchall()
         return [_stored(p, stream, v, bytes(s)) for p, v, s in rows]
 
+    def read_streams(self, streams: Sequence[str], last: Sequence[str] = ()) -> dict[str, list[Stored]]:
+        """Several streams in one round trip: all events of each of `streams`, and the last
+        event of each of `last`. Every stream named gets an entry (empty if it has no events)."""
+        p, pos = self.param, self._position_column
+        columns = f"originator_id, {pos}, originator_version, state FROM {self._events}"
+        parts, params = [], []
+        if streams:
+            parts.append(f"SELECT {columns} WHERE originator_id IN ({', '.join([p] * len(streams))})")
+            params.extend(streams)
+        for i, stream in enumerate(last):
+            parts.append(f"SELECT * FROM (SELECT {columns} WHERE originator_id = {p} "
+                         f"ORDER BY originator_version DESC LIMIT 1) AS last{i}")
+            params.append(stream)
+        found: dict[str, list[Stored]] = {s: [] for s in (*streams, *last)}
+        if not parts:
+            return found
+        with self.reading() as cur:
+            cur.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 3", params)
+            rows = cur.fetchall()
+        for o, position, v, state in rows:
+            found[o].append(_stored(position, o, v, bytes(state)))
+        return found
+
     def read_stream_rows(self, stream: str, topics: Sequence[str]) -> list[tuple[int, int, bytes]]:
         """(position, version, stored bytes) of a stream's events of the given types, in order.
 
