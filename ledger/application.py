@@ -56,6 +56,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
         self.store = store if isinstance(store, Store) else open_store(store)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.views = Projector(self.store)
+        self._last_pool: str | None = None  # where the next command probably acts (a read-ahead guess)
 
     def close(self) -> None:
         self.store.close()
@@ -99,10 +100,13 @@ class Ledger(AuditQueries, Integrity, Feeds):
             last = [found] if found else []
         return replay(Desk(Head(stream), rep, pool), last)
 
-    def _pool_and_desks(self, pool_id: str, *reps: str) -> tuple[Pool, list[Desk]]:
-        """A pool and the holdings of some reps in it, read in one round trip."""
+    def _pool_and_desks(self, pool_id: str, *reps: str, got: dict[str, list[Stored]] | None = None
+                        ) -> tuple[Pool, list[Desk]]:
+        """A pool and the holdings of some reps in it, read in one round trip (none if `got`,
+        read ahead, holds them)."""
         desks = [desk_stream(rep, pool_id) for rep in reps]
-        got = self.store.read_streams([pool_stream(pool_id)], last=desks)
+        if got is None or any(s not in got for s in (pool_stream(pool_id), *desks)):
+            got = self.store.read_streams([pool_stream(pool_id)], last=desks)
         return (self._pool(pool_id, got[pool_stream(pool_id)]),
                 [self._desk(rep, pool_id, got[d]) for rep, d in zip(reps, desks, strict=True)])
 
@@ -577,42 +581,52 @@ class Ledger(AuditQueries, Integrity, Feeds):
     # --- ownership ----------------------------------------------------------------------
 
     def _on_lead(self, actor: str, command: str, lead_id: str, at: Any,
-                 decide: Callable[[Person, Lead], tuple[list[Head], list[ev.Event]]],
-                 named: Callable[[], Any] | None = None) -> dict[str, Any]:
+                 decide: Callable[..., tuple[list[Head], list[ev.Event]]],
+                 named: Callable[[], Any] | None = None, with_desk: bool = False) -> dict[str, Any]:
         """The common shape of a command on one lead: actor, lead, time, decide, append.
 
         `named` looks up the other ids the command names, so they are checked before --at.
+        With `with_desk`, `decide` also gets the lead's pool and the actor's holdings in it.
+        The actor and the lead are read in one round trip, together with the pool and desk
+        of the pool this ledger last worked in (a guess, checked against the lead's pool:
+        a wrong guess costs one more read, never a wrong decision).
         """
         def attempt() -> dict[str, Any]:
             got: dict[str, list[Stored]] = {}
-            if actor:  # the actor and the lead in one round trip
+            if actor:
                 self._ready()
-                got = self.store.read_streams([person_stream(actor), lead_stream(lead_id)])
+                guess = self._last_pool if with_desk else None
+                got = self.store.read_streams(
+                    [person_stream(actor), lead_stream(lead_id), *([pool_stream(guess)] if guess else [])],
+                    last=[desk_stream(actor, guess)] if guess else [])
             by = self._actor(actor, command, got.get(person_stream(actor or "")))
             lead = self._lead(lead_id, stored=got.get(lead_stream(lead_id)))
             if named is not None:
                 named()
             when = self._at(at)
             decisions.check_time(lead, when)
-            heads, events = decide(by, lead, when)
+            if with_desk:
+                pool, (desk,) = self._pool_and_desks(lead.pool, by.id, got=got)
+                self._last_pool = lead.pool
+                heads, events = decide(by, lead, when, pool, desk)
+            else:
+                heads, events = decide(by, lead, when)
             return self._ownership(lead, self._commit([lead.head, *heads], events))
 
         return self._retry(attempt)
 
     def claim(self, actor: str, lead_id: str, at: datetime | str | None = None) -> dict[str, Any]:
-        def decide(by: Person, lead: Lead, at: datetime):
-            pool, (desk,) = self._pool_and_desks(lead.pool, by.id)
+        def decide(by: Person, lead: Lead, at: datetime, pool: Pool, desk: Desk):
             return [desk.head], decisions.claim(lead, pool, desk, by, at)
 
-        return self._on_lead(actor, "claim", lead_id, at, decide)
+        return self._on_lead(actor, "claim", lead_id, at, decide, with_desk=True)
 
     def release(self, actor: str, lead_id: str, reason: str | None = None,
                 at: datetime | str | None = None) -> dict[str, Any]:
-        def decide(by: Person, lead: Lead, at: datetime):
-            desk = self._desk(by.id, lead.pool)
+        def decide(by: Person, lead: Lead, at: datetime, pool: Pool, desk: Desk):
             return [desk.head], decisions.release(lead, desk, by, at, reason)
 
-        return self._on_lead(actor, "release", lead_id, at, decide)
+        return self._on_lead(actor, "release", lead_id, at, decide, with_desk=True)
 
     def follow_up(self, actor: str, lead_id: str, note: str, channel: str = "other",
                   at: datetime | str | None = None) -> dict[str, Any]:
@@ -625,11 +639,10 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
     def convert(self, actor: str, lead_id: str, deal: str | None = None,
                 at: datetime | str | None = None) -> dict[str, Any]:
-        def decide(by: Person, lead: Lead, at: datetime):
-            desk = self._desk(by.id, lead.pool)
+        def decide(by: Person, lead: Lead, at: datetime, pool: Pool, desk: Desk):
             return [desk.head], decisions.convert(lead, desk, by, at, deal)
 
-        result = self._on_lead(actor, "convert", lead_id, at, decide)
+        result = self._on_lead(actor, "convert", lead_id, at, decide, with_desk=True)
         result["deal"] = deal
         return result
 

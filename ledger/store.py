@@ -11,6 +11,7 @@ A store URL picks the backend: `sqlite:///path/to.db` (or a bare path) or
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
@@ -28,7 +29,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from ledger import codec
 from ledger.errors import InvalidInput, StoreUnavailable
@@ -471,6 +472,7 @@ class SQLiteStore(Store):
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 APPEND_ONLY = "leadledger_append_only"
+SMALL_APPEND = 8  # appends of up to this many events use a VALUES list; larger ones, arrays
 
 
 def append_lock_key(schema: str) -> int:
@@ -480,35 +482,62 @@ def append_lock_key(schema: str) -> int:
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
-    """Appends under a transaction-scoped advisory lock instead of the stock table lock.
+    """Appends in one pipelined transaction, under an advisory lock instead of the table lock.
 
     `LOCK TABLE ... IN EXCLUSIVE MODE` needs UPDATE, DELETE or TRUNCATE privilege on the
     table, which an append-only application role does not have. Every writer takes the
     same advisory lock (one per events table) before it draws positions from the sequence
     and holds it until it commits, so positions are still issued and committed in one
     order: a reader never passes over a position that is filled in later.
+
+    The stock recorder spends several round trips on each append; here BEGIN, the lock,
+    NOTIFY, the INSERT and COMMIT go to the server in one pipeline. Only an append that must
+    check something first (streams it read but does not write, lead keys) waits for those
+    checks' answers, still inside the locked transaction. A version clash aborts the whole
+    transaction (IntegrityError): nothing is written.
     """
 
     keys_table: str = KEYS_TABLE
 
-    def _lock_table(self, curs) -> None:  # type: ignore[override]
-        curs.execute(SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout))
-        curs.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(self.datastore.schema)])
+    @functools.cache  # noqa: B019 (one recorder per store)
+    def _statements(self, rows: int) -> tuple[Composed, Composed]:
+        """The INSERT for `rows` events (a VALUES list for a few, arrays for a batch), and NOTIFY."""
+        table = SQL("INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) ").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        if rows <= SMALL_APPEND:
+            rows_sql = SQL("VALUES ") + SQL(", ").join([SQL("(%s, %s, %s, %b)")] * rows)
+        else:
+            rows_sql = SQL("SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::bytea[])")
+        insert = table + rows_sql + SQL(" RETURNING notification_id")
+        return insert, SQL("NOTIFY {0}").format(Identifier(self.channel_name))
 
-    def _insert_stored_events(self, curs, stored_events, **kwargs):  # type: ignore[override]
-        self._lock_table(curs)
-        expect = kwargs.get("expect", ())
-        if expect:
-            with curs.connection.cursor(row_factory=tuple_row) as vc:
-                _guard_versions(vc, "%s", f'"{self.datastore.schema}".{self.events_table_name}', expect)
-        keys = kwargs.get("keys", ())
-        if keys:
-            table = f'"{self.datastore.schema}".{self.keys_table}'
-            with curs.connection.cursor(row_factory=tuple_row) as kc:
-                _guard_keys(kc, "%s", table, keys, kwargs.get("unique_keys", True))
-        self._notify_channel(curs)
-        # Skip the parent's lock and notify (done above): insert the rows themselves.
-        super(PostgresApplicationRecorder, self)._insert_stored_events(curs, stored_events, **kwargs)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:  # type: ignore[override]
+        schema = self.datastore.schema
+        events_table = f'"{schema}".{self.events_table_name}'
+        rows = len(stored_events)
+        insert, notify = self._statements(min(rows, SMALL_APPEND + 1))
+        if rows <= SMALL_APPEND:
+            params = [x for e in stored_events for x in (e.originator_id, e.originator_version, e.topic, e.state)]
+        else:
+            params = [[e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+                      [e.topic for e in stored_events], [e.state for e in stored_events]]
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.cursor(row_factory=tuple_row) as cur, conn.cursor(row_factory=tuple_row) as ins:
+                    with conn.pipeline():
+                        cur.execute("BEGIN")
+                        cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
+                        _guard_versions(cur, "%s", events_table, kwargs.get("expect", ()))
+                        _guard_keys(cur, "%s", f'"{schema}".{self.keys_table}', kwargs.get("keys", ()),
+                                    kwargs.get("unique_keys", True))
+                        cur.execute(notify)
+                        ins.execute(insert, params, prepare=True)
+                        cur.execute("COMMIT")
+                    return [row[0] for row in ins.fetchall()]
+            except BaseException:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                raise
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> LedgerSubscription:
         return LedgerSubscription(recorder=self, gt=gt, topics=topics)
