@@ -34,22 +34,52 @@ REBUILD = "__rebuild"
 
 
 class Db:
-    """A transaction on the read models: `%s` placeholders, `{table}` names."""
+    """A transaction on the read models: `%s` placeholders, `{table}` names.
 
-    def __init__(self, cur: Any, store: Store, names: dict[str, str]) -> None:
+    With `batching`, writes (INSERT, UPDATE, DELETE) are held back and sent as one
+    executemany while the same statement repeats; any other statement, and `flush`, sends
+    them first, so they still run in the order they were made.
+    """
+
+    def __init__(self, cur: Any, store: Store, names: dict[str, str], *, batching: bool = False) -> None:
         self.cur = cur
         self.param = store.param
         self.names = names
+        self.batching = batching
+        self._sql: dict[str, str] = {}
+        self._held: tuple[str, list[list[Any]]] | None = None
 
     def sql(self, text: str) -> str:
-        text = text.format(**self.names)
-        return text if self.param == "%s" else text.replace("%s", self.param)
+        found = self._sql.get(text)
+        if found is None:
+            found = text.format(**self.names)
+            found = self._sql[text] = found if self.param == "%s" else found.replace("%s", self.param)
+        return found
 
     def exec(self, text: str, params: Iterable[Any] = ()) -> Any:
-        self.cur.execute(self.sql(text), list(params))
+        sql = self.sql(text)
+        if self.batching and sql.startswith(("INSERT", "UPDATE", "DELETE")):
+            if self._held is not None and self._held[0] == sql:
+                self._held[1].append(list(params))
+            else:
+                self.flush()
+                self._held = (sql, [list(params)])
+            return None
+        self.flush()
+        self.cur.execute(sql, list(params))
         return self.cur
 
+    def flush(self) -> None:
+        if self._held is not None:
+            sql, rows = self._held
+            self._held = None
+            if len(rows) == 1:
+                self.cur.execute(sql, rows[0])
+            else:
+                self.cur.executemany(sql, rows)
+
     def many(self, text: str, rows: list[Iterable[Any]]) -> None:
+        self.flush()
         if rows:
             self.cur.executemany(self.sql(text), [list(r) for r in rows])
 
@@ -177,9 +207,11 @@ class Projector:
                     [events[-1].position, name, start])
             if cur.rowcount != 1:
                 raise Conflict("another runner moved the tracking position")
+            db.batching = True
             for stored in events:
                 for model in self.models:
                     model.apply(db, stored)
+            db.flush()
 
     def _run(self, name: str, suffix: str, batch: int, upto: int | None,
              progress: Callable[[int], None] | None) -> int | None:
