@@ -21,18 +21,18 @@ class Holdings(ReadModel):
     indexes = ["holdings:rep, pool", "holdings:pool, status"]
 
     def _rules(self, db: Db, pool: str) -> Rules:
-        row = db.one("SELECT " + ", ".join(RULES) + " FROM {pools} WHERE pool = %s", [pool])
-        return Rules(**dict(zip(RULES, row, strict=True)))
+        """The pool's latest rules, remembered for the rest of the transaction."""
+        rules = db.memo.get(("rules", pool))
+        if rules is None:
+            row = db.one("SELECT " + ", ".join(RULES) + " FROM {pools} WHERE pool = %s", [pool])
+            rules = db.memo[("rules", pool)] = Rules(**dict(zip(RULES, row, strict=True)))
+        return rules
 
     def _deadline(self, db: Db, pool: str, since, last_follow_up) -> tuple[str | None, str | None]:
         found = next_deadline(self._rules(db, pool), since, last_follow_up)
         return (format_time(found[1]), found[0]) if found else (None, None)
 
     def _taken(self, db: Db, stored, e) -> None:
-        if db.one("SELECT status FROM {holdings} WHERE lead = %s AND status = 'converted'", [e.lead]):
-            db.exec("UPDATE {holdings} SET rep = %s WHERE lead = %s", [e.rep, e.lead])
-            return
-        db.exec("DELETE FROM {holdings} WHERE lead = %s", [e.lead])
         at, rule = self._deadline(db, e.pool, e.occurred_at, None)
         db.exec(
             "INSERT INTO {holdings} (lead, rep, pool, status, since, since_position, recycle_at, "
@@ -40,7 +40,14 @@ class Holdings(ReadModel):
             [e.lead, e.rep, e.pool, format_time(e.occurred_at), stored.position, at, rule],
         )
 
-    on_LeadClaimed = on_LeadAssigned = on_LeadReassigned = _taken
+    on_LeadClaimed = on_LeadAssigned = _taken  # from the pool: no row yet
+
+    def on_LeadReassigned(self, db: Db, stored, e) -> None:
+        if db.one("SELECT status FROM {holdings} WHERE lead = %s AND status = 'converted'", [e.lead]):
+            db.exec("UPDATE {holdings} SET rep = %s WHERE lead = %s", [e.rep, e.lead])
+            return
+        db.exec("DELETE FROM {holdings} WHERE lead = %s", [e.lead])
+        self._taken(db, stored, e)
 
     def _left(self, db: Db, stored, e) -> None:
         db.exec("DELETE FROM {holdings} WHERE lead = %s", [e.lead])
@@ -62,6 +69,7 @@ class Holdings(ReadModel):
                 "recycle_rule = NULL WHERE lead = %s", [e.deal, e.lead])
 
     def on_PoolRulesChanged(self, db: Db, stored, e) -> None:
+        db.memo[("rules", e.pool)] = e.rules
         rows = db.all("SELECT lead, since, last_follow_up FROM {holdings} "
                       "WHERE pool = %s AND status = 'held'", [e.pool])
         updates = []

@@ -48,6 +48,7 @@ class Db:
         self.batching = batching
         self._sql: dict[str, str] = {}
         self._held: tuple[str, list[list[Any]]] | None = None
+        self.memo: dict[Any, Any] = {}  # what models remember within this transaction
 
     def sql(self, text: str) -> str:
         found = self._sql.get(text)
