@@ -291,7 +291,18 @@ def median(values: list[float]) -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size, in MB (Linux reports KB, macOS bytes)."""
+    """This process's peak resident set size, in MB.
+
+    On Linux it is VmHWM: getrusage's ru_maxrss survives exec, so a spawned child would
+    report its parent's peak. Elsewhere, ru_maxrss (macOS reports bytes).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 

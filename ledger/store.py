@@ -11,6 +11,7 @@ A store URL picks the backend: `sqlite:///path/to.db` (or a bare path) or
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -268,6 +269,11 @@ class Store:
         return found
 
     # -- read models --------------------------------------------------------------------
+
+    def pipeline(self, cur: Any) -> contextlib.AbstractContextManager[Any]:
+        """Send a transaction's statements without waiting for each answer where the backend
+        can (PostgreSQL's pipeline mode: a read still waits for its rows); else nothing."""
+        return contextlib.nullcontext()
 
     def table(self, name: str) -> str:
         """The qualified name of a read-model table."""
@@ -690,6 +696,9 @@ class PostgresStore(Store):
 
     def _is_busy(self, e: Exception) -> bool:
         return "deadlock" in str(e).lower()
+
+    def pipeline(self, cur: Any) -> contextlib.AbstractContextManager[Any]:
+        return cur.connection.pipeline()
 
     def table(self, name: str) -> str:
         return f'"{self.read_schema}".{name}'

@@ -33,6 +33,7 @@ class Holdings(ReadModel):
         return (format_time(found[1]), found[0]) if found else (None, None)
 
     def _taken(self, db: Db, stored, e) -> None:
+        db.memo[("held", e.lead)] = (e.pool, e.occurred_at, "held")
         at, rule = self._deadline(db, e.pool, e.occurred_at, None)
         db.exec(
             "INSERT INTO {holdings} (lead, rep, pool, status, since, since_position, recycle_at, "
@@ -43,28 +44,42 @@ class Holdings(ReadModel):
     on_LeadClaimed = on_LeadAssigned = _taken  # from the pool: no row yet
 
     def on_LeadReassigned(self, db: Db, stored, e) -> None:
-        if db.one("SELECT status FROM {holdings} WHERE lead = %s AND status = 'converted'", [e.lead]):
+        row = self._row(db, e.lead)
+        if row is not None and row[2] == "converted":
             db.exec("UPDATE {holdings} SET rep = %s WHERE lead = %s", [e.rep, e.lead])
             return
         db.exec("DELETE FROM {holdings} WHERE lead = %s", [e.lead])
         self._taken(db, stored, e)
 
     def _left(self, db: Db, stored, e) -> None:
+        db.memo[("held", e.lead)] = None
         db.exec("DELETE FROM {holdings} WHERE lead = %s", [e.lead])
 
     on_LeadReleased = on_LeadReturned = on_LeadRecycled = _left
 
+    def _row(self, db: Db, lead: str) -> tuple | None:
+        """(pool, since, status) of a holdings row: as written earlier in this transaction,
+        or as stored."""
+        key = ("held", lead)
+        if key not in db.memo:
+            row = db.one("SELECT pool, since, status FROM {holdings} WHERE lead = %s", [lead])
+            db.memo[key] = (row[0], parse_time(row[1]), row[2]) if row else None
+        return db.memo[key]
+
     def on_FollowUpLogged(self, db: Db, stored, e) -> None:
-        row = db.one("SELECT pool, since, status FROM {holdings} WHERE lead = %s", [e.lead])
+        row = self._row(db, e.lead)
         if row is None:
             return
         at, rule = (None, None)
         if row[2] == "held":
-            at, rule = self._deadline(db, row[0], parse_time(row[1]), e.occurred_at)
+            at, rule = self._deadline(db, row[0], row[1], e.occurred_at)
         db.exec("UPDATE {holdings} SET last_follow_up = %s, recycle_at = %s, recycle_rule = %s "
                 "WHERE lead = %s", [format_time(e.occurred_at), at, rule, e.lead])
 
     def on_LeadConverted(self, db: Db, stored, e) -> None:
+        row = db.memo.get(("held", e.lead))
+        if row is not None:
+            db.memo[("held", e.lead)] = (row[0], row[1], "converted")
         db.exec("UPDATE {holdings} SET status = 'converted', deal = %s, recycle_at = NULL, "
                 "recycle_rule = NULL WHERE lead = %s", [e.deal, e.lead])
 

@@ -209,10 +209,11 @@ class Projector:
             if cur.rowcount != 1:
                 raise Conflict("another runner moved the tracking position")
             db.batching = True
-            for stored in events:
-                for model in self.models:
-                    model.apply(db, stored)
-            db.flush()
+            with self.store.pipeline(cur):
+                for stored in events:
+                    for model in self.models:
+                        model.apply(db, stored)
+                db.flush()
 
     def _run(self, name: str, suffix: str, batch: int, upto: int | None,
              progress: Callable[[int], None] | None) -> int | None:
