@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
+import msgspec
 import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
@@ -349,14 +350,18 @@ def _keys_matching(table: str, p: str, pairs: Sequence[tuple[str, str]], columns
     PostgreSQL gets two arrays (sent in binary) joined against the index: a long OR of pairs
     takes it seconds to plan and scan. SQLite gets a short OR, which it answers from the index.
     """
-    if p == "%s":
+    if p == "%s":  # one JSON text parameter: dumping long arrays item by item is slow
         return (
-            f"SELECT {columns} FROM {table} k JOIN unnest(%b::text[], %b::text[]) AS q(kind, value) "
+            f"SELECT {columns} FROM {table} k JOIN json_to_recordset(%s::json) AS q(kind text, value text) "
             "ON k.kind = q.kind AND k.value = q.value",
-            [[kind for kind, _ in pairs], [value for _, value in pairs]],
+            [_json_rows(("kind", "value"), pairs)],
         )
     where = " OR ".join(f"(k.kind = {p} AND k.value = {p})" for _ in pairs)
     return f"SELECT {columns} FROM {table} k WHERE {where}", [x for pair in pairs for x in pair]
+
+
+def _json_rows(names: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    return msgspec.json.encode([dict(zip(names, row, strict=True)) for row in rows]).decode()
 
 
 def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: bool) -> None:
@@ -373,8 +378,9 @@ def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: b
                 raise DuplicateKeys("a lead key was indexed by another writer")
     if p == "%s":  # PostgreSQL: the whole batch in one statement
         cur.execute(
-            f"INSERT INTO {table} (kind, value, lead) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[])",
-            [[k.kind for k in keys], [k.value for k in keys], [k.lead for k in keys]],
+            f"INSERT INTO {table} (kind, value, lead) "
+            "SELECT kind, value, lead FROM json_to_recordset(%s::json) AS q(kind text, value text, lead text)",
+            [_json_rows(("kind", "value", "lead"), [(k.kind, k.value, k.lead) for k in keys])],
         )
         return
     cur.executemany(
