@@ -497,7 +497,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
         report: dict[str, Any] = {"imported": 0, "skipped_existing": 0, "duplicates": [], "rejected": []}
         seen_ids: set[str] = set()
         seen_keys: dict[tuple[str, str], str] = {}
-        chunk: list[tuple[int, dict[str, Any]]] = []
+        chunk: list[tuple[int, str, ev.Attributes]] = []
 
         def flush() -> None:
             self._retry(lambda: self._import_chunk(by, pool, chunk, at, allow_duplicate, report, seen_keys))
@@ -512,7 +512,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
             try:
                 lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
                 _check_id(lead_id, "lead id")
-                _attributes({k: v for k, v in fields.items() if k not in ("id", "lead")})
+                attrs = _attributes({k: v for k, v in fields.items() if k not in ("id", "lead")})
             except InvalidInput as e:
                 report["rejected"].append({"line": line, "error": e.message})
                 continue
@@ -520,23 +520,21 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 report["skipped_existing"] += 1
                 continue
             seen_ids.add(lead_id)
-            chunk.append((line, fields))
+            chunk.append((line, lead_id, attrs))
             if len(chunk) >= batch:
                 flush()
         if chunk:
             flush()
         return report
 
-    def _import_chunk(self, by: Person, pool: Pool, chunk: list[tuple[int, dict[str, Any]]], at: datetime,
+    def _import_chunk(self, by: Person, pool: Pool, chunk: list[tuple[int, str, ev.Attributes]], at: datetime,
                       allow_duplicate: bool, report: dict[str, Any], seen_keys: dict[tuple[str, str], str]) -> None:
-        ids = [str(f.get("id") or f.get("lead")).strip() for _, f in chunk]
-        existing = self.store.existing_streams([lead_stream(i) for i in ids])
+        existing = self.store.existing_streams([lead_stream(lead_id) for _, lead_id, _ in chunk])
         candidates = []
-        for (line, fields), lead_id in zip(chunk, ids, strict=True):
+        for line, lead_id, attrs in chunk:
             if lead_stream(lead_id) in existing:
                 report["skipped_existing"] += 1
                 continue
-            attrs = _attributes({k: v for k, v in fields.items() if k not in ("id", "lead")})
             candidates.append((line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email)))
         indexed = {(k.kind, k.value): k.lead for k in self.store.find_keys(
             [key for *_, keys in candidates for key in keys])}
