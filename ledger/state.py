@@ -6,7 +6,7 @@ knows its stream's version and head hash, which a new event must follow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import singledispatch
 
@@ -147,9 +147,17 @@ def desk_stream(rep: str, pool: str) -> str:
 
 # --- evolve ---------------------------------------------------------------------------------
 
+def _with(state, **changes):
+    """A copy of a state with some fields changed: `dataclasses.replace` without re-running
+    `__init__`, which is most of the cost of replaying a stream (states are plain records)."""
+    new = object.__new__(type(state))
+    new.__dict__.update(state.__dict__, **changes)
+    return new
+
+
 def advance(state, stored):
     """Move a state's head past one stored event, then apply the event."""
-    state = replace(state, head=Head(state.head.stream, stored.version, stored.hash))
+    state = _with(state, head=Head(state.head.stream, stored.version, stored.hash))
     return evolve(stored.event, state, stored)
 
 
@@ -160,17 +168,17 @@ def evolve(event, state, stored):  # noqa: ARG001
 
 @evolve.register
 def _(e: ev.PersonRegistered, s: Person, stored) -> Person:
-    return replace(s, name=e.name, role=e.role, team=e.team, active=True, exists=True)
+    return _with(s, name=e.name, role=e.role, team=e.team, active=True, exists=True)
 
 
 @evolve.register
 def _(e: ev.PersonDeactivated, s: Person, stored) -> Person:
-    return replace(s, active=False)
+    return _with(s, active=False)
 
 
 @evolve.register
 def _(e: ev.PoolCreated, s: Pool, stored) -> Pool:
-    return replace(
+    return _with(
         s, name=e.name, exists=True,
         rule_versions=(RuleVersion(1, e.occurred_at, e.rules, stored.position),),
     )
@@ -179,30 +187,30 @@ def _(e: ev.PoolCreated, s: Pool, stored) -> Pool:
 @evolve.register
 def _(e: ev.PoolRulesChanged, s: Pool, stored) -> Pool:
     rv = RuleVersion(e.rules_version, e.occurred_at, e.rules, stored.position)
-    return replace(s, rule_versions=(*s.rule_versions, rv))
+    return _with(s, rule_versions=(*s.rule_versions, rv))
 
 
 @evolve.register
 def _(e: ev.MembersGranted, s: Pool, stored) -> Pool:
-    return replace(s, members=s.members | set(e.people))
+    return _with(s, members=s.members | set(e.people))
 
 
 @evolve.register
 def _(e: ev.MembersRevoked, s: Pool, stored) -> Pool:
-    return replace(s, members=s.members - set(e.people))
+    return _with(s, members=s.members - set(e.people))
 
 
 def _touch(s: Lead, e: ev.Event) -> Lead:
-    return replace(s, last_event_at=e.occurred_at)
+    return _with(s, last_event_at=e.occurred_at)
 
 
 def _placed(s: Lead, e: ev.Event, stored) -> Lead:
-    return replace(s, placed_at=e.occurred_at, placed_position=stored.position,
+    return _with(s, placed_at=e.occurred_at, placed_position=stored.position,
                    placed_by=type(e).__name__)
 
 
 def _take(s: Lead, e, stored) -> Lead:
-    return replace(
+    return _with(
         _placed(s, e, stored), status=HELD, owner=e.rep, last_follow_up=None, warned_for=None, last_event_at=e.occurred_at,
     )
 
@@ -211,7 +219,7 @@ def _leave(s: Lead, e, stored) -> Lead:
     left = tuple((r, t) for r, t in s.left_at if r != s.owner)
     if s.owner is not None:
         left = (*left, (s.owner, e.occurred_at))
-    return replace(
+    return _with(
         _placed(s, e, stored), status=POOLED, owner=None, last_follow_up=None, warned_for=None, left_at=left,
         last_event_at=e.occurred_at,
     )
@@ -219,7 +227,7 @@ def _leave(s: Lead, e, stored) -> Lead:
 
 @evolve.register
 def _(e: ev.LeadAdded, s: Lead, stored) -> Lead:
-    return replace(_placed(s, e, stored), pool=e.pool, attributes=e.attributes, exists=True,
+    return _with(_placed(s, e, stored), pool=e.pool, attributes=e.attributes, exists=True,
                    last_event_at=e.occurred_at)
 
 
@@ -236,7 +244,7 @@ def _(e: ev.LeadAssigned, s: Lead, stored) -> Lead:
 @evolve.register
 def _(e: ev.LeadReassigned, s: Lead, stored) -> Lead:
     taken = _take(_leave(s, e, stored), e, stored)
-    return replace(taken, status=CONVERTED, deal=s.deal) if s.status == CONVERTED else taken
+    return _with(taken, status=CONVERTED, deal=s.deal) if s.status == CONVERTED else taken
 
 
 @evolve.register(ev.LeadReleased)
@@ -248,22 +256,22 @@ def _(e, s: Lead, stored) -> Lead:
 
 @evolve.register
 def _(e: ev.FollowUpLogged, s: Lead, stored) -> Lead:
-    return replace(s, last_follow_up=e.occurred_at, last_event_at=e.occurred_at)
+    return _with(s, last_follow_up=e.occurred_at, last_event_at=e.occurred_at)
 
 
 @evolve.register
 def _(e: ev.LeadConverted, s: Lead, stored) -> Lead:
-    return replace(s, status=CONVERTED, deal=e.deal, last_event_at=e.occurred_at)
+    return _with(s, status=CONVERTED, deal=e.deal, last_event_at=e.occurred_at)
 
 
 @evolve.register
 def _(e: ev.LeadMoved, s: Lead, stored) -> Lead:
-    return replace(_placed(s, e, stored), pool=e.pool, last_event_at=e.occurred_at)
+    return _with(_placed(s, e, stored), pool=e.pool, last_event_at=e.occurred_at)
 
 
 @evolve.register
 def _(e: ev.RecycleWarned, s: Lead, stored) -> Lead:
-    return replace(s, warned_for=e.recycle_at, last_event_at=e.occurred_at)
+    return _with(s, warned_for=e.recycle_at, last_event_at=e.occurred_at)
 
 
 @evolve.register(ev.ClaimRefused)
@@ -278,25 +286,25 @@ def _(e: ev.DisputeOpened, s: Lead, stored) -> Lead:
         id=e.dispute, lead=e.lead, opened_by=e.actor, opened_at=e.occurred_at,
         reason=e.reason, owner_at_open=e.owner, position=stored.position,
     )
-    return replace(s, disputes=(*s.disputes, d), last_event_at=e.occurred_at)
+    return _with(s, disputes=(*s.disputes, d), last_event_at=e.occurred_at)
 
 
 @evolve.register
 def _(e: ev.DisputeResolved, s: Lead, stored) -> Lead:
     disputes = tuple(
-        replace(
+        _with(
             d, outcome=e.outcome, resolved_by=e.actor, resolved_at=e.occurred_at,
             rationale=e.rationale, awarded_to=e.owner if e.outcome == "awarded" else None,
             resolved_position=stored.position,
         ) if d.id == e.dispute else d
         for d in s.disputes
     )
-    return replace(s, disputes=disputes, last_event_at=e.occurred_at)
+    return _with(s, disputes=disputes, last_event_at=e.occurred_at)
 
 
 @evolve.register
 def _(e: ev.HoldingsChanged, s: Desk, stored) -> Desk:
-    return replace(s, held=e.held, day=e.day, claims_on_day=e.claims_on_day)
+    return _with(s, held=e.held, day=e.day, claims_on_day=e.claims_on_day)
 
 
 def replay(state, stored_events):
