@@ -1,5 +1,5 @@
 """Run every benchmark on SQLite and (given --pg URL) PostgreSQL, print each result, and
-write the results table to bench/RESULTS.md.
+write the results table to bench/RESULTS.md and into README.md (between its bench markers).
 
     python bench/run_all.py --pg "postgresql://user@127.0.0.1:5432/db?schema=bench" [--quick]
 """
@@ -23,6 +23,8 @@ BENCHES = [
     ("owner_at", owner_at), ("cli_query", cli_query),
 ]
 RESULTS = Path(__file__).with_name("RESULTS.md")
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def table(results: list[Result]) -> list[str]:
@@ -66,6 +68,13 @@ def write(results: list[Result], quick: bool, command: str) -> None:
         "",
     ]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    # The README carries the same table (without the title) between two markers.
+    if README.exists():
+        text = README.read_text(encoding="utf-8")
+        start, end = text.find(README_START), text.find(README_END)
+        if 0 <= start < end:
+            body = "\n".join(lines[2:]).strip()
+            README.write_text(text[:start + len(README_START)] + "\n" + body + "\n" + text[end:], encoding="utf-8")
 
 
 def main() -> None:
