@@ -35,7 +35,6 @@ from projections.runner import Db, Projector
 
 ATTRIBUTES = ("company", "contact", "phone", "email", "region", "industry", "source")
 CHANNELS = ("call", "visit", "email", "message", "meeting", "other")
-REFUSALS = (ev.ClaimRefused, ev.AssignmentRefused)
 MAX_ATTEMPTS = 60
 
 
@@ -173,7 +172,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
         """SPEC result of an ownership command; a recorded refusal is raised instead."""
         mine = [s for s in stored if s.stream == lead.head.stream]
         first = mine[0]
-        if isinstance(first.event, REFUSALS):
+        if isinstance(first.event, ev.Refusal):
             e = first.event
             details: dict[str, Any] = {"lead": e.lead}
             if e.owner is not None:
@@ -737,7 +736,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 {"position": s.position, "type": type(s.event).__name__, "actor": s.event.actor,
                  "rep": s.event.rep, "reason": s.event.reason, "occurred_at": format_time(s.event.occurred_at),
                  "owner": s.event.owner, "owner_since_position": s.event.owner_since_position}
-                for s in stored if isinstance(s.event, REFUSALS)
+                for s in stored if isinstance(s.event, ev.Refusal)
             ],
         }
 

@@ -20,8 +20,7 @@ from ledger.store import Stored
 from ledger.values import add, format_duration, format_time, lead_keys, parse_time
 from projections.runner import Db
 
-REFUSALS = (ev.ClaimRefused, ev.AssignmentRefused)
-ATTEMPTS = (ev.LeadClaimed, ev.LeadAssigned, ev.LeadReassigned, *REFUSALS)
+ATTEMPTS = (ev.LeadClaimed, ev.LeadAssigned, ev.LeadReassigned, ev.ClaimRefused, ev.AssignmentRefused)
 
 # The events that decide where a lead is (its pool, its owner, whether it is converted).
 PLACING = (ev.LeadAdded, ev.LeadMoved, *ev.OWNERSHIP_STARTS, *ev.OWNERSHIP_ENDS)
@@ -309,7 +308,7 @@ def _intervals(stored: list[Stored]) -> list[dict[str, Any]]:
 
 def _attempt(s: Stored) -> dict[str, Any]:
     e = s.event
-    refused = isinstance(e, REFUSALS)
+    refused = isinstance(e, ev.Refusal)
     row = event_dict(s)
     return {
         "position": s.position, "type": type(e).__name__, "rep": e.rep, "actor": e.actor,

@@ -101,7 +101,10 @@ class LeadClaimed(Event, frozen=True, kw_only=True):
     held_before: int
 
 
-class ClaimRefused(Event, frozen=True, kw_only=True):
+class Refusal(Event, frozen=True, kw_only=True):
+    """A claim or assignment refused by a rule, kept as evidence (SPEC rule 7): the reason,
+    and for `lead_owned` the owner and the position of the event that made him owner."""
+
     lead: str
     pool: str
     rep: str
@@ -111,6 +114,10 @@ class ClaimRefused(Event, frozen=True, kw_only=True):
     owner_since_position: int | None = None
     rules_version: int | None = None
     facts: dict[str, str | int] = {}
+
+
+class ClaimRefused(Refusal, frozen=True, kw_only=True):
+    pass
 
 
 class LeadAssigned(Event, frozen=True, kw_only=True):
@@ -122,16 +129,8 @@ class LeadAssigned(Event, frozen=True, kw_only=True):
     dispute: str | None = None
 
 
-class AssignmentRefused(Event, frozen=True, kw_only=True):
-    lead: str
-    pool: str
-    rep: str
-    reason: str
-    message: str
-    owner: str | None = None
-    owner_since_position: int | None = None
-    rules_version: int | None = None
-    facts: dict[str, str | int] = {}
+class AssignmentRefused(Refusal, frozen=True, kw_only=True):
+    pass
 
 
 class LeadReassigned(Event, frozen=True, kw_only=True):

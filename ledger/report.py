@@ -260,7 +260,8 @@ def _pairs(pairs: list[tuple[str, Any]]) -> str:
 
 
 CSS = f"""
-body {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 24px auto;
+body {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei",
+       "Noto Sans CJK SC", "Source Han Sans SC", sans-serif; color: #222; margin: 24px auto;
        max-width: 1040px; padding: 0 12px; }}
 h1 {{ font-size: 22px; margin: 0 0 12px; }} h2 {{ font-size: 16px; margin: 26px 0 8px;
        border-bottom: 1px solid #ddd; padding-bottom: 3px; }}
