@@ -39,7 +39,7 @@ MAX_ATTEMPTS = 60
 
 
 def stream_of(event: ev.Event) -> str:
-    if isinstance(event, ev.HoldingsChanged):
+    if isinstance(event, (ev.HoldingsChanged, ev.HoldingsClosed)):
         return desk_stream(event.rep, event.pool)
     if isinstance(event, (ev.PersonRegistered, ev.PersonDeactivated)):
         return person_stream(event.person)
@@ -239,7 +239,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
                           at: datetime | str | None = None) -> dict[str, Any]:
         """Deactivate a person; each lead he holds goes back to its pool (or to `reassign_to`)."""
         self._actor(actor, "person.deactivate")  # SPEC order: actor and role before --at
-        at = self._at(at)
+        self._at(at)  # a malformed --at is refused before anything is read
 
         def attempt() -> dict[str, Any]:
             by = self._actor(actor, "person.deactivate")
@@ -249,24 +249,24 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 raise InvalidInput("--reassign-to must name someone else")
             if not person.active:
                 raise Refused("actor_inactive", f"{person_id} is already deactivated", person=person_id)
+            held = [lead for lead in map(self._lead, self._held_by(person_id))
+                    if lead.owner == person_id and lead.status == HELD]
+            when = self._at(at)  # after the reads: the clock moves on while a retry re-reads
             events: list[ev.Event] = [ev.PersonDeactivated(
-                occurred_at=at, actor=by.id, person=person_id, reassign_to=reassign_to)]
+                occurred_at=when, actor=by.id, person=person_id, reassign_to=reassign_to)]
             heads = [person.head]
             desks: dict[str, Desk] = {}
             moved = []
-            for lead_id in self._held_by(person_id):
-                lead = self._lead(lead_id)
-                if lead.owner != person_id or lead.status != HELD:
-                    continue
-                decisions.check_time(lead, at)
+            for lead in held:
+                decisions.check_time(lead, when)
                 pool = self._pool(lead.pool)
                 old = desks.get(desk_stream(person_id, lead.pool)) or self._desk(person_id, lead.pool)
                 if target is not None:
                     new = desks.get(desk_stream(target.id, lead.pool)) or self._desk(target.id, lead.pool)
-                    decided = decisions.hand_over(lead, pool, old, new, target, by, at,
+                    decided = decisions.hand_over(lead, pool, old, new, target, by, when,
                                                   reason=f"owner {person_id} deactivated")
                 else:
-                    decided = decisions.return_on_deactivation(lead, old, by, at)
+                    decided = decisions.return_on_deactivation(lead, old, by, when)
                 for e in decided:
                     if isinstance(e, ev.HoldingsChanged):
                         stream = desk_stream(e.rep, e.pool)
@@ -275,6 +275,11 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 heads.append(lead.head)
                 events.extend(decided)
                 moved.append({"lead": lead.id, "to": target.id if target else None, "pool": lead.pool})
+            for pool_id in sorted(self._pools_of(person_id) | {d.pool for d in desks.values()}):
+                desk = desks.get(desk_stream(person_id, pool_id)) or self._desk(person_id, pool_id)
+                desks.setdefault(desk_stream(person_id, pool_id), desk)
+                events.append(ev.HoldingsClosed(occurred_at=when, actor=by.id, rep=person_id, pool=pool_id,
+                                                held=desk.held, day=desk.day, claims_on_day=desk.claims_on_day))
             heads.extend(desk.head for desk in desks.values())  # as first read: the counts came from them
             stored = self._commit(heads, events)
             return {"person": person_id, "active": False, "position": stored[0].position,
@@ -282,6 +287,12 @@ class Ledger(AuditQueries, Integrity, Feeds):
                     "reassigned": [m for m in moved if m["to"] is not None]}
 
         return self._retry(attempt)
+
+    def _pools_of(self, person_id: str) -> set[str]:
+        with self.store.reading() as cur:
+            rows = Db(cur, self.store, self.views.names()).all(
+                "SELECT pool FROM {pool_members} WHERE person = %s", [person_id])
+        return {r[0] for r in rows}
 
     def _held_by(self, rep: str) -> list[str]:
         self.views.catch_up()

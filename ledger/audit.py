@@ -137,18 +137,19 @@ class AuditQueries:
     def open_dispute(self, actor: str, lead_id: str, reason: str, at: datetime | str | None = None) -> dict[str, Any]:
         if not reason or not reason.strip():
             raise InvalidInput("a dispute needs a --reason")
-        at = self._at(at)
+        self._at(at)  # a malformed --at is refused before anything is read
 
         def attempt() -> dict[str, Any]:
             by = self._actor(actor, "dispute.open")
             lead = self._lead(lead_id)
-            decisions.check_time(lead, at)
+            when = self._at(at)  # after the reads: the clock moves on while a retry re-reads
+            decisions.check_time(lead, when)
             dispute_id = f"{lead_id}-D{len(lead.disputes) + 1}"
             stored = self._commit([lead.head], [ev.DisputeOpened(
-                occurred_at=at, actor=by.id, dispute=dispute_id, lead=lead_id, reason=reason,
+                occurred_at=when, actor=by.id, dispute=dispute_id, lead=lead_id, reason=reason,
                 owner=lead.owner)])
             return {"dispute": dispute_id, "lead": lead_id, "status": "open", "owner": lead.owner,
-                    "opened_by": by.id, "occurred_at": format_time(at), "position": stored[0].position}
+                    "opened_by": by.id, "occurred_at": format_time(when), "position": stored[0].position}
 
         return self._retry(attempt)
 
@@ -169,13 +170,14 @@ class AuditQueries:
             raise InvalidInput("give exactly one of --award REP or --uphold")
         if not rationale or not rationale.strip():
             raise InvalidInput("a ruling needs a --rationale")
-        at = self._at(at)
+        self._at(at)  # a malformed --at is refused before anything is read
 
         def attempt() -> dict[str, Any]:
             by = self._actor(actor, "dispute.resolve")
             lead = self._dispute_lead(dispute_id)
             rep = self._holder(award) if award else None
-            decisions.check_time(lead, at)
+            when = self._at(at)  # after the reads: the clock moves on while a retry re-reads
+            decisions.check_time(lead, when)
             dispute = lead.dispute(dispute_id)
             if dispute.outcome is not None:
                 raise Refused("dispute_closed", f"dispute {dispute_id} was already resolved "
@@ -184,19 +186,19 @@ class AuditQueries:
             heads = [lead.head]
             owner = rep.id if rep else lead.owner
             events: list[ev.Event] = [ev.DisputeResolved(
-                occurred_at=at, actor=by.id, dispute=dispute_id, lead=lead.id,
+                occurred_at=when, actor=by.id, dispute=dispute_id, lead=lead.id,
                 outcome="awarded" if rep else "upheld", owner=owner, rationale=rationale)]
             if rep is not None and lead.owner != rep.id:
                 pool = self._pool(lead.pool)
                 old = self._desk(lead.owner, lead.pool) if lead.owner else None
                 new = self._desk(rep.id, lead.pool)
-                events += decisions.hand_over(lead, pool, old, new, rep, by, at,
+                events += decisions.hand_over(lead, pool, old, new, rep, by, when,
                                               reason=f"awarded by dispute {dispute_id}", dispute=dispute_id)
                 heads += [new.head] + ([old.head] if old else [])
             stored = self._commit(heads, events)
             moved = next((s.position for s in stored if isinstance(s.event, ev.OWNERSHIP_STARTS)), None)
             return {"dispute": dispute_id, "lead": lead.id, "outcome": events[0].outcome, "owner": owner,
-                    "previous_owner": lead.owner, "resolved_by": by.id, "occurred_at": format_time(at),
+                    "previous_owner": lead.owner, "resolved_by": by.id, "occurred_at": format_time(when),
                     "position": stored[0].position, "reassignment_position": moved}
 
         return self._retry(attempt)

@@ -212,6 +212,18 @@ class HoldingsChanged(Event, frozen=True, kw_only=True):
     claims_on_day: int
 
 
+class HoldingsClosed(Event, frozen=True, kw_only=True):
+    """A deactivated rep's holdings in one pool, closed with the counts they end at. Written on
+    each of his desks, it makes a claim of his that races with the deactivation collide with
+    it: whichever appends second re-reads, and sees him inactive or the lead he took."""
+
+    rep: str
+    pool: str
+    held: int
+    day: str
+    claims_on_day: int
+
+
 # --- disputes -----------------------------------------------------------------------------
 
 class DisputeOpened(Event, frozen=True, kw_only=True):
@@ -235,7 +247,7 @@ AnyEvent = (
     | LeadAdded | LeadClaimed | ClaimRefused | LeadAssigned | AssignmentRefused
     | LeadReassigned | LeadReleased | LeadReturned | FollowUpLogged | LeadConverted
     | LeadMoved | RecycleWarned | LeadRecycled
-    | HoldingsChanged
+    | HoldingsChanged | HoldingsClosed
     | DisputeOpened | DisputeResolved
 )
 

@@ -302,8 +302,9 @@ def _(e: ev.DisputeResolved, s: Lead, stored) -> Lead:
     return _with(s, disputes=disputes, last_event_at=e.occurred_at)
 
 
-@evolve.register
-def _(e: ev.HoldingsChanged, s: Desk, stored) -> Desk:
+@evolve.register(ev.HoldingsChanged)
+@evolve.register(ev.HoldingsClosed)
+def _(e, s: Desk, stored) -> Desk:
     return _with(s, held=e.held, day=e.day, claims_on_day=e.claims_on_day)
 
 

@@ -319,7 +319,29 @@ def test_deactivation_hands_over_while_the_new_owner_claims(store_url):
         owned = [lead for lead in mine + busy if led.owner(lead)["owner"] == "bob"]
         assert led.store.read_last(desk_stream("bob", "east")).event.held == len(owned)
         assert led.store.read_last(desk_stream("alice", "east")).event.held == 0
-        assert len(events) - before == 3 * len(mine) + 1 + sum(
+        assert len(events) - before == 3 * len(mine) + 2 + sum(
             EVENTS_PER_SUCCESS[o["call"]] if "result" in o else o["call"] == "claim"
             for o in outcomes(reports[:-1]))
+    verified(store_url)
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["barrier", "forced"])
+def test_deactivation_while_the_rep_claims(store_url, forced):
+    """A rep claims a lead while he is being deactivated: afterwards he holds nothing, whichever
+    append came first (his claim is refused as actor_inactive, or the lead is returned)."""
+    build(store_url, ["alice", "bob"], claim_limit=50, leads=2, cooldown="0")
+    reports = workers.race_all([
+        (workers.api, {"store": store_url, "calls": [("claim", ["alice", "L-1"], {})]}),
+        (workers.api, {"store": store_url, "calls": [("deactivate_person", ["root", "alice"], {})]}),
+    ], forced=forced)
+    no_tracebacks(reports)
+    claim, gone = outcomes(reports)
+    assert "result" in gone, gone
+    assert "result" in claim or claim["error"]["code"] == "actor_inactive", claim
+    returned = [m["lead"] for m in gone["result"]["returned"]]
+    assert returned == (["L-1"] if "result" in claim else [])
+    with Ledger(store_url) as led:
+        assert led.owner("L-1")["owner"] is None
+        assert led.holdings("alice")["leads"] == []
+        assert led.store.read_last(desk_stream("alice", "east")).event.held == 0
     verified(store_url)
