@@ -126,7 +126,7 @@ class Store:
                 state=state,
             ))
         try:
-            ids = self.recorder.insert_events(stored, keys=keys, unique_keys=unique_keys, expect=expect)
+            ids = self._insert(stored, keys=keys, unique_keys=unique_keys, expect=expect)
         except Conflict:
             raise
         except IntegrityError as e:
@@ -139,6 +139,9 @@ class Store:
             Stored(position, e.stream, e.version, now, digest, e.event)
             for position, (e, digest) in zip(ids or [], records, strict=True)
         ]
+
+    def _insert(self, stored: list[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        return self.recorder.insert_events(stored, **kwargs)
 
     def _is_busy(self, e: Exception) -> bool:
         return False
@@ -325,13 +328,6 @@ class Store:
 
 # --- SQLite ---------------------------------------------------------------------------------
 
-class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
-    def _insert_events(self, c, stored_events, **kwargs):  # type: ignore[override]
-        _guard_versions(c, "?", EVENTS_TABLE, kwargs.get("expect", ()))
-        _guard_keys(c, "?", KEYS_TABLE, kwargs.get("keys", ()), kwargs.get("unique_keys", True))
-        return super()._insert_events(c, stored_events, **kwargs)
-
-
 def _guard_versions(cur: Any, p: str, table: str, expect: Sequence[tuple[str, int]]) -> None:
     """Inside the append transaction: streams read but not written must not have moved on."""
     for stream, version in expect:
@@ -400,10 +396,10 @@ class SQLiteStore(Store):
         self.url = url
         self.path = path
         self._datastore: SQLiteDatastore | None = None
-        self._recorder: LedgerSQLiteRecorder | None = None
+        self._recorder: SQLiteApplicationRecorder | None = None
         self._checked = False  # found initialised once: not checked again (as on PostgreSQL)
-        self._readers = threading.local()  # one reading connection per thread
-        self._reader_list: list[sqlite3.Connection] = []
+        self._local = threading.local()  # this thread's connections: "read" and "append"
+        self._connections: list[sqlite3.Connection] = []
 
     @property
     def datastore(self) -> SQLiteDatastore:
@@ -414,9 +410,10 @@ class SQLiteStore(Store):
         return self._datastore
 
     @property
-    def recorder(self) -> LedgerSQLiteRecorder:
+    def recorder(self) -> SQLiteApplicationRecorder:
+        """The library's recorder: it creates the events table."""
         if self._recorder is None:
-            self._recorder = LedgerSQLiteRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+            self._recorder = SQLiteApplicationRecorder(self.datastore, events_table_name=EVENTS_TABLE)
         return self._recorder
 
     def init(self) -> None:
@@ -466,20 +463,50 @@ class SQLiteStore(Store):
     def table(self, name: str) -> str:
         return name
 
+    def _connection(self, role: str) -> sqlite3.Connection:
+        """This thread's own connection for reads (`role` "read") or appends ("append").
+
+        They skip the library's connection pool, whose reader/writer interlocking costs more
+        than a query; in WAL mode readers never block, nor are blocked by, the writer.
+        """
+        con = getattr(self._local, role, None)
+        if con is None:
+            con = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+            setattr(self._local, role, con)
+            self._connections.append(con)
+        return con
+
+    def _insert(self, stored: list[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        """Append in one transaction that takes the write lock at once (BEGIN IMMEDIATE): the
+        checks inside it (streams read but not written, lead keys) see the latest commit."""
+        try:
+            con = self._connection("append")
+            cur = con.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                _guard_versions(cur, "?", EVENTS_TABLE, kwargs.get("expect", ()))
+                _guard_keys(cur, "?", KEYS_TABLE, kwargs.get("keys", ()), kwargs.get("unique_keys", True))
+                ids = []
+                for e in stored:
+                    cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)",
+                                (e.originator_id, e.originator_version, e.topic, e.state))
+                    ids.append(cur.lastrowid)
+                cur.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+        return ids
+
     @contextmanager
     def reading(self) -> Iterator[Any]:
-        """A read transaction (one snapshot of the file) on this thread's own connection.
-
-        Reads skip the library's connection pool, whose reader/writer interlocking costs more
-        than the query itself; in WAL mode they never block, nor are blocked by, the writer.
-        """
-        con = getattr(self._readers, "con", None)
+        """A read transaction (one snapshot of the file) on this thread's own connection."""
         try:
-            if con is None:
-                con = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
-                self._readers.con = con
-                self._reader_list.append(con)
-            cur = con.cursor()
+            cur = self._connection("read").cursor()
             cur.execute("BEGIN")
             try:
                 yield cur
@@ -495,10 +522,10 @@ class SQLiteStore(Store):
             yield cur.sqlite_cursor
 
     def close(self) -> None:
-        for con in self._reader_list:
+        for con in self._connections:
             con.close()
-        self._reader_list.clear()
-        self._readers = threading.local()
+        self._connections.clear()
+        self._local = threading.local()
         if self._datastore is not None:
             self._datastore.close()
             self._datastore = None
