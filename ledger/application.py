@@ -99,13 +99,18 @@ class Ledger(AuditQueries, Integrity, Feeds):
             last = [found] if found else []
         return replay(Desk(Head(stream), rep, pool), last)
 
-    def _pool_and_desks(self, pool_id: str, *reps: str, got: dict[str, list[Stored]] | None = None
-                        ) -> tuple[Pool, list[Desk]]:
+    def _pool_and_desks(self, pool_id: str, *reps: str, got: dict[str, list[Stored]] | None = None,
+                        actor: Person | None = None) -> tuple[Pool, list[Desk]]:
         """A pool and the holdings of some reps in it, read in one round trip (none if `got`,
-        read ahead, holds them)."""
+        read ahead, holds them). Read afresh, they come with the `actor` again: if he changed
+        since he was read (deactivated, say), the decision would mix two moments, so the
+        attempt starts over (Conflict)."""
         desks = [desk_stream(rep, pool_id) for rep in reps]
         if got is None or any(s not in got for s in (pool_stream(pool_id), *desks)):
-            got = self.store.read_streams([pool_stream(pool_id)], last=desks)
+            again = [person_stream(actor.id)] if actor else []
+            got = self.store.read_streams([pool_stream(pool_id), *again], last=desks)
+            if actor and self._person(actor.id, got[again[0]]).head != actor.head:
+                raise Conflict(f"{actor.id} changed while the command read")
         return (self._pool(pool_id, got[pool_stream(pool_id)]),
                 [self._desk(rep, pool_id, got[d]) for rep, d in zip(reps, desks, strict=True)])
 
@@ -249,13 +254,17 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 raise InvalidInput("--reassign-to must name someone else")
             if not person.active:
                 raise Refused("actor_inactive", f"{person_id} is already deactivated", person=person_id)
+            # His desks first, then his leads: a claim of his that commits after the desks are
+            # read moves one on (the append below then conflicts); one before is in his leads.
+            self.views.catch_up()
+            desks: dict[str, Desk] = {desk_stream(person_id, p): self._desk(person_id, p)
+                                      for p in sorted(self._pools_of(person_id))}
             held = [lead for lead in map(self._lead, self._held_by(person_id))
                     if lead.owner == person_id and lead.status == HELD]
             when = self._at(at)  # after the reads: the clock moves on while a retry re-reads
             events: list[ev.Event] = [ev.PersonDeactivated(
                 occurred_at=when, actor=by.id, person=person_id, reassign_to=reassign_to)]
             heads = [person.head]
-            desks: dict[str, Desk] = {}
             moved = []
             for lead in held:
                 decisions.check_time(lead, when)
@@ -614,7 +623,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
             when = self._at(at)
             decisions.check_time(lead, when)
             if with_desk:
-                pool, (desk,) = self._pool_and_desks(lead.pool, by.id, got=got)
+                pool, (desk,) = self._pool_and_desks(lead.pool, by.id, got=got, actor=by)
                 self._last_pool = lead.pool
                 heads, events = decide(by, lead, when, pool, desk)
             else:
