@@ -554,7 +554,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     order: a reader never passes over a position that is filled in later.
 
     The stock recorder spends several round trips on each append; here BEGIN, the lock,
-    NOTIFY, the INSERT and COMMIT go to the server in one pipeline. Only an append that must
+    NOTIFY and the INSERT go to the server in one pipeline, and COMMIT once its positions
+    are back. Only an append that must
     check something first (streams it read but does not write, lead keys) waits for those
     checks' answers, still inside the locked transaction. A version clash aborts the whole
     transaction (IntegrityError): nothing is written.
@@ -586,17 +587,17 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                       [e.topic for e in stored_events], [e.state for e in stored_events]]
         with self.datastore.get_connection() as conn:
             try:
-                with conn.cursor(row_factory=tuple_row) as cur, conn.cursor(row_factory=tuple_row) as ins:
-                    with conn.pipeline():
-                        cur.execute("BEGIN")
-                        cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
-                        _guard_versions(cur, "%s", events_table, kwargs.get("expect", ()))
-                        _guard_keys(cur, "%s", f'"{schema}".{self.keys_table}', kwargs.get("keys", ()),
-                                    kwargs.get("unique_keys", True))
-                        cur.execute(notify)
-                        ins.execute(insert, params, prepare=True)
-                        cur.execute("COMMIT")
-                    return [row[0] for row in ins.fetchall()]
+                with conn.cursor(row_factory=tuple_row) as cur, conn.pipeline():
+                    cur.execute("BEGIN")
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
+                    _guard_versions(cur, "%s", events_table, kwargs.get("expect", ()))
+                    _guard_keys(cur, "%s", f'"{schema}".{self.keys_table}', kwargs.get("keys", ()),
+                                kwargs.get("unique_keys", True))
+                    cur.execute(notify)
+                    cur.execute(insert, params, prepare=True)
+                    ids = [row[0] for row in cur.fetchall()]  # one cursor, read before COMMIT
+                    cur.execute("COMMIT")
+                return ids
             except BaseException:
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
