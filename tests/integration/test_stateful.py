@@ -124,6 +124,15 @@ class LedgerMachine(RuleBasedStateMachine):
             return "not_owner"
         return "lead_converted" if m.status == "converted" else None
 
+    def as_owner(self, lead: str, rep: str, by_owner: bool) -> tuple[str, ModelLead, str, str | None]:
+        """For an owner-only command: steered to a held lead and its owner when `by_owner`;
+        the lead, its model, the rep acting, and the refusal the model expects (or None)."""
+        if by_owner:
+            lead = self.pick(lead, lambda m: m.owner is not None)
+        m = self.leads[lead]
+        rep = m.owner if by_owner and m.owner else rep
+        return lead, m, rep, self.owner_check(m, rep)
+
     # --- commands -----------------------------------------------------------------------
 
     @rule(hours=st.sampled_from([0, 1, 6, 13, 25, 49]))
@@ -150,22 +159,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(rep=reps, lead=leads, by_owner=steer)
     def release(self, rep: str, lead: str, by_owner: bool = False) -> None:
-        if by_owner:
-            lead = self.pick(lead, lambda m: m.owner is not None)
-        m = self.leads[lead]
-        rep = m.owner if by_owner and m.owner else rep
-        outcome = self.owner_check(m, rep)
+        lead, m, rep, outcome = self.as_owner(lead, rep, by_owner)
         self.expect(outcome, lambda: self.ledger.release(rep, lead, at=self.now))
         if outcome is None:
             self.leave(m)
 
     @rule(rep=reps, lead=leads, by_owner=steer)
     def follow_up(self, rep: str, lead: str, by_owner: bool = False) -> None:
-        if by_owner:
-            lead = self.pick(lead, lambda m: m.owner is not None)
-        m = self.leads[lead]
-        rep = m.owner if by_owner and m.owner else rep
-        outcome = self.owner_check(m, rep)
+        lead, m, rep, outcome = self.as_owner(lead, rep, by_owner)
         if outcome == "lead_converted":
             outcome = None  # an owner may follow up on a converted lead
         self.expect(outcome, lambda: self.ledger.follow_up(rep, lead, "called", at=self.now))
@@ -174,11 +175,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(rep=reps, lead=leads, by_owner=steer)
     def convert(self, rep: str, lead: str, by_owner: bool = False) -> None:
-        if by_owner:
-            lead = self.pick(lead, lambda m: m.owner is not None)
-        m = self.leads[lead]
-        rep = m.owner if by_owner and m.owner else rep
-        outcome = self.owner_check(m, rep)
+        lead, m, rep, outcome = self.as_owner(lead, rep, by_owner)
         self.expect(outcome, lambda: self.ledger.convert(rep, lead, at=self.now))
         if outcome is None:
             m.status = "converted"
