@@ -23,7 +23,7 @@ from ledger.state import (
     CONVERTED, HELD, POOLED, Desk, Head, Lead, Person, Pool, desk_stream, lead_stream,
     person_stream, pool_stream, replay,
 )
-from ledger.store import Conflict, DuplicateKeys, LeadKey, NewEvent, Store, Stored, open_store
+from ledger.store import Conflict, LeadKey, NewEvent, Store, Stored, open_store
 from ledger.values import (
     format_duration, format_time, lead_keys, parse_duration, parse_time,
 )
@@ -490,10 +490,8 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 raise Refused("already_exists", f"lead {lead_id} already exists (pool {lead.pool})",
                               lead=lead_id)
             event, keys, found = self._new_lead(by, lead_id, pool, fields, at, allow_duplicate)
-            try:
-                stored = self._commit([lead.head], [event], keys=keys, unique_keys=not allow_duplicate)
-            except DuplicateKeys:
-                raise Conflict("duplicate key appeared") from None
+            # A key taken meanwhile raises DuplicateKeys, a Conflict: the retry re-checks and refuses.
+            stored = self._commit([lead.head], [event], keys=keys, unique_keys=not allow_duplicate)
             return {"lead": lead_id, "event": "LeadAdded", "position": stored[0].position, "owner": None,
                     "pool": pool_id, "status": POOLED, "occurred_at": format_time(at), "duplicates": found}
 
@@ -573,11 +571,8 @@ class Ledger(AuditQueries, Integrity, Feeds):
             for k in keys:
                 batch_keys.setdefault(k, lead_id)
         if events:
-            try:
-                self._commit([Head(lead_stream(e.lead)) for e in events], events,
-                             keys=new_keys, unique_keys=not allow_duplicate)
-            except DuplicateKeys:
-                raise Conflict("a duplicate key appeared during the import") from None
+            self._commit([Head(lead_stream(e.lead)) for e in events], events,
+                         keys=new_keys, unique_keys=not allow_duplicate)
         report["imported"] += len(events)
         report["duplicates"].extend(dups)
         seen_keys.update(batch_keys)

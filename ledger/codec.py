@@ -37,7 +37,6 @@ class RawRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 _record_decoder = msgspec.json.Decoder(Record)
 _raw_record_decoder = msgspec.json.Decoder(RawRecord)
-_event_decoder = msgspec.json.Decoder(AnyEvent)
 
 
 def chain_hash(stream: str, version: int, prev: str, recorded_at: bytes, event: bytes) -> str:
@@ -67,14 +66,6 @@ def decode(state: bytes) -> Record:
 
 def decode_raw(state: bytes) -> RawRecord:
     return _raw_record_decoder.decode(state)
-
-
-def decode_event(data: bytes) -> AnyEvent:
-    return _event_decoder.decode(data)
-
-
-def encode_event(event: Event) -> bytes:
-    return _event_encoder.encode(event)
 
 
 def topic_of(event: Event) -> str:

@@ -88,10 +88,6 @@ class Feeds:
                     yield {c: (bool(v) if c in BOOLEAN_COLUMNS and v is not None else v)
                            for c, v in zip(columns, row, strict=True)}
 
-    def export_rows(self, model: str, since: int = 0) -> Iterator[dict[str, Any]]:
-        """The rows of `export` alone."""
-        return self.export(model, since)[1]
-
 
 def event_row(row: dict[str, Any]) -> dict[str, Any]:
     """An event as one CSV row: the common columns, and the rest as JSON in `data`."""
