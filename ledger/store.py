@@ -143,6 +143,40 @@ class Store:
     def _insert(self, stored: list[StoredEvent], **kwargs: Any) -> Sequence[int]:
         return self.recorder.insert_events(stored, **kwargs)
 
+    def append_bulk(
+        self, events: Sequence[NewEvent], *, keys: Sequence[tuple[str, str, str]] = (),
+        unique_keys: bool = True, checked_at: int | None = None,
+    ) -> None:
+        """Append many events atomically, stored exactly as `append` stores them, under the
+        same lock, without reading their positions back (an import needs none).
+
+        `keys` are (kind, value, lead) rows for the key index. With `unique_keys` none of them
+        may be indexed already (else DuplicateKeys, and nothing is written). `checked_at` is
+        the log's last position as read before the caller looked these keys up itself: keys
+        are only ever indexed together with events, so if no event was stored since, none was
+        indexed since either, and they are not looked up again under the lock.
+        """
+        now = datetime.now().astimezone()
+        heads: dict[str, str] = {}
+        rows = []
+        for e in events:
+            state, heads[e.stream] = codec.encode(e.stream, e.version, heads.get(e.stream, e.prev), now, e.event)
+            rows.append((e.stream, e.version, codec.topic_of(e.event), state))
+        try:
+            self._insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
+        except Conflict:
+            raise
+        except IntegrityError as e:
+            raise Conflict(str(e)) from None
+        except PersistenceError as e:
+            if self._is_busy(e):
+                raise Conflict(str(e)) from None
+            raise StoreUnavailable(f"the store could not record the events: {e}") from None
+
+    def _insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+                     unique_keys: bool, checked_at: int | None) -> None:
+        raise NotImplementedError
+
     def _is_busy(self, e: Exception) -> bool:
         return False
 
@@ -243,13 +277,14 @@ class Store:
         return row[0] or 0
 
     def existing_streams(self, streams: Sequence[str]) -> set[str]:
+        """Those of these streams that have events."""
         found: set[str] = set()
         streams = list(streams)
-        size = 5000 if self.param == "%s" else 500
+        size = _key_chunk(self.param)
         for i in range(0, len(streams), size):
             chunk = streams[i:i + size]
-            if self.param == "%s":  # PostgreSQL: one array parameter, one plan
-                where, params = "originator_id = ANY(%b)", [chunk]
+            if self.param == "%s":  # PostgreSQL: one JSON text parameter, one plan
+                where, params = "originator_id IN (SELECT json_array_elements_text(%s::json))", [_json(chunk)]
             else:
                 where, params = f"originator_id IN ({', '.join('?' * len(chunk))})", chunk
             with self.reading() as cur:
@@ -337,27 +372,39 @@ def _guard_versions(cur: Any, p: str, table: str, expect: Sequence[tuple[str, in
 
 
 def _key_chunk(p: str) -> int:
-    return 5000 if p == "%s" else 300
+    """How many keys (or streams) one lookup names: PostgreSQL takes them as one JSON text."""
+    return 50_000 if p == "%s" else 300
 
 
 def _keys_matching(table: str, p: str, pairs: Sequence[tuple[str, str]], columns: str) -> tuple[str, list]:
     """A query for the indexed keys equal to any of these (kind, value) pairs.
 
-    PostgreSQL gets two arrays (sent in binary) joined against the index: a long OR of pairs
-    takes it seconds to plan and scan. SQLite gets a short OR, which it answers from the index.
+    PostgreSQL gets them as one JSON text parameter (an array of pairs) joined against the
+    index: a long OR of pairs takes it seconds to plan and scan, and dumping long arrays
+    item by item is slow. SQLite gets a short OR, which it answers from the index.
     """
-    if p == "%s":  # one JSON text parameter: dumping long arrays item by item is slow
+    if p == "%s":
         return (
-            f"SELECT {columns} FROM {table} k JOIN json_to_recordset(%s::json) AS q(kind text, value text) "
-            "ON k.kind = q.kind AND k.value = q.value",
-            [_json_rows(("kind", "value"), pairs)],
+            f"SELECT {columns} FROM {table} k JOIN (SELECT q->>0 AS kind, q->>1 AS value "
+            "FROM json_array_elements(%s::json) AS q) AS q ON k.kind = q.kind AND k.value = q.value",
+            [_json(pairs)],
         )
     where = " OR ".join(f"(k.kind = {p} AND k.value = {p})" for _ in pairs)
     return f"SELECT {columns} FROM {table} k WHERE {where}", [x for pair in pairs for x in pair]
 
 
-def _json_rows(names: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    return msgspec.json.encode([dict(zip(names, row, strict=True)) for row in rows]).decode()
+def _json(rows: Sequence[Any]) -> str:
+    return msgspec.json.encode(rows).decode()
+
+
+def _check_keys_free(cur: Any, p: str, table: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Inside the append transaction: raise DuplicateKeys if any of these keys is indexed."""
+    size = _key_chunk(p)
+    for i in range(0, len(pairs), size):
+        sql, params = _keys_matching(table, p, pairs[i:i + size], "k.lead")
+        cur.execute(sql + " LIMIT 1", params)
+        if cur.fetchone():
+            raise DuplicateKeys("a lead key was indexed by another writer")
 
 
 def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: bool) -> None:
@@ -365,18 +412,12 @@ def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: b
     if not keys:
         return
     if unique:
-        pairs = [(k.kind, k.value) for k in keys]
-        size = _key_chunk(p)
-        for i in range(0, len(pairs), size):
-            sql, params = _keys_matching(table, p, pairs[i:i + size], "k.lead")
-            cur.execute(sql + " LIMIT 1", params)
-            if cur.fetchone():
-                raise DuplicateKeys("a lead key was indexed by another writer")
+        _check_keys_free(cur, p, table, [(k.kind, k.value) for k in keys])
     if p == "%s":  # PostgreSQL: the whole batch in one statement
         cur.execute(
             f"INSERT INTO {table} (kind, value, lead) "
-            "SELECT kind, value, lead FROM json_to_recordset(%s::json) AS q(kind text, value text, lead text)",
-            [_json_rows(("kind", "value", "lead"), [(k.kind, k.value, k.lead) for k in keys])],
+            "SELECT q->>0, q->>1, q->>2 FROM json_array_elements(%s::json) AS q",
+            [_json([(k.kind, k.value, k.lead) for k in keys])],
         )
         return
     cur.executemany(
@@ -502,6 +543,30 @@ class SQLiteStore(Store):
             raise OperationalError(str(e)) from e
         return ids
 
+    def _insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+                     unique_keys: bool, checked_at: int | None) -> None:
+        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
+        try:
+            con = self._connection("append")
+            cur = con.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                if unique_keys and keys:
+                    cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}")
+                    if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
+                        _check_keys_free(cur, "?", KEYS_TABLE, [(kind, value) for kind, value, _ in keys])
+                cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
+                cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
+                cur.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+
     @contextmanager
     def reading(self) -> Iterator[Any]:
         """A read transaction (one snapshot of the file) on this thread's own connection."""
@@ -538,6 +603,7 @@ APPEND_ONLY = "leadledger_append_only"
 SMALL_APPEND = 8  # appends of up to this many events use a VALUES list; larger ones, arrays
 
 
+@functools.cache
 def append_lock_key(schema: str) -> int:
     """The advisory lock every writer of one store's events table takes (a signed 64-bit key)."""
     digest = hashlib.sha256(f"leadledger:{schema}.{EVENTS_TABLE}".encode()).digest()
@@ -545,7 +611,7 @@ def append_lock_key(schema: str) -> int:
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
-    """Appends in one pipelined transaction, under an advisory lock instead of the table lock.
+    """Appends under an advisory lock instead of the table lock, in as few round trips as it can.
 
     `LOCK TABLE ... IN EXCLUSIVE MODE` needs UPDATE, DELETE or TRUNCATE privilege on the
     table, which an append-only application role does not have. Every writer takes the
@@ -553,47 +619,62 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     and holds it until it commits, so positions are still issued and committed in one
     order: a reader never passes over a position that is filled in later.
 
-    The stock recorder spends several round trips on each append; here BEGIN, the lock,
-    NOTIFY and the INSERT go to the server in one pipeline, and COMMIT once its positions
-    are back. Only an append that must
-    check something first (streams it read but does not write, lead keys) waits for those
-    checks' answers, still inside the locked transaction. A version clash aborts the whole
-    transaction (IntegrityError): nothing is written.
+    The stock recorder spends several round trips on each append. Here a plain append (a
+    claim, say) is one statement, which takes the lock, queues the NOTIFY and inserts: one
+    round trip. An append that must check something first under the lock (streams it read
+    but does not write, lead keys) is one explicit transaction sent as a pipeline, waiting
+    only for those checks' answers. A version clash aborts the whole transaction
+    (IntegrityError): nothing is written.
     """
 
     keys_table: str = KEYS_TABLE
 
     @functools.cache  # noqa: B019 (one recorder per store)
-    def _statements(self, rows: int) -> tuple[Composed, Composed]:
-        """The INSERT for `rows` events (a VALUES list for a few, arrays for a batch), and NOTIFY."""
-        table = SQL("INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) ").format(
-            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+    def _statements(self, rows: int, guarded: bool) -> bytes:
+        """The INSERT of `rows` events (a VALUES list for a few, arrays for a batch), as bytes.
+
+        Unguarded, it is the whole append in one statement (one implicit transaction): a
+        materialised CTE takes the advisory lock and queues the NOTIFY before any row draws
+        its position. Guarded, the lock, the checks and NOTIFY come first as statements of
+        their own in an explicit transaction.
+        """
+        columns = "(originator_id, originator_version, topic, state)"
         if rows <= SMALL_APPEND:
-            rows_sql = SQL("VALUES ") + SQL(", ").join([SQL("(%s, %s, %s, %b)")] * rows)
+            source = "(VALUES " + ", ".join(["(%s::text, %s::bigint, %s::text, %b::bytea)"] * rows) + ")"
         else:
-            rows_sql = SQL("SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::bytea[])")
-        insert = table + rows_sql + SQL(" RETURNING notification_id")
-        return insert, SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+            source = "unnest(%b::text[], %b::bigint[], %b::text[], %b::bytea[])"
+        table = f'"{self.datastore.schema}".{self.events_table_name}'
+        if guarded:
+            sql = f"INSERT INTO {table} {columns} SELECT * FROM {source} AS v"
+        else:
+            sql = (f"WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')) "
+                   f"INSERT INTO {table} {columns} SELECT v.* FROM lock, {source} AS v")
+        return (sql + " RETURNING notification_id").encode()
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:  # type: ignore[override]
         schema = self.datastore.schema
-        events_table = f'"{schema}".{self.events_table_name}'
+        expect, keys = kwargs.get("expect", ()), kwargs.get("keys", ())
+        guarded = bool(expect or keys)
         rows = len(stored_events)
-        insert, notify = self._statements(min(rows, SMALL_APPEND + 1))
+        insert = self._statements(min(rows, SMALL_APPEND + 1), guarded)
         if rows <= SMALL_APPEND:
             params = [x for e in stored_events for x in (e.originator_id, e.originator_version, e.topic, e.state)]
         else:
             params = [[e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                       [e.topic for e in stored_events], [e.state for e in stored_events]]
         with self.datastore.get_connection() as conn:
+            if not guarded:  # the common case: one statement, one round trip
+                with conn.cursor(row_factory=tuple_row) as cur:
+                    cur.execute(insert, [append_lock_key(schema), self.channel_name, *params], prepare=True)
+                    return [row[0] for row in cur.fetchall()]
             try:
                 with conn.cursor(row_factory=tuple_row) as cur, conn.pipeline():
                     cur.execute("BEGIN")
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
-                    _guard_versions(cur, "%s", events_table, kwargs.get("expect", ()))
-                    _guard_keys(cur, "%s", f'"{schema}".{self.keys_table}', kwargs.get("keys", ()),
+                    _guard_versions(cur, "%s", f'"{schema}".{self.events_table_name}', expect)
+                    _guard_keys(cur, "%s", f'"{schema}".{self.keys_table}', keys,
                                 kwargs.get("unique_keys", True))
-                    cur.execute(notify)
+                    cur.execute("SELECT pg_notify(%s, '')", [self.channel_name], prepare=True)
                     cur.execute(insert, params, prepare=True)
                     ids = [row[0] for row in cur.fetchall()]  # one cursor, read before COMMIT
                     cur.execute("COMMIT")
@@ -602,6 +683,29 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
                 raise
+
+    def insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+                    unique_keys: bool, checked_at: int | None) -> None:
+        """`Store.append_bulk`: the lock and NOTIFY of `insert_events`, then, in the same
+        transaction, COPY of the event rows and the key rows; no positions are read back."""
+        schema = self.datastore.schema
+        events = f'"{schema}".{self.events_table_name}'
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')",
+                        [append_lock_key(schema), self.channel_name])
+            if unique_keys and keys:
+                cur.execute(f"SELECT MAX(notification_id) FROM {events}")  # a snapshot taken under the lock
+                if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
+                    _check_keys_free(cur, "%s", f'"{schema}".{self.keys_table}', [(k, v) for k, v, _ in keys])
+            with cur.copy(f"COPY {events} (originator_id, originator_version, topic, state) "
+                          "FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "int8", "text", "bytea"])
+                for row in rows:
+                    copy.write_row(row)
+            with cur.copy(f'COPY "{schema}".{self.keys_table} (kind, value, lead) FROM STDIN (FORMAT BINARY)') as copy:
+                copy.set_types(["text", "text", "text"])
+                for key in keys:
+                    copy.write_row(key)
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> LedgerSubscription:
         return LedgerSubscription(recorder=self, gt=gt, topics=topics)
@@ -754,6 +858,10 @@ class PostgresStore(Store):
 
     def _is_busy(self, e: Exception) -> bool:
         return "deadlock" in str(e).lower()
+
+    def _insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+                     unique_keys: bool, checked_at: int | None) -> None:
+        self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
 
     def pipeline(self, cur: Any) -> contextlib.AbstractContextManager[Any]:
         return cur.connection.pipeline()
