@@ -190,10 +190,7 @@ class Store:
             sql += f" AND {self._position_column} <= {self.param}"
             params.append(upto_position)
         sql += " ORDER BY originator_version"
-        with self.reading() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        return [_stored(p, stream, v, bytes(s)) for p, v, s in rows]
+        return [_stored(p, stream, v, bytes(s)) for p, v, s in self._rows(sql, params)]
 
     def read_streams(self, streams: Sequence[str], last: Sequence[str] = ()) -> dict[str, list[Stored]]:
         """Several streams in one round trip: all events of each of `streams`, and the last
@@ -211,10 +208,7 @@ class Store:
         found: dict[str, list[Stored]] = {s: [] for s in (*streams, *last)}
         if not parts:
             return found
-        with self.reading() as cur:
-            cur.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 3", params)
-            rows = cur.fetchall()
-        for o, position, v, state in rows:
+        for o, position, v, state in self._rows(" UNION ALL ".join(parts) + " ORDER BY 1, 3", params):
             found[o].append(_stored(position, o, v, bytes(state)))
         return found
 
@@ -228,19 +222,15 @@ class Store:
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
             f"WHERE originator_id = {self.param} AND topic IN ({marks}) ORDER BY originator_version"
         )
-        with self.reading() as cur:
-            cur.execute(sql, [stream, *topics])
-            return [(p, v, bytes(s)) for p, v, s in cur.fetchall()]
+        return [(p, v, bytes(s)) for p, v, s in self._rows(sql, [stream, *topics])]
 
     def read_last(self, stream: str) -> Stored | None:
         sql = (
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
             f"WHERE originator_id = {self.param} ORDER BY originator_version DESC LIMIT 1"
         )
-        with self.reading() as cur:
-            cur.execute(sql, [stream])
-            row = cur.fetchone()
-        return _stored(row[0], stream, row[1], bytes(row[2])) if row else None
+        rows = self._rows(sql, [stream])
+        return _stored(rows[0][0], stream, rows[0][1], bytes(rows[0][2])) if rows else None
 
     def read_log(self, after: int = 0, limit: int = 1000, upto: int | None = None) -> list[Stored]:
         """Events in position order, after position `after`."""
@@ -254,10 +244,7 @@ class Store:
             params.append(upto)
         sql += f" ORDER BY {self._position_column} LIMIT {self.param}"
         params.append(limit)
-        with self.reading() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        return [_stored(p, o, v, bytes(s)) for p, o, v, s in rows]
+        return [_stored(p, o, v, bytes(s)) for p, o, v, s in self._rows(sql, params)]
 
     def read_log_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, int, str, bytes]]:
         """Rows as stored (position, stream, version, topic, state bytes), for verification."""
@@ -266,15 +253,10 @@ class Store:
             f"FROM {self._events} WHERE {self._position_column} > {self.param} "
             f"ORDER BY {self._position_column} LIMIT {self.param}"
         )
-        with self.reading() as cur:
-            cur.execute(sql, [after, limit])
-            return [(p, o, v, t, bytes(s)) for p, o, v, t, s in cur.fetchall()]
+        return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self._rows(sql, [after, limit])]
 
     def max_position(self) -> int:
-        with self.reading() as cur:
-            cur.execute(f"SELECT MAX({self._position_column}) FROM {self._events}")
-            row = cur.fetchone()
-        return row[0] or 0
+        return self._rows(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0
 
     def existing_streams(self, streams: Sequence[str]) -> set[str]:
         """Those of these streams that have events."""
@@ -322,6 +304,12 @@ class Store:
     def reading(self) -> Iterator[Any]:
         raise NotImplementedError
         yield
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """The rows of one query (one statement sees one snapshot: no transaction needed)."""
+        with self.reading() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
 
     @contextmanager
     def writing(self) -> Iterator[Any]:
@@ -426,6 +414,9 @@ def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: b
     )
 
 
+SQLITE_ROWS = 200  # events per INSERT statement (4 parameters each)
+
+
 class SQLiteStore(Store):
     kind = "sqlite"
     param = "?"
@@ -527,11 +518,13 @@ class SQLiteStore(Store):
             try:
                 _guard_versions(cur, "?", EVENTS_TABLE, kwargs.get("expect", ()))
                 _guard_keys(cur, "?", KEYS_TABLE, kwargs.get("keys", ()), kwargs.get("unique_keys", True))
-                ids = []
-                for e in stored:
-                    cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)",
-                                (e.originator_id, e.originator_version, e.topic, e.state))
-                    ids.append(cur.lastrowid)
+                ids: list[int] = []
+                for i in range(0, len(stored), SQLITE_ROWS):  # rows take rising rowids in order
+                    chunk = stored[i:i + SQLITE_ROWS]
+                    cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
+                                "RETURNING rowid",
+                                [x for e in chunk for x in (e.originator_id, e.originator_version, e.topic, e.state)])
+                    ids.extend(sorted(row[0] for row in cur.fetchall()))
                 cur.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -564,6 +557,12 @@ class SQLiteStore(Store):
                 raise
         except sqlite3.IntegrityError as e:
             raise IntegrityError(str(e)) from e
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        try:
+            return self._connection("read").execute(sql, params).fetchall()
         except sqlite3.Error as e:
             raise OperationalError(str(e)) from e
 
