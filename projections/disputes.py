@@ -1,30 +1,29 @@
 """disputes: every dispute, open or resolved, with its outcome."""
 
 from ledger.values import format_time
-from projections.runner import Db, ReadModel
+from projections.batch import Batch, Table
+from projections.runner import ReadModel
 
 
 class Disputes(ReadModel):
     name = "disputes"
     tables = {
-        "disputes": "dispute TEXT PRIMARY KEY, lead TEXT NOT NULL, status TEXT NOT NULL, "
-                    "opened_by TEXT NOT NULL, opened_at TEXT NOT NULL, reason TEXT NOT NULL, "
-                    "owner_at_open TEXT, open_position BIGINT NOT NULL, outcome TEXT, "
-                    "owner_after TEXT, resolved_by TEXT, resolved_at TEXT, rationale TEXT",
+        "disputes": Table("dispute TEXT PRIMARY KEY, lead TEXT NOT NULL, status TEXT NOT NULL, "
+                          "opened_by TEXT NOT NULL, opened_at TEXT NOT NULL, reason TEXT NOT NULL, "
+                          "owner_at_open TEXT, open_position BIGINT NOT NULL, outcome TEXT, "
+                          "owner_after TEXT, resolved_by TEXT, resolved_at TEXT, rationale TEXT"),
     }
     indexes = ["disputes:lead", "disputes:status"]
 
-    def on_DisputeOpened(self, db: Db, stored, e) -> None:
-        db.exec(
-            "INSERT INTO {disputes} (dispute, lead, status, opened_by, opened_at, reason, "
-            "owner_at_open, open_position) VALUES (%s, %s, 'open', %s, %s, %s, %s, %s)",
-            [e.dispute, e.lead, e.actor, format_time(e.occurred_at), e.reason, e.owner,
-             stored.position],
-        )
+    def on_DisputeOpened(self, batch: Batch, position: int, e) -> None:
+        batch.rows("disputes").add({
+            "dispute": e.dispute, "lead": e.lead, "status": "open", "opened_by": e.actor,
+            "opened_at": format_time(e.occurred_at), "reason": e.reason, "owner_at_open": e.owner,
+            "open_position": position, "outcome": None, "owner_after": None, "resolved_by": None,
+            "resolved_at": None, "rationale": None,
+        })
 
-    def on_DisputeResolved(self, db: Db, stored, e) -> None:
-        db.exec(
-            "UPDATE {disputes} SET status = 'resolved', outcome = %s, owner_after = %s, "
-            "resolved_by = %s, resolved_at = %s, rationale = %s WHERE dispute = %s",
-            [e.outcome, e.owner, e.actor, format_time(e.occurred_at), e.rationale, e.dispute],
-        )
+    def on_DisputeResolved(self, batch: Batch, position: int, e) -> None:
+        batch.rows("disputes").update(
+            e.dispute, status="resolved", outcome=e.outcome, owner_after=e.owner, resolved_by=e.actor,
+            resolved_at=format_time(e.occurred_at), rationale=e.rationale)

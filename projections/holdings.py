@@ -7,88 +7,76 @@ held in that pool.
 from ledger.decisions import next_deadline
 from ledger.events import Rules
 from ledger.values import format_time, parse_time
+from projections.batch import Batch, Table
 from projections.pools import RULES
-from projections.runner import Db, ReadModel
+from projections.runner import ReadModel
 
 
 class Holdings(ReadModel):
     name = "holdings"
     tables = {
-        "holdings": "lead TEXT PRIMARY KEY, rep TEXT NOT NULL, pool TEXT NOT NULL, "
-                    "status TEXT NOT NULL, since TEXT NOT NULL, since_position BIGINT NOT NULL, "
-                    "last_follow_up TEXT, recycle_at TEXT, recycle_rule TEXT, deal TEXT",
+        "holdings": Table("lead TEXT PRIMARY KEY, rep TEXT NOT NULL, pool TEXT NOT NULL, "
+                          "status TEXT NOT NULL, since TEXT NOT NULL, since_position BIGINT NOT NULL, "
+                          "last_follow_up TEXT, recycle_at TEXT, recycle_rule TEXT, deal TEXT"),
     }
     indexes = ["holdings:rep, pool", "holdings:pool, status"]
 
-    def _rules(self, db: Db, pool: str) -> Rules:
-        """The pool's latest rules, remembered for the rest of the transaction."""
-        rules = db.memo.get(("rules", pool))
+    def _rules(self, batch: Batch, pool: str) -> Rules:
+        """The pool's latest rules (the pools model has applied the event already)."""
+        rules = batch.memo.get(("rules", pool))
         if rules is None:
-            row = db.one("SELECT " + ", ".join(RULES) + " FROM {pools} WHERE pool = %s", [pool])
-            rules = db.memo[("rules", pool)] = Rules(**dict(zip(RULES, row, strict=True)))
+            row = batch.rows("pools").get(pool)
+            rules = batch.memo[("rules", pool)] = Rules(**{r: row[r] for r in RULES})
         return rules
 
-    def _deadline(self, db: Db, pool: str, since, last_follow_up) -> tuple[str | None, str | None]:
-        found = next_deadline(self._rules(db, pool), since, last_follow_up)
+    def _deadline(self, rules: Rules, since, last_follow_up) -> tuple[str | None, str | None]:
+        found = next_deadline(rules, since, last_follow_up)
         return (format_time(found[1]), found[0]) if found else (None, None)
 
-    def _taken(self, db: Db, stored, e) -> None:
-        db.memo[("held", e.lead)] = (e.pool, e.occurred_at, "held")
-        at, rule = self._deadline(db, e.pool, e.occurred_at, None)
-        db.exec(
-            "INSERT INTO {holdings} (lead, rep, pool, status, since, since_position, recycle_at, "
-            "recycle_rule) VALUES (%s, %s, %s, 'held', %s, %s, %s, %s)",
-            [e.lead, e.rep, e.pool, format_time(e.occurred_at), stored.position, at, rule],
-        )
+    def _taken(self, batch: Batch, position: int, e) -> None:
+        at, rule = self._deadline(self._rules(batch, e.pool), e.occurred_at, None)
+        batch.rows("holdings").add({
+            "lead": e.lead, "rep": e.rep, "pool": e.pool, "status": "held",
+            "since": format_time(e.occurred_at), "since_position": position, "last_follow_up": None,
+            "recycle_at": at, "recycle_rule": rule, "deal": None,
+        })
 
     on_LeadClaimed = on_LeadAssigned = _taken  # from the pool: no row yet
 
-    def on_LeadReassigned(self, db: Db, stored, e) -> None:
-        row = self._row(db, e.lead)
-        if row is not None and row[2] == "converted":
-            db.exec("UPDATE {holdings} SET rep = %s WHERE lead = %s", [e.rep, e.lead])
+    def on_LeadReassigned(self, batch: Batch, position: int, e) -> None:
+        holdings = batch.rows("holdings")
+        row = holdings.get(e.lead)
+        if row is not None and row["status"] == "converted":
+            holdings.update(e.lead, rep=e.rep)
             return
-        db.exec("DELETE FROM {holdings} WHERE lead = %s", [e.lead])
-        self._taken(db, stored, e)
+        holdings.delete(e.lead)
+        self._taken(batch, position, e)
 
-    def _left(self, db: Db, stored, e) -> None:
-        db.memo[("held", e.lead)] = None
-        db.exec("DELETE FROM {holdings} WHERE lead = %s", [e.lead])
+    def _left(self, batch: Batch, position: int, e) -> None:
+        batch.rows("holdings").delete(e.lead)
 
     on_LeadReleased = on_LeadReturned = on_LeadRecycled = _left
 
-    def _row(self, db: Db, lead: str) -> tuple | None:
-        """(pool, since, status) of a holdings row: as written earlier in this transaction,
-        or as stored."""
-        key = ("held", lead)
-        if key not in db.memo:
-            row = db.one("SELECT pool, since, status FROM {holdings} WHERE lead = %s", [lead])
-            db.memo[key] = (row[0], parse_time(row[1]), row[2]) if row else None
-        return db.memo[key]
-
-    def on_FollowUpLogged(self, db: Db, stored, e) -> None:
-        row = self._row(db, e.lead)
+    def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
+        holdings = batch.rows("holdings")
+        row = holdings.get(e.lead)
         if row is None:
             return
         at, rule = (None, None)
-        if row[2] == "held":
-            at, rule = self._deadline(db, row[0], row[1], e.occurred_at)
-        db.exec("UPDATE {holdings} SET last_follow_up = %s, recycle_at = %s, recycle_rule = %s "
-                "WHERE lead = %s", [format_time(e.occurred_at), at, rule, e.lead])
+        if row["status"] == "held":
+            at, rule = self._deadline(self._rules(batch, row["pool"]), parse_time(row["since"]), e.occurred_at)
+        holdings.update(e.lead, last_follow_up=format_time(e.occurred_at), recycle_at=at, recycle_rule=rule)
 
-    def on_LeadConverted(self, db: Db, stored, e) -> None:
-        row = db.memo.get(("held", e.lead))
-        if row is not None:
-            db.memo[("held", e.lead)] = (row[0], row[1], "converted")
-        db.exec("UPDATE {holdings} SET status = 'converted', deal = %s, recycle_at = NULL, "
-                "recycle_rule = NULL WHERE lead = %s", [e.deal, e.lead])
+    def on_LeadConverted(self, batch: Batch, position: int, e) -> None:
+        batch.rows("holdings").update(e.lead, status="converted", deal=e.deal, recycle_at=None,
+                                      recycle_rule=None)
 
-    def on_PoolRulesChanged(self, db: Db, stored, e) -> None:
-        db.memo[("rules", e.pool)] = e.rules
-        rows = db.all("SELECT lead, since, last_follow_up FROM {holdings} "
-                      "WHERE pool = %s AND status = 'held'", [e.pool])
-        updates = []
-        for lead, since, last in rows:
-            found = next_deadline(e.rules, parse_time(since), parse_time(last) if last else None)
-            updates.append((format_time(found[1]) if found else None, found[0] if found else None, lead))
-        db.many("UPDATE {holdings} SET recycle_at = %s, recycle_rule = %s WHERE lead = %s", updates)
+    def on_PoolRulesChanged(self, batch: Batch, position: int, e) -> None:
+        batch.memo[("rules", e.pool)] = e.rules
+        holdings = batch.rows("holdings")
+        holdings.load_where("pool", [e.pool], "status = 'held'")
+        for row in holdings.values():
+            if row["pool"] == e.pool and row["status"] == "held":
+                last = row["last_follow_up"]
+                at, rule = self._deadline(e.rules, parse_time(row["since"]), parse_time(last) if last else None)
+                holdings.update(row["lead"], recycle_at=at, recycle_rule=rule)

@@ -2,37 +2,57 @@
 it to the event that ended it (open intervals have no end)."""
 
 from ledger.values import format_time
-from projections.runner import Db, ReadModel
+from projections.batch import Batch, Table
+from projections.runner import ReadModel
+
+TABLE = "ownership_intervals"
 
 
 class OwnershipIntervals(ReadModel):
     name = "ownership_intervals"
     tables = {
-        "ownership_intervals": "start_position BIGINT PRIMARY KEY, lead TEXT NOT NULL, "
-                               "owner TEXT NOT NULL, pool TEXT NOT NULL, from_at TEXT NOT NULL, "
-                               "to_at TEXT, end_position BIGINT, started_by TEXT NOT NULL, "
-                               "ended_by TEXT, dispute TEXT",
+        TABLE: Table("start_position BIGINT PRIMARY KEY, lead TEXT NOT NULL, "
+                     "owner TEXT NOT NULL, pool TEXT NOT NULL, from_at TEXT NOT NULL, "
+                     "to_at TEXT, end_position BIGINT, started_by TEXT NOT NULL, "
+                     "ended_by TEXT, dispute TEXT", fresh_keys=True),
     }
     indexes = ["ownership_intervals:lead, start_position", "ownership_intervals:owner"]
 
-    def _end(self, db: Db, stored, e) -> None:
-        db.exec(
-            "UPDATE {ownership_intervals} SET to_at = %s, end_position = %s, ended_by = %s "
-            "WHERE lead = %s AND end_position IS NULL",
-            [format_time(e.occurred_at), stored.position, type(e).__name__, e.lead],
-        )
+    def prepare(self, batch: Batch, events) -> None:
+        self._load_open(batch, {e.lead for _, e in events})
 
-    def _start(self, db: Db, stored, e) -> None:
-        db.exec(
-            "INSERT INTO {ownership_intervals} (start_position, lead, owner, pool, from_at, "
-            "started_by, dispute) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [stored.position, e.lead, e.rep, e.pool, format_time(e.occurred_at),
-             type(e).__name__, getattr(e, "dispute", None)],
-        )
+    def _load_open(self, batch: Batch, leads) -> None:
+        """Remember the start positions of these leads' open intervals."""
+        leads = [lead for lead in leads if ("open", lead) not in batch.memo]
+        for lead in leads:
+            batch.memo[("open", lead)] = []
+        for row in batch.rows(TABLE).load_where("lead", leads, "end_position IS NULL"):
+            if row["end_position"] is None:
+                batch.memo[("open", row["lead"])].append(row["start_position"])
+
+    def _open(self, batch: Batch, lead: str) -> list[int]:
+        if ("open", lead) not in batch.memo:
+            self._load_open(batch, [lead])
+        return batch.memo[("open", lead)]
+
+    def _end(self, batch: Batch, position: int, e) -> None:
+        intervals, started = batch.rows(TABLE), self._open(batch, e.lead)
+        for start in started:
+            intervals.update(start, to_at=format_time(e.occurred_at), end_position=position,
+                             ended_by=type(e).__name__)
+        started.clear()
+
+    def _start(self, batch: Batch, position: int, e) -> None:
+        batch.rows(TABLE).add({
+            "start_position": position, "lead": e.lead, "owner": e.rep, "pool": e.pool,
+            "from_at": format_time(e.occurred_at), "to_at": None, "end_position": None,
+            "started_by": type(e).__name__, "ended_by": None, "dispute": getattr(e, "dispute", None),
+        })
+        self._open(batch, e.lead).append(position)
 
     on_LeadClaimed = on_LeadAssigned = _start
     on_LeadReleased = on_LeadReturned = on_LeadRecycled = _end
 
-    def on_LeadReassigned(self, db: Db, stored, e) -> None:
-        self._end(db, stored, e)
-        self._start(db, stored, e)
+    def on_LeadReassigned(self, batch: Batch, position: int, e) -> None:
+        self._end(batch, position, e)
+        self._start(batch, position, e)

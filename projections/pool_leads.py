@@ -1,30 +1,29 @@
 """pool_leads: each unowned lead, the pool it sits in, and since when."""
 
 from ledger.values import format_time
-from projections.runner import Db, ReadModel
+from projections.batch import Batch, Table
+from projections.runner import ReadModel
 
 
 class PoolLeads(ReadModel):
     name = "pool_leads"
     tables = {
-        "pool_leads": "lead TEXT PRIMARY KEY, pool TEXT NOT NULL, since TEXT NOT NULL, "
-                      "since_position BIGINT NOT NULL",
+        "pool_leads": Table("lead TEXT PRIMARY KEY, pool TEXT NOT NULL, since TEXT NOT NULL, "
+                            "since_position BIGINT NOT NULL"),
     }
     indexes = ["pool_leads:pool, since_position"]
 
-    def _pooled(self, db: Db, stored, e) -> None:
-        db.exec(
-            "INSERT INTO {pool_leads} (lead, pool, since, since_position) VALUES (%s, %s, %s, %s)",
-            [e.lead, e.pool, format_time(e.occurred_at), stored.position],
-        )
+    def _pooled(self, batch: Batch, position: int, e) -> None:
+        batch.rows("pool_leads").add(
+            {"lead": e.lead, "pool": e.pool, "since": format_time(e.occurred_at), "since_position": position})
 
     on_LeadAdded = on_LeadReleased = on_LeadReturned = on_LeadRecycled = _pooled
 
-    def _taken(self, db: Db, stored, e) -> None:
-        db.exec("DELETE FROM {pool_leads} WHERE lead = %s", [e.lead])
+    def _taken(self, batch: Batch, position: int, e) -> None:
+        batch.rows("pool_leads").delete(e.lead)
 
     on_LeadClaimed = on_LeadAssigned = _taken
 
-    def on_LeadMoved(self, db: Db, stored, e) -> None:
-        db.exec("UPDATE {pool_leads} SET pool = %s, since = %s, since_position = %s WHERE lead = %s",
-                [e.pool, format_time(e.occurred_at), stored.position, e.lead])
+    def on_LeadMoved(self, batch: Batch, position: int, e) -> None:
+        batch.rows("pool_leads").update(e.lead, pool=e.pool, since=format_time(e.occurred_at),
+                                        since_position=position)

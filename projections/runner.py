@@ -20,35 +20,43 @@ then tables), so runners, rebuilds and swaps never deadlock each other.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import PersistenceError
 
 from ledger.errors import StoreUnavailable
-from ledger.store import Conflict, Store, Stored
+from ledger.events import AnyEvent
+from ledger.store import Conflict, Store
+from projections.batch import CHUNK, Batch, Table
 
 TRACKING = "leadledger_tracking"
 NAME = "read_models"
 REBUILD = "__rebuild"
+EVENT_TYPES: tuple[type, ...] = typing.get_args(AnyEvent)
+
+
+class _Stored(msgspec.Struct):
+    """A stored record (see ledger.codec) read for its event alone."""
+
+    event: AnyEvent
+
+
+_decode = msgspec.json.Decoder(_Stored).decode
 
 
 class Db:
-    """A transaction on the read models: `%s` placeholders, `{table}` names.
+    """A transaction on the read models: `%s` placeholders, `{table}` names; and the bulk
+    reads and writes a batch of events makes, in the backend's fastest form."""
 
-    With `batching`, writes (INSERT, UPDATE, DELETE) are held back and sent as one
-    executemany while the same statement repeats; any other statement, and `flush`, sends
-    them first, so they still run in the order they were made.
-    """
-
-    def __init__(self, cur: Any, store: Store, names: dict[str, str], *, batching: bool = False) -> None:
+    def __init__(self, cur: Any, store: Store, names: dict[str, str]) -> None:
         self.cur = cur
+        self.kind = store.kind
         self.param = store.param
         self.names = names
-        self.batching = batching
         self._sql: dict[str, str] = {}
-        self._held: tuple[str, list[list[Any]]] | None = None
-        self.memo: dict[Any, Any] = {}  # what models remember within this transaction
 
     def sql(self, text: str) -> str:
         found = self._sql.get(text)
@@ -58,31 +66,8 @@ class Db:
         return found
 
     def exec(self, text: str, params: Iterable[Any] = ()) -> Any:
-        sql = self.sql(text)
-        if self.batching and sql.startswith(("INSERT", "UPDATE", "DELETE")):
-            if self._held is not None and self._held[0] == sql:
-                self._held[1].append(list(params))
-            else:
-                self.flush()
-                self._held = (sql, [list(params)])
-            return None
-        self.flush()
-        self.cur.execute(sql, list(params))
+        self.cur.execute(self.sql(text), list(params))
         return self.cur
-
-    def flush(self) -> None:
-        if self._held is not None:
-            sql, rows = self._held
-            self._held = None
-            if len(rows) == 1:
-                self.cur.execute(sql, rows[0])
-            else:
-                self.cur.executemany(sql, rows)
-
-    def many(self, text: str, rows: list[Iterable[Any]]) -> None:
-        self.flush()
-        if rows:
-            self.cur.executemany(self.sql(text), [list(r) for r in rows])
 
     def one(self, text: str, params: Iterable[Any] = ()) -> Any:
         return self.exec(text, params).fetchone()
@@ -90,21 +75,75 @@ class Db:
     def all(self, text: str, params: Iterable[Any] = ()) -> list[Any]:
         return self.exec(text, params).fetchall()
 
+    def select_in(self, table: str, columns: Sequence[str], column: str, values: list[Any],
+                  condition: str = "") -> list[tuple]:
+        """The rows of qualified `table` whose `column` is one of `values` (and that meet
+        `condition`)."""
+        head = f"SELECT {', '.join(columns)} FROM {table} WHERE "
+        tail = f" AND {condition}" if condition else ""
+        if self.kind == "postgresql":
+            return self.cur.execute(f"{head}{column} = ANY(%s){tail}", [values]).fetchall()
+        found = []
+        for i in range(0, len(values), CHUNK):
+            chunk = values[i:i + CHUNK]
+            found += self.cur.execute(
+                f"{head}{column} IN ({', '.join('?' * len(chunk))}){tail}", chunk).fetchall()
+        return found
+
+    def delete_keys(self, table: str, key: Sequence[str], keys: list[Any]) -> None:
+        """Delete the rows of these keys (tuples when the key has more than one column)."""
+        if not keys:
+            return
+        if self.kind == "postgresql" and len(key) == 1:
+            self.cur.execute(f"DELETE FROM {table} WHERE {key[0]} = ANY(%s)", [keys])
+            return
+        where = " AND ".join(f"{c} = {self.param}" for c in key)
+        self.cur.executemany(f"DELETE FROM {table} WHERE {where}",
+                             [[k] for k in keys] if len(key) == 1 else keys)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.kind == "postgresql":
+            with self.cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self.cur.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({', '.join([self.param] * len(columns))})", rows)
+
 
 class ReadModel:
-    """One read model: its tables (DDL with `{name}` placeholders) and how events change them.
+    """One read model: its tables and how events change them.
 
-    `indexes` are "table:columns" strings; handlers are `on_<EventType>(db, stored, event)`.
+    `tables` maps each table's name to its `Table`; `indexes` are "table:columns" strings.
+    Handlers are `on_<EventType>(batch, position, event)`, changing rows through
+    `batch.rows(table)`. Before a batch is applied, `prepare` is given the events the model
+    handles, to load the rows they will read in one query per table.
     """
 
     name: str
-    tables: dict[str, str] = {}
+    tables: dict[str, Table] = {}
     indexes: list[str] = []
 
-    def apply(self, db: Db, stored: Stored) -> None:
-        handler = getattr(self, "on_" + type(stored.event).__name__, None)
-        if handler is not None:
-            handler(db, stored, stored.event)
+    def handlers(self) -> dict[type, Callable[[Batch, int, Any], None]]:
+        """The handler of each event type this model handles."""
+        found = {}
+        for kind in EVENT_TYPES:
+            handler = getattr(self, "on_" + kind.__name__, None)
+            if handler is not None:
+                found[kind] = handler
+        return found
+
+    def prepare(self, batch: Batch, events: list[tuple[int, Any]]) -> None:
+        """Load the rows of every key these events name: a table keyed by one column, say
+        `lead`, loads the rows of the events' `lead`."""
+        for table, spec in self.tables.items():
+            if len(spec.key) == 1 and not spec.fresh_keys:
+                column = spec.key[0]
+                batch.rows(table).load(
+                    k for _, e in events if (k := getattr(e, column, None)) is not None)
 
 
 def all_models() -> list[ReadModel]:
@@ -129,6 +168,13 @@ class Projector:
         self.store = store
         self.models = models or all_models()
         self._ready = False
+        self._tables = {table: spec for model in self.models for table, spec in model.tables.items()}
+        self._handled = [(model, set(found)) for model in self.models if (found := model.handlers())]
+        self._handlers: dict[type, list[Callable[[Batch, int, Any], None]]] = {}
+        for model in self.models:
+            for kind, handler in model.handlers().items():
+                self._handlers.setdefault(kind, []).append(handler)
+        self._topics = {kind.__name__ for kind in self._handlers}
 
     # --- tables -------------------------------------------------------------------------
 
@@ -154,8 +200,8 @@ class Projector:
         """Create the tables (and their indexes: rebuilding needs them too) named with `suffix`."""
         db.exec("CREATE TABLE IF NOT EXISTS {tracking} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
         for model in self.models:
-            for table, columns in model.tables.items():
-                db.exec(f"CREATE TABLE IF NOT EXISTS {{{table}}} ({columns})")
+            for table, spec in model.tables.items():
+                db.exec(f"CREATE TABLE IF NOT EXISTS {{{table}}} ({spec.columns})")
         for table, i, columns in self._index_list():
             db.exec(f"CREATE INDEX IF NOT EXISTS {table}{suffix}_i{i} ON {{{table}}} ({columns})")
 
@@ -200,20 +246,38 @@ class Projector:
 
     # --- applying -----------------------------------------------------------------------
 
-    def _apply(self, events: list[Stored], start: int, name: str, suffix: str) -> None:
-        """Apply a batch read after `start` and move the tracking row on, or raise Conflict."""
+    def _read(self, after: int, limit: int, upto: int | None) -> tuple[int | None, list[tuple[int, Any]]]:
+        """The last position of the next `limit` events after `after` (None: none), and those
+        of them some model handles, decoded: (position, event)."""
+        rows = self.store.read_log_raw(after=after, limit=limit)
+        if upto is not None:
+            rows = [row for row in rows if row[0] <= upto]
+        if not rows:
+            return None, []
+        topics = self._topics
+        return rows[-1][0], [(row[0], _decode(row[4]).event) for row in rows if row[3] in topics]
+
+    def _apply(self, events: list[tuple[int, Any]], start: int, last: int, name: str, suffix: str) -> None:
+        """Apply a batch read after `start` and move the tracking row on to `last`, or raise
+        Conflict."""
         with self.store.writing() as cur:
             db = Db(cur, self.store, self.names(suffix))
             db.exec("UPDATE {tracking} SET position = %s WHERE name = %s AND position = %s",
-                    [events[-1].position, name, start])
+                    [last, name, start])
             if cur.rowcount != 1:
                 raise Conflict("another runner moved the tracking position")
-            db.batching = True
-            with self.store.pipeline(cur):
-                for stored in events:
-                    for model in self.models:
-                        model.apply(db, stored)
-                db.flush()
+            if not events:
+                return
+            batch = Batch(db, self._tables)
+            for model, kinds in self._handled:
+                mine = [pe for pe in events if type(pe[1]) in kinds]
+                if mine:
+                    model.prepare(batch, mine)
+            handlers = self._handlers
+            for position, event in events:
+                for handler in handlers[type(event)]:
+                    handler(batch, position, event)
+            batch.flush()
 
     def _run(self, name: str, suffix: str, batch: int, upto: int | None,
              progress: Callable[[int], None] | None) -> int | None:
@@ -221,15 +285,15 @@ class Projector:
         reached, or None when the tracking row went away (a rebuild someone else finished)."""
         position = self.position(name)
         while position is not None:
-            events = self.store.read_log(after=position, limit=batch, upto=upto)
-            if not events:
+            last, events = self._read(position, batch, upto)
+            if last is None:
                 return position
             try:
-                self._apply(events, position, name, suffix)
+                self._apply(events, position, last, name, suffix)
             except Conflict:
                 position = self.position(name)  # another runner got there first
                 continue
-            position = events[-1].position
+            position = last
             if progress:
                 progress(position)
         return None

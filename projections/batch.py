@@ -1,0 +1,204 @@
+"""What one batch of events does to the read-model tables: each row read once, written once.
+
+A batch is applied to rows in memory. For every table the batch touches, its `Rows` hold
+each key's row as the batch leaves it (None: no row). Rows come from the database once: the
+keys a batch's events name are loaded together before it is applied, any other on first
+use. At the end each table is written once: one DELETE of the changed keys that were stored
+before, then one bulk insert of the changed rows (COPY on PostgreSQL).
+
+Rows are dicts of column values. A handler reads them with `get`, and changes them only
+through `add`, `put`, `update` and `delete`, so the batch knows what to write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import IntegrityError
+
+if TYPE_CHECKING:
+    from projections.runner import Db
+
+CHUNK = 500  # SQLite: keys per IN (...) list
+
+
+def _parts(columns: str) -> list[str]:
+    """The comma-separated parts of a column list, commas inside parentheses kept."""
+    return [p.strip() for p in re.split(r",(?![^()]*\))", columns)]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read-model table: its column definitions (DDL) and, read from them, its column
+    names and the primary-key column(s) that key its rows.
+
+    `fresh_keys`: a key the batch has not read is not stored yet (its rows are keyed by the
+    position of the event that adds them), so nothing is looked up or deleted for it.
+    """
+
+    columns: str
+    fresh_keys: bool = False
+    names: tuple[str, ...] = field(init=False)
+    key: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names, key = [], ()
+        for part in _parts(self.columns):
+            if part.upper().startswith("PRIMARY KEY"):
+                key = tuple(c.strip() for c in part[part.index("(") + 1:part.rindex(")")].split(","))
+                continue
+            names.append(part.split()[0])
+            if "PRIMARY KEY" in part.upper():
+                key = (part.split()[0],)
+        object.__setattr__(self, "names", tuple(names))
+        object.__setattr__(self, "key", key)
+
+
+class Rows:
+    """One table's rows as the batch has read and changed them, keyed by primary key (a
+    tuple when the key has more than one column)."""
+
+    def __init__(self, db: Db, table: str, spec: Table) -> None:
+        self.db = db
+        self.table = db.names[table]
+        self.spec = spec
+        self.rows: dict[Any, dict[str, Any] | None] = {}  # every key whose row is known
+        self.stored: dict[Any, bool] = {}  # whether a key had a row before the batch
+        self.changed: set[Any] = set()
+        single = len(spec.key) == 1
+        self._key = (lambda row: row[spec.key[0]]) if single else (
+            lambda row: tuple(row[c] for c in spec.key))
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def load(self, keys: Iterable[Any]) -> None:
+        """Read the rows of these keys (those not known yet) in one query."""
+        if self.spec.fresh_keys:
+            return
+        wanted = [k for k in set(keys) if k not in self.rows]
+        if not wanted:
+            return
+        if len(self.spec.key) != 1:
+            for k in wanted:
+                self.get(k)
+            return
+        self._remember(self.db.select_in(self.table, self.spec.names, self.spec.key[0], wanted))
+        for k in wanted:
+            self._absent(k)
+
+    def load_where(self, column: str, values: Iterable[Any], condition: str = "") -> list[dict[str, Any]]:
+        """Read the stored rows whose `column` is one of `values` (and that meet the SQL
+        `condition`); return them as the batch has them now (it may have changed them)."""
+        values = list(values)
+        if not values:
+            return []
+        keys = self._remember(self.db.select_in(self.table, self.spec.names, column, values, condition))
+        return [row for k in keys if (row := self.rows[k]) is not None]
+
+    def _remember(self, found: list[tuple]) -> list[Any]:
+        """Take stored rows in, unless the batch knows their keys already; return their keys."""
+        keys = []
+        for values in found:
+            row = dict(zip(self.spec.names, values, strict=True))
+            k = self._key(row)
+            keys.append(k)
+            if k not in self.rows:
+                self.rows[k] = row
+                self.stored[k] = True
+        return keys
+
+    def _absent(self, key: Any) -> None:
+        """A key read and found to have no row (unless the batch knows it already)."""
+        if key not in self.rows:
+            self.rows[key] = None
+            self.stored[key] = False
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        """The row of `key` as the batch has it (read from the table on first use)."""
+        try:
+            return self.rows[key]
+        except KeyError:
+            pass
+        if not self.spec.fresh_keys:
+            where = " AND ".join(f"{c} = %s" for c in self.spec.key)
+            params = [key] if len(self.spec.key) == 1 else list(key)
+            self._remember(self.db.all(
+                f"SELECT {', '.join(self.spec.names)} FROM {self.table} WHERE {where}", params))
+        self._absent(key)
+        return self.rows[key]
+
+    def values(self) -> Iterator[dict[str, Any]]:
+        """Every row the batch knows."""
+        return (row for row in list(self.rows.values()) if row is not None)
+
+    # --- changing ---------------------------------------------------------------------------
+
+    def add(self, row: dict[str, Any]) -> None:
+        """A new row; its key must have none (as a primary key makes an INSERT fail)."""
+        k = self._key(row)
+        if self.get(k) is not None:
+            raise IntegrityError(f"{self.table}: a row with key {k!r} exists already")
+        self.rows[k] = row
+        self.changed.add(k)
+
+    def put(self, row: dict[str, Any]) -> None:
+        """The row of its key, whether or not it had one."""
+        k = self._key(row)
+        self._unread(k)
+        self.rows[k] = row
+        self.changed.add(k)
+
+    def update(self, key: Any, **values: Any) -> dict[str, Any] | None:
+        """Change some columns of the row of `key`; no row, no change (like an UPDATE)."""
+        row = self.get(key)
+        if row is not None:
+            row.update(values)
+            self.changed.add(key)
+        return row
+
+    def delete(self, key: Any) -> None:
+        self._unread(key)
+        self.rows[key] = None
+        self.changed.add(key)
+
+    def _unread(self, key: Any) -> None:
+        """A key changed without being read: it may have a stored row, to delete first."""
+        if key not in self.rows:
+            self.stored[key] = not self.spec.fresh_keys
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the changes: delete the changed keys that were stored, insert the new rows."""
+        if not self.changed:
+            return
+        stored, rows = self.stored, self.rows
+        gone = [k for k in self.changed if stored[k]]
+        self.db.delete_keys(self.table, self.spec.key, gone)
+        names = self.spec.names
+        self.db.insert_rows(self.table, names, [
+            tuple(row[c] for c in names) for k in self.changed if (row := rows[k]) is not None])
+        self.changed = set()
+
+
+class Batch:
+    """The rows one batch of events reads and writes, table by table, in one transaction."""
+
+    def __init__(self, db: Db, tables: dict[str, Table]) -> None:
+        self.db = db
+        self.tables = tables
+        self._rows: dict[str, Rows] = {}
+        self.memo: dict[Any, Any] = {}  # what models remember within the batch
+
+    def rows(self, table: str) -> Rows:
+        found = self._rows.get(table)
+        if found is None:
+            found = self._rows[table] = Rows(self.db, table, self.tables[table])
+        return found
+
+    def flush(self) -> None:
+        for rows in self._rows.values():
+            rows.flush()
