@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from ledger import decisions
+from ledger.codec import GENESIS
 from ledger import events as ev
 from ledger.errors import InvalidInput, LedgerError, NotFound, Refused, StoreUnavailable
 from ledger.state import (
@@ -34,8 +35,12 @@ from ledger.shapes import DURATION_RULES, RULE_NAMES, event_dict, ownership_inte
 from projections.runner import Db, Projector
 
 ATTRIBUTES = ("company", "contact", "phone", "email", "region", "industry", "source")
+_ATTRIBUTE_SET = frozenset(ATTRIBUTES)
+IMPORT_BATCH = 10_000  # leads per appended (all-or-nothing) batch of an import
 CHANNELS = ("call", "visit", "email", "message", "meeting", "other")
 MAX_ATTEMPTS = 60
+
+_Row = tuple[int, str, ev.Attributes, list[tuple[str, str]]]  # an import row: line, lead, attributes, keys
 
 
 def stream_of(event: ev.Event) -> str:
@@ -56,6 +61,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
         self.clock = clock or (lambda: datetime.now(UTC))
         self.views = Projector(self.store)
         self._last_pool: str | None = None  # where the next command probably acts (a read-ahead guess)
+        self._known_states: dict[str, Person | Pool] = {}  # people and pools as last read
 
     def close(self) -> None:
         self.store.close()
@@ -71,13 +77,33 @@ class Ledger(AuditQueries, Integrity, Feeds):
     def _ready(self) -> None:
         self.store.ensure_ready()
 
+    def _since(self, *streams: str) -> dict[str, int]:
+        """The versions up to which these person and pool streams are known: a read asks
+        only for their events after that (see `_remembered`)."""
+        return {s: found.head.version for s in streams if (found := self._known_states.get(s))}
+
+    def _remembered(self, initial: Person | Pool, stored: list[Stored] | None) -> Any:
+        """A person or pool: the state remembered from an earlier read, moved on by the
+        events stored after it (`stored`, from a read that asked for those; read here when
+        None). People and pools change rarely but are read by every command, and a pool's
+        stream grows with each grant and rule change: replaying it whole each time would
+        make commands slower as the ledger ages. The store is append-only, so a state once
+        read stays true up to its version; events at or below the version remembered now
+        (another thread may have moved it on meanwhile) are skipped."""
+        stream = initial.head.stream
+        if stored is None:
+            stored = self.store.read_stream(stream, after_version=self._since(stream).get(stream, 0))
+        state = self._known_states.get(stream, initial)
+        state = replay(state, [s for s in stored if s.version > state.head.version])
+        if state.head.version > self._known_states.get(stream, initial).head.version:
+            self._known_states[stream] = state
+        return state
+
     def _person(self, person_id: str, stored: list[Stored] | None = None) -> Person:
-        stream = person_stream(person_id)
-        return replay(Person(Head(stream), person_id), self.store.read_stream(stream) if stored is None else stored)
+        return self._remembered(Person(Head(person_stream(person_id)), person_id), stored)
 
     def _pool(self, pool_id: str, stored: list[Stored] | None = None) -> Pool:
-        stream = pool_stream(pool_id)
-        pool = replay(Pool(Head(stream), pool_id), self.store.read_stream(stream) if stored is None else stored)
+        pool = self._remembered(Pool(Head(pool_stream(pool_id)), pool_id), stored)
         if not pool.exists:
             raise NotFound("unknown_pool", f"no pool {pool_id!r}", pool=pool_id)
         return pool
@@ -108,7 +134,8 @@ class Ledger(AuditQueries, Integrity, Feeds):
         desks = [desk_stream(rep, pool_id) for rep in reps]
         if got is None or any(s not in got for s in (pool_stream(pool_id), *desks)):
             again = [person_stream(actor.id)] if actor else []
-            got = self.store.read_streams([pool_stream(pool_id), *again], last=desks)
+            got = self.store.read_streams([pool_stream(pool_id), *again], last=desks,
+                                          after=self._since(pool_stream(pool_id), *again))
             if actor and self._person(actor.id, got[again[0]]).head != actor.head:
                 raise Conflict(f"{actor.id} changed while the command read")
         return (self._pool(pool_id, got[pool_stream(pool_id)]),
@@ -502,19 +529,20 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
     def import_leads(self, actor: str, pool_id: str, rows: Iterable[tuple[int, dict[str, Any] | str]],
                      *, allow_duplicate: bool = False, at: datetime | str | None = None,
-                     batch: int = 1000, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                     batch: int = IMPORT_BATCH, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Import (line, fields) rows; a row given as a string is a parse error for that line.
 
-        Rows are appended in batches; a re-run skips leads that already exist.
+        Rows are appended in batches, each all or nothing; a re-run skips leads that already exist.
         """
         by = self._actor(actor, "lead.import")
         at = self._at(at)
         pool = self._pool(pool_id)
         decisions.check_member(by, pool)
         report: dict[str, Any] = {"imported": 0, "skipped_existing": 0, "duplicates": [], "rejected": []}
+        rejected = report["rejected"]
         seen_ids: set[str] = set()
         seen_keys: dict[tuple[str, str], str] = {}
-        chunk: list[tuple[int, str, ev.Attributes]] = []
+        chunk: list[_Row] = []
 
         def flush() -> None:
             self._retry(lambda: self._import_chunk(by, pool, chunk, at, allow_duplicate, report, seen_keys))
@@ -524,55 +552,60 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
         for line, fields in rows:
             if isinstance(fields, str):
-                report["rejected"].append({"line": line, "error": fields})
+                rejected.append({"line": line, "error": fields})
                 continue
             try:
                 lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
                 _check_id(lead_id, "lead id")
-                attrs = _attributes({k: v for k, v in fields.items() if k not in ("id", "lead")})
+                attrs = _attributes(fields, skip=("id", "lead"))
             except InvalidInput as e:
-                report["rejected"].append({"line": line, "error": e.message})
+                rejected.append({"line": line, "error": e.message})
                 continue
             if lead_id in seen_ids:
                 report["skipped_existing"] += 1
                 continue
             seen_ids.add(lead_id)
-            chunk.append((line, lead_id, attrs))
+            chunk.append((line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email)))
             if len(chunk) >= batch:
                 flush()
         if chunk:
             flush()
         return report
 
-    def _import_chunk(self, by: Person, pool: Pool, chunk: list[tuple[int, str, ev.Attributes]], at: datetime,
+    def _import_chunk(self, by: Person, pool: Pool, chunk: list[_Row], at: datetime,
                       allow_duplicate: bool, report: dict[str, Any], seen_keys: dict[tuple[str, str], str]) -> None:
-        existing = self.store.existing_streams([lead_stream(lead_id) for _, lead_id, _ in chunk])
+        """Append one batch of new leads (or none, on a lost race: Conflict, and the batch is redone).
+
+        The key index is read once, outside the append lock, to name each duplicate; the
+        append then checks under the lock that no lead was stored since that read (else it
+        looks at the keys again there), so a lead added meanwhile is never duplicated.
+        """
+        checked_at = self.store.max_position()  # before the reads below: what they see at least
+        existing = self.store.existing_streams([lead_stream(lead_id) for _, lead_id, _, _ in chunk])
         candidates = []
-        for line, lead_id, attrs in chunk:
-            if lead_stream(lead_id) in existing:
+        for row in chunk:
+            if lead_stream(row[1]) in existing:
                 report["skipped_existing"] += 1
-                continue
-            candidates.append((line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email)))
+            else:
+                candidates.append(row)
         indexed = {(k.kind, k.value): k.lead for k in self.store.find_keys(
             [key for *_, keys in candidates for key in keys])}
         events, new_keys, dups = [], [], []
         batch_keys: dict[tuple[str, str], str] = {}
         for line, lead_id, attrs, keys in candidates:
-            matches = [ev.DuplicateMatch(lead=indexed.get(k) or batch_keys.get(k) or seen_keys[k],
-                                         field=k[0], value=k[1])
-                       for k in keys if k in indexed or k in batch_keys or k in seen_keys]
+            matches = [ev.DuplicateMatch(lead=other, field=k[0], value=k[1]) for k in keys
+                       if (other := indexed.get(k) or batch_keys.get(k) or seen_keys.get(k))]
             if matches and not allow_duplicate:
                 dups.append({"line": line, "lead": lead_id, "duplicate_of": matches[0].lead,
                              "field": matches[0].field, "value": matches[0].value})
                 continue
-            events.append(ev.LeadAdded(occurred_at=at, actor=by.id, lead=lead_id, pool=pool.id,
-                                       attributes=attrs, duplicates=matches))
-            new_keys.extend(LeadKey(k, v, lead_id) for k, v in keys)
+            events.append(NewEvent(lead_stream(lead_id), 1, GENESIS, ev.LeadAdded(
+                occurred_at=at, actor=by.id, lead=lead_id, pool=pool.id, attributes=attrs, duplicates=matches)))
+            new_keys.extend([(kind, value, lead_id) for kind, value in keys])
             for k in keys:
                 batch_keys.setdefault(k, lead_id)
         if events:
-            self._commit([Head(lead_stream(e.lead)) for e in events], events,
-                         keys=new_keys, unique_keys=not allow_duplicate)
+            self.store.append_bulk(events, keys=new_keys, unique_keys=not allow_duplicate, checked_at=checked_at)
         report["imported"] += len(events)
         report["duplicates"].extend(dups)
         seen_keys.update(batch_keys)
@@ -608,9 +641,10 @@ class Ledger(AuditQueries, Integrity, Feeds):
             if actor:
                 self._ready()
                 guess = self._last_pool if with_desk else None
-                got = self.store.read_streams(
-                    [person_stream(actor), lead_stream(lead_id), *([pool_stream(guess)] if guess else [])],
-                    last=[desk_stream(actor, guess)] if guess else [])
+                remembered = [person_stream(actor), *([pool_stream(guess)] if guess else [])]
+                got = self.store.read_streams([*remembered, lead_stream(lead_id)],
+                                              last=[desk_stream(actor, guess)] if guess else [],
+                                              after=self._since(*remembered))
             by = self._actor(actor, command, got.get(person_stream(actor or "")))
             lead = self._lead(lead_id, stored=got.get(lead_stream(lead_id)))
             if named is not None:
@@ -797,20 +831,28 @@ class Ledger(AuditQueries, Integrity, Feeds):
             position = events[-1].position
 
 
-def _attributes(fields: dict[str, Any]) -> ev.Attributes:
-    unknown = [k for k, v in fields.items() if k not in ATTRIBUTES and v not in (None, "")]
+def _attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attributes:
+    """A lead's attributes from its fields (those named in `skip` aside): known names only,
+    text (or a number), trimmed, empty ones left out; an email must have an '@'."""
+    values = {}
+    unknown, wrong = [], []
+    for k, v in fields.items():
+        if k not in _ATTRIBUTE_SET:
+            if k not in skip and v is not None and v != "":
+                unknown.append(k)
+        elif v is not None:
+            if type(v) is not str:
+                if not isinstance(v, (str, int)):
+                    wrong.append(k)
+                    continue
+                v = str(v)
+            v = v.strip()
+            if v:
+                values[k] = v
     if unknown:
         raise InvalidInput(f"unknown lead field(s): {', '.join(sorted(unknown))}")
-    values = {}
-    for k in ATTRIBUTES:
-        v = fields.get(k)
-        if v is None:
-            continue
-        if not isinstance(v, (str, int)):
-            raise InvalidInput(f"lead field {k} must be text")
-        v = str(v).strip()
-        if v:
-            values[k] = v
+    if wrong:
+        raise InvalidInput(f"lead field {min(wrong, key=ATTRIBUTES.index)} must be text")
     if "email" in values and "@" not in values["email"]:
         raise InvalidInput(f"invalid email {values['email']!r}")
     return ev.Attributes(**values)

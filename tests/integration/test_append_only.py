@@ -130,6 +130,20 @@ def test_the_app_role_runs_the_ledger(pg_ledger, roles, store_url):
         assert app.digest()["position"] == claimed["position"] + 1
 
 
+def test_the_app_role_imports_leads(pg_ledger, roles, store_url):
+    """A bulk import (COPY of events and keys under the advisory lock) needs INSERT and SELECT only."""
+    rows = [(i + 2, {"id": f"I-{i}", "phone": f"1370000{i:04d}", "email": f"i{i}@x.cn"}) for i in range(30)]
+    rows.append((32, {"id": "I-dup", "phone": "+86 137 0000 0007"}))
+    with Ledger(as_role(store_url, roles["app"])) as app:
+        report = app.import_leads("mgr", "east", rows, at=T0, batch=10)
+        assert report["imported"] == 30
+        assert [(d["lead"], d["duplicate_of"]) for d in report["duplicates"]] == [("I-dup", "I-7")]
+        again = app.import_leads("mgr", "east", rows, at=T0)
+        assert (again["imported"], again["skipped_existing"], len(again["duplicates"])) == (0, 30, 1)
+        assert app.verify()["ok"] is True
+    assert pg_ledger.lead_show("I-29")["attributes"]["email"] == "i29@x.cn"
+
+
 def test_concurrent_app_writers_get_whole_batches_of_positions(pg_ledger, roles, store_url):
     """Each append's events take consecutive positions: no writer's events interleave."""
     url = as_role(store_url, roles["app"])

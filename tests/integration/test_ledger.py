@@ -7,15 +7,20 @@ leads L-1..L-6 in east (company "Company N", phone 138000000NN), all at T0.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from ledger import events as ev
 from ledger.application import Ledger
+from ledger.codec import GENESIS
 from ledger.errors import LedgerError
 from ledger.importing import read_rows
+from ledger.state import lead_stream
+from ledger.store import Conflict, DuplicateKeys, NewEvent
 from tests.conftest import T0, event_count
 
 
@@ -626,3 +631,98 @@ def test_import_100k_rows(world, tmp_path):
     assert event_count(world) == before + 100_000
     assert world.lead_show("B-99999")["attributes"]["phone"] == "+86 15000099999"
     assert len(world.pool_show("east")["pooled"]) == 6 + 100_000
+
+
+def test_import_keys_with_tabs_and_backslashes_are_indexed_as_they_are(world, tmp_path):
+    path = tmp_path / "odd.jsonl"
+    rows = [{"id": "N\\1", "email": "back\\slash@x.cn"}, {"id": "N-2", "email": "tab\there@x.cn"},
+            {"id": "N-3", "email": "line\r\nbreak@x.cn"}, {"id": "N-4", "company": "Plain Co"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert run_import(world, path)["imported"] == 4
+    for lead, email in [("N\\1", "BACK\\slash@x.cn"), ("N-2", "tab\there@X.CN"), ("N-3", " line\r\nbreak@x.cn")]:
+        error = fails(world, lambda email=email: world.add_lead("mgr", "X-1", "east", email=email, at=d(1)),
+                      "duplicate_lead")
+        assert error.details["existing"] == lead
+    assert world.lead_show("N\\1")["attributes"]["email"] == "back\\slash@x.cn"
+    assert world.verify()["ok"] is True
+
+
+def test_import_rechecks_keys_a_lead_took_while_the_batch_was_decided(world, tmp_path, monkeypatch):
+    """Another writer adds a lead with a phone the import is about to index, after the import
+    looked the keys up: the append notices under its lock, the batch is decided again, and
+    the row is reported as a duplicate of the lead added meanwhile."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id,phone\nN-1,13700000001\nN-2,13700000002\n", encoding="utf-8")
+    append_bulk = world.store.append_bulk
+    tries = []
+
+    def after_another_writer(*args, **kwargs):
+        if not tries:
+            with Ledger(world.store.url) as other:
+                other.add_lead("mgr", "M-1", "east", phone="+86 137 0000 0002", at=d(1))
+        tries.append(kwargs["checked_at"])
+        return append_bulk(*args, **kwargs)
+
+    monkeypatch.setattr(world.store, "append_bulk", after_another_writer)
+    report = run_import(world, path)
+    assert len(tries) == 2 and tries[1] > tries[0]
+    assert report["imported"] == 1
+    assert [(x["lead"], x["duplicate_of"], x["field"]) for x in report["duplicates"]] == [("N-2", "M-1", "phone")]
+    assert [s.event.lead for s in world.store.read_log(after=0, limit=10**6)[-2:]] == ["M-1", "N-1"]
+    assert world.verify()["ok"] is True
+
+
+def test_bulk_append_refuses_a_key_indexed_since_the_callers_look_up(world):
+    """Store level: with a stale `checked_at` the keys are looked up again under the lock;
+    without `unique_keys` (--allow-duplicate) a shared key is indexed once more."""
+    seen = world.store.max_position()
+    world.add_lead("mgr", "M-1", "east", email="m@x.cn", at=d(1))
+    event = ev.LeadAdded(occurred_at=datetime.fromisoformat("2026-03-03T09:00:00+00:00"), actor="mgr",
+                         lead="N-1", pool="east", attributes=ev.Attributes(email="m@x.cn"))
+    new = [NewEvent(lead_stream("N-1"), 1, GENESIS, event)]
+    before = event_count(world)
+    with pytest.raises(DuplicateKeys):
+        world.store.append_bulk(new, keys=[("email", "m@x.cn", "N-1")], checked_at=seen)
+    assert event_count(world) == before
+    world.store.append_bulk(new, keys=[("email", "m@x.cn", "N-1")], unique_keys=False, checked_at=seen)
+    assert sorted(k.lead for k in world.store.find_keys([("email", "m@x.cn")])) == ["M-1", "N-1"]
+    with pytest.raises(Conflict):  # the stream exists now: nothing is written twice
+        world.store.append_bulk(new, unique_keys=False)
+    assert event_count(world) == before + 1
+    assert world.history("N-1")["events"][0]["type"] == "LeadAdded"
+    assert world.verify()["ok"] is True
+
+
+# --- state a ledger remembers between commands --------------------------------------------------
+
+def test_a_ledger_sees_what_another_changed_after_it_last_read(world, store_url):
+    """People and pools are remembered between commands and moved on by the events stored
+    since: rule changes, revoked access and deactivations by another writer count at once."""
+    with Ledger(store_url) as other:
+        world.claim("alice", "L-1", at=d(1))
+        other.change_rules("root", "east", at=d(1), claim_limit=1)
+        fails(world, lambda: world.claim("alice", "L-2", at=d(2)), "claim_limit_reached",
+              records="ClaimRefused")
+        world.claim("bob", "L-2", at=d(2))
+        other.revoke("root", "east", ["bob"], at=d(2))
+        fails(world, lambda: world.claim("bob", "L-3", at=d(3)), "not_pool_member", records="ClaimRefused")
+        world.claim("carol", "L-3", at=d(3))
+        other.deactivate_person("root", "carol", at=d(3))
+        fails(world, lambda: world.release("carol", "L-3", at=d(4)), "actor_inactive")
+    assert world.pool_show("east")["rules"]["claim_limit"] == 1
+
+
+def test_a_postgresql_ledger_replaces_a_connection_the_server_closed(world, backend):
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only: a server that closes connections")
+    import psycopg
+
+    from tests.conftest import PG
+
+    world.claim("alice", "L-1", at=d(1))
+    pid = world.store._local.con.info.backend_pid
+    with psycopg.connect(PG, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    assert world.owner("L-1")["owner"] == "alice"  # the read goes through on a new connection
+    assert world.claim("alice", "L-2", at=d(2))["owner"] == "alice"
+    assert world.store._local.con.info.backend_pid != pid

@@ -18,6 +18,7 @@ import pytest
 from ledger import events as ev
 from ledger.application import Ledger
 from ledger.state import desk_stream, lead_stream
+from ledger.values import normal_phone
 from tests.conftest import T0
 from tests.races import workers
 
@@ -287,6 +288,71 @@ def test_same_phone_added_twice_at_once(store_url, forced, same_id):
     events = log(store_url)[before:]
     assert [type(s.event) for s in events] == [ev.LeadAdded]  # a refused add writes nothing
     assert events[0].event.lead == added[0]["result"]["lead"]
+    verified(store_url)
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["barrier", "forced"])
+def test_an_import_and_an_add_of_the_same_phone_at_once(store_url, forced):
+    """The import looks its keys up before it takes the append lock; whichever writer appends
+    second sees the other's key (the import: under the lock, as the log has moved on)."""
+    build(store_url, ["alice"], claim_limit=2, leads=0, managers=["mgr"])
+    before = len(log(store_url))
+    rows = [(i + 2, {"id": f"N-{i}", "phone": f"1370000{i:04d}"}) for i in range(50)]
+    rows.append((52, {"id": "N-shared", "phone": "+86 138-0013-8000"}))
+    jobs = [
+        (workers.api, {"store": store_url, "calls": [("import_leads", ["mgr", "east", rows], {})]}),
+        (workers.api, {"store": store_url, "calls": [("add_lead", ["alice", "L-shared", "east"],
+                                                      {"phone": "0086 13800138000"})]}),
+    ]
+
+    reports = workers.race_all(jobs, forced=forced)
+
+    no_tracebacks(reports)
+    imported, added = outcomes(reports)
+    report = imported["result"]
+    assert report["imported"] + len(report["duplicates"]) == 51 and report["rejected"] == []
+    if "result" in added:  # the add came first: the import reports the shared row
+        assert report["imported"] == 50
+        assert [(d["lead"], d["duplicate_of"]) for d in report["duplicates"]] == [("N-shared", "L-shared")]
+    else:
+        assert report["imported"] == 51 and report["duplicates"] == []
+        assert added["error"]["code"] == "duplicate_lead" and added["error"]["existing"] == "N-shared"
+    if forced:  # both decided from an empty index; the second append lost
+        assert sum(r["conflicts"] for r in reports) >= 1
+
+    events = log(store_url)[before:]
+    assert len(events) == 51 and all(isinstance(s.event, ev.LeadAdded) for s in events)
+    assert [s.event.lead for s in events if normal_phone(s.event.attributes.phone) == "13800138000"] \
+        == ["L-shared" if "result" in added else "N-shared"]
+    verified(store_url)
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["barrier", "forced"])
+def test_two_imports_sharing_customers_at_once(store_url, forced):
+    """Two files with different ids but some of the same customers: each customer once."""
+    build(store_url, ["alice"], claim_limit=2, leads=0, managers=["mgr", "meg"])
+    before = len(log(store_url))
+
+    def rows(prefix: str) -> list:
+        own = [{"id": f"{prefix}-{i}", "email": f"{prefix}{i}@x.cn"} for i in range(40)]
+        shared = [{"id": f"{prefix}-s{i}", "email": f"Shared{i}@X.CN "} for i in range(10)]
+        return list(enumerate(own + shared, start=2))
+
+    jobs = [{"store": store_url, "calls": [("import_leads", [actor, "east", rows(prefix)], {})]}
+            for actor, prefix in [("mgr", "A"), ("meg", "B")]]
+
+    reports = workers.race(workers.api, jobs, forced=forced)
+
+    no_tracebacks(reports)
+    first, second = (o["result"] for o in outcomes(reports))
+    assert first["imported"] + second["imported"] == 90
+    assert len(first["duplicates"]) + len(second["duplicates"]) == 10
+    assert {len(first["duplicates"]), len(second["duplicates"])} == {0, 10}  # one whole batch lost
+    if forced:
+        assert sum(r["conflicts"] for r in reports) >= 1
+    events = log(store_url)[before:]
+    emails = [s.event.attributes.email.strip().lower() for s in events]
+    assert len(events) == 90 and len(set(emails)) == 90
     verified(store_url)
 
 

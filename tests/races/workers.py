@@ -78,33 +78,40 @@ def _count_conflicts() -> dict[str, int]:
     from ledger.store import Conflict, Store
 
     counts = {"lost": 0}
-    append = Store.append
 
-    def counting(self, *args, **kwargs):
-        try:
-            return append(self, *args, **kwargs)
-        except Conflict:
-            counts["lost"] += 1
-            raise
+    def counting(append):
+        def appending(self, *args, **kwargs):
+            try:
+                return append(self, *args, **kwargs)
+            except Conflict:
+                counts["lost"] += 1
+                raise
 
-    Store.append = counting
+        return appending
+
+    Store.append = counting(Store.append)
+    Store.append_bulk = counting(Store.append_bulk)  # an import's batches
     return counts
 
 
 def _gate_first_commit(gate) -> None:
     """Hold this process's first append until every process has decided on what it read."""
     from ledger.application import Ledger
+    from ledger.store import Store
 
-    commit = Ledger._commit
     waited = []
 
-    def gated(self, *args, **kwargs):
-        if not waited:
-            waited.append(True)
-            gate.wait(timeout=START_TIMEOUT)
-        return commit(self, *args, **kwargs)
+    def gated(commit):
+        def committing(self, *args, **kwargs):
+            if not waited:
+                waited.append(True)
+                gate.wait(timeout=START_TIMEOUT)
+            return commit(self, *args, **kwargs)
 
-    Ledger._commit = gated
+        return committing
+
+    Ledger._commit = gated(Ledger._commit)
+    Store.append_bulk = gated(Store.append_bulk)  # an import's batches skip Ledger._commit
 
 
 # --- work run in the processes ----------------------------------------------------------------
