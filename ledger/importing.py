@@ -103,7 +103,7 @@ def _csv(f: io.TextIOWrapper, reader, header: list[str], path: str) -> Iterator[
             except csv.Error as e:
                 yield start, f"broken CSV: {e}"
                 continue
-            if not any(cell.strip() for cell in row):
+            if not "".join(row).strip():  # a blank line (or only commas and spaces)
                 continue
             if len(row) != len(header):
                 yield start, f"expected {len(header)} fields, found {len(row)}"

@@ -76,7 +76,8 @@ def normal_phone(phone: str | None) -> str | None:
         text = text[3:]
     elif text.startswith("0086"):
         text = text[4:]
-    digits = "".join(ch for ch in text if ch.isdigit())
+    plain = text.replace(" ", "").replace("-", "")  # the usual separators: digits are left
+    digits = plain if plain.isdigit() else "".join(filter(str.isdigit, text))
     return digits or None
 
 
@@ -91,12 +92,12 @@ def normal_company(company: str | None) -> str | None:
 
 
 def lead_keys(company: str | None, phone: str | None, email: str | None) -> list[tuple[str, str]]:
+    """The (kind, value) keys the duplicate check compares, in the order phone, email, company."""
     keys = []
-    for kind, value in (
-        ("phone", normal_phone(phone)),
-        ("email", normal_email(email)),
-        ("company", normal_company(company)),
-    ):
-        if value:
-            keys.append((kind, value))
+    if phone and (value := normal_phone(phone)):
+        keys.append(("phone", value))
+    if email and (value := normal_email(email)):
+        keys.append(("email", value))
+    if company and (value := normal_company(company)):
+        keys.append(("company", value))
     return keys
