@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +27,10 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 import msgspec
 import psycopg
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError, StoredEvent
+from eventsourcing.persistence import (
+    DatabaseError, DataError, IntegrityError, InterfaceError, InternalError, NotSupportedError,
+    OperationalError, PersistenceError, ProgrammingError, StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.rows import tuple_row
@@ -40,6 +43,15 @@ from ledger.events import AnyEvent, Event
 DEFAULT_STORE = "sqlite:///leadledger.db"
 EVENTS_TABLE = "leadledger_events"
 KEYS_TABLE = "leadledger_lead_keys"
+
+# psycopg's errors and the library's, as its PostgreSQL datastore translates them
+_ERRORS = [
+    (psycopg.InterfaceError, InterfaceError), (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError), (psycopg.IntegrityError, IntegrityError),
+    (psycopg.InternalError, InternalError), (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError), (psycopg.DatabaseError, DatabaseError),
+    (psycopg.Error, PersistenceError),
+]
 
 
 class Conflict(Exception):
@@ -180,27 +192,39 @@ class Store:
     def _is_busy(self, e: Exception) -> bool:
         return False
 
-    def read_stream(self, stream: str, *, upto_position: int | None = None) -> list[Stored]:
+    def read_stream(self, stream: str, *, upto_position: int | None = None, after_version: int = 0) -> list[Stored]:
+        """A stream's events in order (those up to a position, or after a version, if asked)."""
         sql = (
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
             f"WHERE originator_id = {self.param}"
         )
         params: list[Any] = [stream]
+        if after_version:
+            sql += f" AND originator_version > {self.param}"
+            params.append(after_version)
         if upto_position is not None:
             sql += f" AND {self._position_column} <= {self.param}"
             params.append(upto_position)
         sql += " ORDER BY originator_version"
         return [_stored(p, stream, v, bytes(s)) for p, v, s in self._rows(sql, params)]
 
-    def read_streams(self, streams: Sequence[str], last: Sequence[str] = ()) -> dict[str, list[Stored]]:
-        """Several streams in one round trip: all events of each of `streams`, and the last
-        event of each of `last`. Every stream named gets an entry (empty if it has no events)."""
+    def read_streams(self, streams: Sequence[str], last: Sequence[str] = (),
+                     after: Mapping[str, int] | None = None) -> dict[str, list[Stored]]:
+        """Several streams in one round trip: the events of each of `streams` (only those
+        after the version `after` names for it, if any), and the last event of each of
+        `last`. Every stream named gets an entry (empty if it has no events)."""
         p, pos = self.param, self._position_column
         columns = f"originator_id, {pos}, originator_version, state FROM {self._events}"
         parts, params = [], []
-        if streams:
-            parts.append(f"SELECT {columns} WHERE originator_id IN ({', '.join([p] * len(streams))})")
-            params.extend(streams)
+        after = after or {}
+        whole = [s for s in streams if not after.get(s)]
+        if whole:
+            parts.append(f"SELECT {columns} WHERE originator_id IN ({', '.join([p] * len(whole))})")
+            params.extend(whole)
+        for stream in streams:
+            if after.get(stream):
+                parts.append(f"SELECT {columns} WHERE originator_id = {p} AND originator_version > {p}")
+                params.extend((stream, after[stream]))
         for i, stream in enumerate(last):
             parts.append(f"SELECT * FROM (SELECT {columns} WHERE originator_id = {p} "
                          f"ORDER BY originator_version DESC LIMIT 1) AS last{i}")
@@ -609,6 +633,26 @@ def append_lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _copy_keys(cur: Any, table: str, keys: Sequence[tuple[str, str, str]]) -> None:
+    """COPY (kind, value, lead) rows into the key index.
+
+    Keys are short and almost never hold a tab, newline, carriage return or backslash, the
+    characters COPY's text format escapes: then the rows go as one text, joined in C. If the
+    joined text has more tabs or newlines than the rows' own separators, or any of the other
+    two, some key holds one, and the rows go one by one in COPY's binary format instead.
+    """
+    text = "\n".join(map("\t".join, keys)) + "\n"
+    if (text.count("\t") == 2 * len(keys) and text.count("\n") == len(keys)
+            and "\\" not in text and "\r" not in text):
+        with cur.copy(f"COPY {table} (kind, value, lead) FROM STDIN") as copy:
+            copy.write(text)
+        return
+    with cur.copy(f"COPY {table} (kind, value, lead) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(["text", "text", "text"])
+        for key in keys:
+            copy.write_row(key)
+
+
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
     """Appends under an advisory lock instead of the table lock, in as few round trips as it can.
 
@@ -627,6 +671,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     """
 
     keys_table: str = KEYS_TABLE
+
+    def connection(self) -> contextlib.AbstractContextManager[psycopg.Connection]:
+        """The connection appends go through (PostgresStore hands in this thread's own)."""
+        return self.datastore.get_connection()
 
     @functools.cache  # noqa: B019 (one recorder per store)
     def _statements(self, rows: int, guarded: bool) -> bytes:
@@ -661,7 +709,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         else:
             params = [[e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                       [e.topic for e in stored_events], [e.state for e in stored_events]]
-        with self.datastore.get_connection() as conn:
+        with self.connection() as conn:
             if not guarded:  # the common case: one statement, one round trip
                 with conn.cursor(row_factory=tuple_row) as cur:
                     cur.execute(insert, [append_lock_key(schema), self.channel_name, *params], prepare=True)
@@ -701,10 +749,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 copy.set_types(["text", "int8", "text", "bytea"])
                 for row in rows:
                     copy.write_row(row)
-            with cur.copy(f'COPY "{schema}".{self.keys_table} (kind, value, lead) FROM STDIN (FORMAT BINARY)') as copy:
-                copy.set_types(["text", "text", "text"])
-                for key in keys:
-                    copy.write_row(key)
+            if keys:
+                _copy_keys(cur, f'"{schema}".{self.keys_table}', keys)
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> LedgerSubscription:
         return LedgerSubscription(recorder=self, gt=gt, topics=topics)
@@ -743,6 +789,8 @@ class PostgresStore(Store):
         self._datastore: PostgresDatastore | None = None
         self._recorder: LedgerPostgresRecorder | None = None
         self._checked = False
+        self._local = threading.local()  # this thread's own connection
+        self._connections: list[psycopg.Connection] = []
 
     def _connect(self, timeout: int = 3) -> psycopg.Connection:
         try:
@@ -773,6 +821,7 @@ class PostgresStore(Store):
     def recorder(self) -> LedgerPostgresRecorder:
         if self._recorder is None:
             self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+            self._recorder.connection = self.connection  # type: ignore[method-assign]
         return self._recorder
 
     def init(self) -> None:
@@ -862,6 +911,37 @@ class PostgresStore(Store):
                      unique_keys: bool, checked_at: int | None) -> None:
         self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
 
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """This thread's own connection (autocommit) for appends and single-statement reads.
+
+        It is kept outside the library's pool, whose checkout and return cost more than a
+        claim's query. psycopg's errors come out as the library's (IntegrityError,
+        OperationalError, ...), as from the pool; a broken connection is replaced next time.
+        """
+        con = getattr(self._local, "con", None)
+        if con is None or con.closed or con.broken:
+            if con is not None:
+                self._connections.remove(con)
+            con = self._local.con = self._connect(timeout=5)
+            self._connections.append(con)
+        try:
+            yield con
+        except psycopg.Error as e:
+            raise next(ours for theirs, ours in _ERRORS if isinstance(e, theirs))(str(e)) from e
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """A read is tried once more on a new connection when the kept one was found broken
+        (the server restarted, say): reading twice is harmless."""
+        for attempt in (1, 2):
+            try:
+                with self.connection() as con:
+                    return con.cursor(row_factory=tuple_row).execute(sql, params, prepare=True).fetchall()
+            except OperationalError:
+                if attempt == 2 or not self._local.con.broken:
+                    raise
+        raise AssertionError("unreachable")
+
     def pipeline(self, cur: Any) -> contextlib.AbstractContextManager[Any]:
         return cur.connection.pipeline()
 
@@ -919,6 +999,10 @@ class PostgresStore(Store):
                 watcher.join()
 
     def close(self) -> None:
+        for con in self._connections:
+            con.close()
+        self._connections.clear()
+        self._local = threading.local()
         if self._datastore is not None:
             self._datastore.close()
             self._datastore = None
