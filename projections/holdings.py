@@ -1,13 +1,15 @@
 """holdings: each lead a rep holds (or has converted), with its next recycle deadline.
 
 The deadline follows the pool's latest rules: a rule change recomputes it for every lead
-held in that pool.
+held in that pool. It is computed once per batch for each lead the batch touched, at the
+end, from the rules in force then: what computing it at each event and again at each rule
+change comes to.
 """
 
 from ledger.decisions import next_deadline
 from ledger.events import Rules
-from ledger.values import format_time, parse_time
-from projections.batch import Batch, Table
+from ledger.values import parse_time
+from projections.batch import Batch, Table, iso
 from projections.pools import RULES
 from projections.runner import ReadModel
 
@@ -21,25 +23,17 @@ class Holdings(ReadModel):
     }
     indexes = ["holdings:rep, pool", "holdings:pool, status"]
 
-    def _rules(self, batch: Batch, pool: str) -> Rules:
-        """The pool's latest rules (the pools model has applied the event already)."""
-        rules = batch.memo.get(("rules", pool))
-        if rules is None:
-            row = batch.rows("pools").get(pool)
-            rules = batch.memo[("rules", pool)] = Rules(**{r: row[r] for r in RULES})
-        return rules
-
-    def _deadline(self, rules: Rules, since, last_follow_up) -> tuple[str | None, str | None]:
-        found = next_deadline(rules, since, last_follow_up)
-        return (format_time(found[1]), found[0]) if found else (None, None)
+    def _due(self, batch: Batch) -> set[str]:
+        """The leads whose deadline the end of the batch computes."""
+        return batch.memo.setdefault("due", set())
 
     def _taken(self, batch: Batch, position: int, e) -> None:
-        at, rule = self._deadline(self._rules(batch, e.pool), e.occurred_at, None)
         batch.rows("holdings").add({
             "lead": e.lead, "rep": e.rep, "pool": e.pool, "status": "held",
-            "since": format_time(e.occurred_at), "since_position": position, "last_follow_up": None,
-            "recycle_at": at, "recycle_rule": rule, "deal": None,
+            "since": iso(e.occurred_at), "since_position": position, "last_follow_up": None,
+            "recycle_at": None, "recycle_rule": None, "deal": None,
         })
+        self._due(batch).add(e.lead)
 
     on_LeadClaimed = on_LeadAssigned = _taken  # from the pool: no row yet
 
@@ -58,25 +52,31 @@ class Holdings(ReadModel):
     on_LeadReleased = on_LeadReturned = on_LeadRecycled = _left
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
-        holdings = batch.rows("holdings")
-        row = holdings.get(e.lead)
-        if row is None:
-            return
-        at, rule = (None, None)
-        if row["status"] == "held":
-            at, rule = self._deadline(self._rules(batch, row["pool"]), parse_time(row["since"]), e.occurred_at)
-        holdings.update(e.lead, last_follow_up=format_time(e.occurred_at), recycle_at=at, recycle_rule=rule)
+        if batch.rows("holdings").update(e.lead, last_follow_up=iso(e.occurred_at)) is not None:
+            self._due(batch).add(e.lead)
 
     def on_LeadConverted(self, batch: Batch, position: int, e) -> None:
         batch.rows("holdings").update(e.lead, status="converted", deal=e.deal, recycle_at=None,
                                       recycle_rule=None)
 
     def on_PoolRulesChanged(self, batch: Batch, position: int, e) -> None:
-        batch.memo[("rules", e.pool)] = e.rules
-        holdings = batch.rows("holdings")
+        holdings, due = batch.rows("holdings"), self._due(batch)
         holdings.load_where("pool", [e.pool], "status = 'held'")
-        for row in holdings.values():
-            if row["pool"] == e.pool and row["status"] == "held":
+        due.update(row["lead"] for row in holdings.values() if row["pool"] == e.pool and row["status"] == "held")
+
+    def finish(self, batch: Batch) -> None:
+        holdings, rules = batch.rows("holdings"), {}
+        for lead in batch.memo.get("due", ()):
+            row = holdings.get(lead)
+            if row is None:
+                continue
+            at = rule = None
+            if row["status"] == "held":
+                pool = row["pool"]
+                if pool not in rules:
+                    rules[pool] = Rules(**{r: batch.rows("pools").get(pool)[r] for r in RULES})
                 last = row["last_follow_up"]
-                at, rule = self._deadline(e.rules, parse_time(row["since"]), parse_time(last) if last else None)
-                holdings.update(row["lead"], recycle_at=at, recycle_rule=rule)
+                found = next_deadline(rules[pool], parse_time(row["since"]), parse_time(last) if last else None)
+                if found:
+                    at, rule = iso(found[1]), found[0]
+            holdings.update(lead, recycle_at=at, recycle_rule=rule)

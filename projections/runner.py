@@ -120,7 +120,8 @@ class ReadModel:
     `tables` maps each table's name to its `Table`; `indexes` are "table:columns" strings.
     Handlers are `on_<EventType>(batch, position, event)`, changing rows through
     `batch.rows(table)`. Before a batch is applied, `prepare` is given the events the model
-    handles, to load the rows they will read in one query per table.
+    handles, to load the rows they will read in one query per table; after, `finish` may
+    complete what the handlers left for the end of the batch.
     """
 
     name: str
@@ -137,13 +138,16 @@ class ReadModel:
         return found
 
     def prepare(self, batch: Batch, events: list[tuple[int, Any]]) -> None:
-        """Load the rows of every key these events name: a table keyed by one column, say
-        `lead`, loads the rows of the events' `lead`."""
+        """Load the rows of every key these events (in no particular order) name: a table
+        keyed by one column, say `lead`, loads the rows of the events' `lead`."""
         for table, spec in self.tables.items():
             if len(spec.key) == 1 and not spec.fresh_keys:
                 column = spec.key[0]
                 batch.rows(table).load(
                     k for _, e in events if (k := getattr(e, column, None)) is not None)
+
+    def finish(self, batch: Batch) -> None:
+        """Called once the batch's events are applied, before its rows are written."""
 
 
 def all_models() -> list[ReadModel]:
@@ -269,14 +273,19 @@ class Projector:
             if not events:
                 return
             batch = Batch(db, self._tables)
+            by_type: dict[type, list[tuple[int, Any]]] = {}
+            for pe in events:
+                by_type.setdefault(type(pe[1]), []).append(pe)
             for model, kinds in self._handled:
-                mine = [pe for pe in events if type(pe[1]) in kinds]
+                mine = [pe for kind in kinds & by_type.keys() for pe in by_type[kind]]
                 if mine:
                     model.prepare(batch, mine)
             handlers = self._handlers
             for position, event in events:
                 for handler in handlers[type(event)]:
                     handler(batch, position, event)
+            for model, _ in self._handled:
+                model.finish(batch)
             batch.flush()
 
     def _run(self, name: str, suffix: str, batch: int, upto: int | None,
