@@ -22,6 +22,7 @@ class Holdings(ReadModel):
                           "last_follow_up TEXT, recycle_at TEXT, recycle_rule TEXT, deal TEXT"),
     }
     indexes = ["holdings:rep, pool", "holdings:pool, status"]
+    lookups = ["holdings:pool, status"]  # a rule change reads the pool's held leads
 
     def _due(self, batch: Batch) -> set[str]:
         """The leads whose deadline the end of the batch computes."""

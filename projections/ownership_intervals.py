@@ -16,6 +16,7 @@ class OwnershipIntervals(ReadModel):
                      "ended_by TEXT, dispute TEXT", fresh_keys=True),
     }
     indexes = ["ownership_intervals:lead, start_position", "ownership_intervals:owner"]
+    lookups = ["ownership_intervals:lead, start_position"]  # each batch reads its leads' open intervals
 
     def prepare(self, batch: Batch, events) -> None:
         self._load_open(batch, {e.lead for _, e in events})

@@ -9,8 +9,9 @@ position. So no event is applied twice, and (the store handing out positions in 
 order) none is skipped.
 
 `rebuild` fills fresh `*__rebuild` tables from position 0, with a tracking row of their
-own, and swaps them in at the end in one transaction, so readers never see a half-built
-model. Killed at any moment, it leaves the live tables as they were and its own progress
+own (and only the indexes applying events needs: the others are built at the end, at once),
+and swaps them in at the end in one transaction, so readers never see a half-built model.
+Killed at any moment, it leaves the live tables as they were and its own progress
 committed; `finish_rebuild` (which `leadledger project` calls) goes on from there.
 
 Locks are always taken in the same order (the live tracking row, the rebuild tracking row,
@@ -22,6 +23,7 @@ from __future__ import annotations
 import threading
 import typing
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import msgspec
@@ -117,7 +119,9 @@ class Db:
 class ReadModel:
     """One read model: its tables and how events change them.
 
-    `tables` maps each table's name to its `Table`; `indexes` are "table:columns" strings.
+    `tables` maps each table's name to its `Table`; `indexes` are "table:columns" strings,
+    and `lookups` those of them the model's own reads need (a rebuild builds the others once
+    it has caught up).
     Handlers are `on_<EventType>(batch, position, event)`, changing rows through
     `batch.rows(table)`. Before a batch is applied, `prepare` is given the events the model
     handles, to load the rows they will read in one query per table; after, `finish` may
@@ -127,6 +131,7 @@ class ReadModel:
     name: str
     tables: dict[str, Table] = {}
     indexes: list[str] = []
+    lookups: list[str] = []  # those of `indexes` that applying events reads by
 
     def handlers(self) -> dict[type, Callable[[Batch, int, Any], None]]:
         """The handler of each event type this model handles."""
@@ -179,6 +184,7 @@ class Projector:
             for kind, handler in model.handlers().items():
                 self._handlers.setdefault(kind, []).append(handler)
         self._topics = {kind.__name__ for kind in self._handlers}
+        self._reader: ThreadPoolExecutor | None = None
 
     # --- tables -------------------------------------------------------------------------
 
@@ -191,23 +197,28 @@ class Projector:
             names[table] = self.store.table(table + suffix)
         return names
 
-    def _index_list(self) -> list[tuple[str, int, str]]:
-        """(table, number, columns) of every index."""
+    def _index_list(self) -> list[tuple[str, int, str, bool]]:
+        """(table, number, columns, whether applying events reads by it) of every index."""
         found = []
         for model in self.models:
             for i, index in enumerate(model.indexes):
                 table, columns = index.split(":")
-                found.append((table, i, columns))
+                found.append((table, i, columns, index in model.lookups))
         return found
 
-    def _create(self, db: Db, suffix: str = "") -> None:
-        """Create the tables (and their indexes: rebuilding needs them too) named with `suffix`."""
+    def _create(self, db: Db, suffix: str = "", *, every_index: bool = True) -> None:
+        """Create the tables named with `suffix`, and their indexes (or only those applying
+        events reads by)."""
         db.exec("CREATE TABLE IF NOT EXISTS {tracking} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
         for model in self.models:
             for table, spec in model.tables.items():
                 db.exec(f"CREATE TABLE IF NOT EXISTS {{{table}}} ({spec.columns})")
-        for table, i, columns in self._index_list():
-            db.exec(f"CREATE INDEX IF NOT EXISTS {table}{suffix}_i{i} ON {{{table}}} ({columns})")
+        self._create_indexes(db, suffix, every_index=every_index)
+
+    def _create_indexes(self, db: Db, suffix: str, *, every_index: bool = True) -> None:
+        for table, i, columns, lookup in self._index_list():
+            if every_index or lookup:
+                db.exec(f"CREATE INDEX IF NOT EXISTS {table}{suffix}_i{i} ON {{{table}}} ({columns})")
 
     def _exists(self) -> bool:
         """Whether the live tables and the tracking row are there (a read: no locks taken)."""
@@ -250,16 +261,24 @@ class Projector:
 
     # --- applying -----------------------------------------------------------------------
 
-    def _read(self, after: int, limit: int, upto: int | None) -> tuple[int | None, list[tuple[int, Any]]]:
-        """The last position of the next `limit` events after `after` (None: none), and those
-        of them some model handles, decoded: (position, event)."""
+    def _read(self, after: int, limit: int, upto: int | None) -> tuple[int | None, list[tuple[int, Any]], bool]:
+        """The last position of the next `limit` events after `after` (None: none); those of
+        them some model handles, decoded: (position, event); and whether more may follow."""
         rows = self.store.read_log_raw(after=after, limit=limit)
-        if upto is not None:
-            rows = [row for row in rows if row[0] <= upto]
+        more = len(rows) == limit
+        if upto is not None and rows and rows[-1][0] >= upto:
+            rows, more = [row for row in rows if row[0] <= upto], False
         if not rows:
-            return None, []
+            return None, [], False
         topics = self._topics
-        return rows[-1][0], [(row[0], _decode(row[4]).event) for row in rows if row[3] in topics]
+        return rows[-1][0], [(row[0], _decode(row[4]).event) for row in rows if row[3] in topics], more
+
+    def _read_ahead(self, after: int, limit: int, upto: int | None) -> Future:
+        """`_read` in a thread of its own (one per projector, so one connection), while the
+        caller applies the batch before."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
+        return self._reader.submit(self._read, after, limit, upto)
 
     def _apply(self, events: list[tuple[int, Any]], start: int, last: int, name: str, suffix: str) -> None:
         """Apply a batch read after `start` and move the tracking row on to `last`, or raise
@@ -293,8 +312,13 @@ class Projector:
         """Apply batches to one set of tables until the log is exhausted; return the position
         reached, or None when the tracking row went away (a rebuild someone else finished)."""
         position = self.position(name)
+        ahead: tuple[int | None, Future] | None = None  # the next batch, read meanwhile
         while position is not None:
-            last, events = self._read(position, batch, upto)
+            if ahead is not None and ahead[0] == position:
+                last, events, more = ahead[1].result()
+            else:
+                last, events, more = self._read(position, batch, upto)
+            ahead = (last, self._read_ahead(last, batch, upto)) if more else None
             if last is None:
                 return position
             try:
@@ -318,17 +342,18 @@ class Projector:
     # --- rebuilding ---------------------------------------------------------------------
 
     def start_rebuild(self) -> None:
-        """Fresh, empty `*__rebuild` tables at position 0 (dropping an unfinished rebuild's)."""
+        """Fresh, empty `*__rebuild` tables at position 0 (dropping an unfinished rebuild's),
+        with only the indexes applying events reads by: the others are built at the end."""
         self.ensure()
         with self.store.writing() as cur:
             db = Db(cur, self.store, self.names(REBUILD))
             db.exec("DELETE FROM {tracking} WHERE name = %s", [NAME + REBUILD])  # lock order: row first
             for table in self.table_names():
                 db.exec(f"DROP TABLE IF EXISTS {{{table}}}")
-            self._create(db, REBUILD)
+            self._create(db, REBUILD, every_index=False)
             db.exec("INSERT INTO {tracking} (name, position) VALUES (%s, 0)", [NAME + REBUILD])
 
-    def finish_rebuild(self, batch: int = 5000, progress: Callable[[int], None] | None = None) -> int | None:
+    def finish_rebuild(self, batch: int = 20000, progress: Callable[[int], None] | None = None) -> int | None:
         """Go on with a pending rebuild and swap it in; return the position swapped in, or None
         when no rebuild is pending (or another runner finished it meanwhile)."""
         while True:
@@ -336,16 +361,30 @@ class Projector:
             if reached is None:
                 return None
             try:
+                self._index_rebuild(reached)
                 self._swap(reached)
             except Conflict:
                 continue  # more was applied, or it was restarted or swapped in by another runner
             return reached
 
-    def rebuild(self, batch: int = 5000, progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(self, batch: int = 20000, progress: Callable[[int], None] | None = None) -> int:
         """Build every model afresh from position 0 beside the live ones, then swap them in."""
         self.start_rebuild()
         reached = self.finish_rebuild(batch, progress)
         return self.position() if reached is None else reached
+
+    def _index_rebuild(self, position: int) -> None:
+        """Build the indexes a rebuild at `position` leaves for the end, beside the live tables
+        (on SQLite the swap builds them: it cannot rename an index)."""
+        if self.store.kind != "postgresql":
+            return
+        with self.store.writing() as cur:
+            db = Db(cur, self.store, self.names(REBUILD))
+            db.exec("UPDATE {tracking} SET position = position WHERE name = %s AND position = %s",
+                    [NAME + REBUILD, position])
+            if cur.rowcount != 1:
+                raise Conflict("the rebuild moved on, restarted or was swapped in meanwhile")
+            self._create_indexes(db, REBUILD)
 
     def _swap(self, position: int) -> None:
         """Swap the rebuilt tables in, in one transaction; events after `position` are
@@ -361,7 +400,7 @@ class Projector:
                 self.store.copy_grants(cur, live, fresh)
                 db.exec(f"DROP TABLE IF EXISTS {live}")
                 db.exec(f"ALTER TABLE {fresh} RENAME TO {table}")
-            for table, i, columns in self._index_list():
+            for table, i, columns, _ in self._index_list():
                 self.store.rename_index(cur, f"{table}{REBUILD}_i{i}", f"{table}_i{i}",
                                         self.store.table(table), columns)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -213,6 +214,36 @@ def die_after(batches: int):
             raise Killed
 
     return step
+
+
+def index_names(led: Ledger) -> dict[str, list[str]]:
+    """The indexes the models declare (not primary keys) on each live read-model table."""
+    found: dict[str, list[str]] = {}
+    with led.store.reading() as cur:
+        if led.store.kind == "postgresql":
+            cur.execute("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s",
+                        [led.store.read_schema])
+        else:
+            cur.execute("SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        for table, index in cur.fetchall():
+            if table in led.views.table_names() and re.search(r"_i\d+$", index):
+                found.setdefault(table, []).append(index)
+    return {table: sorted(names) for table, names in found.items()}
+
+
+def test_a_rebuild_leaves_every_index_in_place_even_when_resumed(world):
+    story(world)
+    world.views.catch_up()
+    before = index_names(world)
+    assert before["holdings"] == ["holdings_i0", "holdings_i1"]
+    world.views.rebuild(batch=7)
+    assert index_names(world) == before
+    with pytest.raises(Killed):
+        world.views.rebuild(batch=5, progress=die_after(1))
+    assert index_names(world) == before
+    world.views.finish_rebuild(batch=5)
+    assert index_names(world) == before
+    assert dump(world) == replayed(world.store.url)
 
 
 def test_plain_project_finishes_an_interrupted_rebuild(world, store_url):
