@@ -21,7 +21,7 @@ from pathlib import Path
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
@@ -29,7 +29,7 @@ import msgspec
 import psycopg
 from eventsourcing.persistence import (
     DatabaseError, DataError, IntegrityError, InterfaceError, InternalError, NotSupportedError,
-    OperationalError, PersistenceError, ProgrammingError, StoredEvent,
+    OperationalError, PersistenceError, ProgrammingError,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
@@ -89,6 +89,23 @@ class LeadKey:
     lead: str
 
 
+Row = tuple[str, int, str, bytes]  # an event row as stored: stream, version, topic, state
+
+
+def _encoded(events: Sequence[NewEvent]) -> tuple[datetime, list[Row], list[str]]:
+    """The time they are recorded at, the rows to store, and each one's chain hash (events of
+    one stream in a batch chain on from each other)."""
+    now = datetime.now(UTC)
+    heads: dict[str, str] = {}
+    rows, digests = [], []
+    for e in events:
+        state, digest = codec.encode(e.stream, e.version, heads.get(e.stream, e.prev), now, e.event)
+        heads[e.stream] = digest
+        rows.append((e.stream, e.version, type(e.event).__name__, state))
+        digests.append(digest)
+    return now, rows, digests
+
+
 def _stored(position: int, stream: str, version: int, state: bytes) -> Stored:
     record = codec.decode(state)
     return Stored(position, stream, version, record.recorded_at, record.hash, record.event)
@@ -123,37 +140,15 @@ class Store:
         Raises Conflict when a stream moved on since it was read (or DuplicateKeys when
         `unique_keys` and a key is already indexed); nothing is written then.
         """
-        now = datetime.now().astimezone()
-        heads: dict[str, str] = {}
-        stored, records = [], []
-        for e in events:
-            prev = heads.get(e.stream, e.prev)
-            state, digest = codec.encode(e.stream, e.version, prev, now, e.event)
-            heads[e.stream] = digest
-            records.append((e, digest))
-            stored.append(StoredEvent(
-                originator_id=e.stream,
-                originator_version=e.version,
-                topic=codec.topic_of(e.event),
-                state=state,
-            ))
-        try:
-            ids = self._insert(stored, keys=keys, unique_keys=unique_keys, expect=expect)
-        except Conflict:
-            raise
-        except IntegrityError as e:
-            raise Conflict(str(e)) from None
-        except PersistenceError as e:
-            if self._is_busy(e):
-                raise Conflict(str(e)) from None
-            raise StoreUnavailable(f"the store could not record the events: {e}") from None
-        return [
-            Stored(position, e.stream, e.version, now, digest, e.event)
-            for position, (e, digest) in zip(ids or [], records, strict=True)
-        ]
+        now, rows, digests = _encoded(events)
+        with self._recording():
+            ids = self._insert(rows, keys=keys, unique_keys=unique_keys, expect=expect)
+        return [Stored(position, e.stream, e.version, now, digest, e.event)
+                for position, e, digest in zip(ids, events, digests, strict=True)]
 
-    def _insert(self, stored: list[StoredEvent], **kwargs: Any) -> Sequence[int]:
-        return self.recorder.insert_events(stored, **kwargs)
+    def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
+                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+        return self.recorder.insert_rows(rows, keys=keys, unique_keys=unique_keys, expect=expect)
 
     def append_bulk(
         self, events: Sequence[NewEvent], *, keys: Sequence[tuple[str, str, str]] = (),
@@ -168,14 +163,16 @@ class Store:
         are only ever indexed together with events, so if no event was stored since, none was
         indexed since either, and they are not looked up again under the lock.
         """
-        now = datetime.now().astimezone()
-        heads: dict[str, str] = {}
-        rows = []
-        for e in events:
-            state, heads[e.stream] = codec.encode(e.stream, e.version, heads.get(e.stream, e.prev), now, e.event)
-            rows.append((e.stream, e.version, codec.topic_of(e.event), state))
-        try:
+        _, rows, _ = _encoded(events)
+        with self._recording():
             self._insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
+
+    @contextmanager
+    def _recording(self) -> Iterator[None]:
+        """An append's failures as the ledger's: a lost race (a version or key taken, a busy
+        store) is a Conflict, to be re-read and decided again; anything else, StoreUnavailable."""
+        try:
+            yield
         except Conflict:
             raise
         except IntegrityError as e:
@@ -213,28 +210,28 @@ class Store:
         """Several streams in one round trip: the events of each of `streams` (only those
         after the version `after` names for it, if any), and the last event of each of
         `last`. Every stream named gets an entry (empty if it has no events)."""
-        p, pos = self.param, self._position_column
-        columns = f"originator_id, {pos}, originator_version, state FROM {self._events}"
-        parts, params = [], []
         after = after or {}
         whole = [s for s in streams if not after.get(s)]
-        if whole:
-            parts.append(f"SELECT {columns} WHERE originator_id IN ({', '.join([p] * len(whole))})")
-            params.extend(whole)
-        for stream in streams:
-            if after.get(stream):
-                parts.append(f"SELECT {columns} WHERE originator_id = {p} AND originator_version > {p}")
-                params.extend((stream, after[stream]))
-        for i, stream in enumerate(last):
-            parts.append(f"SELECT * FROM (SELECT {columns} WHERE originator_id = {p} "
-                         f"ORDER BY originator_version DESC LIMIT 1) AS last{i}")
-            params.append(stream)
+        since = [(s, after[s]) for s in streams if after.get(s)]
         found: dict[str, list[Stored]] = {s: [] for s in (*streams, *last)}
-        if not parts:
+        if not (streams or last):
             return found
-        for o, position, v, state in self._rows(" UNION ALL ".join(parts) + " ORDER BY 1, 3", params):
+        params = [*whole, *(x for pair in since for x in pair), *last]
+        for o, position, v, state in self._rows(self._streams_sql(len(whole), len(since), len(last)), params):
             found[o].append(_stored(position, o, v, bytes(state)))
         return found
+
+    @functools.cache  # noqa: B019 (a handful of shapes per store)
+    def _streams_sql(self, whole: int, since: int, last: int) -> str:
+        """`read_streams`' query for `whole` streams, `since` (stream, version) pairs and `last`
+        streams, taking its parameters in that order."""
+        p = self.param
+        columns = f"originator_id, {self._position_column}, originator_version, state FROM {self._events}"
+        parts = [f"SELECT {columns} WHERE originator_id IN ({', '.join([p] * whole)})"] if whole else []
+        parts += [f"SELECT {columns} WHERE originator_id = {p} AND originator_version > {p}"] * since
+        parts += [f"SELECT * FROM (SELECT {columns} WHERE originator_id = {p} "
+                  f"ORDER BY originator_version DESC LIMIT 1) AS last{i}" for i in range(last)]
+        return " UNION ALL ".join(parts) + " ORDER BY 1, 3"
 
     def read_stream_rows(self, stream: str, topics: Sequence[str]) -> list[tuple[int, int, bytes]]:
         """(position, version, stored bytes) of a stream's events of the given types, in order.
@@ -532,7 +529,8 @@ class SQLiteStore(Store):
             self._connections.append(con)
         return con
 
-    def _insert(self, stored: list[StoredEvent], **kwargs: Any) -> Sequence[int]:
+    def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
+                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
         """Append in one transaction that takes the write lock at once (BEGIN IMMEDIATE): the
         checks inside it (streams read but not written, lead keys) see the latest commit."""
         try:
@@ -540,14 +538,13 @@ class SQLiteStore(Store):
             cur = con.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                _guard_versions(cur, "?", EVENTS_TABLE, kwargs.get("expect", ()))
-                _guard_keys(cur, "?", KEYS_TABLE, kwargs.get("keys", ()), kwargs.get("unique_keys", True))
+                _guard_versions(cur, "?", EVENTS_TABLE, expect)
+                _guard_keys(cur, "?", KEYS_TABLE, keys, unique_keys)
                 ids: list[int] = []
-                for i in range(0, len(stored), SQLITE_ROWS):  # rows take rising rowids in order
-                    chunk = stored[i:i + SQLITE_ROWS]
+                for i in range(0, len(rows), SQLITE_ROWS):  # rows take rising rowids in order
+                    chunk = rows[i:i + SQLITE_ROWS]
                     cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
-                                "RETURNING rowid",
-                                [x for e in chunk for x in (e.originator_id, e.originator_version, e.topic, e.state)])
+                                "RETURNING rowid", [x for row in chunk for x in row])
                     ids.extend(sorted(row[0] for row in cur.fetchall()))
                 cur.execute("COMMIT")
             except BaseException:
@@ -672,9 +669,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     keys_table: str = KEYS_TABLE
 
-    def connection(self) -> contextlib.AbstractContextManager[psycopg.Connection]:
-        """The connection appends go through (PostgresStore hands in this thread's own)."""
-        return self.datastore.get_connection()
+    @contextmanager
+    def cursor(self) -> Iterator[psycopg.Cursor]:
+        """The cursor (tuple rows) appends go through: PostgresStore hands in one kept on each
+        thread's own connection."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            yield cur
 
     @functools.cache  # noqa: B019 (one recorder per store)
     def _statements(self, rows: int, guarded: bool) -> bytes:
@@ -698,29 +698,27 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                    f"INSERT INTO {table} {columns} SELECT v.* FROM lock, {source} AS v")
         return (sql + " RETURNING notification_id").encode()
 
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:  # type: ignore[override]
+    def insert_rows(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
+                    expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+        """`Store.append`: insert event rows, return their positions."""
         schema = self.datastore.schema
-        expect, keys = kwargs.get("expect", ()), kwargs.get("keys", ())
         guarded = bool(expect or keys)
-        rows = len(stored_events)
-        insert = self._statements(min(rows, SMALL_APPEND + 1), guarded)
-        if rows <= SMALL_APPEND:
-            params = [x for e in stored_events for x in (e.originator_id, e.originator_version, e.topic, e.state)]
+        insert = self._statements(min(len(rows), SMALL_APPEND + 1), guarded)
+        if len(rows) <= SMALL_APPEND:
+            params = [x for row in rows for x in row]
         else:
-            params = [[e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
-                      [e.topic for e in stored_events], [e.state for e in stored_events]]
-        with self.connection() as conn:
+            params = [list(column) for column in zip(*rows, strict=True)]
+        with self.cursor() as cur:
             if not guarded:  # the common case: one statement, one round trip
-                with conn.cursor(row_factory=tuple_row) as cur:
-                    cur.execute(insert, [append_lock_key(schema), self.channel_name, *params], prepare=True)
-                    return [row[0] for row in cur.fetchall()]
+                cur.execute(insert, [append_lock_key(schema), self.channel_name, *params], prepare=True)
+                return [row[0] for row in cur.fetchall()]
+            conn = cur.connection
             try:
-                with conn.cursor(row_factory=tuple_row) as cur, conn.pipeline():
+                with conn.pipeline():
                     cur.execute("BEGIN")
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
                     _guard_versions(cur, "%s", f'"{schema}".{self.events_table_name}', expect)
-                    _guard_keys(cur, "%s", f'"{schema}".{self.keys_table}', keys,
-                                kwargs.get("unique_keys", True))
+                    _guard_keys(cur, "%s", f'"{schema}".{self.keys_table}', keys, unique_keys)
                     cur.execute("SELECT pg_notify(%s, '')", [self.channel_name], prepare=True)
                     cur.execute(insert, params, prepare=True)
                     ids = [row[0] for row in cur.fetchall()]  # one cursor, read before COMMIT
@@ -733,7 +731,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
                     unique_keys: bool, checked_at: int | None) -> None:
-        """`Store.append_bulk`: the lock and NOTIFY of `insert_events`, then, in the same
+        """`Store.append_bulk`: the lock and NOTIFY of `insert_rows`, then, in the same
         transaction, COPY of the event rows and the key rows; no positions are read back."""
         schema = self.datastore.schema
         events = f'"{schema}".{self.events_table_name}'
@@ -821,7 +819,7 @@ class PostgresStore(Store):
     def recorder(self) -> LedgerPostgresRecorder:
         if self._recorder is None:
             self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE)
-            self._recorder.connection = self.connection  # type: ignore[method-assign]
+            self._recorder.cursor = self.cursor  # type: ignore[method-assign]
         return self._recorder
 
     def init(self) -> None:
@@ -912,10 +910,11 @@ class PostgresStore(Store):
         self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        """This thread's own connection (autocommit) for appends and single-statement reads.
+    def cursor(self) -> Iterator[psycopg.Cursor]:
+        """A cursor (tuple rows) on this thread's own connection (autocommit), for appends and
+        single-statement reads.
 
-        It is kept outside the library's pool, whose checkout and return cost more than a
+        Both are kept outside the library's pool, whose checkout and return cost more than a
         claim's query. psycopg's errors come out as the library's (IntegrityError,
         OperationalError, ...), as from the pool; a broken connection is replaced next time.
         """
@@ -924,9 +923,10 @@ class PostgresStore(Store):
             if con is not None:
                 self._connections.remove(con)
             con = self._local.con = self._connect(timeout=5)
+            self._local.cur = con.cursor(row_factory=tuple_row)
             self._connections.append(con)
         try:
-            yield con
+            yield self._local.cur
         except psycopg.Error as e:
             raise next(ours for theirs, ours in _ERRORS if isinstance(e, theirs))(str(e)) from e
 
@@ -935,8 +935,8 @@ class PostgresStore(Store):
         (the server restarted, say): reading twice is harmless."""
         for attempt in (1, 2):
             try:
-                with self.connection() as con:
-                    return con.cursor(row_factory=tuple_row).execute(sql, params, prepare=True).fetchall()
+                with self.cursor() as cur:
+                    return cur.execute(sql, params, prepare=True).fetchall()
             except OperationalError:
                 if attempt == 2 or not self._local.con.broken:
                     raise
