@@ -541,11 +541,10 @@ class Ledger(AuditQueries, Integrity, Feeds):
         report: dict[str, Any] = {"imported": 0, "skipped_existing": 0, "duplicates": [], "rejected": []}
         rejected = report["rejected"]
         seen_ids: set[str] = set()
-        seen_keys: dict[tuple[str, str], str] = {}
         chunk: list[_Row] = []
 
         def flush() -> None:
-            self._retry(lambda: self._import_chunk(by, pool, chunk, at, allow_duplicate, report, seen_keys))
+            self._retry(lambda: self._import_chunk(by, pool, chunk, at, allow_duplicate, report))
             if progress:
                 progress(len(chunk))
             chunk.clear()
@@ -573,28 +572,24 @@ class Ledger(AuditQueries, Integrity, Feeds):
         return report
 
     def _import_chunk(self, by: Person, pool: Pool, chunk: list[_Row], at: datetime,
-                      allow_duplicate: bool, report: dict[str, Any], seen_keys: dict[tuple[str, str], str]) -> None:
+                      allow_duplicate: bool, report: dict[str, Any]) -> None:
         """Append one batch of new leads (or none, on a lost race: Conflict, and the batch is redone).
 
-        The key index is read once, outside the append lock, to name each duplicate; the
-        append then checks under the lock that no lead was stored since that read (else it
-        looks at the keys again there), so a lead added meanwhile is never duplicated.
+        The key index (which holds the keys of the file's earlier batches too) is read once,
+        outside the append lock, to name each duplicate; the append then checks under the lock
+        that no lead was stored since that read (else it looks at the keys again there), so a
+        lead added meanwhile is never duplicated. The report changes only once the batch is in.
         """
         checked_at = self.store.max_position()  # before the reads below: what they see at least
         existing = self.store.existing_streams([lead_stream(lead_id) for _, lead_id, _, _ in chunk])
-        candidates = []
-        for row in chunk:
-            if lead_stream(row[1]) in existing:
-                report["skipped_existing"] += 1
-            else:
-                candidates.append(row)
+        candidates = [row for row in chunk if lead_stream(row[1]) not in existing]
         indexed = {(k.kind, k.value): k.lead for k in self.store.find_keys(
             [key for *_, keys in candidates for key in keys])}
         events, new_keys, dups = [], [], []
         batch_keys: dict[tuple[str, str], str] = {}
         for line, lead_id, attrs, keys in candidates:
             matches = [ev.DuplicateMatch(lead=other, field=k[0], value=k[1]) for k in keys
-                       if (other := indexed.get(k) or batch_keys.get(k) or seen_keys.get(k))]
+                       if (other := indexed.get(k) or batch_keys.get(k))]
             if matches and not allow_duplicate:
                 dups.append({"line": line, "lead": lead_id, "duplicate_of": matches[0].lead,
                              "field": matches[0].field, "value": matches[0].value})
@@ -607,8 +602,8 @@ class Ledger(AuditQueries, Integrity, Feeds):
         if events:
             self.store.append_bulk(events, keys=new_keys, unique_keys=not allow_duplicate, checked_at=checked_at)
         report["imported"] += len(events)
+        report["skipped_existing"] += len(chunk) - len(candidates)
         report["duplicates"].extend(dups)
-        seen_keys.update(batch_keys)
 
     def lead_show(self, lead_id: str) -> dict[str, Any]:
         self._ready()

@@ -286,8 +286,9 @@ class Store:
         size = _key_chunk(self.param)
         for i in range(0, len(streams), size):
             chunk = streams[i:i + size]
-            if self.param == "%s":  # PostgreSQL: one JSON text parameter, one plan
-                where, params = "originator_id IN (SELECT json_array_elements_text(%s::json))", [_json(chunk)]
+            if self.param == "%s":  # PostgreSQL: one JSON text parameter, an array for the index scan
+                where = "originator_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
+                params = [_json(chunk)]
             else:
                 where, params = f"originator_id IN ({', '.join('?' * len(chunk))})", chunk
             with self.reading() as cur:
