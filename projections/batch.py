@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
+from ledger.values import format_time
 
 if TYPE_CHECKING:
     from projections.runner import Db
 
 CHUNK = 500  # SQLite: keys per IN (...) list
+_UNREAD: Any = object()  # a key the batch has not read
 
 _encode = msgspec.json.Encoder().encode
 
@@ -131,10 +133,9 @@ class Rows:
 
     def get(self, key: Any) -> dict[str, Any] | None:
         """The row of `key` as the batch has it (read from the table on first use)."""
-        try:
-            return self.rows[key]
-        except KeyError:
-            pass
+        row = self.rows.get(key, _UNREAD)
+        if row is not _UNREAD:
+            return row
         if not self.spec.fresh_keys:
             where = " AND ".join(f"{c} = %s" for c in self.spec.key)
             params = [key] if len(self.spec.key) == 1 else list(key)
@@ -201,16 +202,11 @@ class Batch:
     """The rows one batch of events reads and writes, table by table, in one transaction."""
 
     def __init__(self, db: Db, tables: dict[str, Table]) -> None:
-        self.db = db
-        self.tables = tables
-        self._rows: dict[str, Rows] = {}
+        self._rows = {table: Rows(db, table, spec) for table, spec in tables.items()}
         self.memo: dict[Any, Any] = {}  # what models remember within the batch
 
     def rows(self, table: str) -> Rows:
-        found = self._rows.get(table)
-        if found is None:
-            found = self._rows[table] = Rows(self.db, table, self.tables[table])
-        return found
+        return self._rows[table]
 
     def flush(self) -> None:
         for rows in self._rows.values():

@@ -24,9 +24,10 @@ class Holdings(ReadModel):
     indexes = ["holdings:rep, pool", "holdings:pool, status"]
     lookups = ["holdings:pool, status"]  # a rule change reads the pool's held leads
 
-    def _due(self, batch: Batch) -> set[str]:
-        """The leads whose deadline the end of the batch computes."""
-        return batch.memo.setdefault("due", set())
+    def prepare(self, batch: Batch, events) -> None:
+        super().prepare(batch, events)
+        batch.rows("pools").load(e.pool for _, e in events if hasattr(e, "pool"))  # their rules
+        batch.memo["due"] = set()  # the leads whose deadline the end of the batch computes
 
     def _taken(self, batch: Batch, position: int, e) -> None:
         batch.rows("holdings").add({
@@ -34,7 +35,7 @@ class Holdings(ReadModel):
             "since": iso(e.occurred_at), "since_position": position, "last_follow_up": None,
             "recycle_at": None, "recycle_rule": None, "deal": None,
         })
-        self._due(batch).add(e.lead)
+        batch.memo["due"].add(e.lead)
 
     on_LeadClaimed = on_LeadAssigned = _taken  # from the pool: no row yet
 
@@ -54,30 +55,31 @@ class Holdings(ReadModel):
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
         if batch.rows("holdings").update(e.lead, last_follow_up=iso(e.occurred_at)) is not None:
-            self._due(batch).add(e.lead)
+            batch.memo["due"].add(e.lead)
 
     def on_LeadConverted(self, batch: Batch, position: int, e) -> None:
         batch.rows("holdings").update(e.lead, status="converted", deal=e.deal, recycle_at=None,
                                       recycle_rule=None)
 
     def on_PoolRulesChanged(self, batch: Batch, position: int, e) -> None:
-        holdings, due = batch.rows("holdings"), self._due(batch)
+        holdings, due = batch.rows("holdings"), batch.memo["due"]
         holdings.load_where("pool", [e.pool], "status = 'held'")
-        due.update(row["lead"] for row in holdings.values() if row["pool"] == e.pool and row["status"] == "held")
+        due.update(row["lead"] for row in holdings.values()
+                   if row["pool"] == e.pool and row["status"] == "held")
 
     def finish(self, batch: Batch) -> None:
-        holdings, rules = batch.rows("holdings"), {}
-        for lead in batch.memo.get("due", ()):
+        holdings, pools, rules = batch.rows("holdings"), batch.rows("pools"), {}
+        for lead in batch.memo["due"]:
             row = holdings.get(lead)
             if row is None:
                 continue
             at = rule = None
             if row["status"] == "held":
-                pool = row["pool"]
+                pool, last = row["pool"], row["last_follow_up"]
                 if pool not in rules:
-                    rules[pool] = Rules(**{r: batch.rows("pools").get(pool)[r] for r in RULES})
-                last = row["last_follow_up"]
-                found = next_deadline(rules[pool], parse_time(row["since"]), parse_time(last) if last else None)
+                    rules[pool] = Rules(**{r: pools.get(pool)[r] for r in RULES})
+                found = next_deadline(rules[pool], parse_time(row["since"]),
+                                      parse_time(last) if last else None)
                 if found:
                     at, rule = iso(found[1]), found[0]
             holdings.update(lead, recycle_at=at, recycle_rule=rule)

@@ -20,9 +20,11 @@ then tables), so runners, rebuilds and swaps never deadlock each other.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -116,6 +118,19 @@ class Db:
             f"INSERT INTO {table} ({names}) VALUES ({', '.join([self.param] * len(columns))})", rows)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: a batch makes many small objects that live
+    until it commits and form no cycles, and collecting them costs a fifth of the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class ReadModel:
     """One read model: its tables and how events change them.
 
@@ -152,7 +167,8 @@ class ReadModel:
                     k for _, e in events if (k := getattr(e, column, None)) is not None)
 
     def finish(self, batch: Batch) -> None:
-        """Called once the batch's events are applied, before its rows are written."""
+        """Called once the batch's events (some of them the model's: it was prepared) are
+        applied, before its rows are written."""
 
 
 def all_models() -> list[ReadModel]:
@@ -261,7 +277,8 @@ class Projector:
 
     # --- applying -----------------------------------------------------------------------
 
-    def _read(self, after: int, limit: int, upto: int | None) -> tuple[int | None, list[tuple[int, Any]], bool]:
+    def _read(self, after: int, limit: int, upto: int | None
+              ) -> tuple[int | None, list[tuple[int, Any]], bool]:
         """The last position of the next `limit` events after `after` (None: none); those of
         them some model handles, decoded: (position, event); and whether more may follow."""
         rows = self.store.read_log_raw(after=after, limit=limit)
@@ -295,15 +312,17 @@ class Projector:
             by_type: dict[type, list[tuple[int, Any]]] = {}
             for pe in events:
                 by_type.setdefault(type(pe[1]), []).append(pe)
+            involved = []
             for model, kinds in self._handled:
                 mine = [pe for kind in kinds & by_type.keys() for pe in by_type[kind]]
                 if mine:
                     model.prepare(batch, mine)
+                    involved.append(model)
             handlers = self._handlers
             for position, event in events:
                 for handler in handlers[type(event)]:
                     handler(batch, position, event)
-            for model, _ in self._handled:
+            for model in involved:
                 model.finish(batch)
             batch.flush()
 
@@ -322,7 +341,8 @@ class Projector:
             if last is None:
                 return position
             try:
-                self._apply(events, position, last, name, suffix)
+                with _collector_paused():
+                    self._apply(events, position, last, name, suffix)
             except Conflict:
                 position = self.position(name)  # another runner got there first
                 continue
