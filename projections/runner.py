@@ -40,6 +40,7 @@ TRACKING = "leadledger_tracking"
 NAME = "read_models"
 REBUILD = "__rebuild"
 EVENT_TYPES: tuple[type, ...] = typing.get_args(AnyEvent)
+FIRST_BATCH = 2500  # events at most in the first batch of a run
 
 
 class _Stored(msgspec.Struct):
@@ -86,7 +87,7 @@ class Db:
         head = f"SELECT {', '.join(columns)} FROM {table} WHERE "
         tail = f" AND {condition}" if condition else ""
         if self.kind == "postgresql":
-            return self.cur.execute(f"{head}{column} = ANY(%s){tail}", [values]).fetchall()
+            return self.cur.execute(f"{head}{column} = ANY(%b){tail}", [values]).fetchall()
         found = []
         for i in range(0, len(values), CHUNK):
             chunk = values[i:i + CHUNK]
@@ -99,7 +100,7 @@ class Db:
         if not keys:
             return
         if self.kind == "postgresql" and len(key) == 1:
-            self.cur.execute(f"DELETE FROM {table} WHERE {key[0]} = ANY(%s)", [keys])
+            self.cur.execute(f"DELETE FROM {table} WHERE {key[0]} = ANY(%b)", [keys])
             return
         where = " AND ".join(f"{c} = {self.param}" for c in key)
         self.cur.executemany(f"DELETE FROM {table} WHERE {where}",
@@ -200,6 +201,9 @@ class Projector:
             for kind, handler in model.handlers().items():
                 self._handlers.setdefault(kind, []).append(handler)
         self._topics = {kind.__name__ for kind in self._handlers}
+        # read ahead where a server does the reading meanwhile (SQLite reads in this
+        # process: a second thread would only take turns with applying)
+        self._reads_ahead = store.kind == "postgresql"
         self._reader: ThreadPoolExecutor | None = None
 
     # --- tables -------------------------------------------------------------------------
@@ -332,12 +336,17 @@ class Projector:
         reached, or None when the tracking row went away (a rebuild someone else finished)."""
         position = self.position(name)
         ahead: tuple[int | None, Future] | None = None  # the next batch, read meanwhile
+        # reading ahead, batches start small and grow: applying begins while more is read
+        size = min(batch, FIRST_BATCH) if self._reads_ahead else batch
         while position is not None:
             if ahead is not None and ahead[0] == position:
                 last, events, more = ahead[1].result()
             else:
-                last, events, more = self._read(position, batch, upto)
-            ahead = (last, self._read_ahead(last, batch, upto)) if more else None
+                last, events, more = self._read(position, size, upto)
+            ahead = None
+            if more and self._reads_ahead:
+                size = min(batch, size * 2)
+                ahead = (last, self._read_ahead(last, size, upto))
             if last is None:
                 return position
             try:
