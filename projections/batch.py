@@ -4,7 +4,8 @@ A batch is applied to rows in memory. For every table the batch touches, its `Ro
 each key's row as the batch leaves it (None: no row). Rows come from the database once: the
 keys a batch's events name are loaded together before it is applied, any other on first
 use. At the end each table is written once: one DELETE of the changed keys that were stored
-before, then one bulk insert of the changed rows (COPY on PostgreSQL).
+before, then one bulk insert of the changed rows (on PostgreSQL a COPY, or for a few rows
+INSERTs pipelined with the other tables' writes).
 
 Rows are dicts of column values. A handler reads them with `get`, and changes them only
 through `add`, `put`, `update` and `delete`, so the batch knows what to write.
@@ -185,23 +186,25 @@ class Rows:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write the changes: delete the changed keys that were stored, insert the new rows."""
+    def changes(self) -> tuple[str, tuple[str, ...], tuple[str, ...], list[Any], list[tuple]] | None:
+        """What to write, for `Db.write` (None: nothing): the changed keys that were stored,
+        to delete, and the new rows, to insert. The batch then counts them as stored."""
         if not self.changed:
-            return
-        stored, rows = self.stored, self.rows
+            return None
+        stored, rows, values = self.stored, self.rows, self._values
         gone = [k for k in self.changed if stored[k]]
-        self.db.delete_keys(self.table, self.spec.key, gone)
-        values = self._values
-        self.db.insert_rows(self.table, self.spec.names, [
-            values(row) for k in self.changed if (row := rows[k]) is not None])
+        new = [values(row) for k in self.changed if (row := rows[k]) is not None]
+        for k in self.changed:
+            stored[k] = rows[k] is not None
         self.changed = set()
+        return self.table, self.spec.key, self.spec.names, gone, new
 
 
 class Batch:
     """The rows one batch of events reads and writes, table by table, in one transaction."""
 
     def __init__(self, db: Db, tables: dict[str, Table]) -> None:
+        self.db = db
         self._rows = {table: Rows(db, table, spec) for table, spec in tables.items()}
         self.memo: dict[Any, Any] = {}  # what models remember within the batch
 
@@ -209,5 +212,5 @@ class Batch:
         return self._rows[table]
 
     def flush(self) -> None:
-        for rows in self._rows.values():
-            rows.flush()
+        """Write every table's changes."""
+        self.db.write([found for rows in self._rows.values() if (found := rows.changes())])

@@ -191,6 +191,21 @@ def test_read_models_write_times_as_the_ledger_formats_them():
     assert iso(None) is None
 
 
+def test_catch_up_stops_at_upto_inside_a_batch_and_goes_on_from_there(world):
+    story(world)  # some steps catch the models up: start them over
+    with world.store.writing() as cur:
+        db = Db(cur, world.store, world.views.names())
+        db.exec("UPDATE {tracking} SET position = 0 WHERE name = %s", [NAME])
+        for table in world.views.table_names():
+            db.exec(f"DELETE FROM {{{table}}}")
+    top = world.store.max_position()
+    middle = top - 7
+    assert world.views.catch_up(batch=5, upto=middle) == middle == world.views.position()
+    assert count_rows(world, "pool_leads") == pool_leads_expected(world, middle)
+    assert world.views.catch_up(batch=5) == top
+    assert dump(world) == replayed(world.store.url)
+
+
 def test_rebuild_swaps_in_at_the_end_and_keeps_the_old_tables_until_then(world):
     story(world)
     world.views.catch_up()
