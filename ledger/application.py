@@ -7,6 +7,8 @@ plain dicts shaped as SPEC §3 describes, or raise a `LedgerError`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -549,26 +551,27 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 progress(len(chunk))
             chunk.clear()
 
-        for line, fields in rows:
-            if isinstance(fields, str):
-                rejected.append({"line": line, "error": fields})
-                continue
-            try:
-                lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
-                _check_id(lead_id, "lead id")
-                attrs = _attributes(fields, skip=("id", "lead"))
-            except InvalidInput as e:
-                rejected.append({"line": line, "error": e.message})
-                continue
-            if lead_id in seen_ids:
-                report["skipped_existing"] += 1
-                continue
-            seen_ids.add(lead_id)
-            chunk.append((line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email)))
-            if len(chunk) >= batch:
+        with _collector_paused():  # the rows and batches make no cycles to collect
+            for line, fields in rows:
+                if isinstance(fields, str):
+                    rejected.append({"line": line, "error": fields})
+                    continue
+                try:
+                    lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
+                    _check_id(lead_id, "lead id")
+                    attrs = _attributes(fields, skip=("id", "lead"))
+                except InvalidInput as e:
+                    rejected.append({"line": line, "error": e.message})
+                    continue
+                if lead_id in seen_ids:
+                    report["skipped_existing"] += 1
+                    continue
+                seen_ids.add(lead_id)
+                chunk.append((line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email)))
+                if len(chunk) >= batch:
+                    flush()
+            if chunk:
                 flush()
-        if chunk:
-            flush()
         return report
 
     def _import_chunk(self, by: Person, pool: Pool, chunk: list[_Row], at: datetime,
@@ -824,6 +827,19 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 row["stream"] = s.stream
                 yield row
             position = events[-1].position
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: an import makes many small objects that live
+    until their batch is appended and form no cycles; collecting them costs a tenth of the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attributes:
