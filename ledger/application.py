@@ -7,8 +7,6 @@ plain dicts shaped as SPEC §3 describes, or raise a `LedgerError`.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +32,7 @@ from ledger.audit import PLACEMENT_TOPICS, AuditQueries, placement_at
 from ledger.feeds import Feeds
 from ledger.integrity import Integrity
 from ledger.shapes import DURATION_RULES, RULE_NAMES, event_dict, ownership_intervals, rules_dict
-from projections.runner import Db, Projector
+from projections.runner import Db, Projector, collector_paused
 
 ATTRIBUTES = ("company", "contact", "phone", "email", "region", "industry", "source")
 _ATTRIBUTE_SET = frozenset(ATTRIBUTES)
@@ -551,7 +549,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 progress(len(chunk))
             chunk.clear()
 
-        with _collector_paused():  # the rows and batches make no cycles to collect
+        with collector_paused():  # the rows and batches make no cycles to collect
             for line, fields in rows:
                 if isinstance(fields, str):
                     rejected.append({"line": line, "error": fields})
@@ -827,19 +825,6 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 row["stream"] = s.stream
                 yield row
             position = events[-1].position
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection meanwhile: an import makes many small objects that live
-    until their batch is appended and form no cycles; collecting them costs a tenth of the time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attributes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import operator
 import os
 import sqlite3
 import threading
@@ -22,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 import msgspec
@@ -62,8 +63,7 @@ class DuplicateKeys(Conflict):
     """A lead key was taken by a concurrent writer after we checked."""
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
+class Stored(NamedTuple):  # a named tuple: made for every event read, and quick to make
     """An event as the store holds it."""
 
     position: int
@@ -74,8 +74,7 @@ class Stored:
     event: AnyEvent
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(NamedTuple):
     stream: str
     version: int
     prev: str  # hash of the stream's last stored event (events after it in a batch chain on)
@@ -104,6 +103,9 @@ def _encoded(events: Sequence[NewEvent]) -> tuple[datetime, list[Row], list[str]
         rows.append((e.stream, e.version, type(e.event).__name__, state))
         digests.append(digest)
     return now, rows, digests
+
+
+_stream_order = operator.itemgetter(0, 2)  # (stream, version) of a row read
 
 
 def _stored(position: int, stream: str, version: int, state: bytes) -> Stored:
@@ -217,7 +219,9 @@ class Store:
         if not (streams or last):
             return found
         params = [*whole, *(x for pair in since for x in pair), *last]
-        for o, position, v, state in self._rows(self._streams_sql(len(whole), len(since), len(last)), params):
+        rows = self._rows(self._streams_sql(len(whole), len(since), len(last)), params)
+        rows.sort(key=_stream_order)  # here rather than in the query: the server's sort costs more
+        for o, position, v, state in rows:
             found[o].append(_stored(position, o, v, bytes(state)))
         return found
 
@@ -231,7 +235,7 @@ class Store:
         parts += [f"SELECT {columns} WHERE originator_id = {p} AND originator_version > {p}"] * since
         parts += [f"SELECT * FROM (SELECT {columns} WHERE originator_id = {p} "
                   f"ORDER BY originator_version DESC LIMIT 1) AS last{i}" for i in range(last)]
-        return " UNION ALL ".join(parts) + " ORDER BY 1, 3"
+        return " UNION ALL ".join(parts)
 
     def read_stream_rows(self, stream: str, topics: Sequence[str]) -> list[tuple[int, int, bytes]]:
         """(position, version, stored bytes) of a stream's events of the given types, in order.

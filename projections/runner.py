@@ -132,9 +132,10 @@ class Db:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection meanwhile: a batch makes many small objects that live
-    until it commits and form no cycles, and collecting them costs a fifth of the time."""
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile. A batch of events applied to the read models,
+    or of leads imported, makes many small objects that live until it commits and form no
+    cycles; collecting them costs a tenth to a fifth of the time."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -362,7 +363,7 @@ class Projector:
             if last is None:
                 return position
             try:
-                with _collector_paused():
+                with collector_paused():
                     self._apply(events, position, last, name, suffix)
             except Conflict:
                 position = self.position(name)  # another runner got there first
