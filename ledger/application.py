@@ -22,7 +22,7 @@ from ledger import events as ev
 from ledger.errors import InvalidInput, LedgerError, NotFound, Refused, StoreUnavailable
 from ledger.state import (
     CONVERTED, HELD, POOLED, Desk, Head, Lead, Person, Pool, desk_stream, lead_stream,
-    person_stream, pool_stream, replay,
+    advance, person_stream, pool_stream, replay,
 )
 from ledger.store import Conflict, LeadKey, NewEvent, Store, Stored, open_store
 from ledger.values import (
@@ -61,7 +61,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
         self.clock = clock or (lambda: datetime.now(UTC))
         self.views = Projector(self.store)
         self._last_pool: str | None = None  # where the next command probably acts (a read-ahead guess)
-        self._known_states: dict[str, Person | Pool] = {}  # people and pools as last read
+        self._known_states: dict[str, Person | Pool | Desk] = {}  # as last read or written here
 
     def close(self) -> None:
         self.store.close()
@@ -95,8 +95,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
             stored = self.store.read_stream(stream, after_version=self._since(stream).get(stream, 0))
         state = self._known_states.get(stream, initial)
         state = replay(state, [s for s in stored if s.version > state.head.version])
-        if state.head.version > self._known_states.get(stream, initial).head.version:
-            self._known_states[stream] = state
+        self._keep(state)
         return state
 
     def _person(self, person_id: str, stored: list[Stored] | None = None) -> Person:
@@ -130,16 +129,34 @@ class Ledger(AuditQueries, Integrity, Feeds):
         """A pool and the holdings of some reps in it, read in one round trip (none if `got`,
         read ahead, holds them). Read afresh, they come with the `actor` again: if he changed
         since he was read (deactivated, say), the decision would mix two moments, so the
-        attempt starts over (Conflict)."""
+        attempt starts over (Conflict).
+
+        A rep's holdings as this ledger last read or wrote them are not read again: a decision
+        made from a desk that moved on since cannot be recorded, because every command that
+        reads a desk either appends to it (at the next version, taken by then) or checks, under
+        the append lock, that it has not moved (`_commit`'s `expect`). Either way the attempt
+        ends in a Conflict, the desks remembered are forgotten, and it starts over."""
+        got = {} if got is None else got
         desks = [desk_stream(rep, pool_id) for rep in reps]
-        if got is None or any(s not in got for s in (pool_stream(pool_id), *desks)):
+        unread = [d for d in desks if d not in got and d not in self._known_states]
+        if pool_stream(pool_id) not in got or unread:
             again = [person_stream(actor.id)] if actor else []
-            got = self.store.read_streams([pool_stream(pool_id), *again], last=desks,
+            got = self.store.read_streams([pool_stream(pool_id), *again], last=unread,
                                           after=self._since(pool_stream(pool_id), *again))
             if actor and self._person(actor.id, got[again[0]]).head != actor.head:
                 raise Conflict(f"{actor.id} changed while the command read")
-        return (self._pool(pool_id, got[pool_stream(pool_id)]),
-                [self._desk(rep, pool_id, got[d]) for rep, d in zip(reps, desks, strict=True)])
+        found = []
+        for rep, d in zip(reps, desks, strict=True):
+            if d in got:
+                self._keep(self._desk(rep, pool_id, got[d]))
+            found.append(self._known_states[d])
+        return self._pool(pool_id, got[pool_stream(pool_id)]), found
+
+    def _keep(self, state: Person | Pool | Desk) -> None:
+        """Remember a state unless one at least as new is remembered already."""
+        known = self._known_states.get(state.head.stream)
+        if known is None or state.head.version > known.head.version:
+            self._known_states[state.head.stream] = state
 
     def _known(self, person_id: str, stored: list[Stored] | None = None) -> Person:
         person = self._person(person_id, stored)
@@ -189,7 +206,12 @@ class Ledger(AuditQueries, Integrity, Feeds):
         # A stream the decision read but does not write (the desk behind a recorded refusal)
         # must not have moved on either, or the decision is re-made on fresh state.
         unchanged = [(s, h.version) for s, h in known.items() if versions[s] == h.version]
-        return self.store.append(new, keys=list(keys), unique_keys=unique_keys, expect=unchanged)
+        stored = self.store.append(new, keys=list(keys), unique_keys=unique_keys, expect=unchanged)
+        for s in stored:  # what is remembered moves on with what this ledger wrote
+            state = self._known_states.get(s.stream)
+            if state is not None and state.head.version == s.version - 1:
+                self._keep(advance(state, s))
+        return stored
 
     def _retry(self, attempt: Callable[[], Any]) -> Any:
         """Run load-decide-append until it appends without losing a race."""
@@ -197,6 +219,9 @@ class Ledger(AuditQueries, Integrity, Feeds):
             try:
                 return attempt()
             except Conflict:
+                for stream, state in list(self._known_states.items()):
+                    if isinstance(state, Desk):  # it may have moved on: read it again
+                        self._known_states.pop(stream, None)
                 time.sleep(random.uniform(0, min(0.002 * (n + 1), 0.05)))
         raise StoreUnavailable("the store is too busy: gave up after many conflicting writes")
 
@@ -638,8 +663,9 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 self._ready()
                 guess = self._last_pool if with_desk else None
                 remembered = [person_stream(actor), *([pool_stream(guess)] if guess else [])]
+                desk = [desk_stream(actor, guess)] if guess else []
                 got = self.store.read_streams([*remembered, lead_stream(lead_id)],
-                                              last=[desk_stream(actor, guess)] if guess else [],
+                                              last=[d for d in desk if d not in self._known_states],
                                               after=self._since(*remembered))
             by = self._actor(actor, command, got.get(person_stream(actor or "")))
             lead = self._lead(lead_id, stored=got.get(lead_stream(lead_id)))

@@ -712,6 +712,21 @@ def test_a_ledger_sees_what_another_changed_after_it_last_read(world, store_url)
     assert world.pool_show("east")["rules"]["claim_limit"] == 1
 
 
+def test_holdings_remembered_from_an_earlier_claim_are_never_decided_on_once_moved_on(world, store_url):
+    """A ledger remembers a rep's holdings from his last claim. Another writer moves them on
+    (an assignment, a release): the next claim, decided from what was remembered, cannot be
+    recorded as it stands, and is decided again on what is stored (limit 2 in east)."""
+    with Ledger(store_url) as other:
+        world.claim("alice", "L-1", at=d(1))
+        other.assign("mgr", "L-2", "alice", at=d(1))  # alice now holds 2, the limit
+        fails(world, lambda: world.claim("alice", "L-3", at=d(2)), "claim_limit_reached",
+              records="ClaimRefused")
+        other.release("alice", "L-1", at=d(3))  # holds 1 again
+        assert world.claim("alice", "L-3", at=d(4))["owner"] == "alice"
+    assert sorted(h["lead"] for h in world.holdings("alice")["leads"]) == ["L-2", "L-3"]
+    assert world.verify()["ok"] is True
+
+
 def test_a_postgresql_ledger_replaces_a_connection_the_server_closed(world, backend):
     if backend != "postgresql":
         pytest.skip("PostgreSQL only: a server that closes connections")
