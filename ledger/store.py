@@ -928,6 +928,11 @@ class PostgresStore(Store):
             if con is not None:
                 self._connections.remove(con)
             con = self._local.con = self._connect(timeout=5)
+            # A stream's events are a few rows found by the index. Before the table has
+            # statistics (a new store, a large import that autovacuum has not analysed yet) the
+            # planner guesses hundreds per stream, and would start parallel workers for each
+            # read: a few milliseconds each, many times the read itself.
+            con.execute("SET max_parallel_workers_per_gather = 0")
             self._local.cur = con.cursor(row_factory=tuple_row)
             self._connections.append(con)
         try:
