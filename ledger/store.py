@@ -534,57 +534,50 @@ class SQLiteStore(Store):
             self._connections.append(con)
         return con
 
+    @contextmanager
+    def _appending(self) -> Iterator[sqlite3.Cursor]:
+        """One transaction on this thread's append connection that takes the write lock at
+        once (BEGIN IMMEDIATE), so the checks inside it (streams read but not written, lead
+        keys) see the latest commit; sqlite3's errors come out as the library's."""
+        try:
+            con = self._connection("append")
+            cur = con.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
                 expect: Sequence[tuple[str, int]]) -> Sequence[int]:
-        """Append in one transaction that takes the write lock at once (BEGIN IMMEDIATE): the
-        checks inside it (streams read but not written, lead keys) see the latest commit."""
-        try:
-            con = self._connection("append")
-            cur = con.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                _guard_versions(cur, "?", EVENTS_TABLE, expect)
-                _guard_keys(cur, "?", KEYS_TABLE, keys, unique_keys)
-                ids: list[int] = []
-                for i in range(0, len(rows), SQLITE_ROWS):  # rows take rising rowids in order
-                    chunk = rows[i:i + SQLITE_ROWS]
-                    cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
-                                "RETURNING rowid", [x for row in chunk for x in row])
-                    ids.extend(sorted(row[0] for row in cur.fetchall()))
-                cur.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-        except sqlite3.IntegrityError as e:
-            raise IntegrityError(str(e)) from e
-        except sqlite3.Error as e:
-            raise OperationalError(str(e)) from e
+        ids: list[int] = []
+        with self._appending() as cur:
+            _guard_versions(cur, "?", EVENTS_TABLE, expect)
+            _guard_keys(cur, "?", KEYS_TABLE, keys, unique_keys)
+            for i in range(0, len(rows), SQLITE_ROWS):  # rows take rising rowids in order
+                chunk = rows[i:i + SQLITE_ROWS]
+                cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
+                            "RETURNING rowid", [x for row in chunk for x in row])
+                ids.extend(sorted(row[0] for row in cur.fetchall()))
         return ids
 
-    def _insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+    def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None) -> None:
         """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
-        try:
-            con = self._connection("append")
-            cur = con.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                if unique_keys and keys:
-                    cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}")
-                    if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
-                        _check_keys_free(cur, "?", KEYS_TABLE, [(kind, value) for kind, value, _ in keys])
-                cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
-                cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
-                cur.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-        except sqlite3.IntegrityError as e:
-            raise IntegrityError(str(e)) from e
-        except sqlite3.Error as e:
-            raise OperationalError(str(e)) from e
+        with self._appending() as cur:
+            if unique_keys and keys:
+                cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}")
+                if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
+                    _check_keys_free(cur, "?", KEYS_TABLE, [(kind, value) for kind, value, _ in keys])
+            cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
+            cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         try:
