@@ -522,7 +522,8 @@ class SQLiteStore(Store):
         return name
 
     def _connection(self, role: str) -> sqlite3.Connection:
-        """This thread's own connection for reads (`role` "read") or appends ("append").
+        """This thread's own connection for read transactions (`role` "read"), or for appends
+        and single-statement reads ("append").
 
         They skip the library's connection pool, whose reader/writer interlocking costs more
         than a query; in WAL mode readers never block, nor are blocked by, the writer.
@@ -580,8 +581,10 @@ class SQLiteStore(Store):
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """On the connection appends use: the pages they just wrote are still in its cache,
+        where another connection would have to read them again after each commit."""
         try:
-            return self._connection("read").execute(sql, params).fetchall()
+            return self._connection("append").execute(sql, params).fetchall()
         except sqlite3.Error as e:
             raise OperationalError(str(e)) from e
 
