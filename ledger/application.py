@@ -82,27 +82,32 @@ class Ledger(AuditQueries, Integrity, Feeds):
         only for their events after that (see `_remembered`)."""
         return {s: found.head.version for s in streams if (found := self._known_states.get(s))}
 
-    def _remembered(self, initial: Person | Pool, stored: list[Stored] | None) -> Any:
-        """A person or pool: the state remembered from an earlier read, moved on by the
-        events stored after it (`stored`, from a read that asked for those; read here when
-        None). People and pools change rarely but are read by every command, and a pool's
+    def _remembered(self, stream: str, initial: Callable[[], Person | Pool], stored: list[Stored] | None) -> Any:
+        """A person or pool: the state remembered from an earlier read (or `initial()`), moved
+        on by the events stored after it (`stored`, from a read that asked for those; read here
+        when None). People and pools change rarely but are read by every command, and a pool's
         stream grows with each grant and rule change: replaying it whole each time would
         make commands slower as the ledger ages. The store is append-only, so a state once
         read stays true up to its version; events at or below the version remembered now
         (another thread may have moved it on meanwhile) are skipped."""
-        stream = initial.head.stream
         if stored is None:
             stored = self.store.read_stream(stream, after_version=self._since(stream).get(stream, 0))
-        state = self._known_states.get(stream, initial)
+        state = self._known_states.get(stream)
+        if state is None:
+            state = initial()
+        elif not stored:
+            return state
         state = replay(state, [s for s in stored if s.version > state.head.version])
         self._keep(state)
         return state
 
     def _person(self, person_id: str, stored: list[Stored] | None = None) -> Person:
-        return self._remembered(Person(Head(person_stream(person_id)), person_id), stored)
+        stream = person_stream(person_id)
+        return self._remembered(stream, lambda: Person(Head(stream), person_id), stored)
 
     def _pool(self, pool_id: str, stored: list[Stored] | None = None) -> Pool:
-        pool = self._remembered(Pool(Head(pool_stream(pool_id)), pool_id), stored)
+        stream = pool_stream(pool_id)
+        pool = self._remembered(stream, lambda: Pool(Head(stream), pool_id), stored)
         if not pool.exists:
             raise NotFound("unknown_pool", f"no pool {pool_id!r}", pool=pool_id)
         return pool
