@@ -25,9 +25,7 @@ from ledger.state import (
     advance, person_stream, pool_stream, replay,
 )
 from ledger.store import Conflict, LeadKey, NewEvent, Store, Stored, open_store
-from ledger.values import (
-    format_duration, format_time, lead_keys, parse_duration, parse_time,
-)
+from ledger.values import format_time, lead_keys, parse_duration, parse_time
 from ledger.audit import PLACEMENT_TOPICS, AuditQueries, placement_at
 from ledger.feeds import Feeds
 from ledger.integrity import Integrity
@@ -64,6 +62,7 @@ class Ledger(AuditQueries, Integrity, Feeds):
         self._known_states: dict[str, Person | Pool | Desk] = {}  # as last read or written here
 
     def close(self) -> None:
+        self.views.close()
         self.store.close()
 
     def __enter__(self) -> Ledger:
@@ -658,9 +657,9 @@ class Ledger(AuditQueries, Integrity, Feeds):
 
         `named` looks up the other ids the command names, so they are checked before --at.
         With `with_desk`, `decide` also gets the lead's pool and the actor's holdings in it.
-        The actor and the lead are read in one round trip, together with the pool and desk
-        of the pool this ledger last worked in (a guess, checked against the lead's pool:
-        a wrong guess costs one more read, never a wrong decision).
+        The actor and the lead are read in one round trip, together with the pool (and the
+        actor's desk in it, unless remembered) this ledger last worked in: a guess, checked
+        against the lead's pool, so a wrong guess costs one more read, never a wrong decision.
         """
         def attempt() -> dict[str, Any]:
             got: dict[str, list[Stored]] = {}
@@ -668,9 +667,9 @@ class Ledger(AuditQueries, Integrity, Feeds):
                 self._ready()
                 guess = self._last_pool if with_desk else None
                 remembered = [person_stream(actor), *([pool_stream(guess)] if guess else [])]
-                desk = [desk_stream(actor, guess)] if guess else []
+                unread = [desk_stream(actor, guess)] if guess else []
                 got = self.store.read_streams([*remembered, lead_stream(lead_id)],
-                                              last=[d for d in desk if d not in self._known_states],
+                                              last=[d for d in unread if d not in self._known_states],
                                               after=self._since(*remembered))
             by = self._actor(actor, command, got.get(person_stream(actor or "")))
             lead = self._lead(lead_id, stored=got.get(lead_stream(lead_id)))

@@ -35,8 +35,15 @@ class RawRecord(msgspec.Struct, frozen=True, kw_only=True):
     event: msgspec.Raw
 
 
+class EventRecord(msgspec.Struct, frozen=True):
+    """A stored record read for its event alone (the read models need no more)."""
+
+    event: AnyEvent
+
+
 _record_decoder = msgspec.json.Decoder(Record)
 _raw_record_decoder = msgspec.json.Decoder(RawRecord)
+_event_decoder = msgspec.json.Decoder(EventRecord)
 
 
 def chain_hash(stream: str, version: int, prev: str, recorded_at: bytes, event: bytes) -> str:
@@ -62,6 +69,10 @@ def encode(stream: str, version: int, prev: str, recorded_at: datetime, event: E
 
 def decode(state: bytes) -> Record:
     return _record_decoder.decode(state)
+
+
+def decode_event(state: bytes) -> AnyEvent:
+    return _event_decoder.decode(state).event
 
 
 def decode_raw(state: bytes) -> RawRecord:

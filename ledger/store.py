@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +35,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 from ledger import codec
 from ledger.errors import InvalidInput, StoreUnavailable
@@ -184,7 +184,7 @@ class Store:
                 raise Conflict(str(e)) from None
             raise StoreUnavailable(f"the store could not record the events: {e}") from None
 
-    def _insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+    def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None) -> None:
         raise NotImplementedError
 
@@ -295,10 +295,8 @@ class Store:
                 params = [_json(chunk)]
             else:
                 where, params = f"originator_id IN ({', '.join('?' * len(chunk))})", chunk
-            with self.reading() as cur:
-                cur.execute(
-                    f"SELECT DISTINCT originator_id FROM {self._events} WHERE {where}", params)
-                found.update(r[0] for r in cur.fetchall())
+            found.update(r[0] for r in self._rows(
+                f"SELECT DISTINCT originator_id FROM {self._events} WHERE {where}", params))
         return found
 
     def find_keys(self, keys: Sequence[tuple[str, str]]) -> list[LeadKey]:
@@ -310,9 +308,7 @@ class Store:
         size = _key_chunk(self.param)
         for i in range(0, len(keys), size):
             sql, params = _keys_matching(self._keys, self.param, keys[i:i + size], "k.kind, k.value, k.lead")
-            with self.reading() as cur:
-                cur.execute(sql, params)
-                found.extend(LeadKey(k, v, lead) for k, v, lead in cur.fetchall())
+            found.extend(LeadKey(k, v, lead) for k, v, lead in self._rows(sql, params))
         return found
 
     # -- read models --------------------------------------------------------------------
@@ -419,6 +415,17 @@ def _check_keys_free(cur: Any, p: str, table: str, pairs: Sequence[tuple[str, st
         cur.execute(sql + " LIMIT 1", params)
         if cur.fetchone():
             raise DuplicateKeys("a lead key was indexed by another writer")
+
+
+def _guard_bulk_keys(cur: Any, p: str, events: str, position: str, table: str,
+                     keys: Sequence[tuple[str, str, str]], checked_at: int | None) -> None:
+    """Inside a bulk append: refuse keys already indexed, looking them up only if an event was
+    stored after `checked_at` (keys are indexed only together with events)."""
+    if not keys:
+        return
+    cur.execute(f"SELECT MAX({position}) FROM {events}")
+    if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
+        _check_keys_free(cur, p, table, [(kind, value) for kind, value, _ in keys])
 
 
 def _guard_keys(cur: Any, p: str, table: str, keys: Sequence[LeadKey], unique: bool) -> None:
@@ -573,10 +580,8 @@ class SQLiteStore(Store):
                      unique_keys: bool, checked_at: int | None) -> None:
         """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
         with self._appending() as cur:
-            if unique_keys and keys:
-                cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}")
-                if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
-                    _check_keys_free(cur, "?", KEYS_TABLE, [(kind, value) for kind, value, _ in keys])
+            if unique_keys:
+                _guard_bulk_keys(cur, "?", EVENTS_TABLE, "rowid", KEYS_TABLE, keys, checked_at)
             cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
 
@@ -670,12 +675,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     keys_table: str = KEYS_TABLE
 
-    @contextmanager
-    def cursor(self) -> Iterator[psycopg.Cursor]:
-        """The cursor (tuple rows) appends go through: PostgresStore hands in one kept on each
-        thread's own connection."""
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            yield cur
+    def __init__(self, datastore: PostgresDatastore, *,
+                 cursor: Callable[[], contextlib.AbstractContextManager[psycopg.Cursor]], **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.cursor = cursor  # the cursor appends go through (`PostgresStore.cursor`)
 
     @functools.cache  # noqa: B019 (one recorder per store)
     def _statements(self, rows: int, guarded: bool) -> bytes:
@@ -730,19 +733,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     conn.execute("ROLLBACK")
                 raise
 
-    def insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+    def insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                     unique_keys: bool, checked_at: int | None) -> None:
         """`Store.append_bulk`: the lock and NOTIFY of `insert_rows`, then, in the same
         transaction, COPY of the event rows and the key rows; no positions are read back."""
         schema = self.datastore.schema
         events = f'"{schema}".{self.events_table_name}'
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        with self.cursor() as cur, cur.connection.transaction():
             cur.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')",
                         [append_lock_key(schema), self.channel_name])
-            if unique_keys and keys:
-                cur.execute(f"SELECT MAX(notification_id) FROM {events}")  # a snapshot taken under the lock
-                if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
-                    _check_keys_free(cur, "%s", f'"{schema}".{self.keys_table}', [(k, v) for k, v, _ in keys])
+            if unique_keys:  # the position is read in a snapshot taken under the lock
+                _guard_bulk_keys(cur, "%s", events, "notification_id", f'"{schema}".{self.keys_table}',
+                                 keys, checked_at)
             with cur.copy(f"COPY {events} (originator_id, originator_version, topic, state) "
                           "FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["text", "int8", "text", "bytea"])
@@ -819,8 +821,8 @@ class PostgresStore(Store):
     @property
     def recorder(self) -> LedgerPostgresRecorder:
         if self._recorder is None:
-            self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE)
-            self._recorder.cursor = self.cursor  # type: ignore[method-assign]
+            self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE,
+                                                    cursor=self.cursor)
         return self._recorder
 
     def init(self) -> None:
@@ -906,7 +908,7 @@ class PostgresStore(Store):
     def _is_busy(self, e: Exception) -> bool:
         return "deadlock" in str(e).lower()
 
-    def _insert_bulk(self, rows: list[tuple[str, int, str, bytes]], keys: Sequence[tuple[str, str, str]], *,
+    def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None) -> None:
         self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
 
@@ -939,14 +941,14 @@ class PostgresStore(Store):
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """A read is tried once more on a new connection when the kept one was found broken
         (the server restarted, say): reading twice is harmless."""
-        for attempt in (1, 2):
-            try:
-                with self.cursor() as cur:
-                    return cur.execute(sql, params, prepare=True).fetchall()
-            except OperationalError:
-                if attempt == 2 or not self._local.con.broken:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            with self.cursor() as cur:
+                return cur.execute(sql, params, prepare=True).fetchall()
+        except OperationalError:
+            if not self._local.con.broken:
+                raise
+        with self.cursor() as cur:
+            return cur.execute(sql, params, prepare=True).fetchall()
 
     def pipeline(self, cur: Any) -> contextlib.AbstractContextManager[Any]:
         return cur.connection.pipeline()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from ledger.errors import InvalidInput
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -50,9 +52,15 @@ def parse_time(text: str | datetime | None, name: str = "--at") -> datetime | No
     return value.astimezone(UTC)
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def format_time(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with "Z", microseconds only when there are some."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # as stored events decode: msgspec writes them the same way, quicker
+        return _encode(value)[1:-1].decode()
     value = value.astimezone(UTC)
     text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
     return text.replace("+00:00", "Z")

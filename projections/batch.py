@@ -17,29 +17,15 @@ import operator
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from eventsourcing.persistence import IntegrityError
-
-from ledger.values import format_time
 
 if TYPE_CHECKING:
     from projections.runner import Db
 
 CHUNK = 500  # SQLite: keys per IN (...) list
 _UNREAD: Any = object()  # a key the batch has not read
-
-_encode = msgspec.json.Encoder().encode
-
-
-def iso(value: datetime | None) -> str | None:
-    """`format_time`, quicker for the UTC times that stored events decode to (msgspec writes
-    them the same way: "Z", and microseconds only when there are some)."""
-    if value is not None and value.tzinfo is UTC:
-        return _encode(value)[1:-1].decode()
-    return format_time(value)
 
 
 def _parts(columns: str) -> list[str]:

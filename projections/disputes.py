@@ -1,6 +1,7 @@
 """disputes: every dispute, open or resolved, with its outcome."""
 
-from projections.batch import Batch, Table, iso
+from ledger.values import format_time
+from projections.batch import Batch, Table
 from projections.runner import ReadModel
 
 
@@ -17,7 +18,7 @@ class Disputes(ReadModel):
     def on_DisputeOpened(self, batch: Batch, position: int, e) -> None:
         batch.rows("disputes").add({
             "dispute": e.dispute, "lead": e.lead, "status": "open", "opened_by": e.actor,
-            "opened_at": iso(e.occurred_at), "reason": e.reason, "owner_at_open": e.owner,
+            "opened_at": format_time(e.occurred_at), "reason": e.reason, "owner_at_open": e.owner,
             "open_position": position, "outcome": None, "owner_after": None, "resolved_by": None,
             "resolved_at": None, "rationale": None,
         })
@@ -25,4 +26,4 @@ class Disputes(ReadModel):
     def on_DisputeResolved(self, batch: Batch, position: int, e) -> None:
         batch.rows("disputes").update(
             e.dispute, status="resolved", outcome=e.outcome, owner_after=e.owner, resolved_by=e.actor,
-            resolved_at=iso(e.occurred_at), rationale=e.rationale)
+            resolved_at=format_time(e.occurred_at), rationale=e.rationale)

@@ -1,6 +1,7 @@
 """follow_ups: every follow-up logged on a lead."""
 
-from projections.batch import Batch, Table, iso
+from ledger.values import format_time
+from projections.batch import Batch, Table
 from projections.runner import ReadModel
 
 
@@ -14,6 +15,6 @@ class FollowUps(ReadModel):
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
         batch.rows("follow_ups").add({
-            "position": position, "lead": e.lead, "rep": e.rep, "at": iso(e.occurred_at),
+            "position": position, "lead": e.lead, "rep": e.rep, "at": format_time(e.occurred_at),
             "channel": e.channel, "note": e.note,
         })

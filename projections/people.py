@@ -1,6 +1,7 @@
 """people: every registered person, with role and whether still active."""
 
-from projections.batch import Batch, Table, iso
+from ledger.values import format_time
+from projections.batch import Batch, Table
 from projections.runner import ReadModel
 
 
@@ -14,8 +15,8 @@ class People(ReadModel):
     def on_PersonRegistered(self, batch: Batch, position: int, e) -> None:
         batch.rows("people").add({
             "person": e.person, "name": e.name, "role": e.role, "team": e.team, "active": True,
-            "registered_at": iso(e.occurred_at), "deactivated_at": None,
+            "registered_at": format_time(e.occurred_at), "deactivated_at": None,
         })
 
     def on_PersonDeactivated(self, batch: Batch, position: int, e) -> None:
-        batch.rows("people").update(e.person, active=False, deactivated_at=iso(e.occurred_at))
+        batch.rows("people").update(e.person, active=False, deactivated_at=format_time(e.occurred_at))

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import msgspec
 from eventsourcing.persistence import PersistenceError
 
+from ledger import codec
 from ledger.errors import StoreUnavailable
 from ledger.events import AnyEvent
 from ledger.store import Conflict, Store
@@ -42,15 +42,6 @@ REBUILD = "__rebuild"
 EVENT_TYPES: tuple[type, ...] = typing.get_args(AnyEvent)
 FIRST_BATCH = 2500  # events at most in the first batch of a run
 COPY_ROWS = 100  # PostgreSQL: rows from which a COPY beats an INSERT (two round trips to one)
-
-
-class _Stored(msgspec.Struct):
-    """A stored record (see ledger.codec) read for its event alone."""
-
-    event: AnyEvent
-
-
-_decode = msgspec.json.Decoder(_Stored).decode
 
 
 class Db:
@@ -305,7 +296,13 @@ class Projector:
         if not rows:
             return None, [], False
         topics = self._topics
-        return rows[-1][0], [(row[0], _decode(row[4]).event) for row in rows if row[3] in topics], more
+        return rows[-1][0], [(row[0], codec.decode_event(row[4])) for row in rows if row[3] in topics], more
+
+    def close(self) -> None:
+        """Stop the read-ahead thread, if one was started."""
+        if self._reader is not None:
+            self._reader.shutdown()
+            self._reader = None
 
     def _read_ahead(self, after: int, limit: int, upto: int | None) -> Future:
         """`_read` in a thread of its own (one per projector, so one connection), while the

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,6 @@ import pytest
 from ledger import events as ev
 from ledger.application import Ledger
 from ledger.errors import LedgerError
-from ledger.values import format_time
-from projections.batch import iso
 from projections.runner import NAME, REBUILD, Db
 from tests.conftest import PG, T0, run_cli
 
@@ -182,13 +180,6 @@ def test_rebuild_equals_incremental_catch_up_row_for_row(world):
     assert intervals == expected
     assert len(incremental["follow_ups"]) == len(events_of(world, ev.FollowUpLogged))
     assert [(r[0], r[2], r[8]) for r in incremental["disputes"]] == [("L-3-D1", "resolved", "awarded")]
-
-
-def test_read_models_write_times_as_the_ledger_formats_them():
-    for at in (datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 2, 9, 0, 0, 1500, tzinfo=UTC),
-               datetime(2026, 3, 2, 17, 0, tzinfo=timezone(timedelta(hours=8)))):
-        assert iso(at) == format_time(at)
-    assert iso(None) is None
 
 
 def test_catch_up_stops_at_upto_inside_a_batch_and_goes_on_from_there(world):

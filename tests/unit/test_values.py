@@ -91,6 +91,9 @@ def test_format_time_is_utc_with_z():
     cst = timezone(timedelta(hours=8))
     assert format_time(datetime(2026, 3, 2, 17, 0, tzinfo=cst)) == "2026-03-02T09:00:00Z"
     assert format_time(datetime(2026, 3, 2, 9, 0, 1, 200000, tzinfo=UTC)) == "2026-03-02T09:00:01.200000Z"
+    assert format_time(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)) == "2026-03-02T09:00:00Z"
+    assert format_time(datetime(2026, 3, 2, 9, 0, 0, 1500, tzinfo=UTC)) == "2026-03-02T09:00:00.001500Z"
+    assert format_time(datetime(2026, 3, 2, 9, 0, 0, 1500, tzinfo=cst)) == "2026-03-02T01:00:00.001500Z"
     assert format_time(None) is None
 
 
