@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ledger import events as ev
-from ledger.errors import InvalidInput, PermissionDenied, Refused
+from ledger.errors import InvalidInput, LastAdmin, PermissionDenied, Refused
 from ledger.state import CONVERTED, HELD, POOLED, Desk, Lead, Person, Pool, RuleVersion
-from ledger.values import add, day_of, format_duration, format_time
+from ledger.values import add, check_at, day_of, format_duration, format_time
 
 HOLDERS = ("rep", "manager")
 ROLES = ("admin", "manager", "rep", "auditor")
@@ -60,6 +60,29 @@ def check_time(lead: Lead, at: datetime) -> None:
             f"({format_time(lead.last_event_at)})",
             lead=lead.id, latest=format_time(lead.last_event_at),
         )
+
+
+def check_when(at: datetime, now: datetime, actor: Person | None = None, pool: Pool | None = None,
+               lead: Lead | None = None, *, name: str = "--at") -> datetime:
+    """A command's time: not more than 5 minutes after the store's clock `now`, not before the
+    actor was registered or the pool created, not before the lead's latest event."""
+    floors = []
+    if actor is not None and actor.registered_at is not None:
+        floors.append((f"the registration of {actor.id}", actor.registered_at))
+    if pool is not None and pool.created_at is not None:
+        floors.append((f"the creation of pool {pool.id}", pool.created_at))
+    check_at(at, now, not_before=floors, name=name)
+    if lead is not None:
+        check_time(lead, at)
+    return at
+
+
+def check_not_last_admin(person: Person, active_admins: int) -> None:
+    """The last active admin cannot be deactivated: nobody could run the ledger after him.
+    `active_admins` counts every active admin, him included."""
+    if person.role == "admin" and person.active and active_admins <= 1:
+        raise LastAdmin(f"{person.id} is the last active admin; register another admin first",
+                        person=person.id)
 
 
 def check_member(actor: Person, pool: Pool) -> None:

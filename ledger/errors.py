@@ -30,6 +30,13 @@ class Refused(LedgerError):
         self.code = code
 
 
+class LastAdmin(Refused):
+    """Deactivating the last active admin would leave nobody to run the ledger (exit 1)."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__("last_admin", message, **details)
+
+
 class InvalidInput(LedgerError):
     code = "invalid_input"
     exit_code = 2

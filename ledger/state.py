@@ -32,6 +32,7 @@ class Person:
     team: str | None = None
     active: bool = True
     exists: bool = False
+    registered_at: datetime | None = None  # a command he performs may not be earlier
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Pool:
     rule_versions: tuple[RuleVersion, ...] = ()
     members: frozenset[str] = frozenset()
     exists: bool = False
+    created_at: datetime | None = None  # a command on the pool may not be earlier
 
     @property
     def rules(self) -> ev.Rules:
@@ -168,7 +170,8 @@ def evolve(event, state, stored):  # noqa: ARG001
 
 @evolve.register
 def _(e: ev.PersonRegistered, s: Person, stored) -> Person:
-    return _with(s, name=e.name, role=e.role, team=e.team, active=True, exists=True)
+    return _with(s, name=e.name, role=e.role, team=e.team, active=True, exists=True,
+                 registered_at=e.occurred_at)
 
 
 @evolve.register
@@ -179,7 +182,7 @@ def _(e: ev.PersonDeactivated, s: Person, stored) -> Person:
 @evolve.register
 def _(e: ev.PoolCreated, s: Pool, stored) -> Pool:
     return _with(
-        s, name=e.name, exists=True,
+        s, name=e.name, exists=True, created_at=e.occurred_at,
         rule_versions=(RuleVersion(1, e.occurred_at, e.rules, stored.position),),
     )
 

@@ -1,28 +1,87 @@
-"""Parsing and formatting of the values people type: times, durations, lead keys."""
+"""The input vocabulary: parsing, limits and formatting of the values people type — times,
+durations, counts, positions, ids — and the keys of the duplicate check."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from ledger.errors import InvalidInput
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+# --- durations and counts -------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d{1,12})\s*([smhd]?)\s*$", re.ASCII)  # 12 digits: no huge ints
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 86400}
+MIN_DURATION = 60  # 1m
+MAX_DURATION = 3650 * 86400  # 3650d
+MAX_COUNT = 1_000_000
+MAX_POSITION = 2**63 - 1
+_COUNT = re.compile(r"^\s*(\d{1,19})\s*$", re.ASCII)
+
+# A rule's limits: (kind, smallest value other than 0, whether 0 is allowed). A duration of 0
+# switches its rule off (idle/hold: never recycle; cooldown: none; warn_before: no early
+# warning), as the decisions read it; a pool may hold no leads per rep, so claim_limit >= 1.
+RULE_LIMITS = {
+    "claim_limit": ("count", 1, False),
+    "daily_claim_limit": ("count", 1, True),
+    "idle_limit": ("duration", MIN_DURATION, True),
+    "hold_limit": ("duration", MIN_DURATION, True),
+    "cooldown": ("duration", MIN_DURATION, True),
+    "warn_before": ("duration", MIN_DURATION, True),
+}
 
 
 def parse_duration(text: str | int, name: str = "duration") -> int:
-    """'90m', '12h', '30d' (a bare number means days) -> seconds."""
+    """'90m', '12h', '30d' (a bare number means days) -> seconds, at most 3650d."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise InvalidInput(f"invalid {name} {_quote(str(text))}: write it like 90m, 12h or 30d")
     if isinstance(text, int):
-        if text < 0:
+        seconds = text
+        if seconds < 0:
             raise InvalidInput(f"{name} must not be negative")
-        return text
-    m = _DURATION.match(str(text))
-    if not m:
-        raise InvalidInput(f"invalid {name} {text!r}: write it like 90m, 12h or 30d")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        m = _DURATION.match(text)
+        if not m:
+            raise InvalidInput(f"invalid {name} {_quote(text)}: write it like 90m, 12h or 30d")
+        seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > MAX_DURATION:
+        raise InvalidInput(f"{name} {_quote(str(text))} is too long: at most 3650d")
+    return seconds
+
+
+def parse_count(value: str | int, name: str = "count", minimum: int = 0) -> int:
+    """A whole number from `minimum` to 1,000,000."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and (m := _COUNT.match(value)):
+        number = int(m.group(1))
+    if number is None:
+        raise InvalidInput(f"{name} must be a whole number, not {_quote(str(value))}")
+    if not minimum <= number <= MAX_COUNT:
+        raise InvalidInput(f"{name} must be from {minimum} to {MAX_COUNT:,}, not {number}")
+    return number
+
+
+def parse_rule(name: str, value: str | int) -> int:
+    """One rule's value (seconds for durations), within SPEC's limits of input."""
+    if name not in RULE_LIMITS:
+        raise InvalidInput(f"unknown rule {name!r}")
+    kind, smallest, zero_ok = RULE_LIMITS[name]
+    option = f"--{name.replace('_', '-')}"
+    if kind == "count":
+        return parse_count(value, option, minimum=0 if zero_ok else smallest)
+    seconds = parse_duration(value, option)
+    if seconds == 0 and zero_ok:
+        return 0
+    if seconds < smallest:
+        raise InvalidInput(f"{option} must be from 1m to 3650d{' (or 0)' if zero_ok else ''}, "
+                           f"not {_quote(str(value))}")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:
@@ -34,8 +93,59 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def parse_position(text: str | int, name: str = "position") -> int:
+    """A position in the log: a whole number from 0 to 2^63-1."""
+    number = None
+    if isinstance(text, int) and not isinstance(text, bool):
+        number = text
+    elif isinstance(text, str) and (m := _COUNT.match(text)):
+        number = int(m.group(1))
+    if number is None or not 0 <= number <= MAX_POSITION:
+        raise InvalidInput(f"invalid {name} {_quote(str(text))}: a whole number from 0 to {MAX_POSITION}")
+    return number
+
+
+# --- ids ------------------------------------------------------------------------------------
+
+MAX_ID = 128
+QUOTE = 40  # a message quotes at most this many characters of what was typed
+# Invisible or direction-changing characters: an id holding one looks like another id.
+_BAD_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _quote(value: str) -> str:
+    """`value` quoted for a message: at most its first 40 characters, controls escaped."""
+    return repr(value[:QUOTE]) + ("…" if len(value) > QUOTE else "")
+
+
+def check_id(value: object, what: str) -> str:
+    """An id of a lead, person or pool: 1 to 128 characters, no surrounding whitespace, no
+    ':', no control or formatting (bidirectional, zero-width) characters. Returns it."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"invalid {what}: it must be text")
+    problem = None
+    if not value:
+        problem = "it is empty"
+    elif len(value) > MAX_ID:
+        problem = f"it has {len(value)} characters, at most {MAX_ID} are allowed"
+    elif value != value.strip():
+        problem = "it starts or ends with whitespace"
+    elif ":" in value:
+        problem = "it holds ':'"
+    elif any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
+        problem = "it holds a control or formatting character"
+    if problem:
+        raise InvalidInput(f"invalid {what} {_quote(value)}: {problem}", value=value[:QUOTE])
+    return value
+
+
+# --- times ----------------------------------------------------------------------------------
+
+FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little; more than this is a mistake
+
+
 def parse_time(text: str | datetime | None, name: str = "--at") -> datetime | None:
-    """ISO 8601 -> an aware UTC datetime. A time without a zone is taken as UTC."""
+    """ISO 8601 -> an aware UTC datetime. A time without an offset is UTC."""
     if text is None or isinstance(text, datetime):
         if isinstance(text, datetime) and text.tzinfo is None:
             return text.replace(tzinfo=UTC)
@@ -43,13 +153,29 @@ def parse_time(text: str | datetime | None, name: str = "--at") -> datetime | No
     raw = str(text).strip()
     try:
         value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
-    except ValueError:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):  # overflow: year 1 or 9999 moved into UTC
         raise InvalidInput(
-            f"invalid time for {name}: {text!r}; use ISO 8601, e.g. 2026-03-02T09:00:00Z"
+            f"invalid time for {name}: {_quote(str(text))}; use ISO 8601, e.g. 2026-03-02T09:00:00Z"
         ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+
+
+def check_at(at: datetime, now: datetime, *, not_before: Iterable[tuple[str, datetime | None]] = (),
+             name: str = "--at") -> datetime:
+    """A command's time may go back, never forward (more than 5 minutes after `now`, the
+    store's clock), and never before what it concerns existed: each `(what, time)` of
+    `not_before` reads as "--at ... is earlier than {what} ({time})". Returns `at`."""
+    if at > now + FUTURE_SLACK:
+        raise InvalidInput(f"{name} {format_time(at)} is in the future: more than 5 minutes after "
+                           f"the store's clock ({format_time(now)})", at=format_time(at),
+                           now=format_time(now))
+    for what, earliest in not_before:
+        if earliest is not None and at < earliest:
+            raise InvalidInput(f"{name} {format_time(at)} is earlier than {what} ({format_time(earliest)})",
+                               at=format_time(at), earliest=format_time(earliest))
+    return at
 
 
 _encode = msgspec.json.Encoder().encode
@@ -76,16 +202,20 @@ def add(value: datetime, seconds: int) -> datetime:
 
 # --- lead keys for the duplicate check ------------------------------------------------------
 
+# China's country code as people write it: +86, 0086, (+86), (86), or 86 and a separator
+# ("86-", "86 "). A bare 86 run into the digits ("8613800138000") is left alone: it may be
+# part of the number itself, and old stores keyed it so.
+_CHINA = re.compile(r"^(?:\(\s*(?:\+|00)?\s*86\s*\)|(?:\+|00)\s*86|86(?=[\s\-./)]+\d))",
+                    re.ASCII)
+
+
 def normal_phone(phone: str | None) -> str | None:
+    """NFKC (full-width digits become ASCII), country code 86 removed, then digits only."""
     if not phone:
         return None
-    text = phone.strip()
-    if text.startswith("+86"):
-        text = text[3:]
-    elif text.startswith("0086"):
-        text = text[4:]
-    plain = text.replace(" ", "").replace("-", "")  # the usual separators: digits are left
-    digits = plain if plain.isdigit() else "".join(filter(str.isdigit, text))
+    text = unicodedata.normalize("NFKC", phone).strip()
+    text = _CHINA.sub("", text, count=1)
+    digits = "".join(c for c in text if "0" <= c <= "9")
     return digits or None
 
 
