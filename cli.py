@@ -7,7 +7,7 @@ import sys
 import click
 
 from commands import audit, disputes, integrity, leads, ownership, people, pools, readmodels, setup
-from commands.output import App, debug, usage_error, wants_json
+from commands.output import App, debug, report, stdout_gone, unexpected, usage_error, wants_json
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -37,14 +37,31 @@ for module in (setup, people, pools, leads, ownership, audit, disputes, readmode
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run one command. Every failure ends with a status from 0 to 6 (130 for Ctrl-C); a
+    closed stdout (`| head`) ends it quietly with 1, as click does when it meets one first."""
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        try:
+            _invoke(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+    except BrokenPipeError:
+        stdout_gone()
+        code = 1
+    sys.exit(code)
+
+
+def _invoke(argv: list[str]) -> None:
+    as_json = wants_json(argv)
     try:
         root.main(args=argv, prog_name="leadledger", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help() if e.ctx else e.format_message())
         sys.exit(0)
-    except click.UsageError as e:
-        usage_error(e.format_message(), wants_json(argv))
+    except click.ClickException as e:  # usage errors, and click's own file errors
+        usage_error(e.format_message(), as_json)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -52,14 +69,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except SystemExit:
+    except BrokenPipeError:
         raise
-    except Exception as e:  # a bug: one line, not a traceback, unless debugging
+    except Exception as e:  # noqa: BLE001 - one line or one JSON object, not a traceback
         if debug():
             raise
-        click.echo(f"error: internal error: {type(e).__name__}: {e}", err=True)
-        sys.exit(70)
-    sys.exit(0)
+        report(unexpected(e), as_json)
 
 
 if __name__ == "__main__":

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from ledger.application import Ledger
-from ledger.errors import IntegrityViolation, LedgerError, StoreUnavailable
+from ledger.errors import IntegrityViolation, InvalidInput, LedgerError, StoreUnavailable
 
 
 class App:
@@ -43,22 +45,50 @@ class App:
             result = call(self.ledger)
         except LedgerError as e:
             self.fail(e)
-        except PersistenceError as e:
-            self.fail(StoreUnavailable(f"the store failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"))
+        except BrokenPipeError:  # stdout closed (`| head`): the entry point ends quietly
+            raise
+        except Exception as e:  # noqa: BLE001 - every failure gets an error code and a status
+            if debug():
+                raise
+            self.fail(unexpected(e))
         if self.json:
             emit_json(result)
         elif render is not None:
             render(result)
         return result
 
-    def fail(self, error: LedgerError) -> None:
-        if self.json and isinstance(error, IntegrityViolation):  # verify: its report, plus the error
-            emit_json({**error.details, "error": {"code": error.code, "message": error.message}})
-        elif self.json:
-            emit_json({"error": error.to_dict()})
-        else:
-            click.echo(f"error: {error.message} [{error.code}]", err=True)
-        raise SystemExit(error.exit_code)
+    def fail(self, error: LedgerError) -> NoReturn:
+        report(error, self.json)
+
+
+def report(error: LedgerError, as_json: bool) -> NoReturn:
+    """Print an error (its JSON object on stdout, or one line on stderr) and exit with its status."""
+    if as_json and isinstance(error, IntegrityViolation):  # verify: its report, plus the error
+        emit_json({**error.details, "error": {"code": error.code, "message": error.message}})
+    elif as_json:
+        emit_json({"error": error.to_dict()})
+    else:
+        click.echo(f"error: {error.message} [{error.code}]", err=True)
+    raise SystemExit(error.exit_code)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
+def unexpected(e: Exception) -> LedgerError:
+    """An exception the ledger did not turn into one of its errors, as one of them, so that no
+    command exits outside 0-6: the database or the file system failing is `store_unavailable`
+    (5); a value the database refuses (psycopg's DataError) or anything else (a bug met by
+    some input nobody foresaw) is `invalid_input` (2), marked `"internal": true`."""
+    if isinstance(e, LedgerError):
+        return e
+    if isinstance(e, (psycopg.DataError, sqlite3.DataError)):
+        return InvalidInput(f"the store refused a value: {_first_line(e)}")
+    if isinstance(e, (PersistenceError, sqlite3.DatabaseError, psycopg.Error, OSError)):
+        return StoreUnavailable(f"the store failed: {_first_line(e)}")
+    return InvalidInput(f"internal error (please report it): {_first_line(e)}", internal=True)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -122,14 +152,34 @@ def wants_json(argv: Sequence[str]) -> bool:
     return "--json" in argv or os.environ.get("LEADLEDGER_JSON") == "1"
 
 
-def usage_error(message: str, as_json: bool) -> None:
-    if as_json:
-        emit_json({"error": {"code": "invalid_input", "message": message}})
-    else:
-        click.echo(f"error: {message} [invalid_input]", err=True)
-    sys.exit(2)
+def usage_error(message: str, as_json: bool) -> NoReturn:
+    report(InvalidInput(message), as_json)
+
+
+def stdout_gone() -> None:
+    """The reader of stdout went away (`leadledger export events | head -1`): point stdout at
+    /dev/null so that Python's own flush at exit does not fail again, and end quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (tests)
+        pass
+
+
+def checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback that runs one of the vocabulary's checks (ledger/values.py) on an
+    option's value: bad input is then a usage error (exit 2) before anything is read."""
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except InvalidInput as e:
+            raise click.UsageError(e.message, ctx) from None  # the message names the option
+    return callback
 
 
 at_option = click.option(
-    "--at", metavar="TIME", help="when it happened (ISO 8601, e.g. 2026-03-02T09:00:00Z); default now"
+    "--at", metavar="TIME",
+    help="when it happened (ISO 8601, e.g. 2026-03-02T09:00:00Z; no offset means UTC); default now",
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from commands.output import App, at_option, pass_app, table
-
+from commands.output import App, at_option, checked, pass_app, table
+from ledger.values import check_id
 
 
 @click.group()
@@ -14,7 +14,7 @@ def person() -> None:
 
 
 @person.command("add")
-@click.argument("person_id", metavar="ID")
+@click.argument("person_id", metavar="ID", callback=checked(lambda v: check_id(v, "person id")))
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(["admin", "manager", "rep", "auditor"]))
 @click.option("--team")

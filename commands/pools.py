@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import click
 
-from commands.output import App, at_option, fields, pass_app, table
+from commands.output import App, at_option, checked, fields, pass_app, table
+from ledger.values import check_id, parse_rule
 
 
 def rule_options(f: Callable) -> Callable:
@@ -15,12 +16,17 @@ def rule_options(f: Callable) -> Callable:
         ("daily-claim-limit", "most claims per rep per UTC day, 0 = none (default 0)"),
         ("idle-limit", "recycle after no follow-up this long, e.g. 30d (default 30d)"),
         ("hold-limit", "recycle when not converted this long after the claim, 0 = never (default 90d)"),
-        ("cooldown", "a rep may not reclaim a lead this long after it left him (default 7d)"),
+        ("cooldown", "a rep may not reclaim a lead this long after it left him, 0 = none (default 7d)"),
         ("warn-before", "warn this long before a recycle deadline (default 3d)"),
     ]):
+        rule = name.replace("-", "_")
         f = click.option(f"--{name}", metavar="N" if "limit" in name and "claim" in name else "D",
-                         help=help_)(f)
+                         help=help_, callback=checked(lambda v, rule=rule: parse_rule(rule, v)))(f)
     return f
+
+
+RULES_HELP = ("Durations are 1m to 3650d (90m, 12h, 30d), or 0 to switch the rule off; "
+              "limits are whole numbers up to 1,000,000.")
 
 
 def _show_rules(r: dict) -> None:
@@ -32,8 +38,8 @@ def pool() -> None:
     """Create pools, change their rules, manage members."""
 
 
-@pool.command("create")
-@click.argument("pool_id", metavar="ID")
+@pool.command("create", epilog=RULES_HELP)
+@click.argument("pool_id", metavar="ID", callback=checked(lambda v: check_id(v, "pool id")))
 @click.option("--name", required=True)
 @rule_options
 @at_option
@@ -52,7 +58,7 @@ def create(app: App, pool_id: str, name: str, at: str | None, **rules: str | Non
     app.run(lambda ledger: ledger.create_pool(app.actor, pool_id, name, at=at, **rules), render)
 
 
-@pool.command("rules")
+@pool.command("rules", epilog=RULES_HELP)
 @click.argument("pool_id", metavar="ID")
 @rule_options
 @at_option

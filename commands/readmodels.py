@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import contextmanager, suppress
+from typing import IO, Any
 
 import click
 
 from commands.output import App, pass_app
+from ledger.errors import InvalidInput
 from ledger.feeds import MODELS, write_rows
+from ledger.values import parse_position
 
 PROGRESS_FROM = 10000  # events to apply before a progress bar is worth showing
 
@@ -95,30 +99,76 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
         f"read models {'rebuilt' if r['rebuilt'] else 'up to date'} at position {r['position']}"))
 
 
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".xlsx": "xlsx"}
+
+
+def _position(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
+    try:
+        return parse_position("0" if value is None else value, f"--{param.name}")
+    except InvalidInput as e:
+        raise click.UsageError(e.message, ctx) from None
+
+
+def _format(fmt: str | None, out: str | None) -> str:
+    """--format, else the extension of --out chooses it, else JSON Lines."""
+    chosen = fmt or FORMATS.get(os.path.splitext(out or "")[1].lower(), "jsonl")
+    if chosen == "xlsx":
+        raise InvalidInput("export writes jsonl or csv; xlsx output is not available, use --format csv")
+    return chosen
+
+
+@contextmanager
+def _replacing(out: str) -> Iterator[IO[str]]:
+    """A file written beside `out` and renamed over it only when complete: a failed export
+    leaves no half-written file. A place that cannot be written is bad input."""
+    target = os.path.abspath(out)
+    if os.path.isdir(target):
+        raise InvalidInput(f"cannot write --out {out!r}: it is a directory")
+    try:
+        fd, temp = tempfile.mkstemp(prefix=".export-", suffix=".part", dir=os.path.dirname(target))
+    except OSError as e:
+        raise InvalidInput(f"cannot write --out {out!r}: {e.strerror or e}") from None
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temp, 0o666 & ~mask)  # as a plain open() would make it, not mkstemp's 0600
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            yield f
+        os.replace(temp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
 @click.command()
 @click.argument("model", type=click.Choice([*MODELS, "events"]))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write to FILE instead of stdout")
-@click.option("--since", type=click.IntRange(min=0), default=0, help="events: only those after POSITION")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
+              help="jsonl or csv; default: from the extension of --out (.csv, .jsonl), else jsonl")
+@click.option("--out", metavar="FILE", help="write to FILE instead of stdout (whole, or not at all)")
+@click.option("--since", metavar="POSITION", callback=_position,
+              help="events: only those after POSITION (0 to 2^63-1)")
 @pass_app
-def export(app: App, model: str, fmt: str, out: str | None, since: int) -> None:
+def export(app: App, model: str, fmt: str | None, out: str | None, since: int) -> None:
     """Write a read model's rows, or the events (the change feed), as JSON Lines or CSV.
 
     \b
     Example:
-      leadledger export holdings --format csv --out holdings.csv
-      leadledger export events --since 5120     # what came after position 5120
+      leadledger export holdings --out holdings.csv     # CSV, from the extension
+      leadledger export events --since 5120             # what came after position 5120
     """
     def call(ledger) -> dict[str, Any] | None:
-        columns, rows = ledger.export(model, since)
+        chosen = _format(fmt, out)
         if out is None:
+            columns, rows = ledger.export(model, since)
             app.json = False  # the rows themselves are the output (errors before here are JSON)
-            write_rows(rows, fmt, sys.stdout, events=model == "events", columns=columns)
+            write_rows(rows, chosen, sys.stdout, events=model == "events", columns=columns)
             sys.stdout.flush()
             return None
-        with open(out, "w", encoding="utf-8", newline="") as f:
-            count = write_rows(rows, fmt, f, events=model == "events", columns=columns)
-        return {"model": model, "format": fmt, "out": out, "rows": count}
+        with _replacing(out) as f:
+            columns, rows = ledger.export(model, since)
+            count = write_rows(rows, chosen, f, events=model == "events", columns=columns)
+        return {"model": model, "format": chosen, "out": out, "rows": count}
 
     app.run(call, lambda r: r and click.echo(f"wrote {r['rows']} {r['model']} rows to {r['out']}", err=True),
             reader=True)

@@ -14,13 +14,24 @@ from ledger.errors import InvalidInput
 
 # --- durations and counts -------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d{1,12})\s*([smhd]?)\s*$", re.ASCII)  # 12 digits: no huge ints
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.ASCII)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 86400}
 MIN_DURATION = 60  # 1m
 MAX_DURATION = 3650 * 86400  # 3650d
 MAX_COUNT = 1_000_000
 MAX_POSITION = 2**63 - 1
-_COUNT = re.compile(r"^\s*(\d{1,19})\s*$", re.ASCII)
+_WHOLE = re.compile(r"^\s*(\d+)\s*$", re.ASCII)
+
+
+def _whole(value: object) -> int | None:
+    """A whole number from an int or a string of digits; None for anything else. A string
+    longer than 2^63-1 is not converted (int() of a huge string is slow, or refused)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and (m := _WHOLE.match(value)):
+        digits = m.group(1).lstrip("0") or "0"
+        return int(digits) if len(digits) <= 19 else MAX_POSITION + 1
+    return None
 
 # A rule's limits: (kind, smallest value other than 0, whether 0 is allowed). A duration of 0
 # switches its rule off (idle/hold: never recycle; cooldown: none; warn_before: no early
@@ -47,7 +58,8 @@ def parse_duration(text: str | int, name: str = "duration") -> int:
         m = _DURATION.match(text)
         if not m:
             raise InvalidInput(f"invalid {name} {_quote(text)}: write it like 90m, 12h or 30d")
-        seconds = int(m.group(1)) * _UNITS[m.group(2)]
+        digits = m.group(1).lstrip("0") or "0"  # no int() of a huge number: it is too long anyway
+        seconds = MAX_DURATION + 1 if len(digits) > 12 else int(digits) * _UNITS[m.group(2)]
     if seconds > MAX_DURATION:
         raise InvalidInput(f"{name} {_quote(str(text))} is too long: at most 3650d")
     return seconds
@@ -55,15 +67,11 @@ def parse_duration(text: str | int, name: str = "duration") -> int:
 
 def parse_count(value: str | int, name: str = "count", minimum: int = 0) -> int:
     """A whole number from `minimum` to 1,000,000."""
-    number = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and (m := _COUNT.match(value)):
-        number = int(m.group(1))
+    number = _whole(value)
     if number is None:
         raise InvalidInput(f"{name} must be a whole number, not {_quote(str(value))}")
     if not minimum <= number <= MAX_COUNT:
-        raise InvalidInput(f"{name} must be from {minimum} to {MAX_COUNT:,}, not {number}")
+        raise InvalidInput(f"{name} must be from {minimum} to {MAX_COUNT:,}, not {_quote(str(value))}")
     return number
 
 
@@ -95,11 +103,7 @@ def format_duration(seconds: int) -> str:
 
 def parse_position(text: str | int, name: str = "position") -> int:
     """A position in the log: a whole number from 0 to 2^63-1."""
-    number = None
-    if isinstance(text, int) and not isinstance(text, bool):
-        number = text
-    elif isinstance(text, str) and (m := _COUNT.match(text)):
-        number = int(m.group(1))
+    number = _whole(text)
     if number is None or not 0 <= number <= MAX_POSITION:
         raise InvalidInput(f"invalid {name} {_quote(str(text))}: a whole number from 0 to {MAX_POSITION}")
     return number
