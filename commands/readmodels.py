@@ -123,11 +123,11 @@ def _replacing(out: str) -> Iterator[IO[str]]:
     leaves no half-written file. A place that cannot be written is bad input."""
     target = os.path.abspath(out)
     if os.path.isdir(target):
-        raise InvalidInput(f"cannot write --out {out!r}: it is a directory")
+        raise InvalidInput(f"cannot write --out {out[:80]!r}: it is a directory")
     try:
         fd, temp = tempfile.mkstemp(prefix=".export-", suffix=".part", dir=os.path.dirname(target))
-    except OSError as e:
-        raise InvalidInput(f"cannot write --out {out!r}: {e.strerror or e}") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise InvalidInput(f"cannot write --out {out[:80]!r}: {getattr(e, 'strerror', None) or e}") from None
     try:
         mask = os.umask(0)
         os.umask(mask)

@@ -156,6 +156,8 @@ def parse_time(text: str | datetime | None, name: str = "--at") -> datetime | No
         return text.astimezone(UTC) if text else None
     raw = str(text).strip()
     try:
+        if len(raw) > 64 or not raw.isprintable():  # fromisoformat lets some of these through
+            raise ValueError(raw)
         value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
