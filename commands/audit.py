@@ -9,7 +9,7 @@ from commands.output import App, fields, pass_app, table
 
 @click.command()
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--at", metavar="TIME", help="as of this time (ISO 8601); an event at TIME counts as done")
+@click.option("--at", metavar="TIME", help="as of this time (ISO 8601; no offset means UTC); an event at TIME counts as done")
 @pass_app
 def owner(app: App, lead_id: str, at: str | None) -> None:
     """Who owned a lead at a time (default now), since when, by which event.

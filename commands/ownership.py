@@ -117,7 +117,7 @@ def move(app: App, lead_id: str, to_pool: str, reason: str | None, at: str | Non
 
 
 @click.command()
-@click.option("--now", metavar="TIME", help="the sweep's time (ISO 8601); default now")
+@click.option("--now", metavar="TIME", help="the sweep's time (ISO 8601; no offset means UTC); default now")
 @click.option("--dry-run", is_flag=True, help="show what would happen; write nothing")
 @pass_app
 def sweep(app: App, now: str | None, dry_run: bool) -> None:
