@@ -40,6 +40,7 @@ MAX_PROOF = 64  # no tree of 2**63 leaves has a longer path
 # Personal data (spec section 7): not bound by a receipt. Paths of field names; list items skipped.
 PERSONAL = {("attributes", "contact"), ("attributes", "phone"), ("attributes", "email"), ("note",),
             ("duplicates", "value")}
+_KINDS = {int: "a whole number", str: "text", dict: "an object"}
 _HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
@@ -185,7 +186,7 @@ def _check_digest(receipt: dict[str, Any], head: TreeHead, digest: TreeHead, key
 def _need(obj: dict[str, Any], name: str, kind: type, where: str | None = None) -> Any:
     value = obj.get(name)
     if not isinstance(value, kind) or kind is int and isinstance(value, bool):
-        raise Failed(where or name, f"{name} is missing or not a {kind.__name__}")
+        raise Failed(where or name, f"{name} is missing or not {_KINDS[kind]}")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,14 +71,14 @@ class Log:
         proof = merkle.inclusion_proof(position - 1, size, self.get)
         consistency = merkle.consistency_proof(since, size, self.get) if since is not None else None
         public = checkpoint.public_key_of(key) if key else None
-        return make_receipt(self.feed[position], stream, version, state, proof, self.head(size, key), public,
+        return make_receipt(copy.deepcopy(self.feed[position]), stream, version, state, proof, self.head(size, key), public,
                             consistency)
 
 
-def sample_log(n: int = 12) -> Log:
+def sample_log(n: int = 12, start: datetime = T0) -> Log:
     """A small realistic log: people, a pool, leads (with personal data), claims, follow-ups."""
     log = Log()
-    at = T0
+    at = start
     log.append("person:root", ev.PersonRegistered(occurred_at=at, actor="root", person="root", name="Root",
                                                   role="admin"))
     log.append("pool:east", ev.PoolCreated(occurred_at=at, actor="root", pool="east", name="East",
