@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from commands import audit, disputes, integrity, leads, ownership, people, pools, readmodels, setup
+from commands import audit, disputes, integrity, leads, ownership, people, pools, readmodels, receipts, setup
 from commands.output import App, debug, report, stdout_gone, unexpected, usage_error, wants_json
 
 
@@ -31,7 +31,7 @@ def root(ctx: click.Context, store: str | None, actor: str | None, as_json: bool
     ctx.call_on_close(app.close)
 
 
-for module in (setup, people, pools, leads, ownership, audit, disputes, readmodels, integrity):
+for module in (setup, people, pools, leads, ownership, audit, disputes, readmodels, integrity, receipts):
     for command in module.COMMANDS:
         root.add_command(command)
 

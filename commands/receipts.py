@@ -1,0 +1,93 @@
+"""keygen, verify-receipt: the parts of receipts that need no store."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from pathlib import Path
+
+import click
+
+from commands.output import App, emit_json, pass_app
+from ledger import checkpoint
+from ledger.errors import InvalidInput, LedgerError
+from ledger.receipt_check import check_receipt
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_app
+def keygen(app: App, file: str) -> None:
+    """Make an Ed25519 signing key for tree heads and receipts.
+
+    Writes the private key (PEM) to FILE, readable by its owner only, and prints the
+    public key auditors check signatures with. An existing FILE is never overwritten.
+    Keep the key outside the database: whoever can write the database cannot sign.
+
+    \b
+    Example:
+      leadledger keygen ~/.leadledger/signing.pem
+      LEADLEDGER_SIGNING_KEY=~/.leadledger/signing.pem leadledger digest
+    """
+    try:
+        key = checkpoint.write_new_key(file)
+    except LedgerError as e:
+        app.fail(e)
+    result = {"key_file": file, "public_key": checkpoint.b64(checkpoint.public_key_of(key))}
+    if app.json:
+        emit_json(result)
+    else:
+        click.echo(f"wrote {file} (mode 0600); public key: {result['public_key']}")
+
+
+@click.command("verify-receipt")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--digest", metavar="D", help="also check the receipt's tree extends this digest")
+@click.option("--public-key", "public_key", metavar="K", help="the key that must have signed (base64)")
+@pass_app
+def verify_receipt(app: App, file: str, digest: str | None, public_key: str | None) -> None:
+    """Check a receipt offline: the event, its place in the log, the signed head.
+
+    Needs no store. Recomputes the event's hash from the stored record the receipt
+    carries, checks every non-personal field of the event against it, the inclusion
+    proof up to the root, and the signature over the tree head (against --public-key
+    when given). With --digest, also checks the receipt's tree extends that digest.
+    Exit 0 when all of it holds, 6 naming what failed, 2 for an unreadable file.
+
+    \b
+    Example:
+      leadledger verify-receipt claim-L-1001.json --public-key 3q2+7w…
+    """
+    try:
+        trusted = checkpoint.parse_public_key(public_key) if public_key is not None else None
+        wanted = checkpoint.parse_digest(digest) if digest is not None else None
+        result = check_receipt(_read(file), wanted, trusted)
+    except LedgerError as e:
+        app.fail(e)
+    if app.json:
+        emit_json(result)
+        return
+    signer = "unsigned"
+    if result["signed"]:
+        signer = f"signed by {result['public_key']}" + (" (the key given)" if result["key_checked"]
+                                                         else " (the key it carries: compare it)")
+    extra = f"; it extends the digest at {result['digest_position']}" if "digest_position" in result else ""
+    click.echo(f"ok: {result['stream']} v{result['version']} is event {result['position']} of a log of "
+               f"{result['tree_size']} events, root {result['root']}; {signer}{extra}")
+
+
+def _read(file: str) -> dict:
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        receipt = json.loads(text)
+    except OSError as e:
+        raise InvalidInput(f"cannot read {file}: {e.strerror}", file=file) from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise InvalidInput(f"{file} is not a JSON receipt: {e}", file=file) from None
+    if not isinstance(receipt, dict):
+        raise InvalidInput(f"{file} is not a JSON receipt: not an object", file=file)
+    return receipt
+
+
+COMMANDS = [keygen, verify_receipt]

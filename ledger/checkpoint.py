@@ -1,0 +1,237 @@
+"""Tree heads as text (C2SP tlog-checkpoint in a C2SP signed note), and their Ed25519 keys.
+
+The checkpoint text, the part that is signed, is three lines, each ending in a newline:
+
+    leadledger/3f2a9c01d4e5b6a7     origin: which log (see `origin_of`)
+    1024                            tree size: the events in the log
+    q1v9...=                        base64 of the tree's root at that size
+
+A signed note adds a blank line, then one line per signature:
+
+    — leadledger/3f2a9c01d4e5b6a7 BASE64(key id (4 bytes) || Ed25519 signature (64 bytes))
+
+The key is named by the origin; its id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 ||
+public key), as signed-note says. An unsigned head is the text alone. The digest string
+`leadledger digest` prints is the note base64-encoded behind `llh1:`, one word for a shell;
+`parse_digest` takes that or the note as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger.errors import InvalidInput
+
+PREFIX = "llh1:"
+ORIGIN = "leadledger"
+MAX_SIZE = 2**63 - 1
+MAX_NOTE = 16 * 1024  # a head with a few signatures is a few hundred bytes
+_DASH = "\u2014 "
+_ORIGIN = re.compile(r"[!-*,-~]{1,200}", re.ASCII)  # printable, no space, no '+'
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}", re.ASCII)
+
+
+@dataclass(frozen=True)
+class NoteSignature:
+    name: str
+    key_id: bytes  # 4 bytes
+    signature: bytes
+
+    def line(self) -> str:
+        return f"{_DASH}{self.name} {b64(self.key_id + self.signature)}\n"
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    origin: str
+    size: int
+    root: bytes
+    signatures: tuple[NoteSignature, ...] = ()
+
+    def text(self) -> str:
+        """The checkpoint text: what a signature covers."""
+        return f"{self.origin}\n{self.size}\n{b64(self.root)}\n"
+
+    def note(self) -> str:
+        if not self.signatures:
+            return self.text()
+        return self.text() + "\n" + "".join(s.line() for s in self.signatures)
+
+    def digest(self) -> str:
+        return PREFIX + b64(self.note().encode())
+
+    def signed(self, key: Ed25519PrivateKey) -> TreeHead:
+        """This head with the key's signature (in place of any earlier one by the same key)."""
+        public = public_key_of(key)
+        kid = key_id(self.origin, public)
+        others = tuple(s for s in self.signatures if (s.name, s.key_id) != (self.origin, kid))
+        mine = NoteSignature(self.origin, kid, key.sign(self.text().encode()))
+        return replace(self, signatures=(mine, *others))
+
+    def signature_by(self, public_key: bytes) -> bytes | None:
+        """The signature on this head that names this key (not yet checked), if any."""
+        kid = key_id(self.origin, public_key)
+        return next((s.signature for s in self.signatures if (s.name, s.key_id) == (self.origin, kid)), None)
+
+    def verify(self, public_key: bytes) -> bool:
+        """Whether this key signed this head."""
+        signature = self.signature_by(public_key)
+        return signature is not None and verify_signature(public_key, signature, self.text().encode())
+
+
+def origin_of(first_event_hash: str | None) -> str:
+    """A log's origin: its first event's hash names it (the empty log has none of its own)."""
+    return f"{ORIGIN}/{first_event_hash[:16]}" if first_event_hash else ORIGIN
+
+
+def head(origin: str, size: int, root: bytes, signature: bytes | None = None,
+         public_key: bytes | None = None) -> TreeHead:
+    """A head from its parts, as a receipt or `digest` carries them (signature and key apart)."""
+    if not _ORIGIN.fullmatch(origin):
+        raise InvalidInput(f"invalid origin {origin!r}: printable ASCII without spaces or '+'")
+    if not 0 <= size <= MAX_SIZE or len(root) != 32:
+        raise InvalidInput("a tree head needs a size from 0 and a 32-byte root")
+    signatures: tuple[NoteSignature, ...] = ()
+    if signature is not None and public_key is not None:
+        signatures = (NoteSignature(origin, key_id(origin, public_key), signature),)
+    return TreeHead(origin, size, root, signatures)
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n\x01" + public_key).digest()[:4]
+
+
+def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+def parse_digest(text: str) -> TreeHead:
+    """A tree head as `leadledger digest` prints it (or the note itself); InvalidInput if not."""
+    text = (text or "").strip()
+    if text.startswith(PREFIX):
+        try:
+            note = base64.b64decode(text[len(PREFIX):], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidInput(f"malformed digest: the text after {PREFIX} is not base64 of a tree head",
+                               digest=text) from None
+        return parse_note(note)
+    if "\n" in text:
+        return parse_note(text + "\n")
+    raise InvalidInput(f"malformed digest {text[:80]!r}: expected {PREFIX}… as printed by `leadledger digest`",
+                       digest=text)
+
+
+def parse_note(note: str) -> TreeHead:
+    """A checkpoint, unsigned (its text alone) or as a signed note."""
+    if len(note) > MAX_NOTE or any(c < " " and c != "\n" for c in note):
+        raise InvalidInput("malformed tree head: too long, or holds control characters")
+    text, block = note, ""
+    if "\n\n" in note:  # a signed note: the text, a blank line, the signature lines
+        text, _, block = note.rpartition("\n\n")
+        text += "\n"
+    lines = text.split("\n")
+    if len(lines) != 4 or lines[3] != "" or "\n\n" in note and not block:
+        raise InvalidInput("malformed tree head: expected three lines (origin, tree size, base64 root)")
+    origin, size, root_text = lines[:3]
+    if not _SIZE.fullmatch(size) or int(size) > MAX_SIZE:
+        raise InvalidInput(f"malformed tree head: tree size {size[:30]!r} is not a number")
+    root = b64decode(root_text, 32, "root")
+    result = head(origin, int(size), root)
+    return replace(result, signatures=tuple(_signature(line) for line in _lines(block)))
+
+
+def _lines(block: str) -> list[str]:
+    if block and not block.endswith("\n"):
+        raise InvalidInput("malformed tree head: a signature line does not end")
+    return block.split("\n")[:-1] if block else []
+
+
+def _signature(line: str) -> NoteSignature:
+    name, _, encoded = line.removeprefix(_DASH).partition(" ")
+    if not line.startswith(_DASH) or not _ORIGIN.fullmatch(name) or " " in encoded:
+        raise InvalidInput(f"malformed signature line {line[:60]!r}")
+    raw = b64decode(encoded, None, "signature")
+    if len(raw) < 5:
+        raise InvalidInput("malformed signature line: too short")
+    return NoteSignature(name, raw[:4], raw[4:])
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def b64decode(text: object, size: int | None, what: str) -> bytes:
+    """Strict standard base64 (of `size` bytes when given); InvalidInput otherwise."""
+    try:
+        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else None
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None or b64(raw) != text or size is not None and len(raw) != size:
+        length = f" of {size} bytes" if size else ""
+        raise InvalidInput(f"malformed {what}: not base64{length}")
+    return raw
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+def public_key_of(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def parse_public_key(text: str) -> bytes:
+    """A public key as `digest` prints it: base64 of 32 bytes."""
+    raw = b64decode((text or "").strip(), 32, "public key")
+    try:
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise InvalidInput("malformed public key: not an Ed25519 key") from None
+    return raw
+
+
+def write_new_key(path: str | Path) -> Ed25519PrivateKey:
+    """Make a key and write it (PEM, PKCS#8) to a new file only its owner may read."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InvalidInput(f"{path} already exists: a key is never overwritten", file=str(path)) from None
+    except OSError as e:
+        raise InvalidInput(f"cannot create {path}: {e.strerror}", file=str(path)) from None
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)  # whatever the umask
+        f.write(pem)
+    return key
+
+
+def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
+    """A private key from a file: PEM (as `keygen` writes it) or the raw 32 bytes."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"cannot read the signing key {path}: {e.strerror}") from None
+    try:
+        key = (Ed25519PrivateKey.from_private_bytes(data) if len(data) == 32
+               else serialization.load_pem_private_key(data, password=None))
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidInput(f"{path} is not an unencrypted Ed25519 private key (PEM or raw)")
+    return key

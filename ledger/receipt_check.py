@@ -1,0 +1,229 @@
+"""Check a receipt offline: proof that one event is at its position in a log with that tree head.
+
+Needs no store and no network: only the receipt, and what the auditor kept (a digest, a public key).
+A receipt, as `leadledger receipt` prints it:
+
+    {"event": {...the change-feed object...},
+     "record": {"stream": S, "version": V, "state": TEXT},   the event exactly as stored
+     "leaf_hash": HEX, "tree_size": N, "root": HEX, "inclusion_proof": [HEX, ...],
+     "origin": TEXT, "signature": B64|null, "public_key": B64|null,
+     "consistency_proof": [HEX, ...]}                        (made with --digest D)
+
+The checks, in this order; the first that fails is named in `failed`:
+
+  record            the stored record's hash matches its bytes: stream, version, the previous
+                    event's hash, recording time and event bytes (its stream's hash chain link);
+  event             every field of the change-feed object equals the stored record's, the
+                    personal fields aside (they are not in a stored record in the clear);
+  leaf_hash         the leaf is SHA-256(0x00 || the record's hash);
+  inclusion_proof   RFC 9162's audit path leads from leaf position-1 to the root at tree_size;
+  signature         the head (origin, tree size, root) is signed by the key the receipt
+                    carries, or by --public-key when given (an unsigned receipt then fails);
+  digest            with --digest D: the receipt's tree extends D's (the consistency proof).
+
+Malformed fields (hex, base64, sizes, over-long proofs) fail the check of the field they are in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from ledger import checkpoint, codec, merkle
+from ledger.checkpoint import TreeHead
+from ledger.errors import IntegrityViolation, InvalidInput
+
+BACKDATED_AFTER = 300  # seconds; as the change feed computes `backdated`
+MAX_PROOF = 64  # no tree of 2**63 leaves has a longer path
+# Personal data (spec section 7): not bound by a receipt. Paths of field names; list items skipped.
+PERSONAL = {("attributes", "contact"), ("attributes", "phone"), ("attributes", "email"), ("note",),
+            ("duplicates", "value")}
+_KINDS = {int: "a whole number", str: "text", dict: "an object"}
+_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
+class Failed(Exception):
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check, self.message = check, message
+
+
+def check_receipt(receipt: Any, digest: TreeHead | None = None, public_key: bytes | None = None) -> dict[str, Any]:
+    """What the receipt proves; IntegrityViolation naming the failed check otherwise."""
+    try:
+        return _check(receipt, digest, public_key)
+    except Failed as e:
+        raise IntegrityViolation(f"{e.check}: {e.message}", ok=False, failed=e.check) from None
+
+
+def _check(receipt: Any, digest: TreeHead | None, public_key: bytes | None) -> dict[str, Any]:
+    if not isinstance(receipt, dict):
+        raise Failed("receipt", "not a JSON object")
+    event, record = _need(receipt, "event", dict), _need(receipt, "record", dict)
+    size = _need(receipt, "tree_size", int)
+    if size < 1 or size > checkpoint.MAX_SIZE:
+        raise Failed("tree_size", f"{size}: a tree holds from 1 event")
+    position = _need(event, "position", int, "event")
+    if not 1 <= position <= size:
+        raise Failed("position", f"position {position} is not in a tree of {size} events")
+
+    event_hash = _check_record(record)
+    _check_event(event, record)
+    leaf = _hex(receipt.get("leaf_hash"), "leaf_hash")
+    if leaf != merkle.leaf_hash(event_hash):
+        raise Failed("leaf_hash", "it is not the leaf of the record's hash")
+    root = _hex(receipt.get("root"), "root")
+    proof = _hashes(receipt.get("inclusion_proof"), "inclusion_proof")
+    if not merkle.verify_inclusion(position - 1, size, leaf, proof, root):
+        raise Failed("inclusion_proof", f"it does not lead from position {position} to the root "
+                                        f"of a tree of {size} events")
+    head, key = _check_signature(receipt, size, root, public_key)
+    result = {"ok": True, "position": position, "stream": record["stream"], "version": record["version"],
+              "tree_size": size, "root": root.hex(), "signed": bool(head.signatures),
+              "public_key": checkpoint.b64(key) if key else None, "key_checked": public_key is not None,
+              "digest": head.digest()}
+    if digest is not None:
+        _check_digest(receipt, head, digest, key)
+        result["digest_position"] = digest.size
+    return result
+
+
+def _check_record(record: dict[str, Any]) -> bytes:
+    """The hash of the stored record, once it matches the record's bytes."""
+    stream = _need(record, "stream", str, "record")
+    version = _need(record, "version", int, "record")
+    state = _need(record, "state", str, "record").encode()
+    try:
+        raw = codec.decode_raw(state)
+        codec.decode(state)
+    except msgspec.DecodeError as e:
+        raise Failed("record", f"the stored record does not decode: {e}") from None
+    expected = codec.chain_hash(stream, version, raw.prev, bytes(raw.recorded_at), bytes(raw.event))
+    if not _HEX.fullmatch(raw.hash) or raw.hash != expected:
+        raise Failed("record", f"the hash of {stream} v{version} does not match its stored bytes")
+    return bytes.fromhex(raw.hash)
+
+
+def _check_event(event: dict[str, Any], record: dict[str, Any]) -> None:
+    stored = codec.decode(record["state"].encode())
+    fields = msgspec.to_builtins(stored.event)
+    seconds = (stored.recorded_at - stored.event.occurred_at).total_seconds()
+    expected = {"position": event["position"], "stream": record["stream"], "version": record["version"],
+                "type": fields.pop("type"), "occurred_at": fields.pop("occurred_at"),
+                "recorded_at": msgspec.to_builtins(stored.recorded_at),
+                "backdated": abs(seconds) > BACKDATED_AFTER, **fields}
+    where = _mismatch(expected, event, ())
+    if where is not None:
+        raise Failed("event", f"field {where!r} differs from the stored record")
+
+
+def _mismatch(expected: Any, actual: Any, path: tuple[str | int, ...]) -> str | None:
+    """The first field where `actual` differs from `expected`, personal fields aside."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for name in sorted(expected.keys() | actual.keys()):
+            here = (*path, name)
+            if tuple(p for p in here if isinstance(p, str)) in PERSONAL:
+                continue
+            if name not in expected or name not in actual:
+                return _dotted(here)
+            found = _mismatch(expected[name], actual[name], here)
+            if found is not None:
+                return found
+        return None
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return next((f for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+                     if (f := _mismatch(e, a, (*path, i))) is not None), None)
+    same = type(expected) is type(actual) and expected == actual
+    return None if same and not isinstance(expected, (dict, list)) else _dotted(path)
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path) or "event"
+
+
+def _check_signature(receipt: dict[str, Any], size: int, root: bytes,
+                     trusted: bytes | None) -> tuple[TreeHead, bytes | None]:
+    """The receipt's tree head (signed if it is), and the key that signed it."""
+    origin = _need(receipt, "origin", str)
+    signature = _b64(receipt.get("signature"), 64, "signature")
+    carried = _b64(receipt.get("public_key"), 32, "public_key")
+    if trusted is not None and carried is not None and carried != trusted:
+        raise Failed("signature", "the head is signed by another key than the one given")
+    key = trusted or carried
+    if signature is None:
+        if trusted is not None:
+            raise Failed("signature", "the receipt is not signed, and a public key was given")
+        key = None
+    elif key is None:
+        raise Failed("signature", "the receipt is signed but names no public key")
+    try:
+        head = checkpoint.head(origin, size, root, signature, key)
+    except InvalidInput as e:
+        raise Failed("origin", e.message) from None
+    if signature is not None and not head.verify(key):
+        raise Failed("signature", "the signature over the tree head does not verify")
+    return head, key
+
+
+def _check_digest(receipt: dict[str, Any], head: TreeHead, digest: TreeHead, key: bytes | None) -> None:
+    proof = _hashes(receipt.get("consistency_proof", []), "consistency_proof")
+    if digest.size > head.size:
+        raise Failed("digest", f"the digest's log ({digest.size} events) is longer than the receipt's ({head.size})")
+    if digest.size and digest.origin != head.origin:
+        raise Failed("digest", f"the digest is of another log ({digest.origin}, the receipt's is {head.origin})")
+    if not merkle.verify_consistency(digest.size, head.size, digest.root, head.root, proof):
+        raise Failed("digest", f"the receipt's tree of {head.size} events does not extend the digest's "
+                               f"tree of {digest.size}" + ("" if proof or digest.size in (0, head.size)
+                                                           else " (the receipt has no consistency_proof)"))
+    if key is not None and digest.signature_by(key) is not None and not digest.verify(key):
+        raise Failed("digest", "the digest's signature by the receipt's key does not verify")
+
+
+# --- fields -------------------------------------------------------------------------------
+
+def _need(obj: dict[str, Any], name: str, kind: type, where: str | None = None) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, kind) or kind is int and isinstance(value, bool):
+        raise Failed(where or name, f"{name} is missing or not {_KINDS[kind]}")
+    return value
+
+
+def _hex(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise Failed(what, "not 64 lowercase hex digits")
+    return bytes.fromhex(value)
+
+
+def _hashes(value: Any, what: str) -> list[bytes]:
+    if not isinstance(value, list) or len(value) > MAX_PROOF:
+        raise Failed(what, f"not a list of at most {MAX_PROOF} hashes")
+    return [_hex(v, f"{what}[{i}]") for i, v in enumerate(value)]
+
+
+def _b64(value: Any, size: int, what: str) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return checkpoint.b64decode(value, size, what)
+    except InvalidInput as e:
+        raise Failed(what, e.message) from None
+
+
+# --- making one (the store supplies the parts) ----------------------------------------------
+
+def make_receipt(event: dict[str, Any], stream: str, version: int, state: bytes, proof: list[bytes],
+                 head: TreeHead, public_key: bytes | None, consistency: list[bytes] | None = None) -> dict[str, Any]:
+    """A receipt of the change-feed `event` as stored (`state`), in the tree of `head`."""
+    signature = head.signature_by(public_key) if public_key else None
+    receipt = {
+        "event": event, "record": {"stream": stream, "version": version, "state": state.decode()},
+        "leaf_hash": merkle.leaf_hash(bytes.fromhex(codec.decode_raw(state).hash)).hex(),
+        "tree_size": head.size, "root": head.root.hex(), "inclusion_proof": [p.hex() for p in proof],
+        "origin": head.origin, "signature": checkpoint.b64(signature) if signature else None,
+        "public_key": checkpoint.b64(public_key) if signature and public_key else None,
+    }
+    if consistency is not None:
+        receipt["consistency_proof"] = [p.hex() for p in consistency]
+    return receipt

@@ -1,0 +1,181 @@
+"""`keygen` and `verify-receipt` (SPEC section 8): they need no store; exit 0, 2 and 6; JSON shapes.
+Receipts are built from real stored events on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import cli
+from ledger import checkpoint
+from tests.conftest import run_cli
+from tests.receipt_kit import from_ledger
+
+AT1 = "2026-03-03T09:00:00Z"
+RESULT_KEYS = {"ok", "position", "stream", "version", "tree_size", "root", "signed", "public_key", "key_checked",
+               "digest"}
+
+
+@pytest.fixture
+def nowhere(tmp_path) -> str:
+    """A store that does not exist: commands that need no store must not touch it."""
+    return f"sqlite:///{tmp_path / 'absent' / 'no.db'}"
+
+
+@pytest.fixture
+def signed(world, tmp_path):
+    """A real log with a claim and a follow-up, a key, and receipts of its events."""
+    world.claim("alice", "L-1", at=AT1)
+    world.follow_up("alice", "L-1", "called the buyer", channel="call", at=AT1)
+    log = from_ledger(world)
+    key = Ed25519PrivateKey.generate()
+    return log, key, checkpoint.b64(checkpoint.public_key_of(key)), tmp_path
+
+
+def write(tmp_path, receipt, name="receipt.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def integrity_error(run) -> dict:
+    assert run.code == 6, run
+    out = json.loads(run.stdout)
+    assert out["ok"] is False and out["failed"]
+    assert out["error"]["code"] == "integrity_violation" and out["failed"] in out["error"]["message"]
+    return out
+
+
+def bad_input(run) -> dict:
+    assert run.code == 2, run
+    err = json.loads(run.stdout)["error"]
+    assert err["code"] == "invalid_input" and err["message"]
+    return err
+
+
+# --- keygen -------------------------------------------------------------------------------
+
+def test_keygen_writes_a_private_key_only_its_owner_may_read(tmp_path, nowhere):
+    path = tmp_path / "signing.pem"
+    run = run_cli(nowhere, "keygen", str(path))
+    assert run.code == 0 and run.stderr == "", run
+    out = json.loads(run.stdout)
+    assert out == {"key_file": str(path), "public_key": out["public_key"]}
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    key = checkpoint.load_signing_key(path)
+    assert checkpoint.b64(checkpoint.public_key_of(key)) == out["public_key"]
+    assert checkpoint.parse_public_key(out["public_key"])
+    assert not (tmp_path / "absent").exists()
+
+
+def test_keygen_never_overwrites_a_file(tmp_path, nowhere):
+    path = tmp_path / "signing.pem"
+    path.write_text("precious")
+    err = bad_input(run_cli(nowhere, "keygen", str(path)))
+    assert "exists" in err["message"]
+    assert path.read_text() == "precious"
+    text = run_cli(nowhere, "keygen", str(path), as_json=False)
+    assert text.code == 2 and text.stdout == "" and "[invalid_input]" in text.stderr
+    bad_input(run_cli(nowhere, "keygen", str(tmp_path / "no-such-dir" / "k.pem")))
+
+
+def test_keygen_text_output(tmp_path, nowhere):
+    run = run_cli(nowhere, "keygen", str(tmp_path / "k.pem"), as_json=False)
+    assert run.code == 0 and "public key" in run.stdout and run.stderr == ""
+
+
+# --- verify-receipt: what holds -----------------------------------------------------------
+
+def test_a_receipt_of_each_stored_event_verifies(signed, nowhere):
+    log, key, public, tmp_path = signed
+    for position in range(1, log.size + 1):
+        path = write(tmp_path, log.receipt(position, key=key))
+        run = run_cli(nowhere, "verify-receipt", path, "--public-key", public)
+        assert run.code == 0 and run.stderr == "", run
+        out = json.loads(run.stdout)
+        assert RESULT_KEYS <= out.keys() and out["ok"] and out["position"] == position
+        assert out["tree_size"] == log.size and out["key_checked"] and out["public_key"] == public
+        assert out["digest"].startswith(checkpoint.PREFIX)
+    assert not os.path.exists(nowhere.removeprefix("sqlite:///"))
+
+
+def test_the_change_feed_object_is_the_receipts_event(signed):
+    log, *_ = signed
+    types = {log.feed[p]["type"] for p in log.feed}
+    assert {"LeadClaimed", "FollowUpLogged", "LeadAdded"} <= types
+    claim = next(p for p in log.feed if log.feed[p]["type"] == "LeadClaimed")
+    assert log.receipt(claim)["event"] == log.feed[claim]
+    assert log.feed[claim]["rep"] == "alice" and log.feed[claim]["position"] == claim
+
+
+def test_with_a_digest_and_without_a_key(signed, nowhere):
+    log, key, public, tmp_path = signed
+    old = log.head(log.size - 3, key).digest()
+    path = write(tmp_path, log.receipt(2, key=key, since=log.size - 3))
+    out = json.loads(run_cli(nowhere, "verify-receipt", path, "--digest", old).stdout)
+    assert out["ok"] and out["digest_position"] == log.size - 3 and out["key_checked"] is False
+    text = run_cli(nowhere, "verify-receipt", path, "--digest", old, as_json=False)
+    assert text.code == 0 and text.stdout.startswith("ok:") and "compare it" in text.stdout
+    raw_note = log.head(log.size - 3).note()  # the note as is, not base64
+    assert run_cli(nowhere, "verify-receipt", path, "--digest", raw_note).code == 0
+
+
+def test_from_stdin(signed, nowhere):
+    log, *_ = signed
+    runner = CliRunner()
+    with runner.isolation(input=json.dumps(log.receipt(3))) as (out, _err, _):
+        with pytest.raises(SystemExit) as done:
+            cli.main(["--store", nowhere, "--json", "verify-receipt", "-"])
+    assert done.value.code == 0 and json.loads(out.getvalue())["signed"] is False
+
+
+# --- verify-receipt: what fails -----------------------------------------------------------
+
+def test_a_forged_receipt_fails_naming_what(signed, nowhere):
+    log, key, public, tmp_path = signed
+    claim = next(p for p in log.feed if log.feed[p]["type"] == "LeadClaimed")
+    good = log.receipt(claim, key=key)
+    other = Ed25519PrivateKey.generate()
+    forgeries = {
+        "event": lambda r: r["event"].update(rep="bob"),
+        "inclusion_proof": lambda r: r["inclusion_proof"].pop(),
+        "leaf_hash": lambda r: r.update(leaf_hash="00" * 32),
+        "tree_size": lambda r: r.update(tree_size=0),
+        "root": lambda r: r.update(root="xyz"),
+    }
+    for failed, forge in forgeries.items():
+        receipt = copy.deepcopy(good)
+        forge(receipt)
+        out = integrity_error(run_cli(nowhere, "verify-receipt", write(tmp_path, receipt), "--public-key", public))
+        assert out["failed"] == failed
+    resigned = write(tmp_path, log.receipt(claim, key=other))
+    assert integrity_error(run_cli(nowhere, "verify-receipt", resigned, "--public-key", public))["failed"] == "signature"
+    text = run_cli(nowhere, "verify-receipt", resigned, "--public-key", public, as_json=False)
+    assert text.code == 6 and text.stdout == "" and "[integrity_violation]" in text.stderr
+
+
+def test_a_digest_the_log_does_not_extend_fails(signed, nowhere):
+    log, key, public, tmp_path = signed
+    path = write(tmp_path, log.receipt(2, key=key, size=log.size - 1, since=log.size - 1))
+    longer = log.head(log.size, key).digest()
+    out = integrity_error(run_cli(nowhere, "verify-receipt", path, "--digest", longer, "--public-key", public))
+    assert out["failed"] == "digest"
+
+
+def test_an_unreadable_file_is_bad_input(signed, nowhere):
+    log, key, public, tmp_path = signed
+    bad_input(run_cli(nowhere, "verify-receipt", str(tmp_path / "missing.json")))
+    for name, content in [("text.json", b"not json"), ("list.json", b"[1, 2]"), ("bin.json", b"\xff\xfe\x00")]:
+        (tmp_path / name).write_bytes(content)
+        bad_input(run_cli(nowhere, "verify-receipt", str(tmp_path / name)))
+    path = write(tmp_path, log.receipt(2, key=key))
+    assert "digest" in bad_input(run_cli(nowhere, "verify-receipt", path, "--digest", "lld1:nonsense"))["message"]
+    assert "public key" in bad_input(run_cli(nowhere, "verify-receipt", path, "--public-key", "AAAA"))["message"]
+    usage = run_cli(nowhere, "verify-receipt")
+    assert usage.code == 2 and json.loads(usage.stdout)["error"]["code"] == "invalid_input"

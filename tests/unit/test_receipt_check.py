@@ -1,0 +1,250 @@
+"""The offline receipt verifier: what it accepts, and every forgery it must reject (naming it)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import checkpoint, codec, merkle, shapes
+from ledger.errors import IntegrityViolation, InvalidInput
+from ledger.receipt_check import BACKDATED_AFTER, check_receipt
+from tests.receipt_kit import T0, sample_log
+
+KEY = Ed25519PrivateKey.generate()
+PUBLIC = checkpoint.public_key_of(KEY)
+OTHER = Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="module")
+def log():
+    return sample_log(40)
+
+
+def fails(receipt, check: str, digest=None, public_key=None) -> str:
+    with pytest.raises(IntegrityViolation) as e:
+        check_receipt(receipt, digest, public_key)
+    assert e.value.details == {"ok": False, "failed": check}, e.value.message
+    assert e.value.exit_code == 6 and e.value.code == "integrity_violation"
+    return e.value.message
+
+
+def test_every_event_of_the_log_has_a_receipt_that_holds(log):
+    for position in range(1, log.size + 1):
+        for size in (position, log.size):
+            out = check_receipt(log.receipt(position, size, KEY), None, PUBLIC)
+            assert out["ok"] and out["position"] == position and out["tree_size"] == size
+            assert out["signed"] and out["key_checked"] and out["public_key"] == checkpoint.b64(PUBLIC)
+            assert checkpoint.parse_digest(out["digest"]) == log.head(size, KEY)
+
+
+def test_an_unsigned_receipt_holds_without_a_key(log):
+    receipt = log.receipt(3)
+    assert receipt["signature"] is None and receipt["public_key"] is None
+    out = check_receipt(receipt)
+    assert out["signed"] is False and out["public_key"] is None
+    assert "signature" in fails(receipt, "signature", public_key=PUBLIC)  # but not when a key is required
+
+
+def test_the_receipt_survives_json(log):
+    receipt = json.loads(json.dumps(log.receipt(5, key=KEY), ensure_ascii=False))
+    assert check_receipt(receipt, None, PUBLIC)["ok"]
+
+
+def test_backdated_is_computed_as_the_change_feed_does(log):
+    assert BACKDATED_AFTER == shapes.BACKDATED_AFTER
+    flags = {log.feed[p]["backdated"] for p in log.feed}
+    assert flags == {True, False}  # the sample has both, and each receipt holds
+    claimed = next(p for p in log.feed if log.feed[p]["type"] == "LeadClaimed")
+    receipt = log.receipt(claimed)
+    receipt["event"]["backdated"] = False
+    fails(receipt, "event")
+
+
+# --- a changed event ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("rep", "bob"), ("lead", "L-9"), ("pool", "west"), ("type", "LeadAssigned"), ("actor", "mallory"),
+    ("actor_kind", "rule"), ("occurred_at", "2026-03-02T09:00:00Z"), ("recorded_at", "2027-01-01T00:00:00Z"),
+    ("stream", "lead:L-9"), ("version", 1), ("held_before", 0), ("held_before", "4"), ("rules_version", True),
+    ("extra", "a field the record does not have"),
+])
+def test_a_changed_event_field_fails(log, field, value):
+    receipt = log.receipt(7)  # a claim of L-2, version 2 of its stream
+    assert receipt["event"]["type"] == "LeadClaimed" and repr(receipt["event"].get(field)) != repr(value)
+    receipt["event"][field] = value
+    assert repr(field) in fails(receipt, "event")
+
+
+def test_a_removed_event_field_fails(log):
+    receipt = log.receipt(7)
+    del receipt["event"]["rep"]
+    fails(receipt, "event")
+
+
+def test_a_changed_nested_field_fails(log):
+    receipt = log.receipt(3)  # LeadAdded: attributes
+    receipt["event"]["attributes"]["company"] = "Another Company"
+    assert "attributes.company" in fails(receipt, "event")
+
+
+def test_personal_fields_are_not_bound(log):
+    added, note = log.receipt(3), log.receipt(5)
+    assert added["event"]["attributes"]["phone"] and note["event"]["note"]
+    added["event"]["attributes"].update(phone=None, contact=None, email=None)
+    note["event"]["note"] = None
+    assert check_receipt(added)["ok"] and check_receipt(note)["ok"]
+
+
+def test_a_changed_record_fails(log):
+    receipt = log.receipt(7)
+    receipt["record"]["state"] = receipt["record"]["state"].replace('"held_before":1', '"held_before":5')
+    receipt["event"]["held_before"] = 5
+    assert "does not match" in fails(receipt, "record")
+    for part, value in [("stream", "lead:L-9"), ("version", 3)]:
+        receipt = log.receipt(7)
+        receipt["record"][part] = value
+        fails(receipt, "record")
+    receipt = log.receipt(7)
+    receipt["record"]["state"] = "{not json"
+    fails(receipt, "record")
+
+
+def test_a_rewritten_and_rehashed_record_fails(log):
+    """Rewritten with its hash recomputed, the record holds, but it is not the leaf in the tree."""
+    receipt = log.receipt(7)
+    stream, version, state = log.rows[7]
+    raw = codec.decode_raw(state)
+    forged_event = bytes(raw.event).replace(b'"rep":"alice"', b'"rep":"bob"')
+    digest = codec.chain_hash(stream, version, raw.prev, bytes(raw.recorded_at), forged_event)
+    receipt["record"]["state"] = (f'{{"hash":"{digest}","prev":"{raw.prev}","recorded_at":'
+                                  f'{bytes(raw.recorded_at).decode()},"event":{forged_event.decode()}}}')
+    receipt["event"]["rep"] = "bob"
+    fails(receipt, "leaf_hash")
+    receipt["leaf_hash"] = merkle.leaf_hash(bytes.fromhex(digest)).hex()
+    fails(receipt, "inclusion_proof")
+
+
+# --- a changed proof or head --------------------------------------------------------------
+
+def test_a_changed_proof_node_fails(log):
+    receipt = log.receipt(7, key=KEY)
+    for i in range(len(receipt["inclusion_proof"])):
+        forged = copy.deepcopy(receipt)
+        node = forged["inclusion_proof"][i]
+        forged["inclusion_proof"][i] = ("0" if node[0] != "0" else "1") + node[1:]
+        fails(forged, "inclusion_proof")
+
+
+def test_a_proof_for_another_position_fails(log):
+    receipt, other = log.receipt(7), log.receipt(10)
+    receipt["inclusion_proof"] = other["inclusion_proof"]
+    fails(receipt, "inclusion_proof")
+    moved = log.receipt(7)
+    moved["event"]["position"] = 10
+    fails(moved, "inclusion_proof")
+
+
+def test_a_truncated_or_oversized_proof_fails(log):
+    receipt = log.receipt(7)
+    fails({**receipt, "inclusion_proof": receipt["inclusion_proof"][:-1]}, "inclusion_proof")
+    fails({**receipt, "inclusion_proof": [*receipt["inclusion_proof"], receipt["root"]]}, "inclusion_proof")
+    assert "at most 64" in fails({**receipt, "inclusion_proof": [receipt["root"]] * 65}, "inclusion_proof")
+    fails({**receipt, "inclusion_proof": "ab" * 32}, "inclusion_proof")
+
+
+def test_a_changed_tree_size_or_root_fails(log):
+    receipt = log.receipt(7, key=KEY)
+    fails({**receipt, "tree_size": 0}, "tree_size")
+    fails({**receipt, "tree_size": -1}, "tree_size")
+    fails({**receipt, "tree_size": "40"}, "tree_size")
+    fails({**receipt, "tree_size": 6}, "position")
+    fails({**receipt, "tree_size": receipt["tree_size"] + 1}, "signature")  # the same path, but not the signed size
+    fails({**receipt, "root": log.receipt(7, 20)["root"]}, "inclusion_proof")
+
+
+def test_a_head_signed_by_another_key_fails(log):
+    forged = log.receipt(7, key=OTHER)
+    out = check_receipt(forged)  # it holds together, and says which key signed it
+    assert out["public_key"] == checkpoint.b64(checkpoint.public_key_of(OTHER)) and not out["key_checked"]
+    assert "another key" in fails(forged, "signature", public_key=PUBLIC)
+    mixed = {**forged, "public_key": checkpoint.b64(PUBLIC)}
+    fails(mixed, "signature")
+    fails(mixed, "signature", public_key=PUBLIC)
+    signed = log.receipt(7, key=KEY)
+    fails({**signed, "public_key": None}, "signature")
+    fails({**signed, "origin": "leadledger/0000000000000000"}, "signature")
+    fails({**signed, "origin": "two words"}, "origin")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("leaf_hash", "AB" * 32), ("leaf_hash", "ab" * 31), ("leaf_hash", "zz" * 32), ("leaf_hash", None),
+    ("root", "0x" + "ab" * 31), ("root", 12),
+    ("signature", "not base64!"), ("signature", "AAAA"), ("signature", 5),
+    ("public_key", "AAAA"), ("public_key", "====" * 11),
+])
+def test_malformed_fields_fail_naming_them(log, field, value):
+    receipt = log.receipt(7, key=KEY)
+    receipt[field] = value
+    fails(receipt, field)
+
+
+def test_a_malformed_proof_node_names_it(log):
+    receipt = log.receipt(7)
+    receipt["inclusion_proof"][1] = receipt["inclusion_proof"][1].upper()
+    fails(receipt, "inclusion_proof[1]")
+
+
+def test_not_a_receipt(log):
+    fails([], "receipt")
+    fails({}, "event")
+    receipt = log.receipt(7)
+    del receipt["record"]
+    fails(receipt, "record")
+    receipt = log.receipt(7)
+    receipt["event"]["position"] = "8"
+    fails(receipt, "event")
+
+
+# --- with a digest ------------------------------------------------------------------------
+
+def test_a_receipt_extends_an_older_digest(log):
+    for m in (0, 1, 7, 8, 16, 33, 40):
+        receipt = log.receipt(7, key=KEY, since=m)
+        out = check_receipt(receipt, checkpoint.parse_digest(log.head(m, KEY).digest()), PUBLIC)
+        assert out["digest_position"] == m
+
+
+def test_a_digest_the_receipt_does_not_extend_fails(log):
+    other = sample_log(20, start=T0 + timedelta(days=1))  # the same kind of events, another log
+    receipt = log.receipt(7, since=12)
+    forked = checkpoint.head(log.origin(), 12, other.head(12).root)  # same origin, another history
+    assert "does not extend" in fails(receipt, "digest", digest=forked)
+    assert "another log" in fails(receipt, "digest", digest=other.head(12))
+    fails(log.receipt(7, size=20, since=20), "digest", digest=log.head(21))  # longer than the receipt's
+    no_proof = log.receipt(7)
+    assert "no consistency_proof" in fails(no_proof, "digest", digest=log.head(12))
+    forged = log.receipt(7, since=12)
+    forged["consistency_proof"][0] = forged["consistency_proof"][1]
+    fails(forged, "digest", digest=log.head(12))
+    fails({**log.receipt(7, since=12), "consistency_proof": ["zz"]}, "consistency_proof[0]", digest=log.head(12))
+
+
+def test_a_digest_with_a_bad_signature_by_the_key_fails(log):
+    head = log.head(12, KEY)
+    bad = checkpoint.TreeHead(head.origin, head.size, head.root,
+                              (checkpoint.NoteSignature(head.origin, head.signatures[0].key_id, b"\x00" * 64),))
+    fails(log.receipt(7, key=KEY, since=12), "digest", digest=bad, public_key=PUBLIC)
+    assert check_receipt(log.receipt(7, key=KEY, since=12), log.head(12, OTHER), PUBLIC)["ok"]  # not its key
+
+
+def test_malformed_digests_and_keys_are_bad_input():
+    for text in ["", "lld1:0123456789abcdef:5:" + "0" * 64, "llh1:!!!", "llh1:" + checkpoint.b64(b"x\n1\n")]:
+        with pytest.raises(InvalidInput):
+            checkpoint.parse_digest(text)
+    for text in ["", "AAAA", "x" * 44]:
+        with pytest.raises(InvalidInput):
+            checkpoint.parse_public_key(text)
