@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ledger.i18n import gettext
+from ledger.i18n import LANGUAGES, activate, gettext
 
 
 def _translated(name: str) -> property:
@@ -64,3 +64,16 @@ def command(name: str | None = None, **attrs: Any) -> Any:
 def group(name: str | None = None, **attrs: Any) -> Any:
     """`click.group` with a translated help."""
     return click.group(name, cls=Group, **attrs)
+
+
+def _set_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        activate(value)
+
+
+lang_option = option(
+    "--lang", type=click.Choice(LANGUAGES), is_eager=True, expose_value=False, callback=_set_language,
+    help="language of messages and help: zh or en (default: LEADLEDGER_LANG, else the locale)",
+)
+"""The root group's `--lang`. `cli.main` also reads it from the command line before click
+parses (`activate(from_argv(argv))`), so that parse errors and `--help` follow it too."""

@@ -51,6 +51,20 @@ def activate(lang: str | None = None) -> str:
     return _language
 
 
+def from_argv(argv: list[str]) -> str | None:
+    """The value of a `--lang` in a command line, if any (the last one, as click takes it).
+    Read before click parses, so that its usage errors and `--help` are in that language too."""
+    found = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif arg.startswith("--lang="):
+            found = arg.partition("=")[2]
+    return found
+
+
 def language() -> str:
     _catalogue()
     return _language

@@ -83,6 +83,18 @@ def test_environment_is_read_on_first_use_and_catalogue_ships_with_the_package()
         assert out == [text, lang, "False"]
 
 
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], None),
+    (["--lang", "zh", "claim", "L-1"], "zh"),
+    (["--json", "--lang=en", "history", "L-1"], "en"),
+    (["--lang", "zh", "--lang", "en"], "en"),
+    (["lead", "add", "--", "--lang", "zh"], None),
+    (["--lang"], None),
+])
+def test_lang_is_found_on_the_command_line_before_click_parses(argv, expected):
+    assert i18n.from_argv(argv) == expected
+
+
 # --- translating ---------------------------------------------------------------------------------
 
 def test_messages_follow_the_active_language(lang):
@@ -141,6 +153,44 @@ def test_clicks_usage_errors_follow_the_language(lang):
     assert "没有选项 '--nope'" in result.output
     lang("en")
     assert "Missing option '--to'" in CliRunner().invoke(command, []).output
+
+
+def _tiny_root() -> click.Group:
+    @helptext.group()
+    @helptext.lang_option
+    def root() -> None:
+        """Open, examine and resolve ownership disputes (撞单)."""
+
+    root.add_command(_tiny_command())
+    return root
+
+
+def test_lang_option_overrides_the_environment(lang, monkeypatch):
+    root = _tiny_root()
+    monkeypatch.setenv("LEADLEDGER_LANG", "zh")
+    lang(None)
+    assert "从公海领取一条线索。" in CliRunner().invoke(root, ["award", "--help"]).output
+    out = CliRunner().invoke(root, ["--lang", "en", "award", "--help"]).output
+    assert "Claim a pooled lead." in out and "Usage:" in out
+    monkeypatch.setenv("LEADLEDGER_LANG", "en")
+    lang(None)
+    out = CliRunner().invoke(root, ["--lang", "zh", "--help"]).output
+    assert "发起、审查和裁决归属争议（撞单）。" in out and "消息和帮助的语言" in out and "命令" in out
+    lang(None)
+    result = CliRunner().invoke(root, ["--lang", "fr", "award"])
+    assert result.exit_code == 2 and "'fr' is not one of 'en', 'zh'" in result.output
+
+
+def test_the_main_hook_translates_parse_errors(lang):
+    """What cli.main does first: activate(from_argv(argv)), then let click parse."""
+    root = _tiny_root()
+    for argv, message in ((["--lang", "zh", "award"], "缺少选项 '--to'"),
+                          (["--nope", "--lang", "zh"], "没有选项 '--nope'"),
+                          (["--lang", "en", "award"], "Missing option '--to'")):
+        lang(i18n.from_argv(argv))
+        with pytest.raises(click.UsageError) as caught:
+            root.main(args=argv, prog_name="leadledger", standalone_mode=False)
+        assert message in caught.value.format_message()
 
 
 def test_every_command_and_option_of_the_cli_has_chinese_help(lang):
@@ -202,6 +252,23 @@ def test_fields_align_labels_by_display_width():
     lines = field_lines([("线索", "L-1"), ("Customer", "上海"), ("归属人", "bob"), ("skipped", None)])
     assert len(lines) == 3
     assert {display_width(line[: line.index(v)]) for line, v in zip(lines, ["L-1", "上海", "bob"])} == {10}
+
+
+def test_tables_print_what_the_old_renderer_printed_for_latin_text(lang, capsys):
+    from commands import output, tables
+
+    lang("en")
+    rows = [{"lead": "L-1", "held": True, "tags": ["a", "b"], "facts": {"n": 1}, "owner": None},
+            {"lead": "L-10002", "held": False, "tags": [], "facts": {}, "owner": "alice"}]
+    columns = ["lead", "held", "tags", "facts", "owner"]
+    pairs = [("lead", "L-1"), ("last follow-up", None), ("held", True), ("members", ["a", "b"])]
+    printed = []
+    for module in (output, tables):
+        module.table(rows, columns)
+        module.table([], columns)
+        module.fields(pairs)
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and "L-10002" in printed[1]
 
 
 # --- the catalogue -------------------------------------------------------------------------------
