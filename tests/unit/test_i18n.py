@@ -101,7 +101,7 @@ def test_messages_follow_the_active_language(lang):
     lang("zh")
     assert i18n.language() == "zh"
     assert _("lead {lead} is held by {owner}, not {actor}", lead="L-1", owner="bob", actor="alice") \
-        == "线索 L-1 由 bob 持有，不是 alice"
+        == "线索 L-1 的持有人是 bob，不是 alice"
     lang("en")
     assert _("lead {lead} is held by {owner}, not {actor}", lead="L-1", owner="bob", actor="alice") \
         == "lead L-1 is held by bob, not alice"
