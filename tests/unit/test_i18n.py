@@ -1,0 +1,340 @@
+"""Language selection, translated messages and help, width-aware tables, and the catalogue (SPEC §9)."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import os
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from babel.messages.extract import extract_from_dir, extract_from_file
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from click.testing import CliRunner
+
+from commands import helptext
+from commands.tables import display_width, field_lines, pad, table_lines
+from ledger import i18n
+from ledger.i18n import _, ngettext
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = i18n.LOCALE_DIR / "zh" / "LC_MESSAGES" / "leadledger"
+# click's own messages a user of the CLI can meet (usage errors, help headings, types' checks)
+CLICK_MODULES = ("core.py", "decorators.py", "exceptions.py", "formatting.py", "parser.py", "types.py")
+
+
+@pytest.fixture
+def lang():
+    """Activate a language for one test, then go back to what was active."""
+    before = i18n.language()
+    yield i18n.activate
+    i18n.activate(before)
+
+
+@pytest.fixture(scope="module")
+def po():
+    with open(f"{CATALOGUE}.po", "rb") as f:
+        return read_po(f)
+
+
+# --- choosing the language -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, "en"),
+    ({"LANG": "zh_CN.UTF-8"}, "zh"),
+    ({"LANG": "en_US.UTF-8"}, "en"),
+    ({"LANG": "C"}, "en"),
+    ({"LC_MESSAGES": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}, "zh"),
+    ({"LC_MESSAGES": "en_GB", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LC_ALL": "zh_CN.UTF-8", "LC_MESSAGES": "en_US", "LANG": "en_US"}, "zh"),
+    ({"LC_ALL": "C.UTF-8", "LC_MESSAGES": "zh_CN", "LANG": "zh_CN"}, "en"),
+    ({"LEADLEDGER_LANG": "zh", "LC_ALL": "en_US.UTF-8"}, "zh"),
+    ({"LEADLEDGER_LANG": "en", "LC_ALL": "zh_CN.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LEADLEDGER_LANG": "", "LC_ALL": "", "LANG": "zh_TW.UTF-8"}, "zh"),  # empty counts as unset
+    ({"LANG": "ZH_cn"}, "zh"),
+])
+def test_environment_precedence(environ, expected):
+    assert i18n.choose(None, environ) == expected
+
+
+@pytest.mark.parametrize(("explicit", "environ", "expected"), [
+    ("en", {"LEADLEDGER_LANG": "zh", "LC_ALL": "zh_CN.UTF-8"}, "en"),
+    ("zh", {"LEADLEDGER_LANG": "en", "LANG": "en_US.UTF-8"}, "zh"),
+    ("zh", {}, "zh"),
+])
+def test_explicit_choice_overrides_environment(explicit, environ, expected):
+    assert i18n.choose(explicit, environ) == expected
+
+
+def test_environment_is_read_on_first_use_and_catalogue_ships_with_the_package():
+    code = ("from ledger.i18n import _, language; import sys;"
+            "print(_('no pool {pool}', pool='east')); print(language()); print('babel' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in i18n.ENVIRONMENT}
+    for value, text, lang in (("zh_CN.UTF-8", "没有公海池 east", "zh"), ("en_US.UTF-8", "no pool east", "en")):
+        out = subprocess.run([sys.executable, "-c", code], env={**env, "LANG": value}, cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        assert out == [text, lang, "False"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], None),
+    (["--lang", "zh", "claim", "L-1"], "zh"),
+    (["--json", "--lang=en", "history", "L-1"], "en"),
+    (["--lang", "zh", "--lang", "en"], "en"),
+    (["lead", "add", "--", "--lang", "zh"], None),
+    (["--lang"], None),
+])
+def test_lang_is_found_on_the_command_line_before_click_parses(argv, expected):
+    assert i18n.from_argv(argv) == expected
+
+
+# --- translating ---------------------------------------------------------------------------------
+
+def test_messages_follow_the_active_language(lang):
+    lang("zh")
+    assert i18n.language() == "zh"
+    assert _("lead {lead} is held by {owner}, not {actor}", lead="L-1", owner="bob", actor="alice") \
+        == "线索 L-1 的持有人是 bob，不是 alice"
+    lang("en")
+    assert _("lead {lead} is held by {owner}, not {actor}", lead="L-1", owner="bob", actor="alice") \
+        == "lead L-1 is held by bob, not alice"
+    assert _("a message nobody translated: {x}", x=1) == "a message nobody translated: 1"
+
+
+def test_plural_forms(lang):
+    lang("en")
+    assert ngettext("{n} lead", "{n} leads", 1) == "1 lead"
+    assert ngettext("{n} lead", "{n} leads", 3) == "3 leads"
+    lang("zh")
+    assert ngettext("Takes {nargs} values but 1 was given.", "Takes {nargs} values but {len} were given.",
+                    3, nargs=2, len=3) == "需要 2 个值，但给出了 3 个。"
+
+
+def _tiny_command() -> click.Command:
+    @helptext.command()
+    @helptext.option("--to", "to", required=True, metavar="REP", help="ownership moves to REP")
+    def award(to: str) -> None:
+        """Claim a pooled lead.
+
+        \b
+        Example:
+          leadledger --as alice claim L-1001
+        """
+        click.echo(to)
+
+    return award
+
+
+def test_help_is_translated_when_it_is_rendered(lang):
+    command = _tiny_command()  # defined before the language is chosen, as at import time
+    lang("zh")
+    out = CliRunner().invoke(command, ["--help"]).output
+    assert "从公海领取一条线索。" in out and "归属改判给 REP" in out
+    assert "用法：" in out and "显示此帮助并退出。" in out
+    assert "  leadledger --as alice claim L-1001" in out  # the \b block is not rewrapped
+    lang("en")
+    out = CliRunner().invoke(command, ["--help"]).output
+    assert "Claim a pooled lead." in out and "ownership moves to REP" in out and "Usage:" in out
+
+
+def test_clicks_usage_errors_follow_the_language(lang):
+    command = _tiny_command()
+    lang("zh")
+    result = CliRunner().invoke(command, [])
+    assert result.exit_code == 2 and "缺少选项 '--to'" in result.output
+    result = CliRunner().invoke(command, ["--to", "x", "--nope"])
+    assert "没有选项 '--nope'" in result.output
+    lang("en")
+    assert "Missing option '--to'" in CliRunner().invoke(command, []).output
+
+
+def _tiny_root() -> click.Group:
+    @helptext.group()
+    @helptext.lang_option
+    def root() -> None:
+        """Open, examine and resolve ownership disputes (撞单)."""
+
+    root.add_command(_tiny_command())
+    return root
+
+
+def test_lang_option_overrides_the_environment(lang, monkeypatch):
+    root = _tiny_root()
+    monkeypatch.setenv("LEADLEDGER_LANG", "zh")
+    lang(None)
+    assert "从公海领取一条线索。" in CliRunner().invoke(root, ["award", "--help"]).output
+    out = CliRunner().invoke(root, ["--lang", "en", "award", "--help"]).output
+    assert "Claim a pooled lead." in out and "Usage:" in out
+    monkeypatch.setenv("LEADLEDGER_LANG", "en")
+    lang(None)
+    out = CliRunner().invoke(root, ["--lang", "zh", "--help"]).output
+    assert "发起、审查和裁决归属争议（撞单）。" in out and "消息和帮助的语言" in out and "命令" in out
+    lang(None)
+    result = CliRunner().invoke(root, ["--lang", "fr", "award"])
+    assert result.exit_code == 2 and "'fr' is not one of 'en', 'zh'" in result.output
+
+
+def test_the_main_hook_translates_parse_errors(lang):
+    """What cli.main does first: activate(from_argv(argv)), then let click parse."""
+    root = _tiny_root()
+    for argv, message in ((["--lang", "zh", "award"], "缺少选项 '--to'"),
+                          (["--nope", "--lang", "zh"], "没有选项 '--nope'"),
+                          (["--lang", "en", "award"], "Missing option '--to'")):
+        lang(i18n.from_argv(argv))
+        with pytest.raises(click.UsageError) as caught:
+            root.main(args=argv, prog_name="leadledger", standalone_mode=False)
+        assert message in caught.value.format_message()
+
+
+def test_every_command_and_option_of_the_cli_has_chinese_help(lang):
+    from cli import root
+
+    lang("zh")
+    untranslated = []
+
+    def walk(command: click.Command) -> None:
+        texts = [command.help, command.short_help] + [p.help for p in command.params
+                                                      if isinstance(p, click.Option)]
+        for text in filter(None, texts):
+            text = inspect.cleandoc(text)
+            if text not in ("Show this message and exit.", "Show the version and exit.") \
+                    and i18n.gettext(text) == text:
+                untranslated.append(text)
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(root)
+    assert untranslated == []
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+def test_display_width_counts_wide_characters_twice():
+    assert display_width("L-1001") == 6
+    assert display_width("公海") == 4
+    assert display_width("上海机械001有限公司") == 4 * 2 + 3 + 4 * 2
+    assert display_width("ＡＢ") == 4  # full-width Latin
+    assert display_width("e\u0301") == 1  # a combining accent takes no column
+    assert pad("公海", 6) == "公海  " and pad("toolong", 3) == "toolong"
+
+
+def _column_starts(line: str, cells: list[str]) -> list[int]:
+    """The display column where each cell starts in a rendered line."""
+    starts, at = [], 0
+    for cell in cells:
+        at = line.index(cell, at)
+        starts.append(display_width(line[:at]))
+        at += len(cell)
+    return starts
+
+
+def test_table_aligns_mixed_chinese_and_latin():
+    rows = [{"lead": "L-1001", "company": "上海机械001有限公司", "owner": "alice"},
+            {"lead": "L-1002", "company": "Acme Ltd", "owner": "王小明"},
+            {"lead": "L-10003", "company": "杭州物流", "owner": None}]
+    lines = table_lines(rows, ["lead", "company", "owner"], ["线索", "公司", "归属人"])
+    starts = [_column_starts(lines[0], ["线索", "公司", "归属人"])]
+    starts += [_column_starts(line, [r["lead"], r["company"], r["owner"] or "-"])
+               for line, r in zip(lines[1:], rows, strict=True)]
+    assert len({tuple(s) for s in starts}) == 1, lines
+    widest = max(display_width(r["company"]) for r in rows)
+    assert starts[0][2] - starts[0][1] == widest + 2
+
+
+def test_fields_align_labels_by_display_width():
+    lines = field_lines([("线索", "L-1"), ("Customer", "上海"), ("归属人", "bob"), ("skipped", None)])
+    assert len(lines) == 3
+    assert {display_width(line[: line.index(v)]) for line, v in zip(lines, ["L-1", "上海", "bob"])} == {10}
+
+
+def test_tables_print_what_the_old_renderer_printed_for_latin_text(lang, capsys):
+    from commands import output, tables
+
+    lang("en")
+    rows = [{"lead": "L-1", "held": True, "tags": ["a", "b"], "facts": {"n": 1}, "owner": None},
+            {"lead": "L-10002", "held": False, "tags": [], "facts": {}, "owner": "alice"}]
+    columns = ["lead", "held", "tags", "facts", "owner"]
+    pairs = [("lead", "L-1"), ("last follow-up", None), ("held", True), ("members", ["a", "b"])]
+    printed = []
+    for module in (output, tables):
+        module.table(rows, columns)
+        module.table([], columns)
+        module.fields(pairs)
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and "L-10002" in printed[1]
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+def _source_messages() -> set:
+    with open(ROOT / "babel.cfg") as f:
+        method_map, options_map = parse_mapping_cfg(f)
+
+    def wanted(path: str) -> bool:
+        base = os.path.basename(path)
+        return not (base.startswith(".") or base in ("tests", "build", "bench", "docs")
+                    or base.endswith(".egg-info"))
+
+    found = {msg for _f, _l, msg, _c, _x in extract_from_dir(ROOT, method_map, options_map,
+                                                            directory_filter=wanted)}
+    assert len(found) > 50  # the extractor did find the help texts
+    return found
+
+
+def _click_messages() -> set:
+    folder = Path(click.__file__).parent
+    return {msg for name in CLICK_MODULES for _l, msg, _c, _x in extract_from_file("python", folder / name)}
+
+
+def test_every_message_of_the_source_and_of_click_has_a_translation(po):
+    missing = []
+    for msgid in _source_messages() | _click_messages():
+        key = msgid[0] if isinstance(msgid, tuple) else msgid
+        entry = po.get(key)
+        translated = entry is not None and not entry.fuzzy and all(
+            entry.string if isinstance(entry.string, tuple) else [entry.string])
+        if not translated:
+            missing.append(msgid)
+    assert missing == []
+
+
+_PERCENT = re.compile(r"%\((\w+)\)[sdr]")
+
+
+def placeholders(text: str) -> set[str]:
+    names = {name for _t, name, _s, _c in string.Formatter().parse(text) if name is not None}
+    return names | set(_PERCENT.findall(text))
+
+
+def test_translations_keep_every_named_placeholder(po):
+    wrong = []
+    for entry in po:
+        if not entry.id:
+            continue
+        if isinstance(entry.id, tuple):  # Chinese has one form: it says what the plural says
+            expected, strings = placeholders(entry.id[1]), entry.string
+        else:
+            expected, strings = placeholders(entry.id), (entry.string,)
+        for text in strings:
+            if placeholders(text) != expected:
+                wrong.append((entry.id, text))
+    assert wrong == []
+
+
+def test_translations_keep_clicks_no_rewrap_markers(po):
+    assert all(entry.id.count("\b") == entry.string.count("\b") for entry in po
+               if isinstance(entry.id, str) and entry.id)
+
+
+def test_compiled_catalogue_matches_the_po(po):
+    compiled = io.BytesIO()
+    write_mo(compiled, po)
+    assert Path(f"{CATALOGUE}.mo").read_bytes() == compiled.getvalue(), \
+        "run: pybabel compile -d ledger/locale -D leadledger"
