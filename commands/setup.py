@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from commands.output import App, fields, pass_app
+from commands.output import App, at_option, pass_app
 
 
 @click.command()
 @click.option("--admin", required=True, metavar="ID", help="id of the first admin")
 @click.option("--name", required=True, help="the admin's name")
+@at_option
 @pass_app
-def init(app: App, admin: str, name: str) -> None:
+def init(app: App, admin: str, name: str, at: str | None) -> None:
     """Create the store (idempotent) and its first admin.
 
     \b
@@ -22,7 +23,7 @@ def init(app: App, admin: str, name: str) -> None:
         verb = "created" if r["created"] else "already had"
         click.echo(f"store {r['store']} is ready; {verb} admin {r['admin']}")
 
-    app.run(lambda ledger: ledger.init(admin, name), render)
+    app.run(lambda ledger: ledger.init(admin, name, at=at), render)
 
 
 @click.command()

@@ -44,17 +44,36 @@ def _make_room(store: Any) -> None:
     )
 
 
+Moment = Callable[..., str]  # (days, hours) after the demo's start -> an --at
+
+
 def run_demo(ledger: Any, *, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build the demo world in a fresh store and return (and optionally tell) its story."""
     say = say or (lambda _text: None)
     store = ledger.store
     _make_room(store)
-    rng = random.Random(20260302)
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
     def at(days: float, hours: float = 0) -> str:
         return (t0 + timedelta(days=days, hours=hours)).isoformat().replace("+00:00", "Z")
 
+    _set_up(ledger, at, say)
+    story, dispute = _play(ledger, at)
+    ledger.views.catch_up()
+    for line in story:
+        say("  " + line)
+    say("")
+    say("Try next:")
+    for cmd in ("leadledger history L-1001", "leadledger owner L-1002 --at 2026-03-10T00:00:00Z",
+                "leadledger explain L-1002", "leadledger holdings alice", "leadledger pool show east",
+                f"leadledger dispute show {dispute}", "leadledger --as bob claim L-1020",
+                "leadledger verify"):
+        say(f"  {cmd}")
+    return {"store": store.url, "story": story, "dispute": dispute, "events": store.max_position()}
+
+
+def _set_up(ledger: Any, at: Moment, say: Callable[[str], None]) -> None:
+    """The admin, the team, two pools and 300 imported leads."""
     ledger.init("root", DEMO_ADMIN, at=at(0))
     people = [("mgr-li", "Li Manager", "manager", "east"), ("alice", "Alice Chen", "rep", "east"),
               ("bob", "Bob Wang", "rep", "east"), ("carol", "Carol Liu", "rep", "east"),
@@ -67,9 +86,10 @@ def run_demo(ledger: Any, *, say: Callable[[str], None] | None = None) -> dict[s
     ledger.grant("root", "east", ["mgr-li", "alice", "bob", "carol"], at=at(0))
     ledger.grant("root", "west", ["mgr-li", "dave"], at=at(0))
     say("leadledger demo: a small sales team shares the East China lead pool (公海).")
-    say(f"  store: {store.url}")
+    say(f"  store: {ledger.store.url}")
     say("  people: root (admin), mgr-li (manager), alice, bob, carol (reps, east), dave (rep, west), audrey (auditor)")
 
+    rng = random.Random(20260302)
     rows = []
     for i in range(1, 301):
         company = f"{rng.choice(CITIES)}{rng.choice(TRADES)}{i:03d}{rng.choice(KINDS)}"
@@ -81,6 +101,9 @@ def run_demo(ledger: Any, *, say: Callable[[str], None] | None = None) -> dict[s
     ledger.import_leads("mgr-li", "west", rows[240:], at=at(0, 1))
     say(f"  day 0: mgr-li imported {imported['imported'] + 60} leads (240 east, 60 west)")
 
+
+def _play(ledger: Any, at: Moment) -> tuple[list[str], str]:
+    """Eighteen days of claims, follow-ups, a sweep and a dispute; the story and the dispute's id."""
     story = []
     ledger.claim("alice", "L-1001", at=at(1, 0.5))
     ledger.claim("alice", "L-1002", at=at(1, 0.6))
@@ -116,15 +139,4 @@ def run_demo(ledger: Any, *, say: Callable[[str], None] | None = None) -> dict[s
     ledger.resolve_dispute("audrey", dispute["dispute"], uphold=True,
                            rationale="No follow-up by bob on record; carol's claim stands.", at=at(18))
     story.append(f"day 18: audrey upheld carol's ownership of L-1002 ({dispute['dispute']})")
-    ledger.views.catch_up()
-    for line in story:
-        say("  " + line)
-    say("")
-    say("Try next:")
-    for cmd in ("leadledger history L-1001", "leadledger owner L-1002 --at 2026-03-10T00:00:00Z",
-                "leadledger explain L-1002", "leadledger holdings alice", "leadledger pool show east",
-                f"leadledger dispute show {dispute['dispute']}", "leadledger --as bob claim L-1020",
-                "leadledger verify"):
-        say(f"  {cmd}")
-    return {"store": store.url, "story": story, "dispute": dispute["dispute"],
-            "events": store.max_position()}
+    return story, dispute["dispute"]

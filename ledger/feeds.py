@@ -1,4 +1,4 @@
-"""Read models and the change feed for other apps: project, follow, export (a Ledger mixin)."""
+"""Read models and the change feed for other apps: project, follow, export."""
 
 from __future__ import annotations
 
@@ -9,20 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from ledger.errors import InvalidInput
-from projections.runner import Db
-
-# model -> (table, order of its rows)
-MODELS = {
-    "pool_leads": ("pool_leads", "since_position, lead"),
-    "holdings": ("holdings", "since_position, lead"),
-    "ownership_intervals": ("ownership_intervals", "start_position"),
-    "follow_ups": ("follow_ups", "position"),
-    "disputes": ("disputes", "open_position"),
-    "people": ("people", "person"),
-    "pools": ("pools", "pool"),
-    "pool_members": ("pool_members", "pool, person"),
-}
-BOOLEAN_COLUMNS = {"active"}  # SQLite stores them as 0/1
+from ledger.shapes import event_dict
+from ledger.store import Store
+from projections.queries import MODELS, ReadModels
+from projections.runner import Projector
 
 # the columns of `export events --format csv`; the rest of each event goes as JSON in `data`
 EVENT_COLUMNS = ("position", "stream", "version", "type", "occurred_at", "recorded_at", "actor",
@@ -32,10 +22,15 @@ Progress = Callable[[int, int], None]  # (events done, events to do)
 
 
 class Feeds:
+    def __init__(self, store: Store, views: Projector, models: ReadModels):
+        self.store = store
+        self.views = views
+        self.models = models
+
     def project(self, rebuild: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Bring the read models up to date: finish a pending rebuild (or, with `rebuild`,
         start one afresh from position 0), then apply every event not yet applied."""
-        self._ready()
+        self.store.ensure_ready()
         views = self.views
         before = views.position()
         pending = views.pending_rebuild()
@@ -56,13 +51,13 @@ class Feeds:
     def follow(self, stop: threading.Event | None = None, on_batch: Callable[[int], None] | None = None,
                on_error: Callable[[Exception, float], None] | None = None, poll: float = 0.5) -> None:
         """Keep the read models current as events arrive, until `stop` is set or interrupted."""
-        self._ready()
+        self.store.ensure_ready()
         self.views.follow(stop, poll=poll, on_batch=on_batch, on_error=on_error)
 
     def export(self, model: str, since: int = 0) -> tuple[list[str], Iterator[dict[str, Any]]]:
         """The columns and rows of a read model (after a catch-up), or of the events after
         position `since` (the change feed, in position order). Checks run before any row."""
-        self._ready()
+        self.store.ensure_ready()
         if model == "events":
             return [*EVENT_COLUMNS, "data"], self.iter_events(since)
         if model not in MODELS:
@@ -70,23 +65,19 @@ class Feeds:
         if since:
             raise InvalidInput("--since applies to `events` only")
         self.views.catch_up()
-        table, order = MODELS[model]
-        with self.store.reading() as cur:  # the column names, before any row is written
-            db = Db(cur, self.store, self.views.names())
-            cur.execute(db.sql(f"SELECT * FROM {{{table}}} LIMIT 0"))
-            columns = [d[0] for d in cur.description]
-            cur.fetchall()
-        return columns, self._model_rows(table, order, columns)
+        columns = self.models.columns(model)  # before any row is written
+        return columns, self.models.rows(model, columns)
 
-    def _model_rows(self, table: str, order: str, columns: list[str]) -> Iterator[dict[str, Any]]:
-        """Every row, read in one transaction (one consistent state), a batch at a time."""
-        with self.store.reading() as cur:
-            db = Db(cur, self.store, self.views.names())
-            cur.execute(db.sql(f"SELECT {', '.join(columns)} FROM {{{table}}} ORDER BY {order}"))
-            while rows := cur.fetchmany(2000):
-                for row in rows:
-                    yield {c: (bool(v) if c in BOOLEAN_COLUMNS and v is not None else v)
-                           for c, v in zip(columns, row, strict=True)}
+    def iter_events(self, since: int = 0, batch: int = 5000) -> Iterator[dict[str, Any]]:
+        """The change feed: every event after position `since`, in position order."""
+        self.store.ensure_ready()
+        position = since
+        while events := self.store.read_log(after=position, limit=batch):
+            for s in events:
+                row = event_dict(s)
+                row["stream"] = s.stream
+                yield row
+            position = events[-1].position
 
 
 def event_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -120,3 +111,6 @@ def write_rows(rows: Iterator[dict[str, Any]], fmt: str, out: IO[str], *, events
         writer.writerow(flat)
         count += 1
     return count
+
+
+__all__ = ["MODELS", "Feeds", "event_row", "write_rows"]

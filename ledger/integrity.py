@@ -46,6 +46,7 @@ import msgspec
 
 from ledger import codec
 from ledger.errors import IntegrityViolation, InvalidInput
+from ledger.store import Store
 
 DIGEST_PREFIX = "lld1"
 EMPTY_DIGEST = f"{DIGEST_PREFIX}:-:0:-"  # the digest of an empty log: every log extends it
@@ -94,7 +95,10 @@ class Scan:
 
 
 class Integrity:
-    """verify and digest (a Ledger mixin)."""
+    """verify and digest."""
+
+    def __init__(self, store: Store):
+        self.store = store
 
     def _scan(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> Scan:
         """Check every event of the log; note the rolling digest at position `stop`."""
@@ -123,7 +127,7 @@ class Integrity:
         when anything is wrong (see the module docstring), InvalidInput for a malformed digest.
         """
         wanted = parse_digest(digest) if digest is not None else None
-        self._ready()
+        self.store.ensure_ready()
         scan = self._scan(stop=wanted.position if wanted else None, progress=progress)
         result: dict[str, Any] = {"ok": True, "events_checked": scan.checked,
                                   "first_bad_position": scan.bad, "problem": scan.problem}
@@ -142,7 +146,7 @@ class Integrity:
 
     def digest(self) -> dict[str, Any]:
         """The digest of the whole log as it is now; refused (exit 6) if a chain is broken."""
-        self._ready()
+        self.store.ensure_ready()
         scan = self._scan()
         if scan.bad is not None:
             raise IntegrityViolation(f"position {scan.bad}: {scan.problem}", ok=False,

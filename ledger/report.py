@@ -9,6 +9,7 @@ and ruling.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -150,46 +151,7 @@ def timeline(r: dict[str, Any]) -> str:
         out.append(f'<text class="axis" x="{tx:.1f}" y="{height - 8}" text-anchor="{anchor}">'
                    f"{escape(_short(tick))}</text>")
     for rep in lanes:
-        ly = y(rep)
-        out.append(f'<g class="lane" data-rep="{escape(rep)}">')
-        out.append(f'<rect class="lane-bg" x="{LABEL}" y="{ly}" width="{plot}" height="{LANE - 6}"/>')
-        out.append(f'<text class="lane-label" x="{LABEL - 8}" y="{ly + LANE / 2}" text-anchor="end">'
-                   f"{escape(rep)}</text>")
-        for d in e["duplicates"]:
-            for i in d["ownership"]:
-                if i["owner"] == rep:
-                    out.append(_bar(x(i["from"]), x(i["to"]), ly + 24, 10, "dup",
-                                    f"{rep} held duplicate lead {d['lead']} from {i['from']} to {i['to'] or 'now'}"))
-        for i in e["ownership"]:
-            if i["owner"] == rep:
-                out.append(_bar(x(i["from"]), x(i["to"]), ly + 8, 16, "own",
-                                f"{rep} owned {r['lead']} from {i['from']} (#{i['start_position']}, {i['started_by']})"
-                                f" to {i['to'] or 'now'}" + (f" ({i['ended_by']} #{i['end_position']})"
-                                                             if i["to"] else "")))
-                if i.get("converted_at"):
-                    cx = x(i["converted_at"])
-                    tip = escape(f"converted by {rep} (deal {i['deal']}) at {i['converted_at']}")
-                    out.append(f'<rect class="mark deal" x="{cx - 6:.1f}" y="{ly + 10:.1f}" width="12" height="12">'
-                               f"<title>{tip}</title></rect>")
-        for a in e["attempts"]:
-            if a["rep"] != rep:
-                continue
-            ax, my = x(a["occurred_at"]), ly + 16
-            tip = escape(f"#{a['position']} {a['type']} at {a['occurred_at']}"
-                         + ("" if a["accepted"] else f": {a['message'] or a['reason']}"))
-            if a["accepted"]:
-                out.append(f'<circle class="mark ok" cx="{ax:.1f}" cy="{my}" r="5"><title>{tip}</title></circle>')
-            else:
-                out.append(f'<path class="mark refused" d="M{ax - 5:.1f},{my - 5} l10,10 m0,-10 l-10,10">'
-                           f"<title>{tip}</title></path>")
-        for f in e["follow_ups"]:
-            if f["rep"] != rep:
-                continue
-            fx, fy = x(f["occurred_at"]), ly + 33
-            kind = "follow" if f["lead"] == r["lead"] else "follow dup-follow"
-            tip = escape(f"#{f['position']} follow-up on {f['lead']} by {f['channel']} at {f['occurred_at']}: {f['note']}")
-            out.append(f'<path class="mark {kind}" d="M{fx:.1f},{fy - 5} l5,5 l-5,5 l-5,-5 z"><title>{tip}</title></path>')
-        out.append("</g>")
+        out.extend(_lane(r, rep, y(rep), x, plot))
     for n, d in enumerate(e["dispute_events"]):
         dx, label_y = x(d["occurred_at"]), TOP - 14 - 11 * (n % 2)
         label = "dispute opened" if d["type"] == "DisputeOpened" else f"ruling: {d.get('outcome')}"
@@ -199,6 +161,52 @@ def timeline(r: dict[str, Any]) -> str:
                       else f'<text x="{dx + 3:.1f}" y="{label_y}">') + f"{escape(label)}</text><title>{tip}</title></g>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _lane(r: dict[str, Any], rep: str, ly: float, x: Callable[[str | None], float], plot: float) -> list[str]:
+    """One rep's lane: his holdings (of this lead and its duplicates), attempts and follow-ups."""
+    e = r["evidence"]
+    out = []
+    out.append(f'<g class="lane" data-rep="{escape(rep)}">')
+    out.append(f'<rect class="lane-bg" x="{LABEL}" y="{ly}" width="{plot}" height="{LANE - 6}"/>')
+    out.append(f'<text class="lane-label" x="{LABEL - 8}" y="{ly + LANE / 2}" text-anchor="end">'
+               f"{escape(rep)}</text>")
+    for d in e["duplicates"]:
+        for i in d["ownership"]:
+            if i["owner"] == rep:
+                out.append(_bar(x(i["from"]), x(i["to"]), ly + 24, 10, "dup",
+                                f"{rep} held duplicate lead {d['lead']} from {i['from']} to {i['to'] or 'now'}"))
+    for i in e["ownership"]:
+        if i["owner"] == rep:
+            out.append(_bar(x(i["from"]), x(i["to"]), ly + 8, 16, "own",
+                            f"{rep} owned {r['lead']} from {i['from']} (#{i['start_position']}, {i['started_by']})"
+                            f" to {i['to'] or 'now'}" + (f" ({i['ended_by']} #{i['end_position']})"
+                                                         if i["to"] else "")))
+            if i.get("converted_at"):
+                cx = x(i["converted_at"])
+                tip = escape(f"converted by {rep} (deal {i['deal']}) at {i['converted_at']}")
+                out.append(f'<rect class="mark deal" x="{cx - 6:.1f}" y="{ly + 10:.1f}" width="12" height="12">'
+                           f"<title>{tip}</title></rect>")
+    for a in e["attempts"]:
+        if a["rep"] != rep:
+            continue
+        ax, my = x(a["occurred_at"]), ly + 16
+        tip = escape(f"#{a['position']} {a['type']} at {a['occurred_at']}"
+                     + ("" if a["accepted"] else f": {a['message'] or a['reason']}"))
+        if a["accepted"]:
+            out.append(f'<circle class="mark ok" cx="{ax:.1f}" cy="{my}" r="5"><title>{tip}</title></circle>')
+        else:
+            out.append(f'<path class="mark refused" d="M{ax - 5:.1f},{my - 5} l10,10 m0,-10 l-10,10">'
+                       f"<title>{tip}</title></path>")
+    for f in e["follow_ups"]:
+        if f["rep"] != rep:
+            continue
+        fx, fy = x(f["occurred_at"]), ly + 33
+        kind = "follow" if f["lead"] == r["lead"] else "follow dup-follow"
+        tip = escape(f"#{f['position']} follow-up on {f['lead']} by {f['channel']} at {f['occurred_at']}: {f['note']}")
+        out.append(f'<path class="mark {kind}" d="M{fx:.1f},{fy - 5} l5,5 l-5,5 l-5,-5 z"><title>{tip}</title></path>')
+    out.append("</g>")
+    return out
 
 
 def _all_times(r: dict[str, Any]) -> list[str]:

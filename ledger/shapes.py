@@ -1,4 +1,4 @@
-"""The JSON shapes of stored things, shared by every query: events, intervals, rules."""
+"""The JSON shapes of stored things, shared by every query: events, intervals, rules, disputes."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Any
 import msgspec
 
 from ledger import events as ev
+from ledger.state import Dispute, Lead, Pool
 from ledger.store import Stored
 from ledger.values import format_duration, format_time
 
 BACKDATED_AFTER = 300  # seconds between occurred_at and recorded_at before an event is "backdated"
-RULE_NAMES = ("claim_limit", "daily_claim_limit", "idle_limit", "hold_limit", "cooldown", "warn_before")
-DURATION_RULES = ("idle_limit", "hold_limit", "cooldown", "warn_before")
+RULE_NAMES: tuple[str, ...] = ev.Rules.__struct_fields__
+# The claim limits are counts; every other rule is a duration (whole seconds).
+DURATION_RULES = tuple(name for name in RULE_NAMES if not name.endswith("claim_limit"))
 
 
 def event_dict(stored: Stored) -> dict[str, Any]:
@@ -53,3 +55,27 @@ def rules_dict(rules: ev.Rules) -> dict[str, Any]:
         value = getattr(rules, name)
         out[name] = format_duration(value) if name in DURATION_RULES else value
     return out
+
+
+def rules_row(pool: Pool, version: int) -> dict[str, Any] | None:
+    """A rule version of a pool: when it came in, where, and its rules."""
+    for rv in pool.rule_versions:
+        if rv.version == version:
+            return {"version": rv.version, "since": format_time(rv.since), "position": rv.position,
+                    **rules_dict(rv.rules)}
+    return None
+
+
+def attributes_dict(lead: Lead) -> dict[str, Any]:
+    """A lead's attributes, every one named (None when not given)."""
+    return {name: getattr(lead.attributes, name) for name in ev.Attributes.__struct_fields__}
+
+
+def dispute_brief(d: Dispute) -> dict[str, Any]:
+    return {
+        "dispute": d.id, "lead": d.lead, "status": "resolved" if d.outcome else "open",
+        "opened_by": d.opened_by, "opened_at": format_time(d.opened_at), "reason": d.reason,
+        "owner_at_open": d.owner_at_open, "open_position": d.position, "outcome": d.outcome,
+        "resolved_by": d.resolved_by, "resolved_at": format_time(d.resolved_at), "rationale": d.rationale,
+        "awarded_to": d.awarded_to, "resolved_position": d.resolved_position,
+    }

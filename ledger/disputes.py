@@ -1,0 +1,76 @@
+"""dispute open | resolve: the writes (the evidence and lists are in `ledger.evidence`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger import decisions
+from ledger import events as ev
+from ledger.acting import Acting, When
+from ledger.errors import InvalidInput, Refused
+from ledger.repository import Repository
+from ledger.values import format_time
+
+
+class Disputes:
+    def __init__(self, repo: Repository, acting: Acting):
+        self.repo = repo
+        self.acting = acting
+
+    def open(self, actor: str, lead_id: str, reason: str, at: When = None) -> dict[str, Any]:
+        if not reason or not reason.strip():
+            raise InvalidInput("a dispute needs a --reason")
+        self.acting.time(at)  # a malformed --at is refused before anything is read
+
+        def attempt() -> dict[str, Any]:
+            by = self.acting.actor(actor, "dispute.open")
+            lead = self.repo.lead(lead_id)
+            when = self.acting.time(at)  # after the reads: the clock moves on while a retry re-reads
+            decisions.check_time(lead, when)
+            dispute_id = f"{lead_id}-D{len(lead.disputes) + 1}"
+            stored = self.repo.commit([lead.head], [ev.DisputeOpened(
+                occurred_at=when, actor=by.id, dispute=dispute_id, lead=lead_id, reason=reason,
+                owner=lead.owner)])
+            return {"dispute": dispute_id, "lead": lead_id, "status": "open", "owner": lead.owner,
+                    "opened_by": by.id, "occurred_at": format_time(when), "position": stored[0].position}
+
+        return self.repo.retry(attempt)
+
+    def resolve(self, actor: str, dispute_id: str, *, award: str | None = None, uphold: bool = False,
+                rationale: str, at: When = None) -> dict[str, Any]:
+        """Rule on a dispute: award the lead to a rep (a reassignment naming the dispute) or uphold."""
+        if bool(award) == bool(uphold):
+            raise InvalidInput("give exactly one of --award REP or --uphold")
+        if not rationale or not rationale.strip():
+            raise InvalidInput("a ruling needs a --rationale")
+        self.acting.time(at)  # a malformed --at is refused before anything is read
+        return self.repo.retry(lambda: self._resolve(actor, dispute_id, award, rationale, at))
+
+    def _resolve(self, actor: str, dispute_id: str, award: str | None, rationale: str, at: When) -> dict[str, Any]:
+        by = self.acting.actor(actor, "dispute.resolve")
+        lead = self.repo.disputed_lead(dispute_id)
+        rep = self.acting.holder(award) if award else None
+        when = self.acting.time(at)  # after the reads: the clock moves on while a retry re-reads
+        decisions.check_time(lead, when)
+        dispute = lead.dispute(dispute_id)
+        if dispute.outcome is not None:
+            raise Refused("dispute_closed", f"dispute {dispute_id} was already resolved "
+                          f"({dispute.outcome}) by {dispute.resolved_by} at {format_time(dispute.resolved_at)}",
+                          dispute=dispute_id, outcome=dispute.outcome)
+        heads = [lead.head]
+        owner = rep.id if rep else lead.owner
+        events: list[ev.Event] = [ev.DisputeResolved(
+            occurred_at=when, actor=by.id, dispute=dispute_id, lead=lead.id,
+            outcome="awarded" if rep else "upheld", owner=owner, rationale=rationale)]
+        if rep is not None and lead.owner != rep.id:
+            pool = self.repo.pool(lead.pool)
+            old = self.repo.holdings(lead.owner, lead.pool) if lead.owner else None
+            new = self.repo.holdings(rep.id, lead.pool)
+            events += decisions.hand_over(lead, pool, old, new, rep, by, when,
+                                          reason=f"awarded by dispute {dispute_id}", dispute=dispute_id)
+            heads += [new.head] + ([old.head] if old else [])
+        stored = self.repo.commit(heads, events)
+        moved = next((s.position for s in stored if isinstance(s.event, ev.OWNERSHIP_STARTS)), None)
+        return {"dispute": dispute_id, "lead": lead.id, "outcome": events[0].outcome, "owner": owner,
+                "previous_owner": lead.owner, "resolved_by": by.id, "occurred_at": format_time(when),
+                "position": stored[0].position, "reassignment_position": moved}

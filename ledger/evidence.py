@@ -1,0 +1,170 @@
+"""Disputes as auditors read them: one with the evidence to settle it, or the list of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger import events as ev
+from ledger.repository import Repository
+from ledger.shapes import attributes_dict, dispute_brief, event_dict, ownership_intervals, rules_row
+from ledger.state import Dispute, Lead, Pool, lead_stream
+from ledger.store import Stored
+from ledger.values import format_time, lead_keys
+from projections.queries import ReadModels
+from projections.runner import Projector
+
+ATTEMPTS = (ev.LeadClaimed, ev.LeadAssigned, ev.LeadReassigned, ev.ClaimRefused, ev.AssignmentRefused)
+
+
+class Evidence:
+    def __init__(self, repo: Repository, views: Projector, models: ReadModels):
+        self.repo = repo
+        self.views = views
+        self.models = models
+
+    def show(self, dispute_id: str) -> dict[str, Any]:
+        """A dispute with the evidence to settle it."""
+        self.repo.ready()
+        lead = self.repo.disputed_lead(dispute_id)
+        d = lead.dispute(dispute_id)
+        stored = self.repo.store.read_stream(lead_stream(lead.id))
+        pool = self.repo.pool(lead.pool)
+        return {
+            **dispute_brief(d),
+            "lead_now": {"status": lead.status, "owner": lead.owner, "pool": lead.pool,
+                         "attributes": {k: v for k, v in attributes_dict(lead).items() if v}},
+            "evidence": self._evidence(lead, d, stored, pool),
+        }
+
+    def _evidence(self, lead: Lead, d: Dispute, stored: list[Stored], pool: Pool) -> dict[str, Any]:
+        attempts = [_attempt(s) for s in stored if isinstance(s.event, ATTEMPTS)]
+        follow_ups = [_follow_up(s) for s in stored if isinstance(s.event, ev.FollowUpLogged)]
+        used = {a["rules_version"] for a in attempts} | {
+            s.event.rules_version for s in stored if isinstance(s.event, (ev.LeadRecycled, ev.RecycleWarned))}
+        duplicates = self._duplicates(lead, stored)
+        for dup in duplicates:  # the same customer worked under another lead counts too
+            follow_ups += dup.pop("follow_ups")
+        follow_ups.sort(key=lambda f: f["position"])
+        ownership = _intervals(stored)
+        involved = sorted(
+            {a["rep"] for a in attempts} | {f["rep"] for f in follow_ups if f["lead"] == lead.id}
+            | {i["owner"] for i in ownership} | {d.opened_by} | ({d.awarded_to} if d.awarded_to else set()))
+        return {
+            "ownership": ownership,
+            "attempts": attempts,
+            "follow_ups": follow_ups,
+            "rules": _rule_rows(pool, used),
+            "duplicates": duplicates,
+            "involved": involved,
+            "by_rep": [_rep_summary(rep, ownership, attempts, follow_ups, lead.id) for rep in involved],
+            "dispute_events": [event_dict(s) for s in stored
+                               if isinstance(s.event, (ev.DisputeOpened, ev.DisputeResolved))
+                               and s.event.dispute == d.id],
+            "backdated": [s.position for s in stored if event_dict(s)["backdated"]],
+        }
+
+    def _duplicates(self, lead: Lead, stored: list[Stored]) -> list[dict[str, Any]]:
+        """Leads sharing a phone, email or company with this one, either way round, with who
+        held them when and the follow-ups logged on them."""
+        a = lead.attributes
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for k in self.repo.store.find_keys(lead_keys(a.company, a.phone, a.email)):
+            if k.lead != lead.id:
+                found[(k.lead, k.kind)] = {"lead": k.lead, "field": k.kind, "value": k.value}
+        for s in stored:
+            if isinstance(s.event, ev.LeadAdded):
+                for m in s.event.duplicates:
+                    found[(m.lead, m.field)] = {"lead": m.lead, "field": m.field, "value": m.value}
+        out, seen = [], set()
+        for (other_id, _), row in sorted(found.items()):
+            other_stream = self.repo.store.read_stream(lead_stream(other_id))
+            other = self.repo.lead(other_id, stored=other_stream, must_exist=False)
+            first = other_id not in seen
+            seen.add(other_id)
+            added = other_stream[0] if other_stream else None
+            out.append({
+                **row, "status": other.status if other.exists else None, "owner": other.owner,
+                "pool": other.pool or None,
+                "added_at": format_time(added.event.occurred_at) if added else None,
+                "added_position": added.position if added else None,
+                "ownership": _intervals(other_stream),
+                "follow_ups": [_follow_up(s) for s in other_stream
+                               if first and isinstance(s.event, ev.FollowUpLogged)],
+            })
+        return out
+
+    def listing(self, open_only: bool = False) -> dict[str, Any]:
+        self.repo.ready()
+        self.views.catch_up()
+        return {"disputes": self.models.disputes(open_only)}
+
+
+# --- evidence rows ---------------------------------------------------------------------------
+
+def _intervals(stored: list[Stored]) -> list[dict[str, Any]]:
+    """Ownership intervals, each with the conversion (deal) made while it lasted, if any."""
+    intervals = ownership_intervals(stored)
+    for s in stored:
+        if isinstance(s.event, ev.LeadConverted):
+            for i in intervals:
+                if i["start_position"] < s.position and (i["end_position"] is None or s.position < i["end_position"]):
+                    i.update(converted_at=format_time(s.event.occurred_at), deal=s.event.deal,
+                             converted_position=s.position)
+    return intervals
+
+
+def _attempt(s: Stored) -> dict[str, Any]:
+    e = s.event
+    refused = isinstance(e, ev.Refusal)
+    row = event_dict(s)
+    return {
+        "position": s.position, "type": type(e).__name__, "rep": e.rep, "actor": e.actor,
+        "occurred_at": row["occurred_at"], "recorded_at": row["recorded_at"], "backdated": row["backdated"],
+        "accepted": not refused, "reason": getattr(e, "reason", None), "message": e.message if refused else None,
+        "owner_then": e.owner if refused else getattr(e, "from_rep", None),
+        "owner_since_position": e.owner_since_position if refused else None,
+        "facts": dict(e.facts) if refused else {}, "rules_version": e.rules_version,
+        "dispute": getattr(e, "dispute", None),
+    }
+
+
+def _follow_up(s: Stored) -> dict[str, Any]:
+    row = event_dict(s)
+    e = s.event
+    return {"position": s.position, "lead": e.lead, "rep": e.rep, "occurred_at": row["occurred_at"],
+            "recorded_at": row["recorded_at"], "backdated": row["backdated"], "channel": e.channel,
+            "note": e.note}
+
+
+def _rule_rows(pool: Pool, used: set[int | None]) -> list[dict[str, Any]]:
+    """Every rule version of the lead's pool: when it was in force, and whether it decided here."""
+    rows = []
+    versions = pool.rule_versions
+    for n, rv in enumerate(versions):
+        until = versions[n + 1].since if n + 1 < len(versions) else None
+        rows.append({**rules_row(pool, rv.version), "until": format_time(until), "used": rv.version in used})
+    return rows
+
+
+def _rep_summary(rep: str, ownership: list[dict], attempts: list[dict], follow_ups: list[dict],
+                 lead_id: str) -> dict[str, Any]:
+    """One rep's part in the story: first attempt, holdings, refusals, contact with the customer."""
+    mine = [a for a in attempts if a["rep"] == rep]
+    held = [i for i in ownership if i["owner"] == rep]
+    fus = [f for f in follow_ups if f["rep"] == rep]
+    here = [f for f in fus if f["lead"] == lead_id]
+
+    def first(rows: list[dict]) -> str | None:
+        return f"{rows[0]['occurred_at']} (#{rows[0]['position']})" if rows else None
+
+    return {
+        "rep": rep,
+        "first_attempt": first(mine),
+        "first_held": first([{"occurred_at": i["from"], "position": i["start_position"]} for i in held]),
+        "times_held": len(held),
+        "refused": sum(1 for a in mine if not a["accepted"]),
+        "follow_ups": len(here),
+        "follow_ups_on_duplicates": len(fus) - len(here),
+        "first_follow_up": first(fus),
+        "last_follow_up": f"{fus[-1]['occurred_at']} (#{fus[-1]['position']})" if fus else None,
+    }

@@ -1,0 +1,68 @@
+"""Checks and conversions of what callers pass in: ids, lead attributes, pool rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ledger import events as ev
+from ledger.errors import InvalidInput
+from ledger.shapes import DURATION_RULES, RULE_NAMES
+from ledger.values import parse_duration
+
+ATTRIBUTES: tuple[str, ...] = ev.Attributes.__struct_fields__
+_ATTRIBUTE_SET = frozenset(ATTRIBUTES)
+
+
+def check_id(value: str, what: str) -> None:
+    if not value or not value.strip() or value != value.strip() or ":" in value or len(value) > 200:
+        raise InvalidInput(f"invalid {what} {value!r}: a non-empty name without spaces at the ends or ':'")
+
+
+def attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attributes:
+    """A lead's attributes from its fields (those named in `skip` aside): known names only,
+    text (or a number), trimmed, empty ones left out; an email must have an '@'."""
+    values = {}
+    unknown, wrong = [], []
+    for k, v in fields.items():
+        if k not in _ATTRIBUTE_SET:
+            if k not in skip and v is not None and v != "":
+                unknown.append(k)
+        elif v is not None:
+            if type(v) is not str:
+                if not isinstance(v, (str, int)):
+                    wrong.append(k)
+                    continue
+                v = str(v)
+            v = v.strip()
+            if v:
+                values[k] = v
+    if unknown:
+        raise InvalidInput(f"unknown lead field(s): {', '.join(sorted(unknown))}")
+    if wrong:
+        raise InvalidInput(f"lead field {min(wrong, key=ATTRIBUTES.index)} must be text")
+    if "email" in values and "@" not in values["email"]:
+        raise InvalidInput(f"invalid email {values['email']!r}")
+    return ev.Attributes(**values)
+
+
+def rules(base: ev.Rules, changes: dict[str, Any]) -> ev.Rules:
+    """`base` with the rules named in `changes` (None: unchanged) parsed and checked."""
+    values = {}
+    for name, value in changes.items():
+        if value is None:
+            continue
+        if name not in RULE_NAMES:
+            raise InvalidInput(f"unknown rule {name!r}")
+        option = f"--{name.replace('_', '-')}"
+        if name in DURATION_RULES:
+            values[name] = parse_duration(value, option)
+            continue
+        try:
+            values[name] = int(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{option} must be a whole number, not {value!r}") from None
+        if values[name] < 0 or (name == "claim_limit" and values[name] < 1):
+            raise InvalidInput(f"{option} must be {'at least 1' if name == 'claim_limit' else 'zero or more'}")
+    return msgspec.structs.replace(base, **values)

@@ -1,0 +1,105 @@
+"""pool create | rules | grant | revoke | list | show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ledger import decisions, inputs
+from ledger import events as ev
+from ledger.acting import Acting, When
+from ledger.errors import InvalidInput, Refused
+from ledger.repository import Repository
+from ledger.shapes import rules_dict
+from ledger.state import Person
+from ledger.values import format_time
+from projections.queries import ReadModels
+from projections.runner import Projector
+
+
+class Pools:
+    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels):
+        self.repo = repo
+        self.acting = acting
+        self.views = views
+        self.models = models
+
+    def create(self, actor: str, pool_id: str, name: str, at: When = None, **rules: Any) -> dict[str, Any]:
+        def check() -> None:
+            inputs.check_id(pool_id, "pool id")
+            inputs.rules(ev.Rules(), rules)
+
+        def attempt(by: Person, when: datetime) -> dict[str, Any]:
+            chosen = inputs.rules(ev.Rules(), rules)
+            existing = self.repo.fresh_pool(pool_id)
+            if existing.exists:
+                raise Refused("already_exists", f"pool {pool_id} already exists", pool=pool_id)
+            stored = self.repo.commit([existing.head], [ev.PoolCreated(
+                occurred_at=when, actor=by.id, pool=pool_id, name=name, rules=chosen)])
+            return {"pool": pool_id, "name": name, "rules": rules_dict(chosen), "rules_version": 1,
+                    "position": stored[0].position}
+
+        return self.acting.run(actor, "pool.create", at, attempt, check)
+
+    def change_rules(self, actor: str, pool_id: str, at: When = None, **rules: Any) -> dict[str, Any]:
+        def check() -> None:
+            if all(v is None for v in rules.values()):
+                raise InvalidInput("name at least one rule to change, e.g. --claim-limit 20")
+
+        def attempt(by: Person, when: datetime) -> dict[str, Any]:
+            pool = self.repo.pool(pool_id)
+            if when < pool.rule_versions[-1].since:
+                raise InvalidInput(f"--at is before the pool's latest rule version "
+                                   f"({format_time(pool.rule_versions[-1].since)})")
+            chosen = inputs.rules(pool.rules, rules)
+            version = pool.rules_version + 1
+            stored = self.repo.commit([pool.head], [ev.PoolRulesChanged(
+                occurred_at=when, actor=by.id, pool=pool_id, rules=chosen, rules_version=version)])
+            return {"pool": pool_id, "rules": rules_dict(chosen), "rules_version": version,
+                    "since": format_time(when), "position": stored[0].position}
+
+        return self.acting.run(actor, "pool.rules", at, attempt, check)
+
+    def membership(self, actor: str, pool_id: str, people: list[str], at: When, *, grant: bool) -> dict[str, Any]:
+        """Grant or revoke membership of a pool; people already so are left as they are."""
+        def check() -> None:
+            if not people:
+                raise InvalidInput("name at least one person")
+
+        def attempt(by: Person, when: datetime) -> dict[str, Any]:
+            pool = self.repo.pool(pool_id)
+            for person_id in people:
+                person = self.repo.known_person(person_id)
+                if grant:
+                    decisions.check_holder(person)
+            changed = [p for p in dict.fromkeys(people) if (p in pool.members) != grant]
+            position = None
+            if changed:
+                cls = ev.MembersGranted if grant else ev.MembersRevoked
+                stored = self.repo.commit([pool.head], [cls(occurred_at=when, actor=by.id, pool=pool_id,
+                                                            people=changed)])
+                position = stored[0].position
+            members = (pool.members | set(changed)) if grant else (pool.members - set(changed))
+            return {"pool": pool_id, "members": sorted(members), "changed": changed, "position": position}
+
+        return self.acting.run(actor, "pool.grant" if grant else "pool.revoke", at, attempt, check)
+
+    def listing(self) -> dict[str, Any]:
+        self.repo.ready()
+        self.views.catch_up()
+        return {"pools": self.models.pools()}
+
+    def show(self, pool_id: str) -> dict[str, Any]:
+        self.repo.ready()
+        pool = self.repo.pool(pool_id)
+        self.views.catch_up()
+        pooled, held, converted = self.models.pool_leads(pool_id)
+        return {
+            "pool": pool.id, "name": pool.name, "rules": rules_dict(pool.rules),
+            "rules_version": pool.rules_version, "members": sorted(pool.members),
+            "pooled": pooled, "held_count": held, "converted_count": converted,
+            "rule_versions": [
+                {"version": rv.version, "since": format_time(rv.since), "position": rv.position,
+                 "rules": rules_dict(rv.rules)} for rv in pool.rule_versions
+            ],
+        }

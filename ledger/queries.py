@@ -1,0 +1,266 @@
+"""What auditors ask of one lead or rep: owner at a time, history, holdings, explain."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from ledger import codec, decisions
+from ledger import events as ev
+from ledger.acting import Acting, When
+from ledger.errors import NotFound
+from ledger.repository import Repository
+from ledger.shapes import dispute_brief, event_dict, ownership_intervals, rules_dict, rules_row
+from ledger.state import CONVERTED, HELD, POOLED, Lead, Pool, lead_stream
+from ledger.store import Stored
+from ledger.values import add, format_duration, format_time
+from projections.queries import ReadModels
+from projections.runner import Projector
+
+# The events that decide where a lead is (its pool, its owner, whether it is converted).
+PLACING = (ev.LeadAdded, ev.LeadMoved, *ev.OWNERSHIP_STARTS, *ev.OWNERSHIP_ENDS)
+PLACEMENT_TOPICS = tuple(sorted({c.__name__ for c in (*PLACING, ev.LeadConverted)}))
+
+
+# --- owner at a time ----------------------------------------------------------------------
+
+def placement_at(rows: list[tuple[int, int, bytes]], when: datetime) -> dict[str, Any]:
+    """Where a lead was at `when`, from its placement rows (`Store.read_stream_rows`).
+
+    Within one lead events never go back in time, so the events done by `when` (an event at
+    `when` counts as done) are a prefix of the stream. Bisect it by time, decoding only the
+    rows probed, then walk back from the last done event to the one that placed the lead:
+    O(log n) decodes however long the lead's history is.
+    """
+    @cache
+    def event(i: int) -> ev.Event:
+        return codec.decode(rows[i][2]).event
+
+    done = bisect_right(range(len(rows)), when, key=lambda i: event(i).occurred_at)
+    if done == 0:
+        return {"owner": None, "pool": None, "status": None, "since": None, "position": None, "event": None}
+    i = done - 1
+    while i > 0 and isinstance(event(i), ev.LeadConverted):
+        i -= 1
+    placed = event(i)
+    if not isinstance(placed, ev.OWNERSHIP_STARTS):
+        status = POOLED
+    elif i < done - 1 or _taken_converted(event, i):
+        status = CONVERTED
+    else:
+        status = HELD
+    return {
+        "owner": placed.rep if status != POOLED else None, "pool": event(done - 1).pool, "status": status,
+        "since": format_time(placed.occurred_at), "position": rows[i][0], "event": type(placed).__name__,
+    }
+
+
+def _taken_converted(event: Any, i: int) -> bool:
+    """A reassignment keeps a converted lead converted: look back along a chain of them."""
+    while i > 0 and isinstance(event(i), ev.LeadReassigned):
+        i -= 1
+        if isinstance(event(i), ev.LeadConverted):
+            return True
+    return False
+
+
+class Queries:
+    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels):
+        self.repo = repo
+        self.acting = acting
+        self.views = views
+        self.models = models
+
+    def owner(self, lead_id: str, at: When = None) -> dict[str, Any]:
+        """Who owned the lead at `at` (default now); an event at `at` counts as done."""
+        self.repo.ready()
+        when = self.acting.time(at)
+        rows = self.repo.store.read_stream_rows(lead_stream(lead_id), PLACEMENT_TOPICS)
+        if not rows:
+            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        return {"lead": lead_id, "at": format_time(when), **placement_at(rows, when)}
+
+    def history(self, lead_id: str) -> dict[str, Any]:
+        self.repo.ready()
+        stored = self.repo.store.read_stream(lead_stream(lead_id))
+        if not stored:
+            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        return {
+            "lead": lead_id,
+            "events": [event_dict(s) for s in stored],
+            "ownership": ownership_intervals(stored),
+            "refused": [
+                {"position": s.position, "type": type(s.event).__name__, "actor": s.event.actor,
+                 "rep": s.event.rep, "reason": s.event.reason, "occurred_at": format_time(s.event.occurred_at),
+                 "owner": s.event.owner, "owner_since_position": s.event.owner_since_position}
+                for s in stored if isinstance(s.event, ev.Refusal)
+            ],
+        }
+
+    def holdings(self, rep: str) -> dict[str, Any]:
+        self.repo.ready()
+        person = self.repo.known_person(rep)
+        now = self.acting.clock()
+        self.views.catch_up()
+        leads, counts = [], {}
+        pools: dict[str, Pool] = {}
+        for lead_id in self.models.leads_of(rep):
+            lead = self.repo.lead(lead_id)
+            if lead.owner != person.id:
+                continue
+            pool = pools.get(lead.pool) or self.repo.pool(lead.pool)
+            pools[lead.pool] = pool
+            due = decisions.deadline(lead, pool, now)
+            leads.append({
+                "lead": lead.id, "pool": lead.pool, "status": lead.status,
+                "since": format_time(lead.placed_at), "last_follow_up": format_time(lead.last_follow_up),
+                "recycle_at": format_time(due.at) if due else None,
+                "recycle_rule": due.rule if due else None,
+                "rules_version": due.rules.version if due else None,
+                "overdue": bool(due and now >= due.at),
+            })
+            if lead.status == HELD:
+                counts[lead.pool] = counts.get(lead.pool, 0) + 1
+        return {"rep": rep, "active": person.active, "now": format_time(now), "leads": leads,
+                "count_by_pool": counts}
+
+    def explain(self, lead_id: str, at: When = None) -> dict[str, Any]:
+        """Why the lead is where it is: the event that put it there, the rules and facts checked."""
+        self.repo.ready()
+        now = self.acting.time(at)
+        stored = self.repo.store.read_stream(lead_stream(lead_id))
+        if not stored:
+            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        lead = self.repo.lead(lead_id, stored=stored, must_exist=False)
+        pool = self.repo.pool(lead.pool)
+        rv = pool.rules_at(now)
+        placed = next(s for s in stored if s.position == lead.placed_position)
+        e = placed.event
+
+        converted = _last(stored, ev.LeadConverted) if lead.status == CONVERTED else None
+        facts = _facts(lead, e, now, converted)
+
+        due = decisions.deadline(lead, pool, now)
+        deadlines = []
+        if due is not None:
+            facts.update(warn_at=format_time(due.warn_at), warned=lead.warned_for == due.at)
+            for rule, when, limit in _both_deadlines(rv.rules, lead):
+                deadlines.append({"rule": rule, "limit": format_duration(limit), "at": format_time(when),
+                                  "rules_version": rv.version, "overdue": now >= when,
+                                  "governs": rule == due.rule})
+        cooldowns = []
+        for rep, left in lead.left_at:
+            until = add(left, rv.rules.cooldown)
+            cooldowns.append({"rep": rep, "left_at": format_time(left), "cooldown": format_duration(rv.rules.cooldown),
+                              "until": format_time(until), "active": now < until})
+        moved_by = None
+        if getattr(e, "dispute", None) and lead.dispute(e.dispute):
+            moved_by = dispute_brief(lead.dispute(e.dispute))
+        decided = getattr(e, "rules_version", None)
+        result = {
+            "lead": lead.id, "status": lead.status, "owner": lead.owner, "pool": lead.pool,
+            "because": event_dict(placed),
+            "rules": {"version": rv.version, "since": format_time(rv.since), **rules_dict(rv.rules)},
+            "decided_under": rules_row(pool, decided) if decided else None,
+            "facts": facts, "deadlines": deadlines, "cooldowns": cooldowns, "dispute": moved_by,
+            "disputes": [dispute_brief(d) for d in lead.disputes],
+        }
+        result["reasons"] = _reasons(lead, placed, due, now, rv.version, moved_by, converted, cooldowns)
+        result["summary"] = " ".join(result["reasons"])
+        return result
+
+
+def _facts(lead: Lead, e: ev.Event, now: datetime, converted: Stored | None) -> dict[str, Any]:
+    """The facts behind where a lead is: its times, what placed it, its conversion."""
+    facts: dict[str, Any] = {"now": format_time(now), "since": format_time(lead.placed_at),
+                             "last_follow_up": format_time(lead.last_follow_up),
+                             "last_event_at": format_time(lead.last_event_at)}
+    if isinstance(e, ev.LeadClaimed):
+        facts.update(claimed_at=format_time(e.occurred_at), claim_limit=e.claim_limit,
+                     held_before_claim=e.held_before)
+    if isinstance(e, ev.LeadRecycled):
+        facts.update(held_since=format_time(e.held_since), last_follow_up_then=format_time(e.last_follow_up_at),
+                     recycle_rule=e.rule, recycle_limit=format_duration(e.limit),
+                     recycle_deadline=format_time(e.deadline))
+    if converted is not None:
+        c = converted.event
+        facts.update(converted_by=c.rep, converted_at=format_time(c.occurred_at), deal=c.deal,
+                     converted_position=converted.position)
+    return facts
+
+
+def _both_deadlines(rules: ev.Rules, lead: Lead) -> list[tuple[str, datetime, int]]:
+    """Each recycle deadline on its own (idle, then hold), as `next_deadline` finds it with
+    the other rule off."""
+    out = []
+    for off in ("hold_limit", "idle_limit"):
+        found = decisions.next_deadline(msgspec.structs.replace(rules, **{off: 0}), lead.placed_at,
+                                        lead.last_follow_up)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _last(stored: list[Stored], kind: type) -> Stored | None:
+    return next((s for s in reversed(stored) if isinstance(s.event, kind)), None)
+
+
+# --- explain in words -----------------------------------------------------------------------
+
+def _reasons(lead: Lead, placed: Stored, due: Any, now: datetime, version: int, dispute: dict | None,
+             converted: Stored | None, cooldowns: list[dict]) -> list[str]:
+    e = placed.event
+    at = f"at {format_time(e.occurred_at)} (event #{placed.position}, by {e.actor})"
+    out = []
+    if isinstance(e, ev.LeadClaimed):
+        out.append(f"{lead.id} is {'converted and ' if converted else ''}held by {e.rep}, who claimed it {at} "
+                   f"under rules v{e.rules_version} (claim_limit {e.claim_limit}; "
+                   f"{e.rep} held {e.held_before} of pool {e.pool} before).")
+    elif isinstance(e, ev.LeadAssigned):
+        why = f" by the ruling on dispute {e.dispute}" if e.dispute else (f" ({e.reason})" if e.reason else "")
+        out.append(f"{lead.id} is {'converted and ' if converted else ''}held by {e.rep}, who was assigned it "
+                   f"from pool {e.pool}{why} {at} under rules v{e.rules_version}.")
+    elif isinstance(e, ev.LeadReassigned):
+        why = f"by the ruling on dispute {e.dispute}" if e.dispute else f"because: {e.reason}"
+        out.append(f"{lead.id} is {'converted and ' if lead.status == CONVERTED else ''}held by {e.rep}: it was "
+                   f"reassigned from {e.from_rep} {why}, {at}, under rules v{e.rules_version}.")
+    elif isinstance(e, ev.LeadRecycled):
+        out.append(f"{lead.id} is in pool {lead.pool}: it was recycled from {e.rep} {at}, because rule {e.rule} "
+                   f"(limit {format_duration(e.limit)}, rules v{e.rules_version}) passed its deadline "
+                   f"{format_time(e.deadline)}; {e.rep} had held it since {format_time(e.held_since)}, "
+                   f"last follow-up {format_time(e.last_follow_up_at) or 'none'}.")
+    elif isinstance(e, ev.LeadReturned):
+        out.append(f"{lead.id} is in pool {lead.pool}: it was returned from {e.rep} {at}, because {e.reason}.")
+    elif isinstance(e, ev.LeadReleased):
+        why = f" ({e.reason})" if e.reason else ""
+        out.append(f"{lead.id} is in pool {lead.pool}: {e.rep} released it{why} {at}.")
+    elif isinstance(e, ev.LeadMoved):
+        out.append(f"{lead.id} is in pool {lead.pool}: it was moved from pool {e.from_pool} {at}"
+                   + (f" ({e.reason})." if e.reason else "."))
+    else:
+        out.append(f"{lead.id} is in pool {lead.pool}: it was added {at} and has never been held.")
+    if dispute is not None:
+        out.append(f"Dispute {dispute['dispute']} (opened by {dispute['opened_by']}: \"{dispute['reason']}\") "
+                   f"was {dispute['outcome']} by {dispute['resolved_by']} at {dispute['resolved_at']}: "
+                   f"\"{dispute['rationale']}\".")
+    if converted is not None:
+        c = converted.event
+        deal = f" under deal {c.deal}" if c.deal else ""
+        out.append(f"{c.rep} converted it{deal} at {format_time(c.occurred_at)} (event #{converted.position}); "
+                   f"a converted lead is never recycled.")
+    if due is not None:
+        base = "its last follow-up" if due.rule == "idle_limit" and lead.last_follow_up else "the time it was taken"
+        state = "was due" if now >= due.at else "is due"
+        out.append(f"Under rules v{version} its recycle by {due.rule} ({format_duration(due.limit)} from {base}) "
+                   f"{state} at {format_time(due.at)}" + (" — OVERDUE: the next sweep will recycle it."
+                                                           if now >= due.at else f"; a warning goes out at "
+                                                           f"{format_time(due.warn_at)}."))
+    active = [c for c in cooldowns if c["active"]]
+    if active:
+        out.append("Cooldown: " + "; ".join(f"{c['rep']} may not claim it again until {c['until']}"
+                                            for c in active) + ".")
+    return out
