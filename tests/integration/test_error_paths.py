@@ -257,10 +257,20 @@ def test_ctrl_c_stops_a_real_command_with_130_and_no_traceback(world, store_url,
     os.mkfifo(fifo)
     before = event_count(world)
     proc = cli_process(store_url, "--as", "mgr", "lead", "import", str(fifo), "--pool", "east")
-    time.sleep(1.0)  # started, and waiting for the pipe
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    writer, deadline = None, time.monotonic() + 60
+    while writer is None:  # a writer can open the pipe only once the command has it open to read
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the command never opened the pipe"
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.02)
+    try:
+        time.sleep(0.2)  # reading now, and nothing comes
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        os.close(writer)
     assert proc.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr and stdout == ""
     assert event_count(world) == before
