@@ -36,7 +36,7 @@ def copy_to_postgresql(source: Path, url: str, schema: str) -> None:
     """The fixture's stored events and lead keys, row for row, in a fresh PostgreSQL store."""
     with Ledger(url) as led:
         led.store.init()
-    con = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    con = sqlite3.connect(source)
     try:
         events = con.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
                              "ORDER BY rowid").fetchall()
@@ -64,9 +64,10 @@ def old_store(backend, store_url, tmp_path) -> str:
     return store_url
 
 
-def test_the_fixture_is_untouched_by_the_tests(expected):
-    """Only copies are opened: the fixture's own events are the ones its answers came from."""
-    con = sqlite3.connect(f"file:{FIXTURE / 'store-v1.db'}?mode=ro", uri=True)
+def test_the_fixture_holds_the_events_its_answers_came_from(expected, tmp_path):
+    copy = tmp_path / "store-v1.db"
+    shutil.copyfile(FIXTURE / "store-v1.db", copy)
+    con = sqlite3.connect(copy)
     try:
         count = con.execute(f"SELECT COUNT(*) FROM {EVENTS_TABLE}").fetchone()[0]
     finally:
