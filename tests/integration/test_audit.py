@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from ledger.errors import Refused
 from ledger.state import Head, Lead, lead_stream, replay
 from ledger.values import format_time, parse_time
 from tests.conftest import event_count, run_cli
@@ -23,8 +24,9 @@ def busy_lead(world):
     world.follow_up("alice", "L-1", "called", channel="call", at=t(3, 10))
     world.release("alice", "L-1", at=t(4))
     world.claim("bob", "L-1", at=t(4))  # same instant as the release
-    with pytest.raises(Exception):
+    with pytest.raises(Refused) as refused:
         world.claim("carol", "L-1", at=t(4, 12))
+    assert (refused.value.code, refused.value.details["owner"]) == ("lead_owned", "bob")
     world.reassign("mgr", "L-1", "carol", "territory change", at=t(5))
     world.convert("carol", "L-1", deal="D-9", at=t(6))
     d = world.open_dispute("alice", "L-1", "carol took over my customer", at=t(7))

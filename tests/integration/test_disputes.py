@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ledger.errors import Refused
 from tests.conftest import event_count, run_cli
 
 
@@ -16,10 +19,9 @@ def clash(world):
     world.follow_up("bob", "L-1B", "met the buyer at the fair", channel="visit", at=t(2, 12))
     world.claim("alice", "L-1", at=t(3))
     refused = world.store.max_position() + 1
-    try:
+    with pytest.raises(Refused) as caught:  # the refusal is recorded: the evidence shows it
         world.claim("bob", "L-1", at=t(3, 9, 1))
-    except Exception:  # noqa: BLE001 - the refusal is recorded, which is what we check below
-        pass
+    assert caught.value.code == "lead_owned" and caught.value.details["refusal_position"] == refused
     world.follow_up("alice", "L-1", "sent a quote", channel="email", at=t(3, 15))
     return refused
 
@@ -75,11 +77,13 @@ def test_a_resolved_dispute_cannot_be_resolved_again(world, store_url):
 
 def test_who_may_open_and_resolve(world, store_url):
     clash(world)
+    start = event_count(world)
     # the role is checked before the ids: a rep is refused even for a dispute that does not exist
     early = run_cli(store_url, "dispute", "resolve", "L-1-D1", "--uphold", "--rationale", "x", actor="bob")
     assert early.code == 4 and early.json["error"]["code"] == "permission_denied"
     missing = run_cli(store_url, "dispute", "resolve", "L-1-D1", "--uphold", "--rationale", "x", actor="audrey")
     assert missing.code == 3 and missing.json["error"]["code"] == "unknown_dispute"
+    assert event_count(world) == start
     world.open_dispute("bob", "L-1", "mine", at=t(4))
     before = event_count(world)
     for actor in ("bob", "mgr", "alice"):
@@ -87,6 +91,7 @@ def test_who_may_open_and_resolve(world, store_url):
         assert r.code == 4 and r.json["error"]["code"] == "permission_denied", actor
     no_actor = run_cli(store_url, "dispute", "resolve", "L-1-D1", "--uphold", "--rationale", "x")
     assert no_actor.code == 2 and no_actor.json["error"]["code"] == "invalid_input"
+    assert event_count(world) == before
     world.deactivate_person("root", "carol", at=t(4))
     before = event_count(world)
     inactive = run_cli(store_url, "dispute", "open", "L-1", "--reason", "x", actor="carol")

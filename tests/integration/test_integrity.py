@@ -401,6 +401,26 @@ def test_text_output_names_the_position(busy, store_url):
     assert f"position {target}" in out.stderr and "[integrity_violation]" in out.stderr
 
 
+def plain(value) -> bool:
+    """Only JSON's own types: dict with text keys, list, text, int, float, bool, None."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(plain(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 def test_reports_decode_as_json(busy):
-    """Every field of the report is plain JSON (the CLI prints it as is)."""
-    msgspec.json.encode(busy.verify())
+    """Every field of the report is plain JSON (the CLI prints it as is): it survives a JSON
+    round trip unchanged, a good report and a failing one alike."""
+    good = busy.verify()
+    assert good["ok"] is True and plain(good)
+    assert msgspec.json.decode(msgspec.json.encode(good)) == good
+    target = positions(busy, "lead:L-1")[1]
+    stream, version, state = Raw(busy).row(target)
+    Raw(busy).set_state(target, state.replace(b"alice", b"alicf", 1))
+    with pytest.raises(IntegrityViolation) as caught:
+        busy.verify()
+    failed = caught.value.to_dict()
+    assert failed["first_bad_position"] == target and plain(failed)
+    assert msgspec.json.decode(msgspec.json.encode(failed)) == failed

@@ -65,31 +65,35 @@ def events_of(led: Ledger, *types: type) -> list:
 
 
 def story(led: Ledger, between=lambda: None) -> None:
-    """A history that touches every model; `between` runs after each step."""
+    """A history that touches every model; `between` runs after each step. Each step must
+    succeed, or be refused with exactly the code given (a refusal is history too, rule 7)."""
     steps = [
-        lambda: led.claim("alice", "L-1", at=d(1)),
-        lambda: led.claim("bob", "L-2", at=d(1, 1)),
-        lambda: led.follow_up("alice", "L-1", "called", channel="call", at=d(2)),
-        lambda: led.claim("carol", "L-3", at=d(2, 1)),
-        lambda: led.release("bob", "L-2", reason="not mine", at=d(3)),
-        lambda: led.change_rules("root", "east", at=d(3, 1), idle_limit="5d"),
-        lambda: led.reassign("mgr", "L-3", "alice", "covering", at=d(4)),
-        lambda: led.convert("alice", "L-1", deal="D-9", at=d(5)),
-        lambda: led.move("mgr", "L-4", "west", at=d(5, 1)),
-        lambda: led.assign("mgr", "L-4", "dave", at=d(5, 2)),
-        lambda: led.open_dispute("bob", "L-3", "I called them first", at=d(6)),
-        lambda: led.resolve_dispute("audrey", "L-3-D1", award="bob", rationale="log shows bob", at=d(7)),
-        lambda: led.grant("root", "west", ["carol"], at=d(7, 1)),
-        lambda: led.revoke("root", "west", ["carol"], at=d(7, 2)),
-        lambda: led.claim("carol", "L-5", at=d(8)),
-        lambda: led.sweep("root", now=d(20)),
-        lambda: led.deactivate_person("root", "dave", at=d(21)),
+        (lambda: led.claim("alice", "L-1", at=d(1)), None),
+        (lambda: led.claim("bob", "L-2", at=d(1, 1)), None),
+        (lambda: led.follow_up("alice", "L-1", "called", channel="call", at=d(2)), None),
+        (lambda: led.claim("carol", "L-3", at=d(2, 1)), None),
+        (lambda: led.release("bob", "L-2", reason="not mine", at=d(3)), None),
+        (lambda: led.change_rules("root", "east", at=d(3, 1), idle_limit="5d"), None),
+        (lambda: led.reassign("mgr", "L-3", "alice", "covering", at=d(4)), None),
+        (lambda: led.convert("alice", "L-1", deal="D-9", at=d(5)), None),
+        (lambda: led.claim("bob", "L-1", at=d(5, 0.5)), "lead_converted"),
+        (lambda: led.move("mgr", "L-4", "west", at=d(5, 1)), None),
+        (lambda: led.assign("mgr", "L-4", "dave", at=d(5, 2)), None),
+        (lambda: led.open_dispute("bob", "L-3", "I called them first", at=d(6)), None),
+        (lambda: led.resolve_dispute("audrey", "L-3-D1", award="bob", rationale="log shows bob", at=d(7)), None),
+        (lambda: led.grant("root", "west", ["carol"], at=d(7, 1)), None),
+        (lambda: led.revoke("root", "west", ["carol"], at=d(7, 2)), None),
+        (lambda: led.claim("carol", "L-5", at=d(8)), None),
+        (lambda: led.sweep("root", now=d(20)), None),
+        (lambda: led.deactivate_person("root", "dave", at=d(21)), None),
     ]
-    for step in steps:
-        try:
+    for n, (step, refusal) in enumerate(steps):
+        if refusal is None:
             step()
-        except LedgerError:  # a refusal is history too (rule 7)
-            pass
+        else:
+            with pytest.raises(LedgerError) as refused:
+                step()
+            assert refused.value.code == refusal, f"step {n}: {refused.value.code}"
         between()
 
 
@@ -323,10 +327,10 @@ def writers(store_url: str, count: int, steps: int, prefix: str) -> list[threadi
                 led.follow_up(rep, lead, f"note {i}", at=d(1))
                 if i % 2:
                     led.release(rep, lead, at=d(1))
-                try:
+                try:  # the first claim of each shared lead wins; every later one is refused
                     led.claim(rep, f"S-{i % 3}", at=d(1))
-                except LedgerError:
-                    pass
+                except LedgerError as e:
+                    assert e.code == "lead_owned", e
 
     return [threading.Thread(target=work, args=(n,)) for n in range(count)]
 
@@ -385,11 +389,14 @@ def test_sigkill_during_project_then_project_equals_a_full_replay(store_url):
             lambda: tracked(led) >= top // 2,      # half way
             lambda: tracked(led) >= top - 4000,    # near the end
         ]
+        landed = 0
         for ready in kills:
             proc = kill_when(store_url, ["project"], ready)
             assert proc.returncode in (-signal.SIGKILL, 0)
+            landed += proc.returncode == -signal.SIGKILL
             reached = tracked(led)
             assert count_rows(led, "pool_leads") == pool_leads_expected(led, reached)
+        assert landed >= 1, "no kill landed inside a project"
         with led.store.writing() as cur:  # start over, then kill at a random moment
             Db(cur, led.store, led.views.names()).exec("UPDATE {tracking} SET position = 0")
             for table in led.views.table_names():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,16 @@ from tests.conftest import run_cli
 from tests.integration.test_disputes import clash, t
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+# Outside CI a missing browser skips these tests; in CI (CI set) it fails them, so the report
+# is never left unchecked there.
+IN_CI = bool(os.environ.get("CI", "").strip())
+needs_browser = pytest.mark.skipif(CHROMIUM is None and not IN_CI, reason="chromium is not installed")
+
+
+def test_ci_has_a_browser():
+    if not IN_CI:
+        pytest.skip("CI is not set")
+    assert CHROMIUM is not None, "CI is set but chromium is not installed: the report tests would not run"
 
 # Injected into a copy of the report only: reads what the browser laid out.
 PROBE = """<script>
@@ -38,6 +48,7 @@ addEventListener('load', () => {
 
 
 def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    assert CHROMIUM is not None, "chromium is not installed (and CI is set: the report must be checked)"
     profile = tmp_path / "chromium-profile"
     return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

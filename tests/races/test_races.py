@@ -63,18 +63,36 @@ def outcomes(reports: list[dict]) -> list[dict]:
     return [o for r in reports for o in r["outcomes"]]
 
 
+ROUNDS = 3  # each race runs this many times, on fresh leads (and people) each round
+
+
+def race_rounds(store_url: str, jobs_of, check, *, forced: bool = False) -> None:
+    """Run a race ROUNDS times in the same processes: `jobs_of(r)` sets round r up and returns
+    its (work, job) pairs; `check(r, reports, before)` gets its reports and the log length
+    before it, right after the round (later rounds have not run yet)."""
+    befores: list[int] = []
+
+    def jobs(r: int) -> list:
+        pairs = jobs_of(r)
+        befores.append(len(log(store_url)))
+        return pairs
+
+    workers.race_rounds(ROUNDS, jobs, lambda r, reports: check(r, reports, befores[r]), forced=forced)
+
+
 # --- 1. many reps, one lead ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("forced", [False, True], ids=["barrier", "forced"])
 def test_eight_reps_claim_one_lead_one_owner(store_url, forced):
     reps = [f"rep{i}" for i in range(1, 9)]
-    build(store_url, reps, claim_limit=5, leads=1)
-    before = len(log(store_url))
+    build(store_url, reps, claim_limit=5, leads=ROUNDS)  # a winner holds at most ROUNDS < 5
+    race_rounds(store_url, lambda r: [
+        (workers.command, {"store": store_url, "actor": rep, "args": ["claim", f"L-{r + 1}"]}) for rep in reps
+    ], lambda r, reports, before: eight_reps_checked(store_url, reps, f"L-{r + 1}", reports, before, forced),
+        forced=forced)
 
-    reports = workers.race(workers.command, [
-        {"store": store_url, "actor": rep, "args": ["claim", "L-1"]} for rep in reps
-    ], forced=forced)
 
+def eight_reps_checked(store_url, reps, lead, reports, before, forced) -> None:
     no_tracebacks(reports)
     for r in reports:
         assert r["stderr"] == ""
@@ -104,7 +122,7 @@ def test_eight_reps_claim_one_lead_one_owner(store_url, forced):
         assert s.event.owner == winner
         assert s.event.owner_since_position == claimed["position"]
     with Ledger(store_url) as led:
-        assert led.owner("L-1")["owner"] == winner
+        assert led.owner(lead)["owner"] == winner
     verified(store_url)
 
 
@@ -112,14 +130,17 @@ def test_eight_reps_claim_one_lead_one_owner(store_url, forced):
 
 @pytest.mark.parametrize("forced", [False, True], ids=["barrier", "forced"])
 def test_one_rep_claims_six_leads_at_once_within_claim_limit(store_url, forced):
-    build(store_url, ["alice"], claim_limit=2, leads=6)
-    leads = [f"L-{i}" for i in range(1, 7)]
-    before = len(log(store_url))
+    build(store_url, [f"alice{r}" for r in range(ROUNDS)], claim_limit=2, leads=6 * ROUNDS)
 
-    reports = workers.race(workers.api, [
-        {"store": store_url, "calls": [("claim", ["alice", lead], {})]} for lead in leads
-    ], forced=forced)
+    def jobs(r: int) -> list:  # a rep of his own and six leads of their own each round
+        return [(workers.api, {"store": store_url, "calls": [("claim", [f"alice{r}", f"L-{6 * r + i}"], {})]})
+                for i in range(1, 7)]
 
+    race_rounds(store_url, jobs, lambda r, reports, before: six_leads_checked(
+        store_url, f"alice{r}", reports, before, forced), forced=forced)
+
+
+def six_leads_checked(store_url, alice, reports, before, forced) -> None:
     no_tracebacks(reports)
     done = outcomes(reports)
     owned = [o for o in done if "result" in o]
@@ -139,8 +160,8 @@ def test_one_rep_claims_six_leads_at_once_within_claim_limit(store_url, forced):
     assert sorted(s.event.lead for s in recorded) == sorted(o["args"][1] for o in refused)
     assert all(s.event.reason == "claim_limit_reached" for s in recorded)
     with Ledger(store_url) as led:
-        assert led.store.read_last(desk_stream("alice", "east")).event.held == 2
-        assert led.holdings("alice")["count_by_pool"] == {"east": 2}
+        assert led.store.read_last(desk_stream(alice, "east")).event.held == 2
+        assert led.holdings(alice)["count_by_pool"] == {"east": 2}
     verified(store_url)
 
 
@@ -159,18 +180,23 @@ EVENTS_PER_SUCCESS = {"claim": 2, "release": 2, "assign": 2, "reassign": 3}
 
 
 def test_storm_of_claims_releases_and_assignments(store_url):
-    reps, managers = ["alice", "bob", "carol"], ["mgr1", "mgr2"]
-    limit = 2
-    build(store_url, reps, claim_limit=limit, leads=7, managers=managers, cooldown="0")
-    leads = [f"L-{i}" for i in range(1, 8)]
-    before = len(log(store_url))
+    managers, limit = ["mgr1", "mgr2"], 2
+    everyone = [f"{rep}{r}" for r in range(ROUNDS) for rep in ("alice", "bob", "carol")]
+    build(store_url, everyone, claim_limit=limit, leads=7 * ROUNDS, managers=managers, cooldown="0")
 
-    jobs = [{"store": store_url, "actor": a, "role": "rep", "leads": leads, "reps": reps,
-             "seconds": 3, "seed": n} for n, a in enumerate(reps)]
-    jobs += [{"store": store_url, "actor": a, "role": "manager", "leads": leads, "reps": reps,
-              "seconds": 3, "seed": 10 + n} for n, a in enumerate(managers)]
-    reports = workers.race(workers.storm, jobs)
+    def jobs(r: int) -> list:  # three reps and seven leads of their own each round
+        reps, leads = everyone[3 * r:3 * r + 3], [f"L-{7 * r + i}" for i in range(1, 8)]
+        pairs = [{"store": store_url, "actor": a, "role": "rep", "leads": leads, "reps": reps,
+                  "seconds": 1, "seed": 100 * r + n} for n, a in enumerate(reps)]
+        pairs += [{"store": store_url, "actor": a, "role": "manager", "leads": leads, "reps": reps,
+                   "seconds": 1, "seed": 100 * r + 10 + n} for n, a in enumerate(managers)]
+        return [(workers.storm, job) for job in pairs]
 
+    race_rounds(store_url, jobs, lambda r, reports, before: storm_checked(
+        store_url, [f"L-{7 * r + i}" for i in range(1, 8)], limit, reports, before))
+
+
+def storm_checked(store_url, leads, limit, reports, before) -> None:
     no_tracebacks(reports)
     assert all(r["outcomes"] for r in reports)
     done = outcomes(reports)
@@ -262,14 +288,18 @@ def holdings_never_exceed(events: list, limit: int) -> None:
 @pytest.mark.parametrize("same_id", [False, True], ids=["two-ids", "same-id"])
 def test_same_phone_added_twice_at_once(store_url, forced, same_id):
     build(store_url, ["alice", "bob"], claim_limit=2, leads=0)
-    before = len(log(store_url))
-    phones = ["+86 138-0013-8000", "0086 13800138000"]  # the same number once normalised
-    jobs = [{"store": store_url, "calls": [("add_lead", [rep, "L-9" if same_id else f"L-{rep}", "east"],
-                                            {"phone": phone})]}
+
+    def jobs(r: int) -> list:
+        phones = [f"+86 138-0013-800{r}", f"0086 1380013800{r}"]  # the same number once normalised
+        return [(workers.api, {"store": store_url, "calls": [
+            ("add_lead", [rep, f"L-9{r}" if same_id else f"L-{rep}{r}", "east"], {"phone": phone})]})
             for rep, phone in zip(["alice", "bob"], phones, strict=True)]
 
-    reports = workers.race(workers.api, jobs, forced=forced)
+    race_rounds(store_url, jobs, lambda r, reports, before: same_phone_checked(
+        store_url, reports, before, forced, same_id), forced=forced)
 
+
+def same_phone_checked(store_url, reports, before, forced, same_id) -> None:
     no_tracebacks(reports)
     done = outcomes(reports)
     added = [o for o in done if "result" in o]
@@ -296,34 +326,38 @@ def test_an_import_and_an_add_of_the_same_phone_at_once(store_url, forced):
     """The import looks its keys up before it takes the append lock; whichever writer appends
     second sees the other's key (the import: under the lock, as the log has moved on)."""
     build(store_url, ["alice"], claim_limit=2, leads=0, managers=["mgr"])
-    before = len(log(store_url))
-    rows = [(i + 2, {"id": f"N-{i}", "phone": f"1370000{i:04d}"}) for i in range(50)]
-    rows.append((52, {"id": "N-shared", "phone": "+86 138-0013-8000"}))
-    jobs = [
-        (workers.api, {"store": store_url, "calls": [("import_leads", ["mgr", "east", rows], {})]}),
-        (workers.api, {"store": store_url, "calls": [("add_lead", ["alice", "L-shared", "east"],
-                                                      {"phone": "0086 13800138000"})]}),
-    ]
 
-    reports = workers.race_all(jobs, forced=forced)
+    def jobs(r: int) -> list:
+        rows = [(i + 2, {"id": f"N{r}-{i}", "phone": f"137{r}000{i:04d}"}) for i in range(50)]
+        rows.append((52, {"id": f"N{r}-shared", "phone": f"+86 138-0013-800{r}"}))
+        return [
+            (workers.api, {"store": store_url, "calls": [("import_leads", ["mgr", "east", rows], {})]}),
+            (workers.api, {"store": store_url, "calls": [("add_lead", ["alice", f"L{r}-shared", "east"],
+                                                          {"phone": f"0086 1380013800{r}"})]}),
+        ]
 
+    race_rounds(store_url, jobs, lambda r, reports, before: import_and_add_checked(
+        store_url, r, reports, before, forced), forced=forced)
+
+
+def import_and_add_checked(store_url, r, reports, before, forced) -> None:
     no_tracebacks(reports)
     imported, added = outcomes(reports)
     report = imported["result"]
     assert report["imported"] + len(report["duplicates"]) == 51 and report["rejected"] == []
     if "result" in added:  # the add came first: the import reports the shared row
         assert report["imported"] == 50
-        assert [(d["lead"], d["duplicate_of"]) for d in report["duplicates"]] == [("N-shared", "L-shared")]
+        assert [(d["lead"], d["duplicate_of"]) for d in report["duplicates"]] == [(f"N{r}-shared", f"L{r}-shared")]
     else:
         assert report["imported"] == 51 and report["duplicates"] == []
-        assert added["error"]["code"] == "duplicate_lead" and added["error"]["existing"] == "N-shared"
+        assert added["error"]["code"] == "duplicate_lead" and added["error"]["existing"] == f"N{r}-shared"
     if forced:  # both decided from an empty index; the second append lost
         assert sum(r["conflicts"] for r in reports) >= 1
 
     events = log(store_url)[before:]
     assert len(events) == 51 and all(isinstance(s.event, ev.LeadAdded) for s in events)
-    assert [s.event.lead for s in events if normal_phone(s.event.attributes.phone) == "13800138000"] \
-        == ["L-shared" if "result" in added else "N-shared"]
+    assert [s.event.lead for s in events if normal_phone(s.event.attributes.phone) == f"1380013800{r}"] \
+        == [f"L{r}-shared" if "result" in added else f"N{r}-shared"]
     verified(store_url)
 
 
@@ -331,18 +365,21 @@ def test_an_import_and_an_add_of_the_same_phone_at_once(store_url, forced):
 def test_two_imports_sharing_customers_at_once(store_url, forced):
     """Two files with different ids but some of the same customers: each customer once."""
     build(store_url, ["alice"], claim_limit=2, leads=0, managers=["mgr", "meg"])
-    before = len(log(store_url))
 
-    def rows(prefix: str) -> list:
+    def rows(prefix: str, r: int) -> list:
         own = [{"id": f"{prefix}-{i}", "email": f"{prefix}{i}@x.cn"} for i in range(40)]
-        shared = [{"id": f"{prefix}-s{i}", "email": f"Shared{i}@X.CN "} for i in range(10)]
+        shared = [{"id": f"{prefix}-s{i}", "email": f"Shared{r}x{i}@X.CN "} for i in range(10)]
         return list(enumerate(own + shared, start=2))
 
-    jobs = [{"store": store_url, "calls": [("import_leads", [actor, "east", rows(prefix)], {})]}
-            for actor, prefix in [("mgr", "A"), ("meg", "B")]]
+    def jobs(r: int) -> list:
+        return [(workers.api, {"store": store_url, "calls": [("import_leads", [actor, "east", rows(prefix + str(r), r)], {})]})
+                for actor, prefix in [("mgr", "A"), ("meg", "B")]]
 
-    reports = workers.race(workers.api, jobs, forced=forced)
+    race_rounds(store_url, jobs, lambda r, reports, before: two_imports_checked(store_url, reports, before, forced),
+                forced=forced)
 
+
+def two_imports_checked(store_url, reports, before, forced) -> None:
     no_tracebacks(reports)
     first, second = (o["result"] for o in outcomes(reports))
     assert first["imported"] + second["imported"] == 90
@@ -359,19 +396,28 @@ def test_two_imports_sharing_customers_at_once(store_url, forced):
 # --- 6. a deactivation hands leads over while the new owner is busy ---------------------------
 
 def test_deactivation_hands_over_while_the_new_owner_claims(store_url):
-    build(store_url, ["alice", "bob"], claim_limit=50, leads=14, cooldown="0")
-    mine, busy = [f"L-{i}" for i in range(1, 11)], [f"L-{i}" for i in range(11, 15)]
-    with Ledger(store_url) as led:
-        for lead in mine:
-            led.claim("alice", lead)
-    before = len(log(store_url))
+    build(store_url, [f"{rep}{r}" for r in range(ROUNDS) for rep in ("alice", "bob")], claim_limit=50,
+          leads=14 * ROUNDS, cooldown="0")
 
-    jobs = [(workers.storm, {"store": store_url, "actor": "bob", "role": "rep", "leads": busy,
-                             "reps": ["bob"], "seconds": 2, "seed": n}) for n in range(3)]
-    jobs.append((workers.api, {"store": store_url, "pause": 0.3, "calls": [
-        ("deactivate_person", ["root", "alice"], {"reassign_to": "bob"})]}))
-    reports = workers.race_all(jobs)
+    def leads(r: int) -> tuple[list[str], list[str]]:
+        return [f"L-{14 * r + i}" for i in range(1, 11)], [f"L-{14 * r + i}" for i in range(11, 15)]
 
+    def jobs(r: int) -> list:  # alice{r} holds ten leads; bob{r} works four others meanwhile
+        mine, busy = leads(r)
+        with Ledger(store_url) as led:
+            for lead in mine:
+                led.claim(f"alice{r}", lead)
+        pairs = [(workers.storm, {"store": store_url, "actor": f"bob{r}", "role": "rep", "leads": busy,
+                                  "reps": [f"bob{r}"], "seconds": 1, "seed": 10 * r + n}) for n in range(3)]
+        pairs.append((workers.api, {"store": store_url, "pause": 0.3, "calls": [
+            ("deactivate_person", ["root", f"alice{r}"], {"reassign_to": f"bob{r}"})]}))
+        return pairs
+
+    race_rounds(store_url, jobs, lambda r, reports, before: hand_over_checked(
+        store_url, f"alice{r}", f"bob{r}", *leads(r), reports, before))
+
+
+def hand_over_checked(store_url, alice, bob, mine, busy, reports, before) -> None:
     no_tracebacks(reports)
     handed = reports[-1]["outcomes"][0]
     assert "result" in handed, handed
@@ -382,9 +428,9 @@ def test_deactivation_hands_over_while_the_new_owner_claims(store_url):
     events = log(store_url)
     holdings_never_exceed(events, 50)  # every desk event states the count the lead events give
     with Ledger(store_url) as led:
-        owned = [lead for lead in mine + busy if led.owner(lead)["owner"] == "bob"]
-        assert led.store.read_last(desk_stream("bob", "east")).event.held == len(owned)
-        assert led.store.read_last(desk_stream("alice", "east")).event.held == 0
+        owned = [lead for lead in mine + busy if led.owner(lead)["owner"] == bob]
+        assert led.store.read_last(desk_stream(bob, "east")).event.held == len(owned)
+        assert led.store.read_last(desk_stream(alice, "east")).event.held == 0
         assert len(events) - before == 3 * len(mine) + 2 + sum(
             EVENTS_PER_SUCCESS[o["call"]] if "result" in o else o["call"] == "claim"
             for o in outcomes(reports[:-1]))
@@ -395,19 +441,23 @@ def test_deactivation_hands_over_while_the_new_owner_claims(store_url):
 def test_deactivation_while_the_rep_claims(store_url, forced):
     """A rep claims a lead while he is being deactivated: afterwards he holds nothing, whichever
     append came first (his claim is refused as actor_inactive, or the lead is returned)."""
-    build(store_url, ["alice", "bob"], claim_limit=50, leads=2, cooldown="0")
-    reports = workers.race_all([
-        (workers.api, {"store": store_url, "calls": [("claim", ["alice", "L-1"], {})]}),
-        (workers.api, {"store": store_url, "calls": [("deactivate_person", ["root", "alice"], {})]}),
-    ], forced=forced)
+    build(store_url, [f"alice{r}" for r in range(ROUNDS)], claim_limit=50, leads=ROUNDS, cooldown="0")
+    race_rounds(store_url, lambda r: [
+        (workers.api, {"store": store_url, "calls": [("claim", [f"alice{r}", f"L-{r + 1}"], {})]}),
+        (workers.api, {"store": store_url, "calls": [("deactivate_person", ["root", f"alice{r}"], {})]}),
+    ], lambda r, reports, before: deactivation_checked(store_url, f"alice{r}", f"L-{r + 1}", reports),
+        forced=forced)
+
+
+def deactivation_checked(store_url, alice, lead, reports) -> None:
     no_tracebacks(reports)
     claim, gone = outcomes(reports)
     assert "result" in gone, gone
     assert "result" in claim or claim["error"]["code"] == "actor_inactive", claim
     returned = [m["lead"] for m in gone["result"]["returned"]]
-    assert returned == (["L-1"] if "result" in claim else [])
+    assert returned == ([lead] if "result" in claim else [])
     with Ledger(store_url) as led:
-        assert led.owner("L-1")["owner"] is None
-        assert led.holdings("alice")["leads"] == []
-        assert led.store.read_last(desk_stream("alice", "east")).event.held == 0
+        assert led.owner(lead)["owner"] is None
+        assert led.holdings(alice)["leads"] == []
+        assert led.store.read_last(desk_stream(alice, "east")).event.held == 0
     verified(store_url)

@@ -8,7 +8,8 @@ process then appends against the same stream versions, so all but one of the wri
 a stream must lose, re-read and decide again — the race is certain, not merely likely.
 
 Each process reports what it saw (results, refusals, conflicts it lost, or its traceback);
-`race` returns these reports in job order.
+`race` returns these reports in job order. `race_rounds` runs a race several times in the
+same processes, each round on fresh leads, so that one lucky interleaving cannot pass alone.
 """
 
 from __future__ import annotations
@@ -37,40 +38,76 @@ def race(work: Callable[..., dict[str, Any]], jobs: list[dict[str, Any]], *,
 def race_all(jobs: list[tuple[Callable[..., dict[str, Any]], dict[str, Any]]], *,
              forced: bool = False, timeout: float = 120) -> list[dict[str, Any]]:
     """Run each `work(**job)` in a new process of its own, all released at once."""
+    got: list[list[dict[str, Any]]] = []
+    race_rounds(1, lambda _: jobs, lambda _, reports: got.append(reports), forced=forced, timeout=timeout)
+    return got[0]
+
+
+def race_rounds(rounds: int, jobs_of: Callable[[int], list[tuple[Callable[..., dict[str, Any]], dict[str, Any]]]],
+                check: Callable[[int, list[dict[str, Any]]], None], *,
+                forced: bool = False, timeout: float = 120) -> None:
+    """Run a race `rounds` times in the same processes (spawning them is the slow part).
+
+    Before round r, `jobs_of(r)` (here, in this process) sets up what the round needs and
+    returns one (work, job) pair per process; after it, `check(r, reports)` gets the reports
+    in job order. A report's `exitcode` is the process's exit code after the last round, and 0
+    before that for a process that is still alive (it has reported without a traceback).
+    """
     ctx = multiprocessing.get_context("spawn")
-    start = ctx.Barrier(len(jobs))
-    gate = ctx.Barrier(len(jobs)) if forced else None
+    first = jobs_of(0)
+    start = ctx.Barrier(len(first))
+    gate = ctx.Barrier(len(first)) if forced else None
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(work, job, i, start, gate, queue))
-             for i, (work, job) in enumerate(jobs)]
+    inboxes = [ctx.Queue() for _ in first]
+    procs = [ctx.Process(target=_child, args=(inbox, i, start, gate, queue)) for i, inbox in enumerate(inboxes)]
     for p in procs:
         p.start()
-    reports: dict[int, dict[str, Any]] = {}
     try:
-        for _ in procs:
-            index, report = queue.get(timeout=timeout)
-            reports[index] = report
+        for r in range(rounds):
+            jobs = first if r == 0 else jobs_of(r)
+            assert len(jobs) == len(procs), "every round has one job per process"
+            for inbox, job in zip(inboxes, jobs, strict=True):
+                inbox.put(job)
+            reports: dict[int, dict[str, Any]] = {}
+            for _ in procs:
+                index, report = queue.get(timeout=timeout)
+                reports[index] = report
+            if r == rounds - 1:
+                for inbox in inboxes:
+                    inbox.put(None)
+                for p in procs:
+                    p.join(timeout=10)
+            for i, p in enumerate(procs):
+                reports[i]["exitcode"] = (0 if p.is_alive() else None) if r < rounds - 1 else p.exitcode
+            check(r, [reports[i] for i in range(len(procs))])
     finally:
+        for inbox in inboxes:
+            inbox.put(None)
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
                 p.join()
-    for i, p in enumerate(procs):
-        reports[i]["exitcode"] = p.exitcode
-    return [reports[i] for i in range(len(jobs))]
 
 
-def _child(work, job, index, start, gate, queue) -> None:
+def _child(inbox, index, start, gate, queue) -> None:
     try:
         conflicts = _count_conflicts()
-        if gate is not None:
-            _gate_first_commit(gate)
-        report = work(start=start, **job)
-        report["conflicts"] = conflicts["lost"]
-        queue.put((index, report))
+        waited = _gate_first_commit(gate) if gate is not None else None
     except BaseException:  # the test fails on any traceback; it must see it whole
         queue.put((index, {"traceback": traceback.format_exc()}))
+        return
+    while (task := inbox.get()) is not None:
+        work, job = task
+        conflicts["lost"] = 0
+        if waited is not None:
+            waited.clear()  # each round's first append waits for the others again
+        try:
+            report = work(start=start, **job)
+            report["conflicts"] = conflicts["lost"]
+        except BaseException:  # the test fails on any traceback; it must see it whole
+            report = {"traceback": traceback.format_exc()}
+        queue.put((index, report))
 
 
 def _count_conflicts() -> dict[str, int]:
@@ -94,8 +131,9 @@ def _count_conflicts() -> dict[str, int]:
     return counts
 
 
-def _gate_first_commit(gate) -> None:
-    """Hold this process's first append until every process has decided on what it read."""
+def _gate_first_commit(gate) -> list[bool]:
+    """Hold this process's first append until every process has decided on what it read;
+    returns the flag to clear for the next round."""
     from ledger.application import Ledger
     from ledger.store import Store
 
@@ -112,6 +150,7 @@ def _gate_first_commit(gate) -> None:
 
     Ledger._commit = gated(Ledger._commit)
     Store.append_bulk = gated(Store.append_bulk)  # an import's batches skip Ledger._commit
+    return waited
 
 
 # --- work run in the processes ----------------------------------------------------------------
