@@ -6,13 +6,16 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
 from commands.output import App, pass_app
-from ledger.feeds import MODELS, write_rows
+from ledger.feeds import MODELS
+from ledger.spreadsheets import check_export, write_export
 
+FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".xlsx": "xlsx"}  # by the extension of --out
 PROGRESS_FROM = 10000  # events to apply before a progress bar is worth showing
 
 
@@ -97,27 +100,36 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
 
 @click.command()
 @click.argument("model", type=click.Choice([*MODELS, "events"]))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]),
+              help="jsonl (default), csv or xlsx (needs --out); without it, the extension of --out")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write to FILE instead of stdout")
+@click.option("--bom", is_flag=True, help="csv: begin with a byte-order mark (for Excel)")
 @click.option("--since", type=click.IntRange(min=0), default=0, help="events: only those after POSITION")
 @pass_app
-def export(app: App, model: str, fmt: str, out: str | None, since: int) -> None:
-    """Write a read model's rows, or the events (the change feed), as JSON Lines or CSV.
+def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, since: int) -> None:
+    """Write a read model's rows, or the events (the change feed), as JSON Lines, CSV or Excel.
 
     \b
     Example:
       leadledger export holdings --format csv --out holdings.csv
+      leadledger export holdings --out holdings.xlsx
       leadledger export events --since 5120     # what came after position 5120
     """
+    fmt = fmt or FORMATS.get(Path(out or "").suffix.lower(), "jsonl")
+
     def call(ledger) -> dict[str, Any] | None:
+        check_export(fmt, out, bom)  # bad options fail before any work
         columns, rows = ledger.export(model, since)
         if out is None:
             app.json = False  # the rows themselves are the output (errors before here are JSON)
-            write_rows(rows, fmt, sys.stdout, events=model == "events", columns=columns)
+            write_export(rows, fmt, sys.stdout, events=model == "events", columns=columns, bom=bom)
             sys.stdout.flush()
             return None
-        with open(out, "w", encoding="utf-8", newline="") as f:
-            count = write_rows(rows, fmt, f, events=model == "events", columns=columns)
+        if fmt == "xlsx":
+            count = write_export(rows, fmt, None, path=out, events=model == "events", columns=columns)
+        else:
+            with open(out, "w", encoding="utf-8", newline="") as f:
+                count = write_export(rows, fmt, f, events=model == "events", columns=columns, bom=bom)
         return {"model": model, "format": fmt, "out": out, "rows": count}
 
     app.run(call, lambda r: r and click.echo(f"wrote {r['rows']} {r['model']} rows to {r['out']}", err=True),
