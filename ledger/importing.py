@@ -63,7 +63,7 @@ def text_encoding(path: str, head: bytes, forced: str | None) -> str:
     covers GBK and GB2312). The whole file must decode, else the file is refused."""
     if forced:
         try:
-            b"".decode(forced)  # a text encoding, not e.g. base64
+            b"x".decode(forced, "ignore")  # a text encoding, not e.g. base64
             name = codecs.lookup(forced).name
         except LookupError:
             raise InvalidInput(f"unknown text encoding {forced!r} (e.g. utf-8, gb18030, big5)") from None
