@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import InvalidInput
@@ -84,7 +85,7 @@ def text(field: str, value: object, json: bool = False) -> str:
     """A text field's value from a cell. A JSON number or boolean is the wrong type; an Excel
     number is its digits (a phone with a fraction is no phone)."""
     if type(value) is str:
-        if field == "phone" and _SCIENTIFIC.fullmatch(value):
+        if field == "phone" and ("E" in value or "e" in value) and _SCIENTIFIC.fullmatch(value):
             raise RowError(f"phone {value.strip()!r} is in scientific notation, its digits are lost: "
                            "format the column as text and export again")
         return value
@@ -111,40 +112,59 @@ def _kind(value: object) -> str:
 def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
     """A time field's value: an aware UTC datetime, None for an empty cell. A time without
     an offset (and an Excel date cell) is in `tz`."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        local = value
-    elif isinstance(value, date):
-        local = datetime.combine(value, time())
-    elif type(value) is str:
+    if type(value) is str:
+        if not value or value.isspace():
+            return None
         local = _parse(value)
         if local is None:
             raise RowError(f"{field} {value.strip()[:40]!r} is not a time (write e.g. 2026-03-02 09:00, "
                            "2026/3/2 9:00 or 2026年3月2日 9:00)")
+    elif isinstance(value, datetime):
+        local = value
+    elif isinstance(value, date):
+        local = datetime.combine(value, time())
+    elif value is None:
+        return None
     else:
         raise RowError(f"{field} must be a time, not {_kind(value)}")
-    if local.tzinfo is not None:
-        return local.astimezone(UTC)
-    placed = local.replace(tzinfo=tz)
-    if tz.key != "UTC" and placed.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local:
+    try:
+        if local.tzinfo is not None:
+            return local.astimezone(UTC)
+        offset = _day_offset(tz, local.toordinal())
+        if offset is not None:
+            return (local - offset).replace(tzinfo=UTC)
+        utc = local.replace(tzinfo=tz).astimezone(UTC)  # a day the clocks change: look closely
+    except OverflowError:
+        raise RowError(f"{field} {local.isoformat(sep=' ')} is out of range") from None
+    if utc.astimezone(tz).replace(tzinfo=None) != local:
         raise RowError(f"{field} {local.isoformat(sep=' ')} does not exist in {tz.key} (the clocks went forward)")
-    return placed.astimezone(UTC)
+    return utc
+
+
+@lru_cache(maxsize=4096)
+def _day_offset(tz: ZoneInfo, ordinal: int) -> timedelta | None:
+    """The zone's offset all through one local day, or None on a day the clocks change (so
+    most times cost one look-up, not a round trip through the zone rules)."""
+    start = datetime.fromordinal(ordinal)
+    end = start + timedelta(hours=23, minutes=59, seconds=59)
+    offsets = {tz.utcoffset(t) for t in (start, start.replace(fold=1), end, end.replace(fold=1))}
+    return offsets.pop() if len(offsets) == 1 else None
 
 
 def _parse(raw: str) -> datetime | None:
-    text_ = unicodedata.normalize("NFKC", raw).strip()  # full-width digits and colons
-    try:
-        parsed = datetime.fromisoformat(text_)
-    except ValueError:
-        pass
-    else:
-        return parsed
+    text_ = raw.strip()
+    if not text_.isascii():
+        text_ = unicodedata.normalize("NFKC", text_)  # full-width digits and colons
+    if "/" not in text_ and "年" not in text_:
+        try:
+            return datetime.fromisoformat(text_)
+        except ValueError:
+            pass
     match = _SLASHED.fullmatch(text_) or _CHINESE.fullmatch(text_)
     if match is None:
         return None
-    y, mo, d, h, mi, s = (int(g) if g else 0 for g in match.groups())
+    y, mo, d, h, mi, s = match.groups()
     try:
-        return datetime(y, mo, d, h, mi, s)
+        return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
     except ValueError:
         return None

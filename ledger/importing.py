@@ -139,6 +139,7 @@ class LeadFile:
         self.header: list[str] = []
         self.ignored_columns: list[str] = []
         self.columns: list[tuple[int, str]] = []  # (cell index, field)
+        self._plan: list[tuple[int, str, bool]] = []  # and whether a text cell is taken as it is
         self._sheet: Any = None
         self._json_keys: dict[str, str] = {}
         if kind == "xlsx":
@@ -202,6 +203,7 @@ class LeadFile:
                                    f"say which one to use with --map {name}={field}")
             by_field[field] = name
             self.columns.append((i, field))
+        self._plan = [(i, field, field not in TIME_FIELDS and field != "phone") for i, field in self.columns]
         if "id" not in by_field:
             raise InvalidInput(f"{path}: no id column: name one id or 编号 (or use --map COLUMN=id); "
                                f"columns: {', '.join(n for n in self.header if n) or '(none)'}")
@@ -279,15 +281,14 @@ class LeadFile:
             raise RowError(f"expected {width} fields, found {len(cells)}")
         out: dict[str, Any] = {}
         error = None
-        for i, field in self.columns:
+        tz = self.tz
+        for i, field, plain in self._plan:
             value = cells[i]
+            if plain and type(value) is str:
+                out[field] = value
+                continue
             try:
-                if field in TIME_FIELDS:
-                    out[field] = moment(field, value, self.tz)
-                elif type(value) is str and field != "phone":
-                    out[field] = value
-                else:
-                    out[field] = text(field, value)
+                out[field] = moment(field, value, tz) if field in TIME_FIELDS else text(field, value)
             except RowError as e:
                 error = error or e
         return _checked(out, error, line, seen)
