@@ -106,7 +106,8 @@ def text(field: str, value: object, json: bool = False) -> str:
 def _kind(value: object) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()}"
-    return {int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {int: "a number", float: "a number", list: "a list", dict: "an object", time: "a time of day alone",
+            timedelta: "a duration"}.get(type(value), type(value).__name__)
 
 
 def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:

@@ -21,7 +21,7 @@ from ledger.cells import (
     ALL_FIELDS, FIELDS, NAMES, TIME_FIELDS, RowError, header_key, moment, parse_mapping, text, zone,
 )
 from ledger.errors import InvalidInput
-from ledger.spreadsheets import open_sheet, sheet_rows, workbook_kind
+from ledger.spreadsheets import cell_text, open_sheet, sheet_rows, workbook_kind
 
 __all__ = ["FIELDS", "LeadFile", "count_rows", "read_rows"]
 
@@ -148,7 +148,7 @@ class LeadFile:
             if first is None:
                 raise InvalidInput(f"{path}: the first sheet is empty")
             self.header_line, cells = first
-            self._read_header([str(c) if c != "" else "" for c in cells])
+            self._read_header([cell_text(c) for c in cells])
         elif kind == "csv":
             self._csv_header()
 
@@ -157,9 +157,9 @@ class LeadFile:
     def _csv_header(self) -> None:
         with self._open() as f:
             first = f.readline()
-            hint = first.lstrip("\ufeff").strip().lower()
-            if hint.startswith("sep=") and len(hint) == 5:  # Excel's "sep=;" line
-                self.delimiter, self.skip_lines = first.lstrip("\ufeff").strip()[4], 1
+            hint = first.lstrip("\ufeff").rstrip("\r\n")
+            if hint[:4].lower() == "sep=" and len(hint) == 5:  # Excel's "sep=;" line
+                self.delimiter, self.skip_lines = hint[4], 1
                 f.seek(0)
                 f.readline()
             else:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from itertools import chain
+from pathlib import Path
 from typing import IO, Any
 
 from ledger.errors import InvalidInput
@@ -65,7 +67,7 @@ def sheet_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
     """(sheet row number, cells) of the non-blank rows. calamine gives rows from the sheet's
     row 1 (the leading empty ones too), so the count is the row number."""
     for number, cells in enumerate(sheet.iter_rows(), 1):
-        if any(c != "" for c in cells):
+        if cells.count("") != len(cells):
             yield number, cells
 
 
@@ -104,12 +106,13 @@ def write_rejects(path: str, header: Sequence[str], items: Iterable[tuple[int, S
 
 
 def check_writable(path: str) -> None:
-    """An output file that cannot be written is bad input, found before any work is done."""
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as e:
-        raise InvalidInput(f"cannot write {path}: {e.strerror}") from None
+    """An output file that cannot be written is bad input, found before any work is done
+    (and without making the file yet)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir() or not (os.access(target, os.W_OK) if target.exists() else
+                               folder.is_dir() and os.access(folder, os.W_OK)):
+        raise InvalidInput(f"cannot write {path}")
 
 
 def _excel_value(value: Any) -> Any:

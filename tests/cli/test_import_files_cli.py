@@ -51,6 +51,10 @@ def test_import_gbk_csv_and_file_refusals_write_nothing(world, store_url, tmp_pa
     binary.write_bytes(bytes(range(256)) * 4)
     err = error(run_cli(store_url, "lead", "import", str(binary), "--pool", "east", actor="mgr"), "invalid_input", 2)
     assert "neither a text file" in err["message"]
+    nowhere = tmp_path / "no-such-folder" / "rejects.csv"
+    error(run_cli(store_url, "lead", "import", str(path), "--pool", "east", "--rejects", str(nowhere), actor="mgr"),
+          "invalid_input", 2)
+    assert not nowhere.parent.exists()
     dry = ok(run_cli(store_url, "lead", "import", str(path), "--pool", "east", "--dry-run", actor="mgr"))
     assert dry["dry_run"] is True and dry["rows"] == 1
     assert event_count(world) == before

@@ -86,10 +86,11 @@ def test_bom_and_separators(tmp_path, prefix, sep):
     assert rows == [(2, {"id": "N-1", "company": "Acme, Ltd", "phone": "13900000001"})]
 
 
-def test_excel_sep_line(tmp_path):
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_excel_sep_line(tmp_path, sep):
     path = tmp_path / "leads.csv"
-    path.write_text("sep=;\nid;company\nN-1;Acme\n", encoding="utf-8")
-    assert rows_of(path) == [(3, {"id": "N-1", "company": "Acme"})]
+    path.write_text(f"sep={sep}\r\nid{sep}company\r\nN-1{sep}Acme, Ltd\r\n", encoding="utf-8")
+    assert rows_of(path) == [(3, {"id": "N-1", "company": "Acme, Ltd"})]
 
 
 def test_forced_encoding(tmp_path):
@@ -130,6 +131,17 @@ def test_xlsx_known_by_content(tmp_path, name):
     assert fields_at(rows, 6)["owner_since"] == datetime(2026, 3, 3, 16, tzinfo=UTC)
     assert "company must be text" in error_at(rows, 7)
     assert "fraction" in error_at(rows, 8)
+
+
+def test_xlsx_time_of_day_cell_is_no_time(tmp_path):
+    path = tmp_path / "t.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["id", "owner_since"])
+    sheet.write(1, 0, "T-1")
+    sheet.write_datetime(1, 1, datetime(1899, 12, 31, 9, 30), book.add_format({"num_format": "hh:mm"}))
+    book.close()
+    assert error_at(rows_of(path), 2) == "owner_since must be a time, not a time of day alone"
 
 
 def test_xlsx_empty_sheet_and_header_only(tmp_path):
