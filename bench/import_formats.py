@@ -3,7 +3,7 @@ Excel writes on a Chinese Windows machine) and as an Excel workbook, read by
 `ledger.importing.read_rows` to the last row (no store involved). The baseline is Python's
 csv module reading the UTF-8 file with no checks at all.
 
-Each reading runs in a fresh process, so its peak RSS is its own; "growth" is the peak less
+Each reading runs in a fresh process (the formats take turns), so its peak RSS is its own; "growth" is the peak less
 the process's size once the modules are loaded. Targets: the workbook in at most 2x the time
 of the UTF-8 CSV; GB18030 no slower than UTF-8 beyond decoding.
 
@@ -103,7 +103,10 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         paths = make_files(folder, args.rows)
-        results = {kind: [measure(kind, path) for _ in range(args.repeat)] for kind, path in paths.items()}
+        results: dict[str, list[dict]] = {kind: [] for kind in paths}
+        for _ in range(args.repeat):  # interleaved, so a busy spell on the machine hits every format
+            for kind, path in paths.items():
+                results[kind].append(measure(kind, path))
         sizes = {kind: os.path.getsize(path) / 2**20 for kind, path in paths.items()}
     print(f"{args.rows:,} rows, {args.repeat} runs each; medians\n")
     print("| format | file | read | rows/s | rejected | peak RSS | growth |")

@@ -163,7 +163,10 @@ class LeadFile:
                 f.seek(0)
                 f.readline()
             else:
-                self.delimiter = sniff_delimiter(first)
+                probe = first
+                while probe and not probe.strip():  # blank lines above the header
+                    probe = f.readline()
+                self.delimiter = sniff_delimiter(probe)
                 f.seek(0)
             reader = csv.reader(f, delimiter=self.delimiter)
             try:

@@ -86,6 +86,12 @@ def test_bom_and_separators(tmp_path, prefix, sep):
     assert rows == [(2, {"id": "N-1", "company": "Acme, Ltd", "phone": "13900000001"})]
 
 
+def test_blank_lines_above_the_header(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text("\n\nid;company\nN-1;Acme, Ltd\n", encoding="utf-8")
+    assert rows_of(path) == [(4, {"id": "N-1", "company": "Acme, Ltd"})]
+
+
 @pytest.mark.parametrize("sep", [";", "\t", "|"])
 def test_excel_sep_line(tmp_path, sep):
     path = tmp_path / "leads.csv"
