@@ -240,7 +240,7 @@ class LeadFile:
     def _cells(self) -> Iterator[tuple[int, Any]]:
         """(line, cells) of every data row: a list (CSV, sheet), a dict (JSON), or an error."""
         if self.kind == "xlsx":
-            return ((n, cells) for n, cells in sheet_rows(self._sheet) if n > self.header_line)
+            return sheet_rows(self._sheet, after=self.header_line)
         if self.kind == "jsonl":
             return self._json_objects()
         return self._csv_cells()
@@ -289,6 +289,9 @@ class LeadFile:
             value = cells[i]
             if plain and type(value) is str:
                 out[field] = value
+                continue
+            if type(value) is float and field not in TIME_FIELDS and value.is_integer():
+                out[field] = str(int(value))  # an Excel number: its digits (a phone too)
                 continue
             try:
                 out[field] = moment(field, value, tz) if field in TIME_FIELDS else text(field, value)

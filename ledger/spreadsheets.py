@@ -13,7 +13,7 @@ import os
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,10 +63,10 @@ def open_sheet(path: str) -> Any:
         raise InvalidInput(f"{path}: cannot read the workbook ({str(e).splitlines()[0] if str(e) else e})") from None
 
 
-def sheet_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
-    """(sheet row number, cells) of the non-blank rows. calamine gives rows from the sheet's
-    row 1 (the leading empty ones too), so the count is the row number."""
-    for number, cells in enumerate(sheet.iter_rows(), 1):
+def sheet_rows(sheet: Any, after: int = 0) -> Iterator[tuple[int, list[Any]]]:
+    """(sheet row number, cells) of the non-blank rows below row `after`. calamine gives rows
+    from the sheet's row 1 (the leading empty ones too), so the count is the row number."""
+    for number, cells in islice(enumerate(sheet.iter_rows(), 1), after, None):
         if cells.count("") != len(cells):
             yield number, cells
 
