@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from commands.output import App, at_option, fields, ownership_line, pass_app
-from ledger.importing import count_rows, read_rows
+from ledger.importing import read_rows
+from ledger.spreadsheets import check_writable, write_rejects
 
 ATTRIBUTE_OPTIONS = ("company", "contact", "phone", "email", "region", "industry", "source")
 
@@ -51,39 +52,77 @@ def add(app: App, lead_id: str, pool_id: str, allow_duplicate: bool, claim_it: b
 @lead.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--pool", "pool_id", required=True, metavar="P")
+@click.option("--encoding", metavar="E", help="the text encoding (default: UTF-8, else GB18030)")
+@click.option("--tz", metavar="ZONE", default="UTC", show_default=True,
+              help="IANA zone of the file's times written without an offset")
+@click.option("--map", "mappings", multiple=True, metavar="COLUMN=FIELD", help="the field a column holds (repeatable)")
+@click.option("--dry-run", is_flag=True, help="check the file, write nothing")
+@click.option("--rejects", metavar="FILE", type=click.Path(dir_okay=False),
+              help="write the rejected rows here as CSV (UTF-8 with BOM), to fix and import again")
 @click.option("--allow-duplicate", is_flag=True, help="import rows even if they match existing leads")
 @at_option
 @pass_app
-def import_(app: App, file: str, pool_id: str, allow_duplicate: bool, at: str | None) -> None:
-    """Import leads from CSV (header row) or JSON Lines; a re-run imports nothing twice.
+def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, mappings: tuple[str, ...],
+            dry_run: bool, rejects: str | None, allow_duplicate: bool, at: str | None) -> None:
+    """Import leads from CSV, Excel .xlsx or JSON Lines; a re-run imports nothing twice.
 
-    Columns/keys: id, company, contact, phone, email, region, industry, source.
+    CSV may be UTF-8 (with or without BOM) or GB18030/GBK, separated by commas, semicolons
+    or tabs. A workbook is known by its content: its first sheet, header row first.
+    Columns: id, company, contact, phone, email, region, industry, source, owner,
+    owner_since, last_follow_up, or the usual Chinese names (编号, 客户名称, 联系人, 手机, ...);
+    other columns are ignored and listed. Times without an offset are in --tz.
 
     \b
     Example:
       leadledger --as mgr lead import leads.csv --pool east
+      leadledger --as mgr lead import 客户.xlsx --pool east --tz Asia/Shanghai --map 客户级别=source --rejects bad.csv
     """
     def call(ledger):
-        rows = read_rows(file)
-        total = count_rows(file)
+        source = read_rows(file, encoding=encoding, tz=tz, mapping=mappings)
+        if rejects:
+            check_writable(rejects)
+        if dry_run:  # the file alone, for now: the ledger's own checks come with its dry run
+            report = {"dry_run": True, "checked": "file", "rows": 0, "rejected": []}
+            for line, fields in source:
+                report["rows"] += 1
+                if isinstance(fields, str):
+                    report["rejected"].append({"line": line, "error": fields})
+        else:
+            report = run_import(ledger, source)
+        report["ignored_columns"] = source.ignored_columns
+        if rejects:
+            report["rejects_file"] = rejects
+            write_rejects(rejects, *source.rejects(report["rejected"]))
+        return report
+
+    def run_import(ledger, source) -> dict:
+        total = source.size_hint()
         if total < 5000:
-            return ledger.import_leads(app.actor, pool_id, rows, allow_duplicate=allow_duplicate, at=at)
+            return ledger.import_leads(app.actor, pool_id, source, allow_duplicate=allow_duplicate, at=at)
         with click.progressbar(length=total, label="importing", file=click.get_text_stream("stderr")) as bar:
-            return ledger.import_leads(app.actor, pool_id, rows, allow_duplicate=allow_duplicate, at=at,
+            return ledger.import_leads(app.actor, pool_id, source, allow_duplicate=allow_duplicate, at=at,
                                        progress=bar.update)
 
-    def render(r: dict) -> None:
+    app.run(call, render_import)
+
+
+def render_import(r: dict) -> None:
+    if r.get("dry_run"):
+        click.echo(f"dry run: {r['rows']} rows read, {len(r['rejected'])} rejected by the file checks")
+    else:
         click.echo(f"imported {r['imported']}, skipped {r['skipped_existing']} existing, "
                    f"{len(r['duplicates'])} duplicates, {len(r['rejected'])} rejected")
-        for d in r["duplicates"][:20]:
-            click.echo(f"  line {d['line']}: {d['lead']} has the same {d['field']} as {d['duplicate_of']}")
-        for x in r["rejected"][:20]:
-            click.echo(f"  line {x['line']}: {x['error']}")
-        hidden = max(len(r["duplicates"]) - 20, 0) + max(len(r["rejected"]) - 20, 0)
-        if hidden:
-            click.echo(f"  … {hidden} more (use --json for all)")
-
-    app.run(call, render)
+    for d in r.get("duplicates", [])[:20]:
+        click.echo(f"  line {d['line']}: {d['lead']} has the same {d['field']} as {d['duplicate_of']}")
+    for x in r["rejected"][:20]:
+        click.echo(f"  line {x['line']}: {x['error']}")
+    hidden = max(len(r.get("duplicates", [])) - 20, 0) + max(len(r["rejected"]) - 20, 0)
+    if hidden:
+        click.echo(f"  … {hidden} more (use --json for all)")
+    if r["ignored_columns"]:
+        click.echo(f"  ignored columns: {', '.join(r['ignored_columns'])}")
+    if r.get("rejects_file"):
+        click.echo(f"  rejected rows written to {r['rejects_file']}")
 
 
 @lead.command("show")

@@ -8,13 +8,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import IO, Any
+from typing import Any
 
 import click
 
 from commands.output import App, pass_app
 from ledger.errors import InvalidInput
-from ledger.feeds import MODELS, write_rows
+from ledger.feeds import MODELS
+from ledger.spreadsheets import check_export, write_export
 from ledger.values import parse_position
 
 PROGRESS_FROM = 10000  # events to apply before a progress bar is worth showing
@@ -109,16 +110,9 @@ def _position(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.UsageError(e.message, ctx) from None
 
 
-def _format(fmt: str | None, out: str | None) -> str:
-    """--format, else the extension of --out chooses it, else JSON Lines."""
-    chosen = fmt or FORMATS.get(os.path.splitext(out or "")[1].lower(), "jsonl")
-    if chosen == "xlsx":
-        raise InvalidInput("export writes jsonl or csv; xlsx output is not available, use --format csv")
-    return chosen
-
 
 @contextmanager
-def _replacing(out: str) -> Iterator[IO[str]]:
+def _replacing(out: str) -> Iterator[str]:
     """A file written beside `out` and renamed over it only when complete: a failed export
     leaves no half-written file. A place that cannot be written is bad input."""
     target = os.path.abspath(out)
@@ -132,8 +126,8 @@ def _replacing(out: str) -> Iterator[IO[str]]:
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(temp, 0o666 & ~mask)  # as a plain open() would make it, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            yield f
+        os.close(fd)
+        yield temp
         os.replace(temp, target)
     except BaseException:
         with suppress(OSError):
@@ -143,31 +137,38 @@ def _replacing(out: str) -> Iterator[IO[str]]:
 
 @click.command()
 @click.argument("model", type=click.Choice([*MODELS, "events"]))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
-              help="jsonl or csv; default: from the extension of --out (.csv, .jsonl), else jsonl")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]),
+              help="jsonl, csv or xlsx (needs --out); default: from the extension of --out, else jsonl")
 @click.option("--out", metavar="FILE", help="write to FILE instead of stdout (whole, or not at all)")
+@click.option("--bom", is_flag=True, help="csv: begin with a byte-order mark (for Excel)")
 @click.option("--since", metavar="POSITION", callback=_position,
               help="events: only those after POSITION (0 to 2^63-1)")
 @pass_app
-def export(app: App, model: str, fmt: str | None, out: str | None, since: int) -> None:
-    """Write a read model's rows, or the events (the change feed), as JSON Lines or CSV.
+def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, since: int) -> None:
+    """Write a read model's rows, or the events (the change feed), as JSON Lines, CSV or Excel.
 
     \b
     Example:
       leadledger export holdings --out holdings.csv     # CSV, from the extension
+      leadledger export holdings --out holdings.xlsx    # an Excel workbook
       leadledger export events --since 5120             # what came after position 5120
     """
     def call(ledger) -> dict[str, Any] | None:
-        chosen = _format(fmt, out)
+        chosen = fmt or FORMATS.get(os.path.splitext(out or "")[1].lower(), "jsonl")
+        check_export(chosen, out, bom)  # bad options fail before any work
         if out is None:
             columns, rows = ledger.export(model, since)
             app.json = False  # the rows themselves are the output (errors before here are JSON)
-            write_rows(rows, chosen, sys.stdout, events=model == "events", columns=columns)
+            write_export(rows, chosen, sys.stdout, events=model == "events", columns=columns, bom=bom)
             sys.stdout.flush()
             return None
-        with _replacing(out) as f:
+        with _replacing(out) as temp:
             columns, rows = ledger.export(model, since)
-            count = write_rows(rows, chosen, f, events=model == "events", columns=columns)
+            if chosen == "xlsx":
+                count = write_export(rows, chosen, None, path=temp, events=model == "events", columns=columns)
+            else:
+                with open(temp, "w", encoding="utf-8", newline="") as f:
+                    count = write_export(rows, chosen, f, events=model == "events", columns=columns, bom=bom)
         return {"model": model, "format": chosen, "out": out, "rows": count}
 
     app.run(call, lambda r: r and click.echo(f"wrote {r['rows']} {r['model']} rows to {r['out']}", err=True),

@@ -1,54 +1,92 @@
-"""Reading lead files for `lead import`: CSV with a header row, or JSON Lines.
+"""Reading lead files for `lead import`: CSV, Excel .xlsx or JSON Lines (SPEC section 6).
 
-Rows come out as (line, fields), where `line` is the 1-based physical line of the file
-(a CSV header is line 1); a row that cannot be read comes out as (line, "what is wrong").
+`read_rows` checks the file as a whole first — what it is (by content, not by name), its
+encoding, its header — so an unreadable file imports nothing at all. Then its rows come out,
+one at a time, as (line, fields), where `line` is the 1-based physical line of the file (a
+CSV header is line 1; in a workbook, the sheet's row number), or as (line, "what is wrong").
+Nothing here touches the store.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
+from ledger.cells import (
+    ALL_FIELDS, FIELDS, NAMES, TIME_FIELDS, RowError, header_key, moment, parse_mapping, text, zone,
+)
 from ledger.errors import InvalidInput
+from ledger.spreadsheets import cell_text, open_sheet, sheet_rows, workbook_kind
 
-FIELDS = ("id", "company", "contact", "phone", "email", "region", "industry", "source")
+__all__ = ["FIELDS", "LeadFile", "count_rows", "read_rows"]
 
-
-def _open(path: str) -> io.TextIOWrapper:
-    try:
-        return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+Row = tuple[int, "dict[str, Any] | str"]
+HEAD = 1 << 16  # bytes looked at to tell a workbook, a binary file and text apart
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
-def is_jsonl(path: str) -> bool:
-    if Path(path).suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        return True
-    with _open(path) as f:
-        try:
-            for line in f:
-                if line.strip():
-                    return line.lstrip().startswith("{")
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{path} is not UTF-8 text") from None
-    return False
+def read_rows(path: str, *, encoding: str | None = None, tz: str | None = None,
+              mapping: dict[str, str] | Sequence[str] | None = None) -> LeadFile:
+    """Check the file can be read and its header is sound; iterate the result for its rows.
+
+    `encoding` forces a text encoding; `tz` is the zone of times without an offset (IANA,
+    default UTC); `mapping` is {column: field} or `--map COLUMN=FIELD` strings."""
+    zone_ = zone(tz)
+    names = parse_mapping(list(mapping)) if mapping is not None and not isinstance(mapping, dict) \
+        else {header_key(k): v for k, v in (mapping or {}).items()}
+    head = _head(path)
+    if not head.strip():
+        raise InvalidInput(f"{path} is empty")
+    if workbook_kind(path, head) == "xlsx":
+        return LeadFile(path, "xlsx", zone_, names)
+    enc = text_encoding(path, head, encoding)
+    kind = "jsonl" if Path(path).suffix.lower() in JSONL_SUFFIXES or _first_line(path, enc).startswith("{") \
+        else "csv"
+    return LeadFile(path, kind, zone_, names, encoding=enc)
 
 
-def count_rows(path: str) -> int:
+def _head(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
+            return f.read(HEAD)
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
 
 
-def check_utf8(path: str) -> None:
-    """The whole file must be UTF-8 text: an unreadable file imports nothing at all."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+def text_encoding(path: str, head: bytes, forced: str | None) -> str:
+    """The encoding to read the file in: `forced`, else UTF-8 (BOM or not), else GB18030 (which
+    covers GBK and GB2312). The whole file must decode, else the file is refused."""
+    if forced:
+        try:
+            b"x".decode(forced, "ignore")  # a text encoding, not e.g. base64
+            name = codecs.lookup(forced).name
+        except LookupError:
+            raise InvalidInput(f"unknown text encoding {forced!r} (e.g. utf-8, gb18030, big5)") from None
+        name = "utf-8-sig" if name == "utf-8" else name
+        if (near := _undecodable(path, name)) is not None:
+            raise InvalidInput(f"{path} is not {forced} text (near line {near})")
+        return name
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and _undecodable(path, "utf-16") is None:
+        return "utf-16"  # Excel's "Unicode text"
+    if b"\x00" in head:
+        raise InvalidInput(f"{path} is neither a text file (CSV, JSON Lines) nor an Excel workbook")
+    for name in ("utf-8-sig", "gb18030"):
+        if (near := _undecodable(path, name)) is None:
+            return name
+        if name == "utf-8-sig":
+            first_bad = near
+    raise InvalidInput(f"{path} is neither UTF-8 nor GB18030 text (not UTF-8 near line {first_bad}): "
+                       "name its encoding with --encoding")
+
+
+def _undecodable(path: str, encoding: str) -> int | None:
+    """None when the whole file decodes, else the line near the first bad byte."""
+    decoder = codecs.getincrementaldecoder(encoding)()
     line = 1
     try:
         with open(path, "rb") as f:
@@ -56,81 +94,272 @@ def check_utf8(path: str) -> None:
                 try:
                     decoder.decode(block)
                 except UnicodeDecodeError as e:
-                    near = line + block[:max(e.start, 0)].count(b"\n")
-                    raise InvalidInput(f"{path} is not UTF-8 text (near line {near})") from None
+                    return line + block[:max(e.start, 0)].count(b"\n")
                 line += block.count(b"\n")
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text (it ends inside a character)") from None
+        return line
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+    return None
+
+
+def _first_line(path: str, encoding: str) -> str:
+    with open(path, encoding=encoding, newline="") as f:
+        for line in f:
+            if line.strip():
+                return line.lstrip("\ufeff \t")
+    return ""
+
+
+def count_rows(path: str) -> int:
+    """About how many rows a text file has (its line count), for a progress bar."""
+    try:
+        with open(path, "rb") as f:
+            return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
 
 
-def read_rows(path: str) -> Iterator[tuple[int, dict[str, str] | str]]:
-    """Check the file can be read and its header is sound, then yield its rows."""
-    check_utf8(path)
-    jsonl = is_jsonl(path)
-    f = _open(path)
-    if jsonl:
-        return _jsonl(f, path)
-    reader = csv.reader(f)
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except (UnicodeDecodeError, csv.Error) as e:
-        f.close()
-        raise InvalidInput(f"{path}: cannot read the CSV header: {e}") from None
-    if not header or "id" not in header:
-        f.close()
-        raise InvalidInput(f"{path}: the CSV header must name an 'id' column (fields: {', '.join(FIELDS)})")
-    unknown = [h for h in header if h not in FIELDS and h != "lead"]
-    if unknown:
-        f.close()
-        raise InvalidInput(f"{path}: unknown CSV column(s) {', '.join(unknown)} (fields: {', '.join(FIELDS)})")
-    return _csv(f, reader, header, path)
+def sniff_delimiter(line: str) -> str:
+    """Comma, semicolon or tab: whichever the header line holds most of (comma on a tie)."""
+    counts = {d: line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
 
 
-def _csv(f: io.TextIOWrapper, reader, header: list[str], path: str) -> Iterator[tuple[int, dict[str, str] | str]]:
-    with f:
-        while True:
-            start = reader.line_num + 1
+class LeadFile:
+    """One import file whose header has been read: iterate it (as often as needed) for its rows.
+
+    `header` is the file's own column names, `ignored_columns` those that name no field."""
+
+    def __init__(self, path: str, kind: str, tz: Any, mapping: dict[str, str], *, encoding: str | None = None):
+        self.path, self.kind, self.tz, self.mapping, self.encoding = path, kind, tz, mapping, encoding
+        self.delimiter, self.skip_lines, self.header_line = ",", 0, 0
+        self.header: list[str] = []
+        self.ignored_columns: list[str] = []
+        self.columns: list[tuple[int, str]] = []  # (cell index, field)
+        self._plan: list[tuple[int, str, bool]] = []  # and whether a text cell is taken as it is
+        self._sheet: Any = None
+        self._json_keys: dict[str, str] = {}
+        if kind == "xlsx":
+            self._sheet = open_sheet(path)
+            first = next(sheet_rows(self._sheet), None)
+            if first is None:
+                raise InvalidInput(f"{path}: the first sheet is empty")
+            self.header_line, cells = first
+            self._read_header([cell_text(c) for c in cells])
+        elif kind == "csv":
+            self._csv_header()
+
+    # --- the header --------------------------------------------------------------------
+
+    def _csv_header(self) -> None:
+        with self._open() as f:
+            first = f.readline()
+            hint = first.lstrip("\ufeff").rstrip("\r\n")
+            if hint[:4].lower() == "sep=" and len(hint) == 5:  # Excel's "sep=;" line
+                self.delimiter, self.skip_lines = hint[4], 1
+                f.seek(0)
+                f.readline()
+            else:
+                probe = first
+                while probe and not probe.strip():  # blank lines above the header
+                    probe = f.readline()
+                self.delimiter = sniff_delimiter(probe)
+                f.seek(0)
+            reader = csv.reader(f, delimiter=self.delimiter)
             try:
-                row = next(reader)
+                header = next(reader, [])
+                while not "".join(header).strip():
+                    header = next(reader)
             except StopIteration:
-                return
-            except UnicodeDecodeError:
-                yield start, "not UTF-8 text"
-                return
+                raise InvalidInput(f"{self.path} has no header row (it is empty)") from None
             except csv.Error as e:
-                yield start, f"broken CSV: {e}"
+                raise InvalidInput(f"{self.path}: cannot read the CSV header: {e}") from None
+            self.header_line = self.skip_lines + reader.line_num
+        self._read_header(header)
+
+    def _read_header(self, names: list[str]) -> None:
+        path = self.path
+        self.header = [n.replace("\ufeff", "").strip() for n in names]
+        keys = [header_key(n) for n in names]
+        seen: dict[str, str] = {}
+        for name, key in zip(self.header, keys, strict=True):
+            if key and key in seen:
+                raise InvalidInput(f"{path}: the header names column {name!r} twice: each column needs its own name")
+            seen[key] = name
+        missing = [c for c in self.mapping if c not in seen]
+        if missing:
+            raise InvalidInput(f"{path}: --map names column {missing[0]!r}, which the file does not have "
+                               f"(columns: {', '.join(n for n in self.header if n)})")
+        by_field: dict[str, str] = {}
+        chosen = set(self.mapping.values())
+        for i, (name, key) in enumerate(zip(self.header, keys, strict=True)):
+            field = self.mapping.get(key) or (NAMES.get(key) if NAMES.get(key) not in chosen else None)
+            if field is None:
+                if key:
+                    self.ignored_columns.append(name)
                 continue
-            if not "".join(row).strip():  # a blank line (or only commas and spaces)
+            if field in by_field:
+                raise InvalidInput(f"{path}: columns {by_field[field]!r} and {name!r} both mean {field}: "
+                                   f"say which one to use with --map {name}={field}")
+            by_field[field] = name
+            self.columns.append((i, field))
+        self._plan = [(i, field, field not in TIME_FIELDS and field != "phone") for i, field in self.columns]
+        if "id" not in by_field:
+            raise InvalidInput(f"{path}: no id column: name one id or 编号 (or use --map COLUMN=id); "
+                               f"columns: {', '.join(n for n in self.header if n) or '(none)'}")
+
+    # --- the rows ----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Row]:
+        seen: dict[str, int] = {}
+        convert = self._json_fields if self.kind == "jsonl" else self._fields
+        for line, cells in self._cells():
+            if isinstance(cells, str):
+                yield line, cells
                 continue
-            if len(row) != len(header):
-                yield start, f"expected {len(header)} fields, found {len(row)}"
+            try:
+                yield line, convert(line, cells, seen)
+            except RowError as e:
+                yield line, str(e)
+
+    def size_hint(self) -> int:
+        """About how many rows, for a progress bar."""
+        if self._sheet is not None:
+            return max(self._sheet.total_height - self.header_line, 0)
+        return count_rows(self.path)
+
+    def _open(self):  # noqa: ANN202
+        try:
+            return open(self.path, encoding=self.encoding, newline="")  # noqa: SIM115
+        except OSError as e:
+            raise InvalidInput(f"cannot read {self.path}: {e.strerror}") from None
+
+    def _cells(self) -> Iterator[tuple[int, Any]]:
+        """(line, cells) of every data row: a list (CSV, sheet), a dict (JSON), or an error."""
+        if self.kind == "xlsx":
+            return sheet_rows(self._sheet, after=self.header_line)
+        if self.kind == "jsonl":
+            return self._json_objects()
+        return self._csv_cells()
+
+    def _csv_cells(self) -> Iterator[tuple[int, list[str] | str]]:
+        with self._open() as f:
+            for _ in range(self.skip_lines):
+                f.readline()
+            reader = csv.reader(f, delimiter=self.delimiter)
+            before = self.skip_lines
+            while reader.line_num + before < self.header_line:
+                next(reader)
+            while True:
+                start = before + reader.line_num + 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as e:
+                    yield start, f"broken CSV: {e}"
+                    continue
+                if "".join(row).strip():  # a blank line (or only separators and spaces) is skipped
+                    yield start, row
+
+    def _json_objects(self) -> Iterator[tuple[int, dict[str, Any] | str]]:
+        with self._open() as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield line_no, f"invalid JSON: {e.msg}"
+                    continue
+                yield line_no, obj if isinstance(obj, dict) else "each line must be a JSON object"
+
+    def _fields(self, line: int, cells: list[Any], seen: dict[str, int]) -> dict[str, Any]:
+        """A CSV or sheet row's fields; text as it is (the ledger trims it), times parsed."""
+        width = len(self.header)
+        if len(cells) != width and (len(cells) < width or "".join(map(str, cells[width:])).strip()):
+            raise RowError(f"expected {width} fields, found {len(cells)}")
+        out: dict[str, Any] = {}
+        error = None
+        tz = self.tz
+        for i, field, plain in self._plan:
+            value = cells[i]
+            if plain and type(value) is str:
+                out[field] = value
                 continue
-            yield start, dict(zip(header, row, strict=True))
+            if type(value) is float and field not in TIME_FIELDS and value.is_integer():
+                out[field] = str(int(value))  # an Excel number: its digits (a phone too)
+                continue
+            try:
+                out[field] = moment(field, value, tz) if field in TIME_FIELDS else text(field, value)
+            except RowError as e:
+                error = error or e
+        return _checked(out, error, line, seen)
+
+    def _json_fields(self, line: int, obj: dict[str, Any], seen: dict[str, int]) -> dict[str, Any]:
+        """A JSON object's fields: its keys read like column names; an unknown key is kept, for
+        the ledger to refuse the row by name."""
+        out: dict[str, Any] = {}
+        error = None
+        for key, value in obj.items():
+            field = self._json_keys.get(key)
+            if field is None:
+                field = self._json_keys[key] = self.mapping.get(header_key(key)) or NAMES.get(header_key(key)) or key
+            try:
+                if field in out:
+                    raise RowError(f"two keys mean {field}")
+                if field in TIME_FIELDS:
+                    out[field] = moment(field, value, self.tz)
+                elif field in ALL_FIELDS and value is not None:
+                    out[field] = text(field, value, json=True)
+                else:
+                    out[field] = value
+            except RowError as e:
+                error = error or e
+        return _checked(out, error, line, seen)
+
+    # --- rejected rows, as the file has them ----------------------------------------------
+
+    def rejects(self, rejected: Collection[dict[str, Any]]) -> tuple[list[str], list[tuple[int, list[Any], str]]]:
+        """The columns and (line, cells, error) of rejected rows, read again from the file, for
+        `spreadsheets.write_rejects`. Only the rejected lines are held, never the whole file."""
+        errors = {r["line"]: r["error"] for r in rejected}
+        if self.kind == "jsonl":
+            return self._json_rejects(errors)
+        items = []
+        for line, cells in self._cells():
+            if line in errors:
+                items.append((line, cells if isinstance(cells, list) else [], errors.pop(line)))
+        items.extend((line, [], error) for line, error in errors.items())  # e.g. a broken quote
+        return self.header, sorted(items, key=lambda item: item[0])
+
+    def _json_rejects(self, errors: dict[int, str]) -> tuple[list[str], list[tuple[int, list[Any], str]]]:
+        objects: list[tuple[int, dict[str, Any], str]] = []
+        with self._open() as f:
+            for line_no, line in enumerate(islice(f, max(errors, default=0)), 1):
+                if line_no in errors:
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError:
+                        obj = None
+                    objects.append((line_no, obj if isinstance(obj, dict) else {"json": line.rstrip("\r\n")},
+                                    errors[line_no]))
+        columns = list(dict.fromkeys(k for _, obj, _ in objects for k in obj))
+        return columns, [(line, [obj.get(c) for c in columns], error) for line, obj, error in objects]
 
 
-def _jsonl(f: io.TextIOWrapper, path: str) -> Iterator[tuple[int, dict[str, str] | str]]:
-    with f:
-        line_no = 0
-        while True:
-            try:
-                line = f.readline()
-            except UnicodeDecodeError:
-                yield line_no + 1, "not UTF-8 text"
-                return
-            if not line:
-                return
-            line_no += 1
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield line_no, f"invalid JSON: {e.msg}"
-                continue
-            if not isinstance(obj, dict):
-                yield line_no, "each line must be a JSON object"
-                continue
-            yield line_no, obj
+def _checked(fields: dict[str, Any], error: RowError | None, line: int, seen: dict[str, int]) -> dict[str, Any]:
+    """The row's fields, or its first error. Its id counts as seen even when the row is
+    rejected: a later row repeating it is rejected too, naming the earlier line."""
+    lead_id = fields.get("id")
+    key = lead_id.strip() if isinstance(lead_id, str) else ""
+    if key:
+        earlier = seen.setdefault(key, line)
+        if earlier != line:
+            raise RowError(f"id {key[:40]!r} repeats line {earlier}")
+    if error is not None:
+        raise error
+    return fields

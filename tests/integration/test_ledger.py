@@ -598,7 +598,7 @@ def test_import_checks_actor_and_pool(world, tmp_path):
 @pytest.mark.parametrize("name, content", [
     ("missing.csv", None),
     ("noid.csv", "company,phone\nAcme,1390000\n".encode()),
-    ("unknown.csv", "id,company,favourite_colour\nN-1,Acme,blue\n".encode()),
+    ("twice.csv", "id,company,Company\nN-1,Acme,Acme\n".encode()),  # unknown columns are ignored
     ("latin1.csv", "id,company\nN-1,Caf\xe9 Co\n".encode("latin-1")),
     ("late-latin1.csv", ("id,company\n" + "".join(f"N-{i},Co {i}\n" for i in range(1, 2000))).encode()
      + "N-9999,Caf\xe9\n".encode("latin-1")),

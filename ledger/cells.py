@@ -1,0 +1,171 @@
+"""The cells of an import file: which field a column names, and each cell's value as the
+ledger wants it (text, or an aware UTC time), or the reason the row is rejected.
+
+Kept apart from `values` (the ledger's own input vocabulary): these are the looser forms
+spreadsheets and other CRMs write — Chinese column names, Excel number and date cells,
+`2026/3/2 9:00`, `2026年3月2日` — read in a zone the importer names.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ledger.errors import InvalidInput
+
+ATTRIBUTE_FIELDS = ("company", "contact", "phone", "email", "region", "industry", "source")
+TIME_FIELDS = ("owner_since", "last_follow_up")
+FIELDS = ("id", *ATTRIBUTE_FIELDS)
+ALL_FIELDS = (*FIELDS, "owner", *TIME_FIELDS)
+
+# the usual column names of Chinese spreadsheets and CRM exports
+HEADER_NAMES = {
+    "id": ("编号", "线索编号", "客户编号", "lead"),
+    "company": ("客户名称", "公司名称", "公司", "企业名称"),
+    "contact": ("联系人", "姓名", "联系人姓名"),
+    "phone": ("手机", "手机号", "电话", "联系电话"),
+    "email": ("邮箱", "电子邮箱", "邮件"),
+    "region": ("地区", "省份", "城市", "区域"),
+    "industry": ("行业", "所属行业"),
+    "source": ("来源", "线索来源", "客户来源"),
+    "owner": ("负责人", "归属人", "所属人", "跟进人"),
+    "owner_since": ("领取时间", "分配时间", "负责时间"),
+    "last_follow_up": ("最后跟进时间", "最近跟进时间"),
+}
+NAMES = {name: field for field, names in HEADER_NAMES.items() for name in (field, *names)}
+
+_SCIENTIFIC = re.compile(r"\s*[+-]?\d+(?:\.\d*)?[eE][+-]?\d+\s*")
+_SLASHED = re.compile(r"(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+_CHINESE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日?(?:\s*(\d{1,2})[:时](\d{2})分?(?:[:分]?(\d{2})秒?)?)?")
+
+
+class RowError(ValueError):
+    """What is wrong with one cell: the row is rejected with this message."""
+
+
+def header_key(name: object) -> str:
+    """A column name as compared: NFKC (full-width letters), trimmed, lower-case, no BOM."""
+    return unicodedata.normalize("NFKC", str(name if name is not None else "")).replace("\ufeff", "").strip().lower()
+
+
+def parse_mapping(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`--map COLUMN=FIELD` options as {column key: field}."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        column, sep, field = item.rpartition("=")
+        column, field = header_key(column), field.strip().lower()
+        if not sep or not column or not field:
+            raise InvalidInput(f"invalid --map {item!r}: write COLUMN=FIELD, e.g. --map 客户级别=source")
+        if field not in ALL_FIELDS:
+            raise InvalidInput(f"invalid --map {item!r}: {field!r} is not a field (fields: {', '.join(ALL_FIELDS)})")
+        if column in mapping and mapping[column] != field:
+            raise InvalidInput(f"--map names column {column!r} twice")
+        mapping[column] = field
+    return mapping
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The IANA zone of `--tz` (UTC when not given)."""
+    try:
+        return ZoneInfo((name or "UTC").strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(f"unknown time zone {name!r}: give an IANA name such as Asia/Shanghai or UTC") from None
+
+
+def integral(value: float) -> str | None:
+    """A number cell's integer digits, exactly (Excel keeps a phone as a float), or None."""
+    return str(int(value)) if value == value and value not in (float("inf"), float("-inf")) \
+        and value == int(value) else None
+
+
+def text(field: str, value: object, json: bool = False) -> str:
+    """A text field's value from a cell. A JSON number or boolean is the wrong type; an Excel
+    number is its digits (a phone with a fraction is no phone)."""
+    if type(value) is str:
+        if field == "phone" and ("E" in value or "e" in value) and _SCIENTIFIC.fullmatch(value):
+            raise RowError(f"phone {value.strip()!r} is in scientific notation, its digits are lost: "
+                           "format the column as text and export again")
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool) or json or not isinstance(value, (int, float, date, time)):
+        raise RowError(f"{field} must be text, not {_kind(value)}")
+    if isinstance(value, (date, time)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    digits = integral(float(value)) if isinstance(value, float) else str(value)
+    if digits is not None:
+        return digits
+    if field == "phone":
+        raise RowError(f"phone {value!r} is a number with a fraction")
+    return repr(value)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    return {int: "a number", float: "a number", list: "a list", dict: "an object", time: "a time of day alone",
+            timedelta: "a duration"}.get(type(value), type(value).__name__)
+
+
+def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
+    """A time field's value: an aware UTC datetime, None for an empty cell. A time without
+    an offset (and an Excel date cell) is in `tz`."""
+    if type(value) is str:
+        if not value or value.isspace():
+            return None
+        local = _parse(value)
+        if local is None:
+            raise RowError(f"{field} {value.strip()[:40]!r} is not a time (write e.g. 2026-03-02 09:00, "
+                           "2026/3/2 9:00 or 2026年3月2日 9:00)")
+    elif isinstance(value, datetime):
+        local = value
+    elif isinstance(value, date):
+        local = datetime.combine(value, time())
+    elif value is None:
+        return None
+    else:
+        raise RowError(f"{field} must be a time, not {_kind(value)}")
+    try:
+        if local.tzinfo is not None:
+            return local.astimezone(UTC)
+        offset = _day_offset(tz, local.toordinal())
+        if offset is not None:
+            return (local - offset).replace(tzinfo=UTC)
+        utc = local.replace(tzinfo=tz).astimezone(UTC)  # a day the clocks change: look closely
+    except OverflowError:
+        raise RowError(f"{field} {local.isoformat(sep=' ')} is out of range") from None
+    if utc.astimezone(tz).replace(tzinfo=None) != local:
+        raise RowError(f"{field} {local.isoformat(sep=' ')} does not exist in {tz.key} (the clocks went forward)")
+    return utc
+
+
+@lru_cache(maxsize=4096)
+def _day_offset(tz: ZoneInfo, ordinal: int) -> timedelta | None:
+    """The zone's offset all through one local day, or None on a day the clocks change (so
+    most times cost one look-up, not a round trip through the zone rules)."""
+    start = datetime.fromordinal(ordinal)
+    end = start + timedelta(hours=23, minutes=59, seconds=59)
+    offsets = {tz.utcoffset(t) for t in (start, start.replace(fold=1), end, end.replace(fold=1))}
+    return offsets.pop() if len(offsets) == 1 else None
+
+
+def _parse(raw: str) -> datetime | None:
+    text_ = raw.strip()
+    if not text_.isascii():
+        text_ = unicodedata.normalize("NFKC", text_)  # full-width digits and colons
+    if "/" not in text_ and "年" not in text_:
+        try:
+            return datetime.fromisoformat(text_)
+        except ValueError:
+            pass
+    match = _SLASHED.fullmatch(text_) or _CHINESE.fullmatch(text_)
+    if match is None:
+        return None
+    y, mo, d, h, mi, s = match.groups()
+    try:
+        return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+    except ValueError:
+        return None
