@@ -5,10 +5,11 @@ serialised by an advisory lock, which gives gap-free, non-interleaved positions)
 append adds one thing inside the append transaction: the lead-key index used for the
 duplicate check, checked and written under the same lock as the events themselves.
 
-`base.py` holds the interface and what both backends share; `sqlite.py` and `postgres.py`
-(with its recorder, `recorder.py`) override what differs, down to the read models' bulk
-reads and writes (`readmodels.Db`); `schema.py` names the tables and holds PostgreSQL's DDL
-and grants; `urls.py` picks the backend from a store URL. Code elsewhere asks a store what
+`base.py` holds the interface and what both backends share, `checks.py` what an append
+checks under its lock; `sqlite.py` and `postgres.py` (with its recorder, `recorder.py`)
+override what differs, down to the read models' bulk reads and writes (`readmodels.Db`);
+`schema.py` names the tables and holds PostgreSQL's DDL and grants; `urls.py` picks the
+backend from a store URL. Code elsewhere asks a store what
 it can do, never which one it is.
 """
 

@@ -1,6 +1,6 @@
 """The store's interface and what every backend shares: the reads (SQL written with the
-backend's placeholder, position column and table names), the checks an append makes under
-its lock, and following the log by polling. A backend (`sqlite.py`, `postgres.py`)
+backend's placeholder, position column and table names) and how an append's failures are
+reported. A backend (`sqlite.py`, `postgres.py`)
 overrides what differs; nothing here asks which one it is.
 """
 
@@ -15,9 +15,8 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.errors import StoreUnavailable
-from ledger.store.records import (
-    Conflict, DuplicateKeys, LeadKey, NewEvent, Row, Stored, encoded, stored, stream_order,
-)
+from ledger.store.checks import AppendChecks
+from ledger.store.records import Conflict, LeadKey, NewEvent, Row, Stored, encoded, stored, stream_order
 
 class Store:
     """Common interface; `open_store` returns one of the backends' subclasses."""
@@ -26,8 +25,8 @@ class Store:
     url: str
     param = "%s"  # the placeholder
     _position_column: str
-    _events: str  # the events table and the key index, named as queries need them
-    _keys: str
+    _events: str  # the events table, named as queries need it
+    checks: AppendChecks  # what an append checks under its lock; the key-index SQL
 
     def init(self) -> None:
         raise NotImplementedError
@@ -197,9 +196,9 @@ class Store:
         """Those of these streams that have events."""
         found: set[str] = set()
         streams = list(streams)
-        size = self.key_chunk
+        size = self.checks.key_chunk
         for i in range(0, len(streams), size):
-            where, params = self.streams_matching(streams[i:i + size])
+            where, params = self.checks.streams_matching(streams[i:i + size])
             found.update(r[0] for r in self._rows(
                 f"SELECT DISTINCT originator_id FROM {self._events} WHERE {where}", params))
         return found
@@ -210,68 +209,11 @@ class Store:
             return []
         found: list[LeadKey] = []
         keys = list(keys)
-        size = self.key_chunk
+        size = self.checks.key_chunk
         for i in range(0, len(keys), size):
-            sql, params = self.keys_matching(keys[i:i + size], "k.kind, k.value, k.lead")
+            sql, params = self.checks.keys_matching(keys[i:i + size], "k.kind, k.value, k.lead")
             found.extend(LeadKey(k, v, lead) for k, v, lead in self._rows(sql, params))
         return found
-
-    # -- what the backends write differently ---------------------------------------------
-
-    key_chunk = 300  # how many keys (or streams) one look-up names
-
-    def streams_matching(self, streams: Sequence[str]) -> tuple[str, list[Any]]:
-        """A WHERE clause (and its parameters) for events of any of these streams."""
-        return f"originator_id IN ({', '.join([self.param] * len(streams))})", list(streams)
-
-    def keys_matching(self, pairs: Sequence[tuple[str, str]], columns: str) -> tuple[str, list[Any]]:
-        """A query for `columns` of the indexed keys (`k`) equal to any of these (kind, value)
-        pairs: a short OR, which the index answers."""
-        p = self.param
-        where = " OR ".join(f"(k.kind = {p} AND k.value = {p})" for _ in pairs)
-        return f"SELECT {columns} FROM {self._keys} k WHERE {where}", [x for pair in pairs for x in pair]
-
-    def index_keys(self, cur: Any, keys: Sequence[LeadKey]) -> None:
-        """Inside the append transaction: add these keys to the index."""
-        p = self.param
-        cur.executemany(f"INSERT INTO {self._keys} (kind, value, lead) VALUES ({p}, {p}, {p})",
-                        [(k.kind, k.value, k.lead) for k in keys])
-
-    # -- the checks an append makes under its lock ---------------------------------------
-
-    def guard_versions(self, cur: Any, expect: Sequence[tuple[str, int]]) -> None:
-        """Streams read but not written must not have moved on."""
-        for stream, version in expect:
-            cur.execute(f"SELECT MAX(originator_version) FROM {self._events} "
-                        f"WHERE originator_id = {self.param}", [stream])
-            if (cur.fetchone()[0] or 0) != version:
-                raise Conflict(f"{stream} moved on from version {version}")
-
-    def check_keys_free(self, cur: Any, pairs: Sequence[tuple[str, str]]) -> None:
-        """Raise DuplicateKeys if any of these keys is indexed."""
-        size = self.key_chunk
-        for i in range(0, len(pairs), size):
-            sql, params = self.keys_matching(pairs[i:i + size], "k.lead")
-            cur.execute(sql + " LIMIT 1", params)
-            if cur.fetchone():
-                raise DuplicateKeys("a lead key was indexed by another writer")
-
-    def guard_keys(self, cur: Any, keys: Sequence[LeadKey], unique: bool) -> None:
-        """Refuse keys already taken (if `unique`), then index the new ones."""
-        if not keys:
-            return
-        if unique:
-            self.check_keys_free(cur, [(k.kind, k.value) for k in keys])
-        self.index_keys(cur, keys)
-
-    def guard_bulk_keys(self, cur: Any, keys: Sequence[tuple[str, str, str]], checked_at: int | None) -> None:
-        """Inside a bulk append: refuse keys already indexed, looking them up only if an event
-        was stored after `checked_at` (keys are indexed only together with events)."""
-        if not keys:
-            return
-        cur.execute(f"SELECT MAX({self._position_column}) FROM {self._events}")
-        if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
-            self.check_keys_free(cur, [(kind, value) for kind, value, _ in keys])
 
     # -- read models --------------------------------------------------------------------
 

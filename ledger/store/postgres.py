@@ -26,6 +26,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.errors import StoreUnavailable
 from ledger.store.base import Store
+from ledger.store.checks import AppendChecks
 from ledger.store.readmodels import Change, Db
 from ledger.store.recorder import LedgerPostgresRecorder
 from ledger.store.records import LeadKey, Row
@@ -77,11 +78,38 @@ class PostgresDb(Db):
                 copy.write_row(row)
 
 
+class PostgresChecks(AppendChecks):
+    """Long lists of keys or streams go as one JSON text parameter."""
+
+    key_chunk = 50_000
+
+    def streams_matching(self, streams: Sequence[str]) -> tuple[str, list[Any]]:
+        """One JSON text parameter, made an array for the index scan."""
+        return "originator_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))", [_json(streams)]
+
+    def keys_matching(self, pairs: Sequence[tuple[str, str]], columns: str) -> tuple[str, list[Any]]:
+        """The pairs as one JSON text parameter (an array of pairs) joined against the index:
+        a long OR of pairs takes PostgreSQL seconds to plan and scan, and dumping long arrays
+        item by item is slow."""
+        return (
+            f"SELECT {columns} FROM {self.keys} k JOIN (SELECT q->>0 AS kind, q->>1 AS value "
+            "FROM json_array_elements(%s::json) AS q) AS q ON k.kind = q.kind AND k.value = q.value",
+            [_json(pairs)],
+        )
+
+    def index_keys(self, cur: Any, keys: Sequence[LeadKey]) -> None:
+        """The whole batch in one statement."""
+        cur.execute(
+            f"INSERT INTO {self.keys} (kind, value, lead) "
+            "SELECT q->>0, q->>1, q->>2 FROM json_array_elements(%s::json) AS q",
+            [_json([(k.kind, k.value, k.lead) for k in keys])],
+        )
+
+
 class PostgresStore(Store):
     kind = "postgresql"
     _position_column = "notification_id"
     db_type = PostgresDb
-    key_chunk = 50_000  # keys (or streams) go as one JSON text parameter
     reads_ahead = True
     renames_indexes = True
 
@@ -92,6 +120,7 @@ class PostgresStore(Store):
         self.read_schema = f"{schema}_read"
         self._events = f'"{schema}".{EVENTS_TABLE}'
         self._keys = f'"{schema}".{KEYS_TABLE}'
+        self.checks = PostgresChecks("%s", self._events, self._keys, self._position_column)
         self._datastore: PostgresDatastore | None = None
         self._recorder: LedgerPostgresRecorder | None = None
         self._checked = False
@@ -127,7 +156,7 @@ class PostgresStore(Store):
     def recorder(self) -> LedgerPostgresRecorder:
         if self._recorder is None:
             self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE,
-                                                    cursor=self.cursor, guards=self)
+                                                    cursor=self.cursor, checks=self.checks)
         return self._recorder
 
     def init(self) -> None:
@@ -170,28 +199,6 @@ class PostgresStore(Store):
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None) -> None:
         self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
-
-    def streams_matching(self, streams: Sequence[str]) -> tuple[str, list[Any]]:
-        """One JSON text parameter, made an array for the index scan."""
-        return "originator_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))", [_json(streams)]
-
-    def keys_matching(self, pairs: Sequence[tuple[str, str]], columns: str) -> tuple[str, list[Any]]:
-        """The pairs as one JSON text parameter (an array of pairs) joined against the index:
-        a long OR of pairs takes PostgreSQL seconds to plan and scan, and dumping long arrays
-        item by item is slow."""
-        return (
-            f"SELECT {columns} FROM {self._keys} k JOIN (SELECT q->>0 AS kind, q->>1 AS value "
-            "FROM json_array_elements(%s::json) AS q) AS q ON k.kind = q.kind AND k.value = q.value",
-            [_json(pairs)],
-        )
-
-    def index_keys(self, cur: Any, keys: Sequence[LeadKey]) -> None:
-        """The whole batch in one statement."""
-        cur.execute(
-            f"INSERT INTO {self._keys} (kind, value, lead) "
-            "SELECT q->>0, q->>1, q->>2 FROM json_array_elements(%s::json) AS q",
-            [_json([(k.kind, k.value, k.lead) for k in keys])],
-        )
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # for its type only
-    from ledger.store.base import Store
+from ledger.store.base import Store
 
 Change = tuple[str, Sequence[str], Sequence[str], list[Any], list[tuple]]
 
@@ -24,7 +23,7 @@ class Db:
     def __new__(cls, cur: Any, store: Store, names: dict[str, str]) -> Db:
         return object.__new__(store.db_type if cls is Db else cls)
 
-    def __init__(self, cur: Any, store: Store, names: dict[str, str]) -> None:
+    def __init__(self, cur: Any, store: Store, names: dict[str, str]) -> None:  # noqa: ARG002 (`__new__`'s)
         self.cur = cur
         self.names = names
         self._sql: dict[str, str] = {}

@@ -13,7 +13,7 @@ import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from psycopg.sql import SQL, Identifier
 
-from ledger.store.base import Store
+from ledger.store.checks import AppendChecks
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE
 
@@ -68,10 +68,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *,
                  cursor: Callable[[], contextlib.AbstractContextManager[psycopg.Cursor]],
-                 guards: Store, **kwargs: Any) -> None:
+                 checks: AppendChecks, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.cursor = cursor  # the cursor appends go through (`PostgresStore.cursor`)
-        self.guards = guards  # the store, whose checks run under the lock
+        self.checks = checks  # what is checked under the lock
 
     @functools.cache  # noqa: B019 (one recorder per store)
     def _statements(self, rows: int, guarded: bool) -> bytes:
@@ -114,8 +114,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 with conn.pipeline():
                     cur.execute("BEGIN")
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
-                    self.guards.guard_versions(cur, expect)
-                    self.guards.guard_keys(cur, keys, unique_keys)
+                    self.checks.versions(cur, expect)
+                    self.checks.new_keys(cur, keys, unique_keys)
                     cur.execute("SELECT pg_notify(%s, '')", [self.channel_name], prepare=True)
                     cur.execute(insert, params, prepare=True)
                     ids = [row[0] for row in cur.fetchall()]  # one cursor, read before COMMIT
@@ -136,7 +136,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             cur.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')",
                         [append_lock_key(schema), self.channel_name])
             if unique_keys:  # the position is read in a snapshot taken under the lock
-                self.guards.guard_bulk_keys(cur, keys, checked_at)
+                self.checks.bulk_keys(cur, keys, checked_at)
             with cur.copy(f"COPY {events} (originator_id, originator_version, topic, state) "
                           "FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["text", "int8", "text", "bytea"])

@@ -20,6 +20,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger.errors import StoreUnavailable
 from ledger.store.base import Store
+from ledger.store.checks import AppendChecks
 from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql
@@ -53,7 +54,7 @@ class SQLiteStore(Store):
     param = "?"
     _position_column = "rowid"
     _events = EVENTS_TABLE
-    _keys = KEYS_TABLE
+    checks = AppendChecks("?", EVENTS_TABLE, KEYS_TABLE, "rowid")
     db_type = SQLiteDb
 
     def __init__(self, url: str, path: str) -> None:
@@ -161,8 +162,8 @@ class SQLiteStore(Store):
                 expect: Sequence[tuple[str, int]]) -> Sequence[int]:
         ids: list[int] = []
         with self._appending() as cur:
-            self.guard_versions(cur, expect)
-            self.guard_keys(cur, keys, unique_keys)
+            self.checks.versions(cur, expect)
+            self.checks.new_keys(cur, keys, unique_keys)
             for i in range(0, len(rows), SQLITE_ROWS):  # rows take rising rowids in order
                 chunk = rows[i:i + SQLITE_ROWS]
                 cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
@@ -175,7 +176,7 @@ class SQLiteStore(Store):
         """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
         with self._appending() as cur:
             if unique_keys:
-                self.guard_bulk_keys(cur, keys, checked_at)
+                self.checks.bulk_keys(cur, keys, checked_at)
             cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
 
