@@ -4,8 +4,8 @@ A batch is applied to rows in memory. For every table the batch touches, its `Ro
 each key's row as the batch leaves it (None: no row). Rows come from the database once: the
 keys a batch's events name are loaded together before it is applied, any other on first
 use. At the end each table is written once: one DELETE of the changed keys that were stored
-before, then one bulk insert of the changed rows (on PostgreSQL a COPY, or for a few rows
-INSERTs pipelined with the other tables' writes).
+before, then one bulk insert of the changed rows, each in the backend's fastest form (the
+store's `Db`).
 
 Rows are dicts of column values. A handler reads them with `get`, and changes them only
 through `add`, `put`, `update` and `delete`, so the batch knows what to write.
@@ -17,14 +17,12 @@ import operator
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-if TYPE_CHECKING:
-    from projections.runner import Db
+from ledger.store import Db
 
-CHUNK = 500  # SQLite: keys per IN (...) list
 _UNREAD: Any = object()  # a key the batch has not read
 
 

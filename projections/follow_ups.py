@@ -2,7 +2,7 @@
 
 from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.runner import ReadModel
+from projections.model import ReadModel
 
 
 class FollowUps(ReadModel):

@@ -10,8 +10,8 @@ from ledger.decisions import next_deadline
 from ledger.events import Rules
 from ledger.values import format_time, parse_time
 from projections.batch import Batch, Table
+from projections.model import ReadModel
 from projections.pools import RULES
-from projections.runner import ReadModel
 
 
 class Holdings(ReadModel):

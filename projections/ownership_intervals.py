@@ -3,7 +3,7 @@ it to the event that ended it (open intervals have no end)."""
 
 from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.runner import ReadModel
+from projections.model import ReadModel
 
 TABLE = "ownership_intervals"
 

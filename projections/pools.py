@@ -2,7 +2,7 @@
 
 from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.runner import ReadModel
+from projections.model import ReadModel
 
 RULES = ("claim_limit", "daily_claim_limit", "idle_limit", "hold_limit", "cooldown", "warn_before")
 

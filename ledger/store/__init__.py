@@ -1,0 +1,29 @@
+"""The only place that knows SQLite from PostgreSQL.
+
+Events are appended through eventsourcing's application recorders (SQLite, or PostgreSQL
+serialised by an advisory lock, which gives gap-free, non-interleaved positions). Our own
+append adds one thing inside the append transaction: the lead-key index used for the
+duplicate check, checked and written under the same lock as the events themselves.
+
+`base.py` holds the interface and what both backends share, `checks.py` what an append
+checks under its lock; `sqlite.py` and `postgres.py` (with its recorder, `recorder.py`)
+override what differs, down to the read models' bulk reads and writes (`readmodels.Db`);
+`schema.py` names the tables and holds PostgreSQL's DDL and grants; `urls.py` picks the
+backend from a store URL. Code elsewhere asks a store what
+it can do, never which one it is.
+"""
+
+from ledger.store.base import Store
+from ledger.store.postgres import PostgresStore
+from ledger.store.readmodels import Db
+from ledger.store.recorder import LedgerPostgresRecorder, append_lock_key
+from ledger.store.records import Conflict, DuplicateKeys, LeadKey, NewEvent, Row, Stored
+from ledger.store.schema import APPEND_ONLY, EVENTS_TABLE, KEYS_TABLE
+from ledger.store.sqlite import SQLiteStore
+from ledger.store.urls import DEFAULT_STORE, open_store
+
+__all__ = [
+    "APPEND_ONLY", "DEFAULT_STORE", "EVENTS_TABLE", "KEYS_TABLE", "Conflict", "Db", "DuplicateKeys",
+    "LeadKey", "LedgerPostgresRecorder", "NewEvent", "PostgresStore", "Row", "SQLiteStore", "Store",
+    "Stored", "append_lock_key", "open_store",
+]

@@ -1,0 +1,262 @@
+"""The store's interface and what every backend shares: the reads (SQL written with the
+backend's placeholder, position column and table names) and how an append's failures are
+reported. A backend (`sqlite.py`, `postgres.py`)
+overrides what differs; nothing here asks which one it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from ledger.errors import StoreUnavailable
+from ledger.store.checks import AppendChecks
+from ledger.store.records import Conflict, LeadKey, NewEvent, Row, Stored, encoded, stored, stream_order
+
+class Store:
+    """Common interface; `open_store` returns one of the backends' subclasses."""
+
+    kind: str
+    url: str
+    param = "%s"  # the placeholder
+    _position_column: str
+    _events: str  # the events table, named as queries need it
+    checks: AppendChecks  # what an append checks under its lock; the key-index SQL
+
+    def init(self) -> None:
+        raise NotImplementedError
+
+    def ensure_ready(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- events -------------------------------------------------------------------------
+
+    def append(
+        self, events: Sequence[NewEvent], *, keys: Sequence[LeadKey] = (), unique_keys: bool = True,
+        expect: Sequence[tuple[str, int]] = (),
+    ) -> list[Stored]:
+        """Append events atomically; return them as stored, with their positions.
+
+        `expect` names (stream, version) pairs the decision was read from that get no new
+        event here (a refusal decided from a rep's desk): they must still be at that version.
+        Raises Conflict when a stream moved on since it was read (or DuplicateKeys when
+        `unique_keys` and a key is already indexed); nothing is written then.
+        """
+        now, rows, digests = encoded(events)
+        with self._recording():
+            ids = self._insert(rows, keys=keys, unique_keys=unique_keys, expect=expect)
+        return [Stored(position, e.stream, e.version, now, digest, e.event)
+                for position, e, digest in zip(ids, events, digests, strict=True)]
+
+    def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
+                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+        raise NotImplementedError
+
+    def append_bulk(
+        self, events: Sequence[NewEvent], *, keys: Sequence[tuple[str, str, str]] = (),
+        unique_keys: bool = True, checked_at: int | None = None,
+    ) -> None:
+        """Append many events atomically, stored exactly as `append` stores them, under the
+        same lock, without reading their positions back (an import needs none).
+
+        `keys` are (kind, value, lead) rows for the key index. With `unique_keys` none of them
+        may be indexed already (else DuplicateKeys, and nothing is written). `checked_at` is
+        the log's last position as read before the caller looked these keys up itself: keys
+        are only ever indexed together with events, so if no event was stored since, none was
+        indexed since either, and they are not looked up again under the lock.
+        """
+        _, rows, _ = encoded(events)
+        with self._recording():
+            self._insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
+
+    @contextmanager
+    def _recording(self) -> Iterator[None]:
+        """An append's failures as the ledger's: a lost race (a version or key taken, a busy
+        store) is a Conflict, to be re-read and decided again; anything else, StoreUnavailable."""
+        try:
+            yield
+        except Conflict:
+            raise
+        except IntegrityError as e:
+            raise Conflict(str(e)) from None
+        except PersistenceError as e:
+            if self._is_busy(e):
+                raise Conflict(str(e)) from None
+            raise StoreUnavailable(f"the store could not record the events: {e}") from None
+
+    def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
+                     unique_keys: bool, checked_at: int | None) -> None:
+        raise NotImplementedError
+
+    def _is_busy(self, e: Exception) -> bool:
+        """Whether an append's failure was a busy store or a deadlock: a lost race."""
+        return False
+
+    def read_stream(self, stream: str, *, upto_position: int | None = None, after_version: int = 0) -> list[Stored]:
+        """A stream's events in order (those up to a position, or after a version, if asked)."""
+        sql = (
+            f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
+            f"WHERE originator_id = {self.param}"
+        )
+        params: list[Any] = [stream]
+        if after_version:
+            sql += f" AND originator_version > {self.param}"
+            params.append(after_version)
+        if upto_position is not None:
+            sql += f" AND {self._position_column} <= {self.param}"
+            params.append(upto_position)
+        sql += " ORDER BY originator_version"
+        return [stored(p, stream, v, bytes(s)) for p, v, s in self._rows(sql, params)]
+
+    def read_streams(self, streams: Sequence[str], last: Sequence[str] = (),
+                     after: Mapping[str, int] | None = None) -> dict[str, list[Stored]]:
+        """Several streams in one round trip: the events of each of `streams` (only those
+        after the version `after` names for it, if any), and the last event of each of
+        `last`. Every stream named gets an entry (empty if it has no events)."""
+        after = after or {}
+        whole = [s for s in streams if not after.get(s)]
+        since = [(s, after[s]) for s in streams if after.get(s)]
+        found: dict[str, list[Stored]] = {s: [] for s in (*streams, *last)}
+        if not (streams or last):
+            return found
+        params = [*whole, *(x for pair in since for x in pair), *last]
+        rows = self._rows(self._streams_sql(len(whole), len(since), len(last)), params)
+        rows.sort(key=stream_order)  # here rather than in the query: the server's sort costs more
+        for o, position, v, state in rows:
+            found[o].append(stored(position, o, v, bytes(state)))
+        return found
+
+    @functools.cache  # noqa: B019 (a handful of shapes per store)
+    def _streams_sql(self, whole: int, since: int, last: int) -> str:
+        """`read_streams`' query for `whole` streams, `since` (stream, version) pairs and `last`
+        streams, taking its parameters in that order."""
+        p = self.param
+        columns = f"originator_id, {self._position_column}, originator_version, state FROM {self._events}"
+        parts = [f"SELECT {columns} WHERE originator_id IN ({', '.join([p] * whole)})"] if whole else []
+        parts += [f"SELECT {columns} WHERE originator_id = {p} AND originator_version > {p}"] * since
+        parts += [f"SELECT * FROM (SELECT {columns} WHERE originator_id = {p} "
+                  f"ORDER BY originator_version DESC LIMIT 1) AS last{i}" for i in range(last)]
+        return " UNION ALL ".join(parts)
+
+    def read_stream_rows(self, stream: str, topics: Sequence[str]) -> list[tuple[int, int, bytes]]:
+        """(position, version, stored bytes) of a stream's events of the given types, in order.
+
+        Undecoded, so a caller can decode only the few it needs (e.g. to bisect by time).
+        """
+        marks = ", ".join([self.param] * len(topics))
+        sql = (
+            f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
+            f"WHERE originator_id = {self.param} AND topic IN ({marks}) ORDER BY originator_version"
+        )
+        return [(p, v, bytes(s)) for p, v, s in self._rows(sql, [stream, *topics])]
+
+    def read_last(self, stream: str) -> Stored | None:
+        sql = (
+            f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
+            f"WHERE originator_id = {self.param} ORDER BY originator_version DESC LIMIT 1"
+        )
+        rows = self._rows(sql, [stream])
+        return stored(rows[0][0], stream, rows[0][1], bytes(rows[0][2])) if rows else None
+
+    def read_log(self, after: int = 0, limit: int = 1000, upto: int | None = None) -> list[Stored]:
+        """Events in position order, after position `after`."""
+        sql = (
+            f"SELECT {self._position_column}, originator_id, originator_version, state "
+            f"FROM {self._events} WHERE {self._position_column} > {self.param}"
+        )
+        params: list[Any] = [after]
+        if upto is not None:
+            sql += f" AND {self._position_column} <= {self.param}"
+            params.append(upto)
+        sql += f" ORDER BY {self._position_column} LIMIT {self.param}"
+        params.append(limit)
+        return [stored(p, o, v, bytes(s)) for p, o, v, s in self._rows(sql, params)]
+
+    def read_log_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, int, str, bytes]]:
+        """Rows as stored (position, stream, version, topic, state bytes), for verification."""
+        sql = (
+            f"SELECT {self._position_column}, originator_id, originator_version, topic, state "
+            f"FROM {self._events} WHERE {self._position_column} > {self.param} "
+            f"ORDER BY {self._position_column} LIMIT {self.param}"
+        )
+        return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self._rows(sql, [after, limit])]
+
+    def max_position(self) -> int:
+        return self._rows(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0
+
+    def existing_streams(self, streams: Sequence[str]) -> set[str]:
+        """Those of these streams that have events."""
+        found: set[str] = set()
+        streams = list(streams)
+        size = self.checks.key_chunk
+        for i in range(0, len(streams), size):
+            where, params = self.checks.streams_matching(streams[i:i + size])
+            found.update(r[0] for r in self._rows(
+                f"SELECT DISTINCT originator_id FROM {self._events} WHERE {where}", params))
+        return found
+
+    def find_keys(self, keys: Sequence[tuple[str, str]]) -> list[LeadKey]:
+        """Indexed leads sharing any of these (kind, value) keys."""
+        if not keys:
+            return []
+        found: list[LeadKey] = []
+        keys = list(keys)
+        size = self.checks.key_chunk
+        for i in range(0, len(keys), size):
+            sql, params = self.checks.keys_matching(keys[i:i + size], "k.kind, k.value, k.lead")
+            found.extend(LeadKey(k, v, lead) for k, v, lead in self._rows(sql, params))
+        return found
+
+    # -- read models --------------------------------------------------------------------
+
+    db_type: type  # the `Db` of this backend
+    # whether the read models' runner should read the next batch of events in a thread while it
+    # applies one: it pays where a server does the reading meanwhile (SQLite reads in this
+    # process: a second thread would only take turns with applying)
+    reads_ahead = False
+    renames_indexes = False  # whether a rebuild's indexes are renamed (else re-created) at its swap
+
+    def table(self, name: str) -> str:
+        """The qualified name of a read-model table."""
+        raise NotImplementedError
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """The rows of one query (one statement sees one snapshot: no transaction needed)."""
+        with self.reading() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    def copy_grants(self, cur: Any, source: str, target: str) -> None:
+        """Give read-model table `target` the privileges granted on `source` (a rebuild's swap)."""
+
+    def rename_index(self, cur: Any, old: str, new: str, table: str, columns: str) -> None:
+        """Index `old` of read-model `table` (on `columns`) under the name `new` (a rebuild's swap)."""
+        raise NotImplementedError
+
+    # -- following ----------------------------------------------------------------------
+
+    @contextmanager
+    def subscribe(self, after: int, *, stop: threading.Event | None = None,
+                  poll: float = 0.5) -> Iterator[Iterator[int]]:
+        """Positions of events stored after `after`, as they arrive, until `stop` is set (a
+        position stands for it and everything before)."""
+        raise NotImplementedError
+        yield

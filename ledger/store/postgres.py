@@ -1,0 +1,303 @@
+"""PostgreSQL: a schema for the events and the key index, another for the read models.
+
+Appends go through our recorder (`recorder.py`) on a connection of each thread's own, as do
+single-statement reads; the library's pool serves read and write transactions. New events
+are signalled by LISTEN/NOTIFY. Long lists of keys or streams travel as one JSON text
+parameter, and read-model rows in bulk by COPY.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import msgspec
+import psycopg
+from eventsourcing.persistence import (
+    DatabaseError, DataError, IntegrityError, InterfaceError, InternalError, NotSupportedError,
+    OperationalError, PersistenceError, ProgrammingError,
+)
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from ledger.errors import StoreUnavailable
+from ledger.store.base import Store
+from ledger.store.checks import AppendChecks
+from ledger.store.readmodels import Change, Db
+from ledger.store.recorder import LedgerPostgresRecorder
+from ledger.store.records import LeadKey, Row
+from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, append_only_sql, keys_table_sql, role_grants
+
+COPY_ROWS = 100  # rows from which a COPY beats an INSERT (two round trips to one)
+
+# psycopg's errors and the library's, as its PostgreSQL datastore translates them
+_ERRORS = [
+    (psycopg.InterfaceError, InterfaceError), (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError), (psycopg.IntegrityError, IntegrityError),
+    (psycopg.InternalError, InternalError), (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError), (psycopg.DatabaseError, DatabaseError),
+    (psycopg.Error, PersistenceError),
+]
+
+
+def _json(rows: Sequence[Any]) -> str:
+    return msgspec.json.encode(rows).decode()
+
+
+class PostgresDb(Db):
+    """The read models' transaction on PostgreSQL: look-ups and deletes by one array
+    parameter; small changes pipelined, large inserts COPYs (which a pipeline cannot hold)."""
+
+    def select_in(self, table: str, columns: Sequence[str], column: str, values: list[Any],
+                  condition: str = "") -> list[tuple]:
+        tail = f" AND {condition}" if condition else ""
+        return self.cur.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE {column} = ANY(%b){tail}", [values]).fetchall()
+
+    def pipelined(self, changes: list[Change]) -> contextlib.AbstractContextManager[Any]:
+        if all(len(rows) < COPY_ROWS for *_, rows in changes):
+            return self.cur.connection.pipeline()
+        return contextlib.nullcontext()
+
+    def delete_keys(self, table: str, key: Sequence[str], keys: list[Any]) -> None:
+        if keys and len(key) == 1:
+            self.cur.execute(f"DELETE FROM {table} WHERE {key[0]} = ANY(%b)", [keys])
+            return
+        super().delete_keys(table, key, keys)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        if len(rows) < COPY_ROWS:
+            super().insert_rows(table, columns, rows)
+            return
+        with self.cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+class PostgresChecks(AppendChecks):
+    """Long lists of keys or streams go as one JSON text parameter."""
+
+    key_chunk = 50_000
+
+    def streams_matching(self, streams: Sequence[str]) -> tuple[str, list[Any]]:
+        """One JSON text parameter, made an array for the index scan."""
+        return "originator_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))", [_json(streams)]
+
+    def keys_matching(self, pairs: Sequence[tuple[str, str]], columns: str) -> tuple[str, list[Any]]:
+        """The pairs as one JSON text parameter (an array of pairs) joined against the index:
+        a long OR of pairs takes PostgreSQL seconds to plan and scan, and dumping long arrays
+        item by item is slow."""
+        return (
+            f"SELECT {columns} FROM {self.keys} k JOIN (SELECT q->>0 AS kind, q->>1 AS value "
+            "FROM json_array_elements(%s::json) AS q) AS q ON k.kind = q.kind AND k.value = q.value",
+            [_json(pairs)],
+        )
+
+    def index_keys(self, cur: Any, keys: Sequence[LeadKey]) -> None:
+        """The whole batch in one statement."""
+        cur.execute(
+            f"INSERT INTO {self.keys} (kind, value, lead) "
+            "SELECT q->>0, q->>1, q->>2 FROM json_array_elements(%s::json) AS q",
+            [_json([(k.kind, k.value, k.lead) for k in keys])],
+        )
+
+
+class PostgresStore(Store):
+    kind = "postgresql"
+    _position_column = "notification_id"
+    db_type = PostgresDb
+    reads_ahead = True
+    renames_indexes = True
+
+    def __init__(self, url: str, conninfo: str, schema: str) -> None:
+        self.url = url
+        self.conninfo = conninfo
+        self.schema = schema
+        self.read_schema = f"{schema}_read"
+        self._events = f'"{schema}".{EVENTS_TABLE}'
+        self._keys = f'"{schema}".{KEYS_TABLE}'
+        self.checks = PostgresChecks("%s", self._events, self._keys, self._position_column)
+        self._datastore: PostgresDatastore | None = None
+        self._recorder: LedgerPostgresRecorder | None = None
+        self._checked = False
+        self._local = threading.local()  # this thread's own connection
+        self._connections: list[psycopg.Connection] = []
+
+    def _connect(self, timeout: int = 3) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.conninfo, connect_timeout=timeout, autocommit=True)
+        except psycopg.Error as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {msg}") from None
+
+    @property
+    def datastore(self) -> PostgresDatastore:
+        if self._datastore is None:
+            info = psycopg.conninfo.conninfo_to_dict(self.conninfo)
+            self._datastore = PostgresDatastore(
+                dbname=str(info.get("dbname", "")),
+                host=str(info.get("host", "127.0.0.1")),
+                port=str(info.get("port", 5432)),
+                user=str(info.get("user", "")),
+                password=str(info.get("password", "")),
+                connect_timeout=5,
+                pool_size=1,
+                max_overflow=4,
+                schema=self.schema,
+                originator_id_type="text",
+            )
+        return self._datastore
+
+    @property
+    def recorder(self) -> LedgerPostgresRecorder:
+        if self._recorder is None:
+            self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE,
+                                                    cursor=self.cursor, checks=self.checks)
+        return self._recorder
+
+    def init(self) -> None:
+        with self._connect() as con:
+            con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema)))
+            con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.read_schema)))
+        try:
+            self.recorder.create_table()
+            with self.writing() as cur:
+                for statement in [*keys_table_sql(self._keys), *self.append_only_sql()]:
+                    cur.execute(statement)
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot create the store: {e}") from None
+        self._checked = True
+
+    def append_only_sql(self) -> list[Any]:
+        """DDL (idempotent) that makes the events table append-only (see `append_only_sql` in schema.py)."""
+        return append_only_sql(self.schema)
+
+    def role_grants(self, app: str, reader: str | None = None) -> list[Any]:
+        """The grants of an application role `app` and a read-only `reader` (see `role_grants` in schema.py)."""
+        return role_grants(self.schema, self.read_schema, app, reader)
+
+    def ensure_ready(self) -> None:
+        if self._checked:
+            return
+        with self._connect() as con:
+            row = con.execute("SELECT to_regclass(%s)", [self._events]).fetchone()
+        if not row or row[0] is None:
+            raise StoreUnavailable("the PostgreSQL store is not initialised; run `leadledger init` first")
+        self._checked = True
+
+    def _is_busy(self, e: Exception) -> bool:
+        return "deadlock" in str(e).lower()
+
+    def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
+                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+        return self.recorder.insert_rows(rows, keys=keys, unique_keys=unique_keys, expect=expect)
+
+    def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
+                     unique_keys: bool, checked_at: int | None) -> None:
+        self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
+
+    @contextmanager
+    def cursor(self) -> Iterator[psycopg.Cursor]:
+        """A cursor (tuple rows) on this thread's own connection (autocommit), for appends and
+        single-statement reads.
+
+        Both are kept outside the library's pool, whose checkout and return cost more than a
+        claim's query. psycopg's errors come out as the library's (IntegrityError,
+        OperationalError, ...), as from the pool; a broken connection is replaced next time.
+        """
+        con = getattr(self._local, "con", None)
+        if con is None or con.closed or con.broken:
+            if con is not None:
+                self._connections.remove(con)
+            con = self._local.con = self._connect(timeout=5)
+            # A stream's events are a few rows found by the index. Before the table has
+            # statistics (a new store, a large import that autovacuum has not analysed yet) the
+            # planner guesses hundreds per stream, and would start parallel workers for each
+            # read: a few milliseconds each, many times the read itself.
+            con.execute("SET max_parallel_workers_per_gather = 0")
+            self._local.cur = con.cursor(row_factory=tuple_row)
+            self._connections.append(con)
+        try:
+            yield self._local.cur
+        except psycopg.Error as e:
+            raise next(ours for theirs, ours in _ERRORS if isinstance(e, theirs))(str(e)) from e
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """A read is tried once more on a new connection when the kept one was found broken
+        (the server restarted, say): reading twice is harmless."""
+        try:
+            with self.cursor() as cur:
+                return cur.execute(sql, params, prepare=True).fetchall()
+        except OperationalError:
+            if not self._local.con.broken:
+                raise
+        with self.cursor() as cur:
+            return cur.execute(sql, params, prepare=True).fetchall()
+
+    def table(self, name: str) -> str:
+        return f'"{self.read_schema}".{name}'
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            yield cur
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            yield cur
+
+    def copy_grants(self, cur: Any, source: str, target: str) -> None:
+        cur.execute(
+            "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+            "ELSE quote_ident(r.rolname) END FROM pg_class c CROSS JOIN aclexplode(c.relacl) a "
+            "LEFT JOIN pg_roles r ON r.oid = a.grantee "
+            "WHERE c.oid = to_regclass(%s) AND a.grantee <> c.relowner", [source])
+        for privilege, grantee in cur.fetchall():
+            cur.execute(f"GRANT {privilege} ON {target} TO {grantee}")
+
+    def rename_index(self, cur: Any, old: str, new: str, table: str, columns: str) -> None:
+        cur.execute(f'ALTER INDEX IF EXISTS "{self.read_schema}".{old} RENAME TO {new}')
+
+    @contextmanager
+    def subscribe(self, after: int, *, stop: threading.Event | None = None,
+                  poll: float = 0.5) -> Iterator[Iterator[int]]:
+        """Positions of new events as PostgreSQL notifies them (eventsourcing's subscription).
+
+        The subscription ends when `stop` is set; a lost connection raises from the iterator.
+        """
+        with self.recorder.subscribe(gt=after) as subscription:
+            done = threading.Event()
+
+            def watch() -> None:
+                while not done.wait(0.2):
+                    if stop is not None and stop.is_set():
+                        subscription.stop()
+                        return
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            try:
+                yield (n.id for n in subscription)
+            finally:
+                done.set()
+                watcher.join()
+
+    def close(self) -> None:
+        for con in self._connections:
+            con.close()
+        self._connections.clear()
+        self._local = threading.local()
+        if self._datastore is not None:
+            self._datastore.close()
+            self._datastore = None
+            self._recorder = None
+

@@ -1,0 +1,72 @@
+"""Table names, and the PostgreSQL DDL and grants that make the events table append-only
+for every role but its owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.sql import SQL, Identifier
+
+EVENTS_TABLE = "leadledger_events"
+KEYS_TABLE = "leadledger_lead_keys"
+APPEND_ONLY = "leadledger_append_only"
+
+
+def keys_table_sql(table: str) -> list[str]:
+    """DDL (idempotent) of the lead-key index, `table` qualified as the backend names it."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} (kind TEXT NOT NULL, value TEXT NOT NULL, lead TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_idx ON {table} (kind, value)",
+    ]
+
+
+def append_only_sql(schema: str) -> list[Any]:
+    """DDL (idempotent) that makes the events table append-only in the database itself.
+
+    A statement trigger refuses every UPDATE, DELETE and TRUNCATE of stored events,
+    whoever runs it; only the table's owner can lift it (ALTER TABLE ... DISABLE
+    TRIGGER), or a superuser. PUBLIC gets no right to change the table; roles are
+    granted INSERT and SELECT only (`role_grants`).
+    """
+    names = {"schema": Identifier(schema), "table": Identifier(EVENTS_TABLE),
+             "function": Identifier(APPEND_ONLY), "trigger": Identifier(APPEND_ONLY)}
+    return [
+        SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'leadledger: % of stored events is refused: the event store is "
+            "append-only', TG_OP USING ERRCODE = 'insufficient_privilege'; END $$"
+        ).format(**names),
+        SQL(
+            "CREATE OR REPLACE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE "
+            "ON {schema}.{table} FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{function}()"
+        ).format(**names),
+        SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{table} FROM PUBLIC").format(**names),
+    ]
+
+
+def role_grants(schema: str, read_schema: str, app: str, reader: str | None = None) -> list[Any]:
+    """The grants the README recommends, run by the owner after `init`.
+
+    `app` may append events and keep the read models current; `reader` may only read
+    the read models. Tables the owner creates later in the read schema (a rebuild) get
+    the same grants by default.
+    """
+    names = {"schema": Identifier(schema), "read": Identifier(read_schema),
+             "events": Identifier(EVENTS_TABLE), "keys": Identifier(KEYS_TABLE),
+             "seq": Identifier(f"{EVENTS_TABLE}_notification_id_seq"), "app": Identifier(app)}
+    statements = [
+        "GRANT USAGE ON SCHEMA {schema} TO {app}",
+        "GRANT SELECT, INSERT ON {schema}.{events}, {schema}.{keys} TO {app}",
+        "GRANT USAGE ON SEQUENCE {schema}.{seq} TO {app}",
+        "GRANT USAGE ON SCHEMA {read} TO {app}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {read} TO {app}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {read} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}",
+    ]
+    if reader:
+        names["reader"] = Identifier(reader)
+        statements += [
+            "GRANT USAGE ON SCHEMA {read} TO {reader}",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {read} TO {reader}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {read} GRANT SELECT ON TABLES TO {reader}",
+        ]
+    return [SQL(s).format(**names) for s in statements]

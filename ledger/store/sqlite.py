@@ -1,0 +1,246 @@
+"""SQLite: a file, read and appended through connections of each thread's own.
+
+An append is one `BEGIN IMMEDIATE` transaction, which takes the write lock at once, so the
+checks inside it see the latest commit; rowids are the positions. Nothing tells a reader of
+new events here: following the log polls.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from ledger.errors import StoreUnavailable
+from ledger.store.base import Store
+from ledger.store.checks import AppendChecks
+from ledger.store.readmodels import Db
+from ledger.store.records import LeadKey, Row
+from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql
+
+CHUNK = 500  # keys per IN (...) list of a read-model look-up
+
+
+class SQLiteDb(Db):
+    """The read models' transaction on SQLite: `?` placeholders, look-ups in chunks."""
+
+    def placeholders(self, sql: str) -> str:
+        return sql.replace("%s", "?")
+
+    def select_in(self, table: str, columns: Sequence[str], column: str, values: list[Any],
+                  condition: str = "") -> list[tuple]:
+        head = f"SELECT {', '.join(columns)} FROM {table} WHERE "
+        tail = f" AND {condition}" if condition else ""
+        found = []
+        for i in range(0, len(values), CHUNK):
+            chunk = values[i:i + CHUNK]
+            found += self.cur.execute(
+                f"{head}{column} IN ({', '.join('?' * len(chunk))}){tail}", chunk).fetchall()
+        return found
+
+
+SQLITE_ROWS = 200  # events per INSERT statement (4 parameters each)
+
+
+class SQLiteStore(Store):
+    kind = "sqlite"
+    param = "?"
+    _position_column = "rowid"
+    _events = EVENTS_TABLE
+    checks = AppendChecks("?", EVENTS_TABLE, KEYS_TABLE, "rowid")
+    db_type = SQLiteDb
+
+    def __init__(self, url: str, path: str) -> None:
+        self.url = url
+        self.path = path
+        self._datastore: SQLiteDatastore | None = None
+        self._recorder: SQLiteApplicationRecorder | None = None
+        self._checked = False  # found initialised once: not checked again (as on PostgreSQL)
+        self._local = threading.local()  # this thread's connections: "read" and "append"
+        self._connections: list[sqlite3.Connection] = []
+
+    @property
+    def datastore(self) -> SQLiteDatastore:
+        if self._datastore is None:
+            self._datastore = SQLiteDatastore(
+                self.path, lock_timeout=60, pool_size=2, max_overflow=4, originator_id_type="text"
+            )
+        return self._datastore
+
+    @property
+    def recorder(self) -> SQLiteApplicationRecorder:
+        """The library's recorder: it creates the events table."""
+        if self._recorder is None:
+            self._recorder = SQLiteApplicationRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+        return self._recorder
+
+    def init(self) -> None:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise StoreUnavailable(f"cannot create the store: no folder {folder}")
+        try:
+            self.recorder.create_table()
+            with self.writing() as cur:
+                for statement in keys_table_sql(KEYS_TABLE):
+                    cur.execute(statement)
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot create the store at {self.path}: {e}") from None
+
+    def ensure_ready(self) -> None:
+        if self._checked:
+            return
+        if not os.path.exists(self.path):
+            raise StoreUnavailable(
+                f"no store at {self.path}; run `leadledger init --admin ID --name NAME` first"
+            )
+        try:
+            con = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=5)
+            try:
+                row = con.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (EVENTS_TABLE,)
+                ).fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"cannot open the store at {self.path}: {e}") from None
+        if not row:
+            raise StoreUnavailable(
+                f"the store at {self.path} is not initialised; run `leadledger init` first"
+            )
+        self._checked = True
+
+    def _is_busy(self, e: Exception) -> bool:
+        text = str(e).lower()
+        return "locked" in text or "busy" in text
+
+    def table(self, name: str) -> str:
+        return name
+
+    def _connection(self, role: str) -> sqlite3.Connection:
+        """This thread's own connection for read transactions (`role` "read"), or for appends
+        and single-statement reads ("append").
+
+        They skip the library's connection pool, whose reader/writer interlocking costs more
+        than a query; in WAL mode readers never block, nor are blocked by, the writer.
+        """
+        con = getattr(self._local, role, None)
+        if con is None:
+            con = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+            setattr(self._local, role, con)
+            self._connections.append(con)
+        return con
+
+    @contextmanager
+    def _appending(self) -> Iterator[sqlite3.Cursor]:
+        """One transaction on this thread's append connection that takes the write lock at
+        once (BEGIN IMMEDIATE), so the checks inside it (streams read but not written, lead
+        keys) see the latest commit; sqlite3's errors come out as the library's."""
+        try:
+            con = self._connection("append")
+            cur = con.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+
+    def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
+                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+        ids: list[int] = []
+        with self._appending() as cur:
+            self.checks.versions(cur, expect)
+            self.checks.new_keys(cur, keys, unique_keys)
+            for i in range(0, len(rows), SQLITE_ROWS):  # rows take rising rowids in order
+                chunk = rows[i:i + SQLITE_ROWS]
+                cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
+                            "RETURNING rowid", [x for row in chunk for x in row])
+                ids.extend(sorted(row[0] for row in cur.fetchall()))
+        return ids
+
+    def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
+                     unique_keys: bool, checked_at: int | None) -> None:
+        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
+        with self._appending() as cur:
+            if unique_keys:
+                self.checks.bulk_keys(cur, keys, checked_at)
+            cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
+            cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """On the connection appends use: the pages they just wrote are still in its cache,
+        where another connection would have to read them again after each commit."""
+        try:
+            return self._connection("append").execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A read transaction (one snapshot of the file) on this thread's own connection."""
+        try:
+            cur = self._connection("read").cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                cur.execute("ROLLBACK")
+                cur.close()
+        except sqlite3.Error as e:
+            raise OperationalError(str(e)) from e
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as cur:
+            yield cur.sqlite_cursor
+
+    def rename_index(self, cur: Any, old: str, new: str, table: str, columns: str) -> None:
+        """SQLite cannot rename an index: it is built again under its new name."""
+        cur.execute(f"DROP INDEX IF EXISTS {old}")
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {new} ON {table} ({columns})")
+
+    @contextmanager
+    def subscribe(self, after: int, *, stop: threading.Event | None = None,
+                  poll: float = 0.5) -> Iterator[Iterator[int]]:
+        """Positions of events stored after `after`, as they arrive, until `stop` is set.
+
+        Here by polling every `poll` seconds (eventsourcing has no SQLite subscription).
+        A position stands for it and everything before.
+        """
+        stop = stop or threading.Event()
+
+        def arrivals() -> Iterator[int]:
+            seen = after
+            while not stop.is_set():
+                top = self.max_position()
+                if top > seen:
+                    seen = top
+                    yield top
+                else:
+                    stop.wait(poll)
+
+        yield arrivals()
+
+    def close(self) -> None:
+        for con in self._connections:
+            con.close()
+        self._connections.clear()
+        self._local = threading.local()
+        if self._datastore is not None:
+            self._datastore.close()
+            self._datastore = None
+            self._recorder = None
+

@@ -1,0 +1,35 @@
+"""Store URLs: `sqlite:///path/to.db` (or a bare path) or
+`postgresql://user@host:port/db[?schema=NAME]`."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
+
+from ledger.errors import InvalidInput
+from ledger.store.base import Store
+from ledger.store.postgres import PostgresStore
+from ledger.store.sqlite import SQLiteStore
+
+DEFAULT_STORE = "sqlite:///leadledger.db"
+
+
+def open_store(url: str | None) -> Store:
+    """Parse a store URL; nothing is connected until the store is used."""
+    url = url or os.environ.get("LEADLEDGER_STORE") or DEFAULT_STORE
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        schema = (query.pop("schema", ["leadledger"]) or ["leadledger"])[0]
+        if not schema.replace("_", "").isalnum():
+            raise InvalidInput(f"invalid schema name in store URL: {schema!r}")
+        conninfo = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+        return PostgresStore(url, conninfo, schema)
+    if url.startswith("sqlite:///"):
+        path = unquote(url[len("sqlite:///"):].split("?", 1)[0])  # sqlite:////abs, sqlite:///rel
+        if not path:
+            raise InvalidInput(f"no file named in store URL {url!r}")
+        return SQLiteStore(url, path)
+    if "://" in url:
+        raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///FILE or postgresql://...")
+    return SQLiteStore(f"sqlite:///{url}", url)

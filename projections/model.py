@@ -1,0 +1,55 @@
+"""The base of every read model: its tables, and how the events it handles change them.
+
+Models import this; it never imports them (`registry.py` lists them).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from ledger.events import AnyEvent
+from projections.batch import Batch, Table
+
+EVENT_TYPES: tuple[type, ...] = typing.get_args(AnyEvent)
+
+
+class ReadModel:
+    """One read model: its tables and how events change them.
+
+    `tables` maps each table's name to its `Table`; `indexes` are "table:columns" strings,
+    and `lookups` those of them the model's own reads need (a rebuild builds the others once
+    it has caught up).
+    Handlers are `on_<EventType>(batch, position, event)`, changing rows through
+    `batch.rows(table)`. Before a batch is applied, `prepare` is given the events the model
+    handles, to load the rows they will read in one query per table; after, `finish` may
+    complete what the handlers left for the end of the batch.
+    """
+
+    name: str
+    tables: dict[str, Table] = {}
+    indexes: list[str] = []
+    lookups: list[str] = []  # those of `indexes` that applying events reads by
+
+    def handlers(self) -> dict[type, Callable[[Batch, int, Any], None]]:
+        """The handler of each event type this model handles."""
+        found = {}
+        for kind in EVENT_TYPES:
+            handler = getattr(self, "on_" + kind.__name__, None)
+            if handler is not None:
+                found[kind] = handler
+        return found
+
+    def prepare(self, batch: Batch, events: list[tuple[int, Any]]) -> None:
+        """Load the rows of every key these events (in no particular order) name: a table
+        keyed by one column, say `lead`, loads the rows of the events' `lead`."""
+        for table, spec in self.tables.items():
+            if len(spec.key) == 1 and not spec.fresh_keys:
+                column = spec.key[0]
+                batch.rows(table).load(
+                    k for _, e in events if (k := getattr(e, column, None)) is not None)
+
+    def finish(self, batch: Batch) -> None:
+        """Called once the batch's events (some of them the model's: it was prepared) are
+        applied, before its rows are written."""
