@@ -170,7 +170,7 @@ def test_the_extension_of_out_chooses_the_format(world, store_url, tmp_path, nam
 
 
 def test_an_out_that_cannot_be_written_is_invalid_input(world, store_url, tmp_path):
-    for out in (tmp_path / "missing" / "h.csv", tmp_path, tmp_path / "h.xlsx"):
+    for out in (tmp_path / "missing" / "h.csv", tmp_path, tmp_path / "missing" / "h.xlsx"):
         run = run_cli(store_url, "export", "events", "--out", str(out))
         assert run.code == 2 and run.json["error"]["code"] == "invalid_input", run
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith((".export-", "h."))]
