@@ -318,6 +318,7 @@ class Row:
     target: str = ""
     met: bool | None = None
     note: str = ""
+    bound: str = ""  # what the raw figure is: the work no implementation of the measure can skip
 
     @property
     def ratio(self) -> float | None:
