@@ -7,6 +7,7 @@ write the results table to bench/RESULTS.md and into README.md (between its benc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ def table(results: list[Result]) -> list[str]:
     return lines
 
 
-def write(results: list[Result], quick: bool, command: str) -> None:
+def write(results: list[Result], quick: bool, command: str, load: tuple[float, float]) -> None:
     info = machine()
     servers = sorted({r.backend for r in results})
     lines = [
@@ -51,7 +52,8 @@ def write(results: list[Result], quick: bool, command: str) -> None:
         + (" (quick run: smaller sizes)" if quick else "") + ".",
         "",
         f"Machine: {info.get('cpu', '?')}, {info['cpus']} CPUs, {info.get('memory', '?')} RAM; "
-        f"{info['platform']}.",
+        f"{info['platform']}; load average {load[0]:.1f} when the run began, {load[1]:.1f} when it "
+        "ended (other work on the machine slows both sides of every ratio, not always alike).",
         f"Versions: Python {info['python']}, eventsourcing {info['eventsourcing']}, "
         f"psycopg {info['psycopg']}, msgspec {info['msgspec']}; "
         + "; ".join(servers) + ".",
@@ -91,6 +93,7 @@ def main() -> None:
                         help="run only this benchmark (may be repeated)")
     args = parser.parse_args()
     stores = ([] if args.no_sqlite else [None]) + ([args.pg] if args.pg else [])
+    began = os.getloadavg()[0]
     results = []
     for store in stores:
         for name, module in BENCHES:
@@ -102,7 +105,7 @@ def main() -> None:
             print_result(result)
             results.append(result)
     command = "python bench/run_all.py" + (" --pg URL" if args.pg else "") + (" --quick" if args.quick else "")
-    write(results, args.quick, command)
+    write(results, args.quick, command, (began, os.getloadavg()[0]))
     print(f"\nwrote {RESULTS}", file=sys.stderr)
 
 
