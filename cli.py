@@ -2,15 +2,101 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from gettext import gettext
+from typing import Any
 
 import click
 
-from commands import audit, disputes, integrity, leads, ownership, people, pools, readmodels, receipts, setup
 from commands.output import App, debug, report, stdout_gone, unexpected, usage_error, wants_json
 
+# Every command: the module of commands/ that defines it, and its short help as `--help` lists
+# it. A module is imported only when one of its commands runs, so that a query loads neither
+# the other commands nor what they use (file readers, signing keys, reports).
+# tests/cli/test_startup.py checks this table against the commands themselves.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "assign": ("ownership", "Assign a pooled lead to a rep (manager)."),
+    "claim": ("ownership", "Claim a pooled lead."),
+    "convert": ("ownership", "Mark your lead converted (won); it is never recycled."),
+    "demo": ("setup", "Build a realistic small world in a fresh store and tell its story."),
+    "digest": ("integrity", "Print a digest of the whole log, to keep outside the database."),
+    "dispute": ("disputes", "Open, examine and resolve ownership disputes (撞单)."),
+    "explain": ("audit", "Why a lead is where it is: the event, the rule version in force, the facts checked."),
+    "export": ("readmodels", "Write a read model's rows, or the events (the change feed), as JSON Lines, "
+                             "CSV or Excel."),
+    "follow-up": ("ownership", "Log a follow-up on your lead (resets its idle deadline)."),
+    "history": ("audit", "The full audit trail of one lead: events, ownership periods, refused attempts."),
+    "holdings": ("audit", "What a rep holds now, with each recycle deadline."),
+    "init": ("setup", "Create the store (idempotent) and its first admin."),
+    "keygen": ("receipts", "Make an Ed25519 signing key for tree heads and receipts."),
+    "lead": ("leads", "Add, import and show leads."),
+    "move": ("ownership", "Move an unowned lead to another pool (manager)."),
+    "owner": ("audit", "Who owned a lead at a time (default now), since when, by which event."),
+    "person": ("people", "Register and deactivate people."),
+    "pool": ("pools", "Create pools, change their rules, manage members."),
+    "project": ("readmodels", "Bring the read models up to date (tables other apps may query)."),
+    "reassign": ("ownership", "Move a held lead to another rep (manager)."),
+    "release": ("ownership", "Release your lead back to its pool."),
+    "sweep": ("ownership", "Issue due recycle warnings and recycle overdue leads (admin or manager, e.g. "
+                           "from cron)."),
+    "verify": ("integrity", "Recompute every hash chain; report the first bad position (exit 6)."),
+    "verify-receipt": ("receipts", "Check a receipt offline: the event, its place in the log, the signed head."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first look-up, module by module (`table`: name ->
+    (module of commands/, short help)). `commands`, read from outside, loads them all."""
+
+    def __init__(self, *args: Any, table: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        self.table = table
+        self.loaded: dict[str, click.Command] = {}
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        for name in self.table:
+            self.load(name)
+        return self.loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self.loaded = dict(value)
+
+    def load(self, name: str) -> None:
+        if name not in self.loaded and name in self.table:
+            module = importlib.import_module(f"commands.{self.table[name][0]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        if name is None:
+            raise TypeError("Command has no name.")
+        self.loaded[name] = cmd
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self.load(cmd_name)
+        return self.loaded.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.table.keys() | self.loaded.keys())
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing, with the table's short help for commands not loaded (a stand-in
+        command shortens it to the width exactly as click shortens a docstring)."""
+        listed = [(name, self.loaded.get(name) or click.Command(name, help=self.table[name][1]))
+                  for name in self.list_commands(ctx)]
+        listed = [(name, command) for name, command in listed if not command.hidden]
+        if listed:
+            limit = formatter.width - 6 - max(len(name) for name, _ in listed)
+            with formatter.section(gettext("Commands")):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in listed])
+
+
+@click.group(cls=LazyGroup, table=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--store", envvar="LEADLEDGER_STORE", metavar="URL",
               help="sqlite:///FILE (default ./leadledger.db) or postgresql://user@host:port/db")
 @click.option("--as", "actor", envvar="LEADLEDGER_ACTOR", metavar="ID", help="who is acting")
@@ -29,11 +115,6 @@ def root(ctx: click.Context, store: str | None, actor: str | None, as_json: bool
     app = App(store, actor, as_json)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-for module in (setup, people, pools, leads, ownership, audit, disputes, readmodels, integrity, receipts):
-    for command in module.COMMANDS:
-        root.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,11 @@
 """Bulk import of leads (`Ledger.import_leads` on a CSV file, as `leadledger lead import`
-does) against loading the same rows raw: the same event rows and lead-key rows, with
-COPY on PostgreSQL and one executemany transaction on SQLite.
+does) against loading the same file raw: its rows, read by the csv module, into a plain
+table with the file's columns (id, company, ..., source; all text, no key, no index), with
+COPY on PostgreSQL and one executemany transaction on SQLite. That is the least any import
+of the file does: the ratio is what checking, deduplicating, recording events, keys and
+hashes costs on top.
 
-Every repetition starts from a fresh store. The raw load is handed rows already encoded,
-so it measures the database path alone.
+Every repetition starts from a fresh store.
 
     python bench/bulk_import.py [--store URL] [--quick]
 """
@@ -21,11 +23,8 @@ from common import (
     server_version,
 )
 
-from ledger import codec
-from ledger import events as ev
 from ledger.application import Ledger
 from ledger.importing import FIELDS, read_rows
-from ledger.values import lead_keys
 
 
 def write_csv(path: str, count: int) -> None:
@@ -37,40 +36,33 @@ def write_csv(path: str, count: int) -> None:
             out.writerow([row[k] for k in FIELDS])
 
 
-def raw_rows(count: int) -> tuple[list[tuple], list[tuple]]:
-    """The rows an import of `count` leads stores: (stream, version, topic, state) and keys."""
-    events, keys = [], []
-    for i in range(count):
-        row = lead_fields(i)
-        attrs = ev.Attributes(**{k: v for k, v in row.items() if k != "id"})
-        event = ev.LeadAdded(occurred_at=T0, actor="mgr", lead=row["id"], pool=POOL, attributes=attrs)
-        stream = f"lead:{row['id']}"
-        state, _ = codec.encode(stream, 1, codec.GENESIS, T0, event)
-        events.append((stream, 1, "LeadAdded", state))
-        keys.extend((k, v, row["id"]) for k, v in lead_keys(attrs.company, attrs.phone, attrs.email))
-    return events, keys
-
-
-def load_raw(target: Target, events: list[tuple], keys: list[tuple]) -> float:
+def load_raw(target: Target, path: str) -> tuple[float, int]:
+    """The same file read by the csv module and loaded, as it is, into a plain table of its
+    own columns (all text, no key, no index): COPY on PostgreSQL, one executemany
+    transaction on SQLite. The table is made before the clock starts. (seconds, rows)"""
+    with open(path, newline="", encoding="utf-8") as f:
+        columns = [f'"{c}"' for c in next(csv.reader(f))]
+    table = target.raw_table("raw_leads")
     con = target.connect()
     try:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(f"CREATE TABLE {table} ({', '.join(f'{c} text' for c in columns)})")
         start = time.perf_counter()
-        if target.kind == "postgresql":
-            with con.transaction(), con.cursor() as cur:
-                with cur.copy(f"COPY {target.raw_events} (originator_id, originator_version, topic, state) "
-                              "FROM STDIN") as copy:
-                    for row in events:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = csv.reader(f)
+            next(rows)
+            if target.kind == "postgresql":
+                with con.transaction(), con.cursor() as cur, \
+                        cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
                         copy.write_row(row)
-                with cur.copy(f"COPY {target.raw_keys} (kind, value, lead) FROM STDIN") as copy:
-                    for row in keys:
-                        copy.write_row(row)
-        else:
-            con.execute("BEGIN")
-            con.executemany(f"INSERT INTO {target.raw_events} (originator_id, originator_version, topic, "
-                            "state) VALUES (?, ?, ?, ?)", events)
-            con.executemany(f"INSERT INTO {target.raw_keys} (kind, value, lead) VALUES (?, ?, ?)", keys)
-            con.execute("COMMIT")
-        return time.perf_counter() - start
+            else:
+                con.execute("BEGIN")
+                con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})", rows)
+                con.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return elapsed, count
     finally:
         con.close()
 
@@ -81,7 +73,6 @@ def measure(args: Any) -> Result:
     with tempfile.TemporaryDirectory(prefix="leadledger-bench-") as tmp:
         path = os.path.join(tmp, "leads.csv")
         write_csv(path, count)
-        events, keys = raw_rows(count)
         backend = ""
         for _ in range(args.repeat):
             with fresh_target(args.store) as target:
@@ -93,13 +84,18 @@ def measure(args: Any) -> Result:
                     ours.append(time.perf_counter() - start)
                 if report["imported"] != count:
                     raise RuntimeError(f"imported {report['imported']} of {count}: {report}")
-                raw.append(load_raw(target, events, keys))
+                elapsed, rows = load_raw(target, path)
+                if rows != count:
+                    raise RuntimeError(f"the raw load stored {rows} of {count} rows")
+                raw.append(elapsed)
     result = Result("bulk import", backend, {"leads": count, "repeat": args.repeat})
     o, r = count / median(ours), count / median(raw)
     pg = backend.startswith("PostgreSQL")
     result.add(f"import of {count:,} leads", "leads/s", o, r,
                "≥ 0.25× COPY" if pg else "", o >= 0.25 * r if pg else None,
-               note=f"{median(ours):.1f} s vs {median(raw):.1f} s; raw = {len(events) + len(keys):,} rows")
+               bound=f"{'COPY' if pg else 'one executemany transaction'} of the file's rows into a plain "
+                     "table of its columns",
+               note=f"{median(ours):.1f} s vs {median(raw):.2f} s")
     return result
 
 

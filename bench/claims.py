@@ -1,9 +1,10 @@
 """Claims through the Python API (read state, decide, append; one transaction each) against
-raw single-row insert transactions, with one client and with 4 concurrent clients.
+raw single-row autocommit INSERTs, with one client and with 4 concurrent clients.
 
 Each client is a process of its own, claiming leads nobody else touches (so no claim is
 refused and no retry is measured), as a rep of a pool without a practical claim limit.
-The raw clients insert one event-sized row per transaction into `raw_events`.
+The raw clients run one single-row autocommit INSERT of an event-sized row into `raw_events`
+per claim: the one durable write any claim needs, with nothing read or decided first.
 
     python bench/claims.py [--store URL] [--quick]
 """
@@ -51,13 +52,11 @@ def _raw(target: Target, client: str, count: int, barrier: Any, out: Any) -> Non
            f"VALUES ({p}, {p}, {p}, {p})")
     con = target.connect()
     try:
-        def insert(i: int) -> None:
+        def insert(i: int) -> None:  # autocommit: the statement is its own transaction
             if target.kind == "postgresql":
                 con.execute(sql, (f"raw:{client}:{i}", 1, "LeadClaimed", state), prepare=True)
             else:
-                con.execute("BEGIN")
                 con.execute(sql, (f"raw:{client}:{i}", 1, "LeadClaimed", state))
-                con.execute("COMMIT")
 
         for i in range(WARMUP):
             insert(-1 - i)
@@ -138,12 +137,13 @@ def measure(args: Any) -> Result:
 
     o1, r1, o4, r4 = (median(figures[k]) for k in ("o1", "r1", "o4", "r4"))
     pg = target.kind == "postgresql"
-    result.add("claims/s, 1 client", "ops/s", o1, r1, "≥ 0.5× raw", o1 >= 0.5 * r1)
-    result.add("claim p50, 1 client", "ms", pct("o1lat", 50), pct("r1lat", 50))
+    bound = "one single-row autocommit INSERT per claim"
+    result.add("claims/s, 1 client", "ops/s", o1, r1, "≥ 0.5× raw", o1 >= 0.5 * r1, bound=bound)
+    result.add("claim p50, 1 client", "ms", pct("o1lat", 50), pct("r1lat", 50), bound=bound)
     result.add("claim p99, 1 client", "ms", pct("o1lat", 99), pct("r1lat", 99),
-               "≤ 5 ms" if pg else "", pct("o1lat", 99) <= 5 if pg else None)
+               "≤ 5 ms" if pg else "", pct("o1lat", 99) <= 5 if pg else None, bound=bound)
     result.add(f"claims/s, {clients} clients", "ops/s", o4, r4,
-               "> 1 client" if pg else "", o4 > o1 if pg else None)
+               "> 1 client" if pg else "", o4 > o1 if pg else None, bound=f"{bound}, {clients} clients")
     result.add(f"claim p50, {clients} clients", "ms", pct("o4lat", 50))
     result.add(f"claim p99, {clients} clients", "ms", pct("o4lat", 99))
     return result

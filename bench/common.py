@@ -72,6 +72,10 @@ class Target:
     def raw_events(self) -> str:
         return f'"{self.schema}_raw".raw_events' if self.kind == "postgresql" else "raw_events"
 
+    def raw_table(self, name: str) -> str:
+        """A table of the raw side, beside raw_events."""
+        return f'"{self.schema}_raw".{name}' if self.kind == "postgresql" else name
+
     @property
     def raw_keys(self) -> str:
         return f'"{self.schema}_raw".raw_keys' if self.kind == "postgresql" else "raw_keys"
@@ -318,6 +322,7 @@ class Row:
     target: str = ""
     met: bool | None = None
     note: str = ""
+    bound: str = ""  # what the raw figure is: the work no implementation of the measure can skip
 
     @property
     def ratio(self) -> float | None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from commands.output import App, at_option, fields, ownership_line, pass_app
-from ledger.importing import read_rows
-from ledger.spreadsheets import check_writable, write_rejects
 
 ATTRIBUTE_OPTIONS = ("company", "contact", "phone", "email", "region", "industry", "source")
 
@@ -77,6 +75,9 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
       leadledger --as mgr lead import leads.csv --pool east
       leadledger --as mgr lead import 客户.xlsx --pool east --tz Asia/Shanghai --map 客户级别=source --rejects bad.csv
     """
+    from ledger.importing import read_rows  # noqa: PLC0415 - only `lead import` reads files
+    from ledger.spreadsheets import check_writable, write_rejects  # noqa: PLC0415
+
     def call(ledger):
         source = read_rows(file, encoding=encoding, tz=tz, mapping=mappings)
         if rejects:

@@ -7,14 +7,14 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import psycopg
-from eventsourcing.persistence import PersistenceError
 
-from ledger.application import Ledger
 from ledger.errors import IntegrityViolation, InvalidInput, LedgerError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
 
 
 class App:
@@ -29,6 +29,7 @@ class App:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
+            from ledger.application import Ledger  # noqa: PLC0415 - `--help` needs none of it
             self._ledger = Ledger(self.store_url)
         return self._ledger
 
@@ -84,9 +85,15 @@ def unexpected(e: Exception) -> LedgerError:
     some input nobody foresaw) is `invalid_input` (2), marked `"internal": true`."""
     if isinstance(e, LedgerError):
         return e
-    if isinstance(e, (psycopg.DataError, sqlite3.DataError)):
+    # Drivers not imported by now raised nothing: a SQLite command never loads psycopg for this.
+    psycopg = sys.modules.get("psycopg")
+    persistence = sys.modules.get("eventsourcing.persistence")
+    refused = (sqlite3.DataError, psycopg.DataError) if psycopg else (sqlite3.DataError,)
+    failed = (sqlite3.DatabaseError, OSError) + ((psycopg.Error,) if psycopg else ()) \
+        + ((persistence.PersistenceError,) if persistence else ())
+    if isinstance(e, refused):
         return InvalidInput(f"the store refused a value: {_first_line(e)}")
-    if isinstance(e, (PersistenceError, sqlite3.DatabaseError, psycopg.Error, OSError)):
+    if isinstance(e, failed):
         return StoreUnavailable(f"the store failed: {_first_line(e)}")
     return InvalidInput(f"internal error (please report it): {_first_line(e)}", internal=True)
 

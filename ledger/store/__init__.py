@@ -13,13 +13,12 @@ backend from a store URL. Code elsewhere asks a store what
 it can do, never which one it is.
 """
 
+from typing import Any
+
 from ledger.store.base import Store
-from ledger.store.postgres import PostgresStore
 from ledger.store.readmodels import Db
-from ledger.store.recorder import LedgerPostgresRecorder, append_lock_key
 from ledger.store.records import Conflict, DuplicateKeys, LeadKey, NewEvent, Row, Stored
 from ledger.store.schema import APPEND_ONLY, EVENTS_TABLE, KEYS_TABLE
-from ledger.store.sqlite import SQLiteStore
 from ledger.store.urls import DEFAULT_STORE, open_store
 
 __all__ = [
@@ -27,3 +26,18 @@ __all__ = [
     "LeadKey", "LedgerPostgresRecorder", "NewEvent", "PostgresStore", "Row", "SQLiteStore", "Store",
     "Stored", "append_lock_key", "open_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The backends load on first use: a SQLite command never imports psycopg (a quarter of a
+    second of start-up), a PostgreSQL one never the SQLite recorder."""
+    if name == "PostgresStore":
+        from ledger.store.postgres import PostgresStore  # noqa: PLC0415
+        return PostgresStore
+    if name in ("LedgerPostgresRecorder", "append_lock_key"):
+        from ledger.store import recorder  # noqa: PLC0415
+        return getattr(recorder, name)
+    if name == "SQLiteStore":
+        from ledger.store.sqlite import SQLiteStore  # noqa: PLC0415
+        return SQLiteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg.sql import SQL, Identifier
-
 EVENTS_TABLE = "leadledger_events"
 KEYS_TABLE = "leadledger_lead_keys"
 APPEND_ONLY = "leadledger_append_only"
@@ -28,6 +26,8 @@ def append_only_sql(schema: str) -> list[Any]:
     TRIGGER), or a superuser. PUBLIC gets no right to change the table; roles are
     granted INSERT and SELECT only (`role_grants`).
     """
+    from psycopg.sql import SQL, Identifier  # noqa: PLC0415 - PostgreSQL's only, not SQLite's
+
     names = {"schema": Identifier(schema), "table": Identifier(EVENTS_TABLE),
              "function": Identifier(APPEND_ONLY), "trigger": Identifier(APPEND_ONLY)}
     return [
@@ -51,6 +51,8 @@ def role_grants(schema: str, read_schema: str, app: str, reader: str | None = No
     the read models. Tables the owner creates later in the read schema (a rebuild) get
     the same grants by default.
     """
+    from psycopg.sql import SQL, Identifier  # noqa: PLC0415
+
     names = {"schema": Identifier(schema), "read": Identifier(read_schema),
              "events": Identifier(EVENTS_TABLE), "keys": Identifier(KEYS_TABLE),
              "seq": Identifier(f"{EVENTS_TABLE}_notification_id_seq"), "app": Identifier(app)}

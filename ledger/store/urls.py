@@ -8,14 +8,13 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from ledger.errors import InvalidInput
 from ledger.store.base import Store
-from ledger.store.postgres import PostgresStore
-from ledger.store.sqlite import SQLiteStore
 
 DEFAULT_STORE = "sqlite:///leadledger.db"
 
 
 def open_store(url: str | None) -> Store:
-    """Parse a store URL; nothing is connected until the store is used."""
+    """Parse a store URL; nothing is connected until the store is used. Each backend's module
+    (and its driver) is imported here, when a URL names it."""
     url = url or os.environ.get("LEADLEDGER_STORE") or DEFAULT_STORE
     if url.startswith(("postgresql://", "postgres://")):
         parts = urlsplit(url)
@@ -24,7 +23,10 @@ def open_store(url: str | None) -> Store:
         if not schema.replace("_", "").isalnum():
             raise InvalidInput(f"invalid schema name in store URL: {schema!r}")
         conninfo = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+        from ledger.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only when used
         return PostgresStore(url, conninfo, schema)
+    from ledger.store.sqlite import SQLiteStore  # noqa: PLC0415
+
     if url.startswith("sqlite:///"):
         path = unquote(url[len("sqlite:///"):].split("?", 1)[0])  # sqlite:////abs, sqlite:///rel
         if not path:

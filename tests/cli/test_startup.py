@@ -1,0 +1,111 @@
+"""Start-up: a command imports what it uses and nothing more (a SQLite query never loads
+psycopg), and the root group's table of commands, which `--help` lists without importing
+them, says what the commands themselves say."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import click
+import pytest
+
+import cli
+from tests.cli.test_cli import AT1, ok
+from tests.conftest import run_cli
+
+# Printed at exit by the child process: every module it imported.
+PROBE = (
+    "import atexit, json, sys\n"
+    "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n'))\n"
+    "import cli\n"
+    "cli.main()\n"
+)
+DRIVERS = {"psycopg", "psycopg_pool", "psycopg_binary", "psycopg_c", "eventsourcing.postgres",
+           "ledger.store.postgres", "ledger.store.recorder"}
+SQLITE_SIDE = {"eventsourcing.sqlite", "ledger.store.sqlite"}
+UNUSED_BY_QUERIES = {"cryptography", "python_calamine", "xlsxwriter", "ledger.report", "ledger.merkle",
+                     "ledger.checkpoint", "ledger.receipt_check", "ledger.importing", "ledger.spreadsheets",
+                     "ledger.cells", "ledger.demo", "commands.receipts", "commands.leads", "commands.readmodels",
+                     "commands.ownership", "commands.setup", "commands.disputes", "commands.integrity"}
+
+
+def imported(store: str, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `leadledger --store STORE ARGS` in a process of its own; its output and its modules."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADLEDGER_")}
+    run = subprocess.run([sys.executable, "-c", PROBE, "--store", store, *args], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    line = [x for x in run.stderr.splitlines() if x.startswith("MODULES ")][-1]
+    return run, set(json.loads(line[len("MODULES "):]))
+
+
+def found(modules: set[str], names: set[str]) -> list[str]:
+    """The modules among `modules` that are one of `names` or inside one of them."""
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+@pytest.mark.parametrize("query", [["owner", "L-1"], ["history", "L-1"], ["holdings", "alice"]])
+def test_a_query_imports_only_its_own_backend_and_nothing_it_does_not_use(world, store_url, backend, query):
+    ok(run_cli(store_url, "claim", "L-1", "--at", AT1, actor="alice"))
+    run, modules = imported(store_url, "--json", *query)
+    assert run.returncode == 0, run.stderr
+    def timeless(answer: dict) -> dict:  # a query "as of now" names its own now
+        return {k: v for k, v in answer.items() if k not in ("now", "at")}
+
+    assert timeless(json.loads(run.stdout)) == timeless(ok(run_cli(store_url, *query)))  # as in-process
+    assert "commands.audit" in modules  # the probe saw the command run
+    if backend == "sqlite":
+        assert found(modules, DRIVERS) == []
+    else:
+        assert "psycopg" in modules and found(modules, SQLITE_SIDE) == []
+    assert found(modules, UNUSED_BY_QUERIES) == []
+
+
+def test_help_imports_no_command_no_store_and_no_driver(store_url):
+    run, modules = imported(store_url, "--help")
+    assert run.returncode == 0 and "Usage:" in run.stdout
+    assert found(modules, DRIVERS | SQLITE_SIDE | {"eventsourcing", "projections", "ledger.application"}) == []
+    assert [m for m in modules if m.startswith("commands.") and m != "commands.output"] == []
+
+
+def test_a_usage_error_on_sqlite_imports_no_driver(tmp_path):
+    run, modules = imported(f"sqlite:///{tmp_path / 'x.db'}", "--json", "owner")
+    assert run.returncode == 2 and json.loads(run.stdout)["error"]["code"] == "invalid_input"
+    assert found(modules, DRIVERS) == []
+
+
+# --- the table the root group lists from ----------------------------------------------------
+
+def test_the_table_names_every_command_its_module_and_its_short_help():
+    by_module: dict[str, set[str]] = {}
+    for name, (module, short) in cli.COMMANDS.items():
+        by_module.setdefault(module, set()).add(name)
+        command = {c.name: c for c in importlib.import_module(f"commands.{module}").COMMANDS}[name]
+        assert short == command.get_short_help_str(10**6), name
+        assert not command.hidden
+    for module, names in by_module.items():
+        assert {c.name for c in importlib.import_module(f"commands.{module}").COMMANDS} == names, module
+
+
+HELP = "import cli, sys\nif sys.argv[1] == 'all':\n    cli.root.commands\ncli.main(['--help'])\n"
+
+
+@pytest.mark.parametrize("columns", ["50", "80", "200"])
+def test_help_lists_the_commands_as_click_would_with_them_all_loaded(columns):
+    env = {**os.environ, "COLUMNS": columns}
+    lazy, loaded = (subprocess.run([sys.executable, "-c", HELP, how], env=env, capture_output=True, text=True,
+                                   timeout=120, check=True).stdout for how in ("lazy", "all"))
+    assert lazy == loaded
+    for name in cli.COMMANDS:
+        assert f"\n  {name} " in lazy
+
+
+def test_the_group_finds_each_command_and_refuses_an_unknown_one():
+    ctx = click.Context(cli.root)
+    for name in cli.COMMANDS:
+        assert cli.root.get_command(ctx, name).name == name
+    assert cli.root.get_command(ctx, "no-such") is None
+    assert set(cli.root.list_commands(ctx)) == set(cli.COMMANDS) == set(cli.root.commands)
