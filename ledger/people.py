@@ -77,6 +77,7 @@ class People:
             if target is not None and target.id == person_id:
                 raise InvalidInput("--reassign-to must name someone else")
             when = self.acting.when(self.acting.time(at), at, by)
+            when = self.acting.when(when, at, person)  # nor before the person was registered
             if not person.active:
                 raise Refused("actor_inactive", f"{person_id} is already deactivated", person=person_id)
             admins = self._active_admins(person)

@@ -72,11 +72,12 @@ class Pools:
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             pool = self.repo.pool(pool_id)
-            for person_id in people:
-                person = self.repo.known_person(person_id)
+            named = [self.repo.known_person(person_id) for person_id in people]
+            when = self.acting.when(when, at, by, pool)
+            for person in named:  # nobody is granted or revoked before he was registered
+                when = self.acting.when(when, at, person)
                 if grant:
                     decisions.check_holder(person)
-            when = self.acting.when(when, at, by, pool)
             changed = [p for p in dict.fromkeys(people) if (p in pool.members) != grant]
             position = None
             if changed:
