@@ -5,6 +5,7 @@ status, its error code, and that nothing but the refusal record was written."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from ledger.errors import LedgerError
 from ledger.store import APPEND_ONLY, EVENTS_TABLE
 from tests.conftest import PG, T0, run_cli
 from tests.integration.test_ledger import d, fails, top, written
+from tests.integration.test_projections import big_store, cli_process, wait_until
 
 LATER = "2030-01-01T00:00:00Z"  # years after the store's clock in these tests
 EXITS = {"invalid_input": 2, "last_admin": 1, "claim_limit_reached": 1, "already_exists": 1}
@@ -295,3 +297,25 @@ def test_demo_refuses_a_real_ledger_whose_admin_shares_the_demos_name(store_url)
     assert run.code == 2 and run.json["error"]["code"] == "invalid_input", run
     with Ledger(store_url) as led:
         assert json.loads(json.dumps(led.store.max_position())) == 1
+
+
+def test_an_interrupted_rebuild_says_how_to_resume_it(store_url):
+    """SIGINT during `project --rebuild`: exit 130, no traceback, and stderr names the command
+    that resumes it; that command then does."""
+    big_store(store_url, leads=12000)
+    with Ledger(store_url) as led:
+        led.views.catch_up()
+        proc = cli_process(store_url, "project", "--rebuild")
+        wait_until(lambda: (led.views.pending_rebuild() or 0) >= 500 or proc.poll() is not None,
+                   "the rebuild to get going")
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (stdout, stderr)
+        assert "Traceback" not in stderr and "`leadledger project` resumes it" in stderr
+        assert led.views.pending_rebuild() is not None
+        resumed = cli_process(store_url, "project")
+        stdout, stderr = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, stderr
+        assert json.loads(stdout)["resumed_rebuild"] is True
+        assert led.views.pending_rebuild() is None
