@@ -124,6 +124,7 @@ class Ownership:
     def move(self, actor: str, lead_id: str, to_pool: str, reason: str | None = None,
              at: When = None) -> dict[str, Any]:
         at_given = at
+
         def decide(by: Person, lead: Lead, at: datetime) -> Decided:
             source = self.repo.pool(lead.pool)
             target = self.repo.pool(to_pool)

@@ -91,7 +91,8 @@ class People:
             held = [lead for lead in map(self.repo.lead, self.models.held_by(person_id))
                     if lead.owner == person_id and lead.status == HELD]
             if at is None:  # after the reads: the clock moves on while a retry re-reads
-                when = max([self.acting.when(self.acting.time(at), at, by),
+                now = self.acting.time(at)
+                when = max([self.acting.when(now, at, by), self.acting.when(now, at, person),
                             *(lead.last_event_at for lead in held if lead.last_event_at)])
             events: list[ev.Event] = [ev.PersonDeactivated(
                 occurred_at=when, actor=by.id, person=person_id, reassign_to=reassign_to)]
