@@ -77,8 +77,14 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
     """
     def call(ledger) -> dict[str, Any]:
         if not follow:
-            with progress_bar() as step:
-                return ledger.project(rebuild, progress=step)
+            try:
+                with progress_bar() as step:
+                    return ledger.project(rebuild, progress=step)
+            except KeyboardInterrupt:
+                if rebuild or _pending(ledger):  # what was rebuilt so far is kept
+                    click.echo("interrupted: the rebuild is unfinished; `leadledger project` resumes it",
+                               err=True)
+                raise
         result: dict[str, Any] = {"rebuilt": False, "position": None}
         try:
             with interruptible():
@@ -98,6 +104,13 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
 
     app.run(call, lambda r: click.echo(
         f"read models {'rebuilt' if r['rebuilt'] else 'up to date'} at position {r['position']}"))
+
+
+def _pending(ledger: Any) -> bool:
+    """Whether a rebuild is unfinished (the store may be unreachable after an interrupt)."""
+    with suppress(Exception):
+        return ledger.views.pending_rebuild() is not None
+    return False
 
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".xlsx": "xlsx"}

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from ledger import decisions
 from ledger.errors import InvalidInput, Refused
 from ledger.repository import Repository
-from ledger.state import Person
+from ledger.state import Lead, Person, Pool
 from ledger.store import Stored
 from ledger.values import parse_time
 
@@ -30,6 +30,23 @@ class Acting:
     def time(self, at: When) -> datetime:
         """`--at` (a malformed one is refused), or now."""
         return parse_time(at) or self.clock()
+
+    def when(self, when: datetime, at: When, actor: Person | None, *pools: Pool,
+             lead: Lead | None = None) -> datetime:
+        """The command's time `when` (from `at`), checked against the store's clock and what
+        the command concerns: not in the future, not before the actor was registered or a
+        pool created, not before the lead's latest event. A default time (no `at`) is never
+        refused for being early: it moves up to the latest of those, which can only be
+        ahead of the clock by the few minutes of slack `check_at` allows."""
+        if at is None:
+            floors = [when, lead.last_event_at if lead is not None else None,
+                      actor.registered_at if actor is not None else None,
+                      *(p.created_at for p in pools)]
+            when = max(f for f in floors if f is not None)
+        now = self.clock()
+        for pool in pools[1:]:
+            decisions.check_when(when, now, pool=pool)
+        return decisions.check_when(when, now, actor, pools[0] if pools else None, lead)
 
     def actor(self, actor_id: str | None, command: str, stored: list[Stored] | None = None) -> Person:
         """The actor is known and active, then the role allows the command."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +22,11 @@ SOURCES = ["trade-show", "website", "referral", "cold-call", "wechat"]
 DEMO_ADMIN = "Zhou Admin"
 
 
-def _make_room(store: Any) -> None:
-    """The demo needs an empty store. It replaces an earlier demo's SQLite file, never a real
-    ledger (and nothing on PostgreSQL, where stored events cannot be deleted)."""
+def _make_room(ledger: Any) -> None:
+    """The demo needs an empty store. It replaces an earlier demo's SQLite file, never a store
+    holding any event the demo did not write itself (nor anything on PostgreSQL, where stored
+    events cannot be deleted)."""
+    store = ledger.store
     try:
         store.ensure_ready()
         first = store.read_log(after=0, limit=1)
@@ -32,7 +35,8 @@ def _make_room(store: Any) -> None:
     if not first:
         return
     e = first[0].event
-    if store.kind == "sqlite" and isinstance(e, PersonRegistered) and e.name == DEMO_ADMIN:
+    if store.kind == "sqlite" and isinstance(e, PersonRegistered) and e.name == DEMO_ADMIN \
+            and _only_the_demo(type(ledger), store):
         store.close()
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(store.path + suffix):
@@ -44,6 +48,30 @@ def _make_room(store: Any) -> None:
     )
 
 
+def _only_the_demo(ledger_type: Any, store: Any) -> bool:
+    """Whether the store holds the demo's events and nothing else. The demo is deterministic
+    (fixed times, a seeded random), so it is built again beside the store, in a file of its
+    own, and the two logs are compared event by event: a command anyone ran on the demo's
+    store afterwards (or a ledger whose admin merely shares the demo admin's name) differs."""
+    with tempfile.TemporaryDirectory() as folder, ledger_type(f"sqlite:///{folder}/demo.db") as fresh:
+        _set_up(fresh, _moments(), lambda _text: None)
+        _play(fresh, _moments())
+        ours = fresh.store.read_log(after=0, limit=10**9)
+    found = store.read_log(after=0, limit=len(ours) + 1)
+    return len(found) == len(ours) and all(
+        (a.stream, a.version, a.event) == (b.stream, b.version, b.event) for a, b in zip(found, ours, strict=True))
+
+
+def _moments() -> Callable[..., str]:
+    """The demo's clock: (days, hours) after its start -> an --at."""
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def at(days: float, hours: float = 0) -> str:
+        return (t0 + timedelta(days=days, hours=hours)).isoformat().replace("+00:00", "Z")
+
+    return at
+
+
 Moment = Callable[..., str]  # (days, hours) after the demo's start -> an --at
 
 
@@ -51,12 +79,8 @@ def run_demo(ledger: Any, *, say: Callable[[str], None] | None = None) -> dict[s
     """Build the demo world in a fresh store and return (and optionally tell) its story."""
     say = say or (lambda _text: None)
     store = ledger.store
-    _make_room(store)
-    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-    def at(days: float, hours: float = 0) -> str:
-        return (t0 + timedelta(days=days, hours=hours)).isoformat().replace("+00:00", "Z")
-
+    _make_room(ledger)
+    at = _moments()
     _set_up(ledger, at, say)
     story, dispute = _play(ledger, at)
     ledger.views.catch_up()

@@ -25,8 +25,8 @@ class Disputes:
         def attempt() -> dict[str, Any]:
             by = self.acting.actor(actor, "dispute.open")
             lead = self.repo.lead(lead_id)
-            when = self.acting.time(at)  # after the reads: the clock moves on while a retry re-reads
-            decisions.check_time(lead, when)
+            # after the reads: the clock moves on while a retry re-reads
+            when = self.acting.when(self.acting.time(at), at, by, lead=lead)
             dispute_id = f"{lead_id}-D{len(lead.disputes) + 1}"
             stored = self.repo.commit([lead.head], [ev.DisputeOpened(
                 occurred_at=when, actor=by.id, dispute=dispute_id, lead=lead_id, reason=reason,
@@ -50,8 +50,8 @@ class Disputes:
         by = self.acting.actor(actor, "dispute.resolve")
         lead = self.repo.disputed_lead(dispute_id)
         rep = self.acting.holder(award) if award else None
-        when = self.acting.time(at)  # after the reads: the clock moves on while a retry re-reads
-        decisions.check_time(lead, when)
+        # after the reads: the clock moves on while a retry re-reads
+        when = self.acting.when(self.acting.time(at), at, by, lead=lead)
         dispute = lead.dispute(dispute_id)
         if dispute.outcome is not None:
             raise Refused("dispute_closed", f"dispute {dispute_id} was already resolved "
@@ -68,7 +68,7 @@ class Disputes:
             new = self.repo.holdings(rep.id, lead.pool)
             events += decisions.hand_over(lead, pool, old, new, rep, by, when,
                                           reason=f"awarded by dispute {dispute_id}", dispute=dispute_id)
-            heads += [new.head] + ([old.head] if old else [])
+            heads += [new.head, pool.head] + ([old.head] if old else [])  # the pool: membership holds
         stored = self.repo.commit(heads, events)
         moved = next((s.position for s in stored if isinstance(s.event, ev.OWNERSHIP_STARTS)), None)
         return {"dispute": dispute_id, "lead": lead.id, "outcome": events[0].outcome, "owner": owner,

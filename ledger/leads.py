@@ -16,7 +16,7 @@ from ledger.errors import InvalidInput, Refused
 from ledger.repository import Repository
 from ledger.state import HELD, POOLED, Person, Pool, lead_stream
 from ledger.store import LeadKey, NewEvent
-from ledger.values import format_time, lead_keys
+from ledger.values import check_id, format_time, lead_keys
 from projections.runner import collector_paused
 
 IMPORT_BATCH = 10_000  # leads per appended (all-or-nothing) batch of an import
@@ -33,6 +33,7 @@ class Leads:
             at: When = None, **fields: Any) -> dict[str, Any]:
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             pool = self.repo.pool(pool_id)
+            when = self.acting.when(when, at, by, pool)
             decisions.check_member(by, pool)
             lead = self.repo.lead(lead_id, must_exist=False)
             if lead.exists:
@@ -44,7 +45,7 @@ class Leads:
             return {"lead": lead_id, "event": "LeadAdded", "position": stored[0].position, "owner": None,
                     "pool": pool_id, "status": POOLED, "occurred_at": format_time(when), "duplicates": found}
 
-        return self.acting.run(actor, "lead.add", at, attempt, lambda: inputs.check_id(lead_id, "lead id"))
+        return self.acting.run(actor, "lead.add", at, attempt, lambda: check_id(lead_id, "lead id"))
 
     def _new_lead(self, by: Person, lead_id: str, pool: Pool, fields: dict[str, Any],
                   at: datetime, allow_duplicate: bool) -> tuple[ev.LeadAdded, list[LeadKey], list[dict]]:

@@ -13,7 +13,7 @@ from ledger.errors import InvalidInput, Refused
 from ledger.repository import Holdings, Repository
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, replay
 from ledger.store import Stored
-from ledger.values import format_time, parse_time
+from ledger.values import check_at, format_time, parse_time
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -49,8 +49,9 @@ class Ownership:
             lead = self.repo.lead(lead_id, stored=got.get(lead_stream(lead_id)))
             if named is not None:
                 named()
-            when = self.acting.time(at)
-            decisions.check_time(lead, when)
+            # The lead's pool was created before the lead was added, so checking the lead
+            # checks its pool too.
+            when = self.acting.when(self.acting.time(at), at, by, lead=lead)
             if with_holdings:
                 pool, (mine,) = self.repo.pool_and_holdings(lead.pool, by.id, got=got, actor=by)
                 self.last_pool = lead.pool
@@ -63,7 +64,10 @@ class Ownership:
 
     def claim(self, actor: str, lead_id: str, at: When = None) -> dict[str, Any]:
         def decide(by: Person, lead: Lead, at: datetime, pool: Pool, mine: Holdings) -> Decided:
-            return [mine.head], decisions.claim(lead, pool, mine, by, at)
+            # The pool is expected unchanged though not written: a grant, revoke or rule change
+            # recorded after it was read makes the claim be decided again (membership and
+            # claim_limit then hold under any concurrency, as ownership does).
+            return [mine.head, pool.head], decisions.claim(lead, pool, mine, by, at)
 
         return self._on_lead(actor, "claim", lead_id, at, decide, with_holdings=True)
 
@@ -101,7 +105,7 @@ class Ownership:
                at: When = None) -> dict[str, Any]:
         def decide(by: Person, lead: Lead, at: datetime) -> Decided:
             rep, pool, new = self._to_rep(by, lead, to)
-            return [new.head], decisions.assign(lead, pool, new, rep, by, at, reason)
+            return [new.head, pool.head], decisions.assign(lead, pool, new, rep, by, at, reason)
 
         return self._on_lead(actor, "assign", lead_id, at, decide, named=lambda: self.repo.known_person(to))
 
@@ -113,17 +117,20 @@ class Ownership:
             rep, pool, new = self._to_rep(by, lead, to)
             old = self.repo.holdings(lead.owner, lead.pool) if lead.owner else new
             heads = [new.head] if old.head == new.head else [old.head, new.head]
-            return heads, decisions.reassign(lead, pool, old, new, rep, by, at, reason)
+            return [*heads, pool.head], decisions.reassign(lead, pool, old, new, rep, by, at, reason)
 
         return self._on_lead(actor, "reassign", lead_id, at, decide, named=lambda: self.repo.known_person(to))
 
     def move(self, actor: str, lead_id: str, to_pool: str, reason: str | None = None,
              at: When = None) -> dict[str, Any]:
+        at_given = at
+
         def decide(by: Person, lead: Lead, at: datetime) -> Decided:
             source = self.repo.pool(lead.pool)
             target = self.repo.pool(to_pool)
+            self.acting.when(at, at_given, by, source, target, lead=lead)
             decisions.check_member(by, source)
-            return [], decisions.move(lead, target, by, at, reason)
+            return [source.head], decisions.move(lead, target, by, at, reason)
 
         return self._on_lead(actor, "move", lead_id, at, decide, named=lambda: self.repo.pool(to_pool))
 
@@ -131,6 +138,8 @@ class Ownership:
         """Issue due recycle warnings and recycle overdue leads, each lead on its own."""
         by = self.acting.actor(actor, "sweep")
         now = parse_time(now, "--now") or self.acting.clock()
+        if not dry_run:  # a dry run may look ahead; a real sweep records at a time that has come
+            check_at(now, self.acting.clock(), name="--now")
         self.views.catch_up()
         warned, recycled = [], []
         pools: dict[str, Pool] = {}

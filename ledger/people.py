@@ -10,9 +10,9 @@ from ledger import decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
-from ledger.inputs import check_id
 from ledger.repository import Holdings, Repository, holdings_stream
 from ledger.state import HELD, Head, Lead, Person
+from ledger.values import check_at, check_id
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -28,6 +28,7 @@ class People:
         """Create the store (idempotent) and register its first admin."""
         check_id(admin, "admin id")
         when = self.acting.time(at)  # a malformed --at is refused before the store is made
+        check_at(when, self.acting.clock())
         store = self.repo.store
         store.init()
         self.views.ensure()
@@ -56,6 +57,7 @@ class People:
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             person = self.repo.person(person_id)
+            when = self.acting.when(when, at, by)
             if person.exists:
                 raise Refused("already_exists", f"person {person_id} already exists", person=person_id)
             event = ev.PersonRegistered(occurred_at=when, actor=by.id, person=person_id, name=name,
@@ -74,8 +76,12 @@ class People:
             target = self.acting.holder(reassign_to) if reassign_to else None
             if target is not None and target.id == person_id:
                 raise InvalidInput("--reassign-to must name someone else")
+            when = self.acting.when(self.acting.time(at), at, by)
+            when = self.acting.when(when, at, person)  # nor before the person was registered
             if not person.active:
                 raise Refused("actor_inactive", f"{person_id} is already deactivated", person=person_id)
+            admins = self._active_admins(person)
+            decisions.check_not_last_admin(person, len(admins))
             # His holdings first, then his leads: a claim of his that commits after the holdings
             # are read moves them on (the append below then conflicts); one before is in his leads.
             self.views.catch_up()
@@ -84,10 +90,15 @@ class People:
             self.views.catch_up()
             held = [lead for lead in map(self.repo.lead, self.models.held_by(person_id))
                     if lead.owner == person_id and lead.status == HELD]
-            when = self.acting.time(at)  # after the reads: the clock moves on while a retry re-reads
+            if at is None:  # after the reads: the clock moves on while a retry re-reads
+                now = self.acting.time(at)
+                when = max([self.acting.when(now, at, by), self.acting.when(now, at, person),
+                            *(lead.last_event_at for lead in held if lead.last_event_at)])
             events: list[ev.Event] = [ev.PersonDeactivated(
                 occurred_at=when, actor=by.id, person=person_id, reassign_to=reassign_to)]
-            heads = [person.head]
+            # The other admins' streams are expected unchanged: two admins deactivating each
+            # other at once cannot both pass the last-admin check.
+            heads = [person.head, *(a.head for a in admins if a.id != person_id)]
             moved = [self._hand_back(lead, holdings, target, by, when, events, heads) for lead in held]
             events += self._close_holdings(person_id, holdings, by, when)
             heads.extend(h.head for h in holdings.values())  # as first read: the counts came from them
@@ -97,6 +108,14 @@ class People:
                     "reassigned": [m for m in moved if m["to"] is not None]}
 
         return self.acting.run(actor, "person.deactivate", at, attempt)
+
+    def _active_admins(self, person: Person) -> list[Person]:
+        """Every active admin, each read from his own stream (the read model only names them)."""
+        if person.role != "admin":
+            return []
+        self.views.catch_up()
+        named = {p["person"] for p in self.models.people() if p.get("role") == "admin"} | {person.id}
+        return [a for a in map(self.repo.person, sorted(named)) if a.active and a.role == "admin"]
 
     def _hand_back(self, lead: Lead, holdings: dict[str, Holdings], target: Person | None, by: Person,
                    when: datetime, events: list[ev.Event], heads: list[Head]) -> dict[str, Any]:
@@ -119,6 +138,8 @@ class People:
                 base = holdings.get(stream) or (old if e.rep == person_id else new)
                 holdings[stream] = replace(base, held=e.held, day=e.day, claims_on_day=e.claims_on_day)
         heads.append(lead.head)
+        if target is not None:  # membership must still hold when the hand-over is recorded
+            heads.append(pool.head)
         events.extend(decided)
         return {"lead": lead.id, "to": target.id if target else None, "pool": lead.pool}
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ledger import decisions, inputs
+import msgspec
+
+from ledger import decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
 from ledger.repository import Repository
 from ledger.shapes import rules_dict
 from ledger.state import Person
-from ledger.values import format_time
+from ledger.values import check_id, format_time, parse_rule
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -26,11 +28,12 @@ class Pools:
 
     def create(self, actor: str, pool_id: str, name: str, at: When = None, **rules: Any) -> dict[str, Any]:
         def check() -> None:
-            inputs.check_id(pool_id, "pool id")
-            inputs.rules(ev.Rules(), rules)
+            check_id(pool_id, "pool id")
+            with_rules(ev.Rules(), rules)
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
-            chosen = inputs.rules(ev.Rules(), rules)
+            when = self.acting.when(when, at, by)
+            chosen = with_rules(ev.Rules(), rules)
             existing = self.repo.fresh_pool(pool_id)
             if existing.exists:
                 raise Refused("already_exists", f"pool {pool_id} already exists", pool=pool_id)
@@ -48,10 +51,11 @@ class Pools:
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             pool = self.repo.pool(pool_id)
+            when = self.acting.when(when, at, by, pool)
             if when < pool.rule_versions[-1].since:
                 raise InvalidInput(f"--at is before the pool's latest rule version "
                                    f"({format_time(pool.rule_versions[-1].since)})")
-            chosen = inputs.rules(pool.rules, rules)
+            chosen = with_rules(pool.rules, rules)
             version = pool.rules_version + 1
             stored = self.repo.commit([pool.head], [ev.PoolRulesChanged(
                 occurred_at=when, actor=by.id, pool=pool_id, rules=chosen, rules_version=version)])
@@ -68,8 +72,10 @@ class Pools:
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             pool = self.repo.pool(pool_id)
-            for person_id in people:
-                person = self.repo.known_person(person_id)
+            named = [self.repo.known_person(person_id) for person_id in people]
+            when = self.acting.when(when, at, by, pool)
+            for person in named:  # nobody is granted or revoked before he was registered
+                when = self.acting.when(when, at, person)
                 if grant:
                     decisions.check_holder(person)
             changed = [p for p in dict.fromkeys(people) if (p in pool.members) != grant]
@@ -103,3 +109,9 @@ class Pools:
                  "rules": rules_dict(rv.rules)} for rv in pool.rule_versions
             ],
         }
+
+
+def with_rules(base: ev.Rules, changes: dict[str, Any]) -> ev.Rules:
+    """`base` with the rules named in `changes` (None: unchanged), each within SPEC's limits."""
+    values = {name: parse_rule(name, value) for name, value in changes.items() if value is not None}
+    return msgspec.structs.replace(base, **values)

@@ -35,9 +35,10 @@ def _whole(value: object) -> int | None:
 
 # A rule's limits: (kind, smallest value other than 0, whether 0 is allowed). A duration of 0
 # switches its rule off (idle/hold: never recycle; cooldown: none; warn_before: no early
-# warning), as the decisions read it; a pool may hold no leads per rep, so claim_limit >= 1.
+# warning), as the decisions read it. A claim_limit of 0 is a pool nobody may claim from
+# (SPEC: counts are 0 to 1,000,000).
 RULE_LIMITS = {
-    "claim_limit": ("count", 1, False),
+    "claim_limit": ("count", 0, True),
     "daily_claim_limit": ("count", 1, True),
     "idle_limit": ("duration", MIN_DURATION, True),
     "hold_limit": ("duration", MIN_DURATION, True),

@@ -30,7 +30,8 @@ from ledger.store.checks import AppendChecks
 from ledger.store.readmodels import Change, Db
 from ledger.store.recorder import LedgerPostgresRecorder
 from ledger.store.records import LeadKey, Row
-from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, append_only_sql, keys_table_sql, role_grants
+from ledger.store.schema import (EVENTS_TABLE, KEYS_TABLE, append_only_sql, keys_table_sql, refuse_foreign,
+                                 role_grants)
 
 COPY_ROWS = 100  # rows from which a COPY beats an INSERT (two round trips to one)
 
@@ -161,6 +162,13 @@ class PostgresStore(Store):
 
     def init(self) -> None:
         with self._connect() as con:
+            # Before anything is created: schemas holding another application's tables are
+            # refused and left as they were (the events table in ours marks a ledger).
+            found = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                                "WHERE table_schema IN (%s, %s)", [self.schema, self.read_schema]).fetchall()
+            ledger = any(row == (self.schema, EVENTS_TABLE) for row in found)
+            refuse_foreign([EVENTS_TABLE] if ledger else [t for _, t in found],
+                           f"PostgreSQL schema {self.schema!r} (or {self.read_schema!r})")
             con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema)))
             con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.read_schema)))
         try:

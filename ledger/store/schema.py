@@ -3,7 +3,10 @@ for every role but its owner."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from ledger.errors import InvalidInput
 
 EVENTS_TABLE = "leadledger_events"
 KEYS_TABLE = "leadledger_lead_keys"
@@ -42,6 +45,29 @@ def append_only_sql(schema: str) -> list[Any]:
         ).format(**names),
         SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{table} FROM PUBLIC").format(**names),
     ]
+
+
+def sqlite_append_only_sql() -> list[str]:
+    """DDL (idempotent) that makes SQLite's events table append-only in the file itself:
+    triggers refuse every UPDATE and DELETE of a stored event (SQLite has no TRUNCATE; a
+    DELETE of every row meets the same trigger). Only someone who drops them can change
+    events, and `verify` still finds what he changed."""
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {APPEND_ONLY}_{op.lower()} BEFORE {op} ON {EVENTS_TABLE} "
+        f"BEGIN SELECT RAISE(ABORT, 'leadledger: {op} of stored events is refused: the event store "
+        "is append-only'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+def refuse_foreign(tables: Iterable[str], where: str) -> None:
+    """`init` makes a store only where nothing else lives: a database (or schema) that holds
+    tables but not the ledger's events table belongs to another application."""
+    tables = sorted(tables)
+    if tables and EVENTS_TABLE not in tables:
+        shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+        raise InvalidInput(f"{where} holds another application's tables ({shown}); `init` changes "
+                           "nothing there: choose a new file, or a PostgreSQL ?schema=NAME of its own")
 
 
 def role_grants(schema: str, read_schema: str, app: str, reader: str | None = None) -> list[Any]:

@@ -18,12 +18,12 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from ledger.errors import StoreUnavailable
+from ledger.errors import InvalidInput, StoreUnavailable
 from ledger.store.base import Store
 from ledger.store.checks import AppendChecks
 from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
-from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql
+from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql, refuse_foreign, sqlite_append_only_sql
 
 CHUNK = 500  # keys per IN (...) list of a read-model look-up
 
@@ -63,6 +63,7 @@ class SQLiteStore(Store):
         self._datastore: SQLiteDatastore | None = None
         self._recorder: SQLiteApplicationRecorder | None = None
         self._checked = False  # found initialised once: not checked again (as on PostgreSQL)
+        self._guarded = False  # the append-only triggers made sure of by this process
         self._local = threading.local()  # this thread's connections: "read" and "append"
         self._connections: list[sqlite3.Connection] = []
 
@@ -85,13 +86,29 @@ class SQLiteStore(Store):
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise StoreUnavailable(f"cannot create the store: no folder {folder}")
+        self._refuse_foreign()
         try:
             self.recorder.create_table()
             with self.writing() as cur:
-                for statement in keys_table_sql(KEYS_TABLE):
+                for statement in [*keys_table_sql(KEYS_TABLE), *sqlite_append_only_sql()]:
                     cur.execute(statement)
         except PersistenceError as e:
             raise StoreUnavailable(f"cannot create the store at {self.path}: {e}") from None
+
+    def _refuse_foreign(self) -> None:
+        """Before anything is written: a file that is not a database, or a database of another
+        application's, is refused and left as it was (read here without writing)."""
+        if not os.path.exists(self.path) or (os.path.isfile(self.path) and os.path.getsize(self.path) == 0):
+            return
+        try:
+            con = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=5)
+            try:
+                tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            raise InvalidInput(f"{self.path} is not a SQLite database ({e}); `init` changes nothing in it") from None
+        refuse_foreign(tables, self.path)
 
     def ensure_ready(self) -> None:
         if self._checked:
@@ -146,9 +163,14 @@ class SQLiteStore(Store):
             con = self._connection("append")
             cur = con.cursor()
             cur.execute("BEGIN IMMEDIATE")
+            guard = not self._guarded
+            if guard:  # a store made by an earlier version gets the triggers too
+                for statement in sqlite_append_only_sql():
+                    cur.execute(statement)
             try:
                 yield cur
                 cur.execute("COMMIT")
+                self._guarded = self._guarded or guard
             except BaseException:
                 if con.in_transaction:
                     cur.execute("ROLLBACK")

@@ -120,15 +120,17 @@ def test_history_shape_and_timeline(world, store_url):
 
 
 def test_history_marks_backdated_only_when_more_than_five_minutes_off(ledger):
+    # An --at more than 5 minutes ahead of the store's clock is refused now (SPEC "Time"), so
+    # the backdated event is the one more than 5 minutes behind it.
     now = ledger.clock()
-    ledger.add_person("root", "alice", "A", "rep", at=now)
-    ledger.create_pool("root", "p", "P", at=now)
-    ledger.grant("root", "p", ["alice"], at=now)
-    ledger.add_lead("root", "L-1", "p", at=now - timedelta(minutes=4))
-    ledger.claim("alice", "L-1", at=now - timedelta(minutes=3))
-    ledger.follow_up("alice", "L-1", "late note", at=now + timedelta(minutes=6))
+    ledger.add_person("root", "alice", "A", "rep", at=now - timedelta(minutes=20))
+    ledger.create_pool("root", "p", "P", at=now - timedelta(minutes=20))
+    ledger.grant("root", "p", ["alice"], at=now - timedelta(minutes=20))
+    ledger.add_lead("root", "L-1", "p", at=now - timedelta(minutes=6))
+    ledger.claim("alice", "L-1", at=now - timedelta(minutes=4))
+    ledger.follow_up("alice", "L-1", "ahead", at=now + timedelta(minutes=4))
     flags = [e["backdated"] for e in ledger.history("L-1")["events"]]
-    assert flags == [False, False, True]
+    assert flags == [True, False, False]
 
 
 def test_holdings_deadlines_and_the_rule_that_sets_them(world, store_url):

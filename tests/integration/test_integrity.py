@@ -1,8 +1,8 @@
 """Tamper evidence: verify finds each kind of tampering at the right position, and digests.
 
 The tampering is done beside the ledger, straight in the database: on SQLite as the
-file's owner, on PostgreSQL as a superuser with triggers off (an application role is
-refused, see test_append_only). The verifier is also fed forged records: rehashed,
+file's owner (who drops the append-only triggers first), on PostgreSQL as a superuser with
+triggers off (an application role is refused, see test_append_only). The verifier is also fed forged records: rehashed,
 undecodable, with duplicated keys, claiming false predecessors.
 """
 
@@ -19,7 +19,7 @@ from ledger import codec
 from ledger.application import Ledger
 from ledger.errors import IntegrityViolation, InvalidInput
 from ledger.integrity import parse_digest
-from ledger.store import EVENTS_TABLE
+from ledger.store import APPEND_ONLY, EVENTS_TABLE
 from tests.conftest import PG, T0, event_count, run_cli
 
 DAY2 = "2026-03-03T09:00:00Z"
@@ -36,6 +36,8 @@ class Raw:
             sql = sql.format(events=EVENTS_TABLE, pos="rowid").replace("%s", "?")
             con = sqlite3.connect(self.store.path)
             try:
+                for op in ("update", "delete"):  # the file's owner can drop the append-only triggers
+                    con.execute(f"DROP TRIGGER IF EXISTS {APPEND_ONLY}_{op}")
                 rows = con.execute(sql, list(params)).fetchall()
                 con.commit()
             finally:

@@ -442,7 +442,8 @@ def test_rule_versions(world):
 def test_rule_change_checks(world):
     fails(world, lambda: world.change_rules("mgr", "east", claim_limit=5, at=d(1)), "permission_denied")
     fails(world, lambda: world.change_rules("root", "nope", claim_limit=5, at=d(1)), "unknown_pool")
-    fails(world, lambda: world.change_rules("root", "east", claim_limit=0, at=d(1)), "invalid_input")
+    fails(world, lambda: world.change_rules("root", "east", claim_limit=-1, at=d(1)), "invalid_input")
+    fails(world, lambda: world.change_rules("root", "east", claim_limit=1_000_001, at=d(1)), "invalid_input")
     fails(world, lambda: world.change_rules("root", "east", idle_limit="soon", at=d(1)), "invalid_input")
     fails(world, lambda: world.change_rules("root", "east", at=d(1)), "invalid_input")
     world.change_rules("root", "east", cooldown="1d", at=d(2))

@@ -62,7 +62,7 @@ def test_parse_duration_alone_caps_at_3650d():
 
 
 @pytest.mark.parametrize("rule, text, value", [
-    ("claim_limit", "1", 1), ("claim_limit", "1000000", 1_000_000), ("daily_claim_limit", "0", 0),
+    ("claim_limit", "0", 0), ("claim_limit", "1", 1), ("claim_limit", "1000000", 1_000_000), ("daily_claim_limit", "0", 0),
     ("daily_claim_limit", " 1000000 ", 1_000_000), ("claim_limit", 50, 50),
 ])
 def test_counts_within_limits(rule, text, value):
@@ -70,7 +70,7 @@ def test_counts_within_limits(rule, text, value):
 
 
 @pytest.mark.parametrize("rule, text", [
-    ("claim_limit", "0"), ("claim_limit", "1000001"), ("daily_claim_limit", "-1"),
+    ("claim_limit", "-1"), ("claim_limit", "1000001"), ("daily_claim_limit", "-1"),
     ("daily_claim_limit", "1e3"), ("claim_limit", "1.0"), ("claim_limit", "99999999999999999999999"),
     ("claim_limit", ""), ("claim_limit", "ten"), ("claim_limit", True), ("daily_claim_limit", 10**7),
 ])
