@@ -31,7 +31,7 @@ from ledger.shapes import event_dict
 from ledger.state import CONVERTED, HELD, POOLED
 from ledger.store import Store, open_store
 from projections.queries import ReadModels
-from projections.runner import Projector
+from projections.replay import Fallback
 
 Result = dict[str, Any]
 
@@ -42,9 +42,9 @@ class Ledger:
     def __init__(self, store: Store | str | None = None, *, clock: Callable[[], datetime] | None = None):
         self.store = store if isinstance(store, Store) else open_store(store)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.views = Projector(self.store)
+        self.views = Fallback(self.store)  # on a store it may not write: a replay of the events
         self.repo = Repository(self.store, type(self)._commit)
-        models = ReadModels(self.store, self.views)
+        models = self.views.serve(ReadModels(self.store, self.views))
         self.acting = Acting(self.repo, self.clock)
         self.people = People(self.repo, self.acting, self.views, models)
         self.pools = Pools(self.repo, self.acting, self.views, models)
@@ -55,7 +55,7 @@ class Ledger:
         self.evidence = Evidence(self.repo, self.views, models)
         self.integrity = Integrity(self.store)
         self.feeds = Feeds(self.store, self.views, models)
-        self.asof = AsOf(self.repo, self.acting, self.queries.current)
+        self.asof = AsOf(self.repo, self.acting, self.views, models)
         self.period = Period(self.store, self.repo)
 
     def close(self) -> None:

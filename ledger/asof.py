@@ -3,7 +3,7 @@
 As of a moment, a lead is its own stream replayed to that moment, judged against its pool's
 stream replayed alike; a pool's pooled leads come from the read models replayed over the
 events of that moment (`projections.replay`). Now, the pool's counts come from the read
-models, or from a replay when the store may not be written.
+models (which answer from a replay when the store may not be written: `Fallback`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from ledger.repository import Repository
 from ledger.shapes import rules_dict
 from ledger.state import HELD, Lead, Pool
 from ledger.values import format_time
-from projections.replay import Current, Replay
+from projections.queries import ReadModels
+from projections.replay import Replay
+from projections.runner import Projector
 
 
 class AsOf:
-    def __init__(self, repo: Repository, acting: Acting, current: Current) -> None:
+    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels) -> None:
         self.repo = repo
         self.acting = acting
-        self.current = current
+        self.views = views
+        self.models = models
 
     def moment(self, at: Any, upto: Any) -> Moment | None:
         return resolve(self.repo.store, self.acting.clock, at, upto)
@@ -49,7 +52,8 @@ class AsOf:
         moment = self.moment(at, upto)
         if moment is None:
             pool = self.repo.pool(pool_id)
-            return pool_view(pool, *self.current().pool_leads(pool_id))
+            self.views.catch_up()
+            return pool_view(pool, *self.models.pool_leads(pool_id))
         pool = moment.pool(self.repo, pool_id)
         replayed = Replay(self.repo.store, moment.keep, moment.upto)
         try:

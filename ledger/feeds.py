@@ -13,7 +13,7 @@ from ledger.moments import resolve
 from ledger.shapes import event_dict
 from ledger.store import Store
 from projections.queries import MODELS, ReadModels
-from projections.replay import Current, Replay
+from projections.replay import Replay
 from projections.runner import Projector
 
 # the columns of `export events --format csv`; the rest of each event goes as JSON in `data`
@@ -28,7 +28,6 @@ class Feeds:
         self.store = store
         self.views = views
         self.models = models
-        self.current = Current(store, views, models)  # read models, or a replay if read-only
 
     def project(self, rebuild: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Bring the read models up to date: finish a pending rebuild (or, with `rebuild`,
@@ -74,9 +73,9 @@ class Feeds:
         if since:
             raise InvalidInput("--since applies to `events` only")
         if moment is None:
-            models = self.current()
-            columns = models.columns(model)  # before any row is written
-            return columns, models.rows(model, columns)
+            self.views.catch_up()
+            columns = self.models.columns(model)  # before any row is written
+            return columns, self.models.rows(model, columns)
         replay = Replay(self.store, moment.keep, moment.upto)
         try:
             models = replay.run()

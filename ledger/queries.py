@@ -20,7 +20,6 @@ from ledger.state import CONVERTED, HELD, POOLED, Lead, Pool, lead_stream
 from ledger.store import Stored
 from ledger.values import add, format_duration, format_time
 from projections.queries import ReadModels
-from projections.replay import Current
 from projections.runner import Projector
 
 # The events that decide where a lead is (its pool, its owner, whether it is converted).
@@ -77,7 +76,6 @@ class Queries:
         self.acting = acting
         self.views = views
         self.models = models
-        self.current = Current(repo.store, views, models)  # read models, or a replay if read-only
 
     def owner(self, lead_id: str, at: When = None, upto: int | str | None = None) -> dict[str, Any]:
         """Who owned the lead at `at` (default now), or when the log ended at position `upto`;
@@ -120,7 +118,8 @@ class Queries:
         now = self.acting.clock()
         leads, counts = [], {}
         pools: dict[str, Pool] = {}
-        for lead_id in self.current().leads_of(rep):
+        self.views.catch_up()
+        for lead_id in self.models.leads_of(rep):
             lead = self.repo.lead(lead_id)
             if lead.owner != person.id:
                 continue
@@ -136,7 +135,8 @@ class Queries:
     def _holdings_then(self, rep: str, moment: Moment) -> dict[str, Any]:
         """Holdings as of a moment, from the ownership intervals (an index: the leads the rep
         may have held then) and each candidate's own stream replayed to the moment."""
-        models = self.current()
+        self.views.catch_up()
+        models = self.models
         if moment.at is not None:
             second = moment.at.replace(microsecond=0)
             found = models.owned_around(rep, format_time(second - timedelta(seconds=1)),

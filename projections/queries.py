@@ -32,6 +32,11 @@ class ReadModels:
         self.store = store
         self.views = views
 
+    def answer_from(self, store: Store, views: Projector) -> None:
+        """Read other tables from now on: a replay's (a store that may not be written)."""
+        self.store = store
+        self.views = views
+
     def _all(self, sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
         with self.store.reading() as cur:
             return Db(cur, self.store, self.views.names()).all(sql, params)

@@ -5,10 +5,10 @@ business time, or those up to a position) into tables of a scratch SQLite file o
 in one pass: what a rebuild does, never more. Rows keep the positions the events have in the
 real log, so an as-of export can be compared line by line with today's.
 
-`current` answers the question every reader asks first — "the read models, up to date" — and,
-when the store's own tables cannot be brought up to date in place (a read-only file, a role
-with SELECT only, a hot standby), falls back to a replay of the whole log in memory, writing
-nothing to the store.
+`Fallback` is the live runner every reader catches up first; when the store's own tables
+cannot be brought up to date in place (a read-only file, a role with SELECT only, a hot
+standby), it falls back to a replay of the whole log in scratch tables, writing nothing to
+the store, and the read models it serves answer from there.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -48,6 +48,7 @@ class Replay(Projector):
         self.keep = keep
         self.upto = upto
         self.reached = 0
+        weakref.finalize(self, shutil.rmtree, self.folder, True)  # even if never closed
 
     def _read(self, after: int, limit: int, upto: int | None) -> tuple[int | None, list[tuple[int, Any]], bool]:
         """As the live runner's read, but from the source log, keeping only what `keep` accepts."""
@@ -78,34 +79,41 @@ class Replay(Projector):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class Current:
-    """The read models brought up to date in place, or else replayed from the log in memory
-    (once per process: a later reader reuses the replay, topped up with what came since)."""
+class Fallback(Projector):
+    """The live read models' runner, which on a store it may not write (a read-only file, a
+    role with SELECT only, a hot standby) catches up a replay in scratch tables instead, and
+    turns the `ReadModels` it serves to them: every reader then answers from the events,
+    writing nothing. Once fallen back it stays so for the life of the process."""
 
-    def __init__(self, store: Store, views: Projector, models: ReadModels) -> None:
-        self.store = store
-        self.views = views
-        self.models = models
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.served: list[ReadModels] = []
         self.replay: Replay | None = None
-        self.replayed: ReadModels | None = None
 
-    def __call__(self) -> ReadModels:
+    def serve(self, models: ReadModels) -> ReadModels:
+        """Turn `models` to the replay too, if this runner falls back."""
+        self.served.append(models)
+        return models
+
+    def catch_up(self, batch: int = 2000, upto: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> int:
         if self.replay is None:
             try:
-                self.views.catch_up()
-                return self.models
-            except (PersistenceError, StoreUnavailable, OSError):
-                self.replay = Replay(self.store)  # read-only: answer from the events
-                self.replayed = self.replay.run()
-                return self.replayed
-        self.replay.catch_up(batch=20000)
-        return self.replayed
+                return super().catch_up(batch, upto, progress)
+            except (PersistenceError, StoreUnavailable):
+                if not self.served:
+                    raise
+                self.replay = Replay(self.store)
+                for models in self.served:
+                    models.answer_from(self.replay.store, self.replay)
+        return self.replay.catch_up(max(batch, 20000), upto, progress)
 
     def read_only(self) -> bool:
-        """Whether answers come from a replay in memory (the store could not be written)."""
+        """Whether readers answer from a replay (the store's own tables could not be written)."""
         return self.replay is not None
 
     def close(self) -> None:
+        super().close()
         if self.replay is not None:
             self.replay.close()
             self.replay = None
