@@ -67,9 +67,11 @@ class Feeds:
         moment = resolve(self.store, clock or (lambda: None), at, upto)
         if model == "events" and moment is None:
             return [*EVENT_COLUMNS, "data"], self.iter_events(since)
+        if model == "events":
+            raise InvalidInput("--at and --upto apply to read models, not to events (the log's first N "
+                               "events are the first N lines of `export events`)")
         if model not in MODELS:
-            raise InvalidInput(f"unknown model {model!r}: use one of {', '.join(MODELS)}"
-                               + ("" if moment else ", events"))
+            raise InvalidInput(f"unknown model {model!r}: use one of {', '.join([*MODELS, 'events'])}")
         if since:
             raise InvalidInput("--since applies to `events` only")
         if moment is None:

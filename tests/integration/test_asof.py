@@ -136,6 +136,7 @@ def test_before_the_first_event_is_empty_state_not_an_error(past, store_url):
     ["pool", "show", "east", "--upto", "-1"],
     ["export", "pools", "--upto", "x"],
     ["lead", "show", "L-1", "--at", "yesterday"],
+    ["export", "events", "--upto", "3"],
 ])
 def test_bad_moments_are_invalid_input_and_write_nothing(past, store_url, args):
     world, _ = past
