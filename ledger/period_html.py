@@ -13,9 +13,11 @@ from typing import Any
 
 from ledger.values import parse_time
 
-W, H, PAD, LEFT = 420, 170, 22, 34
+W, H, PAD, LEFT = 480, 170, 22, 34
 OUTCOMES = ("claims", "assigned_in", "reassigned_in", "reassigned_out", "released", "recycled", "converted",
             "follow_ups")
+LABELS = {"assigned_in": "assigned", "reassigned_in": "reas. in", "reassigned_out": "reas. out",
+          "follow_ups": "follow-ups"}
 COLORS = {"claims": "#4c78a8", "assigned_in": "#72b7b2", "reassigned_in": "#54a24b", "reassigned_out": "#eeca3b",
           "released": "#f58518", "recycled": "#e45756", "converted": "#2e7d32", "follow_ups": "#b279a2"}
 
@@ -97,7 +99,7 @@ def rep_chart(rep: dict[str, Any]) -> str:
         bx, by = LEFT + i * step + 3, H - PAD - height
         bars.append(f"<rect class='bar' x='{bx:.1f}' y='{by:.1f}' width='{step - 6:.1f}' height='{height:.1f}' "
                     f"fill='{COLORS[k]}'><title>{escape(k)}: {v}</title></rect>"
-                    f"<text x='{bx + (step - 6) / 2:.1f}' y='{H - 6}' text-anchor='middle'>{escape(k[:9])}</text>")
+                    f"<text x='{bx + (step - 6) / 2:.1f}' y='{H - 6}' text-anchor='middle'>{LABELS.get(k, k)}</text>")
     return (f"<svg class='chart' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img' "
             f"aria-label='outcomes of {escape(rep['rep'])}'>{_axes(top)}{''.join(bars)}</svg>")
 
