@@ -79,6 +79,20 @@ class Replay(Projector):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+# What the databases say when this process may not write: SQLite ("attempt to write a
+# readonly database", "unable to open database file" in a read-only folder), PostgreSQL
+# ("permission denied for table ...", "cannot execute ... in a read-only transaction").
+NOT_WRITABLE = ("readonly", "read-only", "permission denied", "unable to open database file",
+                "must be owner", "insufficient privilege")
+
+
+def _not_writable(error: Exception) -> bool:
+    """Whether a failure to bring the read models up to date was the store refusing writes
+    (then the answer comes from a replay), not a lost connection or a busy store."""
+    text = f"{error} {error.__cause__ or ''}".lower()
+    return any(words in text for words in NOT_WRITABLE)
+
+
 class Fallback(Projector):
     """The live read models' runner, which on a store it may not write (a read-only file, a
     role with SELECT only, a hot standby) catches up a replay in scratch tables instead, and
@@ -100,8 +114,8 @@ class Fallback(Projector):
         if self.replay is None:
             try:
                 return super().catch_up(batch, upto, progress)
-            except (PersistenceError, StoreUnavailable):
-                if not self.served:
+            except (PersistenceError, StoreUnavailable) as e:
+                if not self.served or not _not_writable(e):
                     raise
                 self.replay = Replay(self.store)
                 for models in self.served:
