@@ -5,13 +5,15 @@ from __future__ import annotations
 import click
 
 from commands.output import App, fields, pass_app, table
+from ledger.period_html import write_page
 
 
 @click.command()
 @click.argument("lead_id", metavar="LEAD")
 @click.option("--at", metavar="TIME", help="as of this time (ISO 8601; no offset means UTC); an event at TIME counts as done")
+@click.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
 @pass_app
-def owner(app: App, lead_id: str, at: str | None) -> None:
+def owner(app: App, lead_id: str, at: str | None, upto: str | None = None) -> None:
     """Who owned a lead at a time (default now), since when, by which event.
 
     \b
@@ -29,7 +31,7 @@ def owner(app: App, lead_id: str, at: str | None) -> None:
         else:
             click.echo(f"{r['lead']} at {r['at']}: did not exist yet")
 
-    app.run(lambda ledger: ledger.owner(lead_id, at), render, reader=True)
+    app.run(lambda ledger: ledger.owner(lead_id, at, upto), render, reader=True)
 
 
 @click.command()
@@ -94,13 +96,16 @@ def _describe(e: dict) -> str:
 
 @click.command()
 @click.argument("rep")
+@click.option("--at", metavar="TIME", help="as of this business time (ISO 8601; no offset means UTC)")
+@click.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
 @pass_app
-def holdings(app: App, rep: str) -> None:
-    """What a rep holds now, with each recycle deadline.
+def holdings(app: App, rep: str, at: str | None = None, upto: str | None = None) -> None:
+    """What a rep holds now (or as of a moment), with each recycle deadline.
 
     \b
     Example:
       leadledger holdings alice
+      leadledger holdings alice --at 2026-03-31T23:59:59Z
     """
     def render(r: dict) -> None:
         rows = [{**x, "deadline": (x["recycle_at"] or "-") + (" OVERDUE" if x["overdue"] else ""),
@@ -113,7 +118,7 @@ def holdings(app: App, rep: str) -> None:
         if r["count_by_pool"]:
             click.echo("held: " + ", ".join(f"{p} {n}" for p, n in r["count_by_pool"].items()))
 
-    app.run(lambda ledger: ledger.holdings(rep), render, reader=True)
+    app.run(lambda ledger: ledger.holdings(rep, at, upto), render, reader=True)
 
 
 @click.command()
@@ -154,4 +159,39 @@ def explain(app: App, lead_id: str) -> None:
     app.run(lambda ledger: ledger.explain(lead_id), render, reader=True)
 
 
-COMMANDS = [owner, history, holdings, explain]
+@click.command()
+@click.option("--from", "start", metavar="TIME", required=True, help="start of the period (ISO 8601, UTC if no offset)")
+@click.option("--to", "end", metavar="TIME", required=True, help="end of the period, not included")
+@click.option("--pool", metavar="POOL", help="only this pool's leads")
+@click.option("--rep", metavar="REP", help="only this rep")
+@click.option("--html", "html", metavar="FILE", help="also write a self-contained HTML page with charts")
+@pass_app
+def report(app: App, start: str, end: str, pool: str | None, rep: str | None, html: str | None) -> None:
+    """What happened in a business-time period [FROM, TO): per rep and per pool.
+
+    \b
+    Example:
+      leadledger report --from 2026-03-01 --to 2026-04-01 --html march.html
+    """
+    def call(ledger):
+        result = ledger.report(start, end, pool, rep)
+        if html:
+            write_page(result, html)
+        return result
+
+    def render(r: dict) -> None:
+        click.echo(f"period {r['from']} to {r['to']}")
+        table([{**x, "recycled": sum(x["recycled"].values()), "refused": sum(x["refused"].values())}
+               for x in r["reps"]],
+              ["rep", "held_at_start", "held_at_end", "claims", "refused", "assigned_in", "reassigned_in",
+               "reassigned_out", "released", "recycled", "converted", "follow_ups", "backdated"],
+              ["REP", "HELD AT START", "AT END", "CLAIMS", "REFUSED", "ASSIGNED", "REASSIGNED IN", "OUT",
+               "RELEASED", "RECYCLED", "CONVERTED", "FOLLOW-UPS", "BACKDATED"], empty="no rep did anything")
+        click.echo("")
+        table(r["pools"], ["pool", "pooled_at_start", "pooled_at_end", "added", "claimed", "returned"],
+              ["POOL", "POOLED AT START", "AT END", "ADDED", "CLAIMED", "RETURNED"], empty="no pools")
+
+    app.run(call, render, reader=True)
+
+
+COMMANDS = [owner, history, holdings, explain, report]

@@ -128,16 +128,18 @@ def render_import(r: dict) -> None:
 
 @lead.command("show")
 @click.argument("lead_id", metavar="ID")
+@click.option("--at", metavar="TIME", help="as of this business time (ISO 8601; no offset means UTC)")
+@click.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
 @pass_app
-def show(app: App, lead_id: str) -> None:
-    """A lead's current state."""
+def show(app: App, lead_id: str, at: str | None = None, upto: str | None = None) -> None:
+    """A lead's current state, or its state as of a moment."""
     def render(r: dict) -> None:
         fields([("lead", r["lead"]), ("pool", r["pool"]), ("status", r["status"]), ("owner", r["owner"]),
                 ("since", r["since"]), ("last follow-up", r["last_follow_up"]), ("deal", r["deal"]),
                 ("recycle at", f"{r['recycle_at']} ({r['recycle_rule']})" if r["recycle_at"] else None),
                 ("disputes", r["disputes"]), *r["attributes"].items()])
 
-    app.run(lambda ledger: ledger.lead_show(lead_id), render, reader=True)
+    app.run(lambda ledger: ledger.lead_show(lead_id, at, upto), render, reader=True)
 
 
 COMMANDS = [lead]

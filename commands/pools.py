@@ -119,9 +119,11 @@ def list_(app: App) -> None:
 
 @pool.command("show")
 @click.argument("pool_id", metavar="ID")
+@click.option("--at", metavar="TIME", help="as of this business time (ISO 8601; no offset means UTC)")
+@click.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
 @pass_app
-def show(app: App, pool_id: str) -> None:
-    """A pool's rules, members, counts and pooled leads."""
+def show(app: App, pool_id: str, at: str | None = None, upto: str | None = None) -> None:
+    """A pool's rules, members, counts and pooled leads (now, or as of a moment)."""
     def render(r: dict) -> None:
         fields([("pool", f"{r['pool']} ({r['name']})"), ("rules version", r["rules_version"]),
                 ("members", r["members"]), ("held", r["held_count"]), ("converted", r["converted_count"]),
@@ -133,7 +135,7 @@ def show(app: App, pool_id: str) -> None:
             more = f" … and {len(r['pooled']) - 20} more" if len(r["pooled"]) > 20 else ""
             click.echo(f"pooled leads: {', '.join(shown)}{more}")
 
-    app.run(lambda ledger: ledger.pool_show(pool_id), render, reader=True)
+    app.run(lambda ledger: ledger.pool_show(pool_id, at, upto), render, reader=True)
 
 
 COMMANDS = [pool]

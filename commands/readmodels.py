@@ -156,8 +156,11 @@ def _replacing(out: str) -> Iterator[str]:
 @click.option("--bom", is_flag=True, help="csv: begin with a byte-order mark (for Excel)")
 @click.option("--since", metavar="POSITION", callback=_position,
               help="events: only those after POSITION (0 to 2^63-1)")
+@click.option("--at", metavar="TIME", help="a read model as of this business time (ISO 8601; no offset means UTC)")
+@click.option("--upto", metavar="POSITION", help="a read model as the log said when it ended at POSITION")
 @pass_app
-def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, since: int) -> None:
+def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, since: int,
+           at: str | None = None, upto: str | None = None) -> None:
     """Write a read model's rows, or the events (the change feed), as JSON Lines, CSV or Excel.
 
     \b
@@ -165,24 +168,26 @@ def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, si
       leadledger export holdings --out holdings.csv     # CSV, from the extension
       leadledger export holdings --out holdings.xlsx    # an Excel workbook
       leadledger export events --since 5120             # what came after position 5120
+      leadledger export holdings --at 2026-03-31T23:59:59Z   # as of quarter end
     """
     def call(ledger) -> dict[str, Any] | None:
         chosen = fmt or FORMATS.get(os.path.splitext(out or "")[1].lower(), "jsonl")
         check_export(chosen, out, bom)  # bad options fail before any work
         if out is None:
-            columns, rows = ledger.export(model, since)
+            columns, rows = ledger.export(model, since, at, upto)
             app.json = False  # the rows themselves are the output (errors before here are JSON)
             write_export(rows, chosen, sys.stdout, events=model == "events", columns=columns, bom=bom)
             sys.stdout.flush()
             return None
         with _replacing(out) as temp:
-            columns, rows = ledger.export(model, since)
+            columns, rows = ledger.export(model, since, at, upto)
             if chosen == "xlsx":
                 count = write_export(rows, chosen, None, path=temp, events=model == "events", columns=columns)
             else:
                 with open(temp, "w", encoding="utf-8", newline="") as f:
                     count = write_export(rows, chosen, f, events=model == "events", columns=columns, bom=bom)
-        return {"model": model, "format": chosen, "out": out, "rows": count}
+        as_of = {"at": at} if at is not None else {"upto": int(upto)} if upto is not None else {}
+        return {"model": model, "format": chosen, "out": out, "rows": count, **as_of}
 
     app.run(call, lambda r: r and click.echo(f"wrote {r['rows']} {r['model']} rows to {r['out']}", err=True),
             reader=True)

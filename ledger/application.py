@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.acting import Acting, When
+from ledger.asof import AsOf
 from ledger.disputes import Disputes
 from ledger.errors import LedgerError
 from ledger.evidence import Evidence
@@ -22,6 +23,7 @@ from ledger.integrity import Integrity
 from ledger.leads import IMPORT_BATCH, Leads
 from ledger.ownership import Ownership
 from ledger.people import People
+from ledger.period import Period
 from ledger.pools import Pools
 from ledger.queries import Queries
 from ledger.repository import Holdings, Repository
@@ -29,7 +31,7 @@ from ledger.shapes import event_dict
 from ledger.state import CONVERTED, HELD, POOLED
 from ledger.store import Store, open_store
 from projections.queries import ReadModels
-from projections.runner import Projector
+from projections.replay import Fallback
 
 Result = dict[str, Any]
 
@@ -40,9 +42,9 @@ class Ledger:
     def __init__(self, store: Store | str | None = None, *, clock: Callable[[], datetime] | None = None):
         self.store = store if isinstance(store, Store) else open_store(store)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.views = Projector(self.store)
+        self.views = Fallback(self.store)  # on a store it may not write: a replay of the events
         self.repo = Repository(self.store, type(self)._commit)
-        models = ReadModels(self.store, self.views)
+        models = self.views.serve(ReadModels(self.store, self.views))
         self.acting = Acting(self.repo, self.clock)
         self.people = People(self.repo, self.acting, self.views, models)
         self.pools = Pools(self.repo, self.acting, self.views, models)
@@ -53,6 +55,8 @@ class Ledger:
         self.evidence = Evidence(self.repo, self.views, models)
         self.integrity = Integrity(self.store)
         self.feeds = Feeds(self.store, self.views, models)
+        self.asof = AsOf(self.repo, self.acting, self.views, models)
+        self.period = Period(self.store, self.repo)
 
     def close(self) -> None:
         self.views.close()
@@ -103,8 +107,9 @@ class Ledger:
     def pool_list(self) -> Result:
         return self.pools.listing()
 
-    def pool_show(self, pool_id: str) -> Result:
-        return self.pools.show(pool_id)
+    def pool_show(self, pool_id: str, at: When = None, upto: int | str | None = None) -> Result:
+        """A pool now, or as of `at` (business time) or `upto` (a log position)."""
+        return self.asof.pool_show(pool_id, at, upto)
 
     # --- leads --------------------------------------------------------------------------
 
@@ -125,8 +130,11 @@ class Ledger:
         return self.leads.import_rows(actor, pool_id, rows, allow_duplicate=allow_duplicate, at=at,
                                       batch=batch, progress=progress)
 
-    def lead_show(self, lead_id: str) -> Result:
-        return self.leads.show(lead_id)
+    def lead_show(self, lead_id: str, at: When = None, upto: int | str | None = None) -> Result:
+        """A lead now, or as of `at` (business time) or `upto` (a log position)."""
+        if at is None and upto is None:
+            return self.leads.show(lead_id)
+        return self.asof.lead_show(lead_id, at, upto)
 
     # --- ownership ----------------------------------------------------------------------
 
@@ -174,15 +182,20 @@ class Ledger:
 
     # --- queries ------------------------------------------------------------------------
 
-    def owner(self, lead_id: str, at: When = None) -> Result:
-        """Who owned the lead at `at` (default now); an event at `at` counts as done."""
-        return self.queries.owner(lead_id, at)
+    def owner(self, lead_id: str, at: When = None, upto: int | str | None = None) -> Result:
+        """Who owned the lead at `at` (default now), or when the log ended at `upto`."""
+        return self.queries.owner(lead_id, at, upto)
 
     def history(self, lead_id: str) -> Result:
         return self.queries.history(lead_id)
 
-    def holdings(self, rep: str) -> Result:
-        return self.queries.holdings(rep)
+    def holdings(self, rep: str, at: When = None, upto: int | str | None = None) -> Result:
+        """What a rep holds now, or as of `at` (business time) or `upto` (a log position)."""
+        return self.queries.holdings(rep, at, upto)
+
+    def report(self, start: When, end: When, pool: str | None = None, rep: str | None = None) -> Result:
+        """What happened in the business-time period [start, end) (SPEC section 5)."""
+        return self.period.report(start, end, pool, rep)
 
     def explain(self, lead_id: str, at: When = None) -> Result:
         """Why the lead is where it is: the event that put it there, the rules and facts checked."""
@@ -207,9 +220,11 @@ class Ledger:
         """Keep the read models current as events arrive, until `stop` is set or interrupted."""
         self.feeds.follow(stop, on_batch, on_error, poll)
 
-    def export(self, model: str, since: int = 0) -> tuple[list[str], Iterator[Result]]:
-        """The columns and rows of a read model, or of the events after position `since`."""
-        return self.feeds.export(model, since)
+    def export(self, model: str, since: int = 0, at: When = None,
+               upto: int | str | None = None) -> tuple[list[str], Iterator[Result]]:
+        """The columns and rows of a read model (as of `at` or `upto`, if given), or of the
+        events after position `since`."""
+        return self.feeds.export(model, since, at, upto, self.clock)
 
     def iter_events(self, since: int = 0, batch: int = 5000) -> Iterator[Result]:
         """The change feed: every event after position `since`, in position order."""

@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from ledger.errors import InvalidInput
+from ledger.moments import resolve
 from ledger.shapes import event_dict
 from ledger.store import Store
 from projections.queries import MODELS, ReadModels
+from projections.replay import Replay
 from projections.runner import Projector
 
 # the columns of `export events --format csv`; the rest of each event goes as JSON in `data`
@@ -54,19 +56,36 @@ class Feeds:
         self.store.ensure_ready()
         self.views.follow(stop, poll=poll, on_batch=on_batch, on_error=on_error)
 
-    def export(self, model: str, since: int = 0) -> tuple[list[str], Iterator[dict[str, Any]]]:
+    def export(self, model: str, since: int = 0, at: Any = None, upto: Any = None,
+               clock: Callable[[], Any] | None = None) -> tuple[list[str], Iterator[dict[str, Any]]]:
         """The columns and rows of a read model (after a catch-up), or of the events after
-        position `since` (the change feed, in position order). Checks run before any row."""
+        position `since` (the change feed, in position order). Checks run before any row.
+
+        As of `at` or `upto` (SPEC section 5), a read model's rows are those of its tables
+        rebuilt over the events of that moment, in one pass (`projections.replay`)."""
         self.store.ensure_ready()
-        if model == "events":
+        moment = resolve(self.store, clock or (lambda: None), at, upto)
+        if model == "events" and moment is None:
             return [*EVENT_COLUMNS, "data"], self.iter_events(since)
+        if model == "events":
+            raise InvalidInput("--at and --upto apply to read models, not to events (the log's first N "
+                               "events are the first N lines of `export events`)")
         if model not in MODELS:
             raise InvalidInput(f"unknown model {model!r}: use one of {', '.join([*MODELS, 'events'])}")
         if since:
             raise InvalidInput("--since applies to `events` only")
-        self.views.catch_up()
-        columns = self.models.columns(model)  # before any row is written
-        return columns, self.models.rows(model, columns)
+        if moment is None:
+            self.views.catch_up()
+            columns = self.models.columns(model)  # before any row is written
+            return columns, self.models.rows(model, columns)
+        replay = Replay(self.store, moment.keep, moment.upto)
+        try:
+            models = replay.run()
+            columns = models.columns(model)
+        except BaseException:
+            replay.close()
+            raise
+        return columns, _closing(models.rows(model, columns), replay)
 
     def iter_events(self, since: int = 0, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The change feed: every event after position `since`, in position order."""
@@ -78,6 +97,14 @@ class Feeds:
                 row["stream"] = s.stream
                 yield row
             position = events[-1].position
+
+
+def _closing(rows: Iterator[dict[str, Any]], replay: Replay) -> Iterator[dict[str, Any]]:
+    """The rows, then the replay they came from removed."""
+    try:
+        yield from rows
+    finally:
+        replay.close()
 
 
 def event_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -13,6 +13,7 @@ from ledger import codec, decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.errors import NotFound
+from ledger.moments import Moment, resolve
 from ledger.repository import Repository
 from ledger.shapes import dispute_brief, event_dict, ownership_intervals, rules_dict, rules_row
 from ledger.state import CONVERTED, HELD, POOLED, Lead, Pool, lead_stream
@@ -24,6 +25,7 @@ from projections.runner import Projector
 # The events that decide where a lead is (its pool, its owner, whether it is converted).
 PLACING = (ev.LeadAdded, ev.LeadMoved, *ev.OWNERSHIP_STARTS, *ev.OWNERSHIP_ENDS)
 PLACEMENT_TOPICS = tuple(sorted({c.__name__ for c in (*PLACING, ev.LeadConverted)}))
+LATEST = datetime.max.replace(tzinfo=UTC)  # later than any event: the whole of a log prefix
 
 
 # --- owner at a time ----------------------------------------------------------------------
@@ -75,13 +77,18 @@ class Queries:
         self.views = views
         self.models = models
 
-    def owner(self, lead_id: str, at: When = None) -> dict[str, Any]:
-        """Who owned the lead at `at` (default now); an event at `at` counts as done."""
+    def owner(self, lead_id: str, at: When = None, upto: int | str | None = None) -> dict[str, Any]:
+        """Who owned the lead at `at` (default now), or when the log ended at position `upto`;
+        an event at `at` counts as done."""
         self.repo.ready()
+        moment = resolve(self.repo.store, self.acting.clock, at, upto) if upto is not None else None
         when = self.acting.time(at)
         rows = self.repo.store.read_stream_rows(lead_stream(lead_id), PLACEMENT_TOPICS)
         if not rows:
             raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        if moment is not None:
+            placed = placement_at([r for r in rows if r[0] <= moment.upto], LATEST)
+            return {"lead": lead_id, "at": format_time(moment.now), **placed, "upto": moment.upto}
         return {"lead": lead_id, "at": format_time(when), **placement_at(rows, when)}
 
     def history(self, lead_id: str) -> dict[str, Any]:
@@ -101,13 +108,17 @@ class Queries:
             ],
         }
 
-    def holdings(self, rep: str) -> dict[str, Any]:
+    def holdings(self, rep: str, at: When = None, upto: int | str | None = None) -> dict[str, Any]:
+        """What a rep holds now, or as of `at` (business time) or `upto` (a log position)."""
         self.repo.ready()
         person = self.repo.known_person(rep)
+        moment = resolve(self.repo.store, self.acting.clock, at, upto)
+        if moment is not None:
+            return self._holdings_then(rep, moment)
         now = self.acting.clock()
-        self.views.catch_up()
         leads, counts = [], {}
         pools: dict[str, Pool] = {}
+        self.views.catch_up()
         for lead_id in self.models.leads_of(rep):
             lead = self.repo.lead(lead_id)
             if lead.owner != person.id:
@@ -115,18 +126,35 @@ class Queries:
             pool = pools.get(lead.pool) or self.repo.pool(lead.pool)
             pools[lead.pool] = pool
             due = decisions.deadline(lead, pool, now)
-            leads.append({
-                "lead": lead.id, "pool": lead.pool, "status": lead.status,
-                "since": format_time(lead.placed_at), "last_follow_up": format_time(lead.last_follow_up),
-                "recycle_at": format_time(due.at) if due else None,
-                "recycle_rule": due.rule if due else None,
-                "rules_version": due.rules.version if due else None,
-                "overdue": bool(due and now >= due.at),
-            })
+            leads.append(_holding(lead, due, now))
             if lead.status == HELD:
                 counts[lead.pool] = counts.get(lead.pool, 0) + 1
         return {"rep": rep, "active": person.active, "now": format_time(now), "leads": leads,
                 "count_by_pool": counts}
+
+    def _holdings_then(self, rep: str, moment: Moment) -> dict[str, Any]:
+        """Holdings as of a moment, from the ownership intervals (an index: the leads the rep
+        may have held then) and each candidate's own stream replayed to the moment."""
+        self.views.catch_up()
+        models = self.models
+        if moment.at is not None:
+            second = moment.at.replace(microsecond=0)
+            found = models.owned_around(rep, format_time(second - timedelta(seconds=1)),
+                                        format_time(second + timedelta(seconds=1)))
+        else:
+            found = models.owned_upto(rep, moment.upto)
+        person = moment.person(self.repo, rep)
+        leads: list[Lead] = [lead for lead in (moment.lead(self.repo, i) for i in found) if lead.owner == rep]
+        leads.sort(key=lambda lead: lead.placed_position)
+        pools = {p: moment.pool(self.repo, p) for p in {lead.pool for lead in leads}}
+        rows, counts = [], {}
+        for lead in leads:
+            due = decisions.deadline(lead, pools[lead.pool], moment.now)
+            rows.append(_holding(lead, due, moment.now))
+            if lead.status == HELD:
+                counts[lead.pool] = counts.get(lead.pool, 0) + 1
+        return {"rep": rep, "active": person.exists and person.active, "now": format_time(moment.now),
+                "leads": rows, "count_by_pool": counts, **moment.label()}
 
     def explain(self, lead_id: str, at: When = None) -> dict[str, Any]:
         """Why the lead is where it is: the event that put it there, the rules and facts checked."""
@@ -172,6 +200,15 @@ class Queries:
         result["reasons"] = _reasons(lead, placed, due, now, rv.version, moved_by, converted, cooldowns)
         result["summary"] = " ".join(result["reasons"])
         return result
+
+
+def _holding(lead: Lead, due: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "lead": lead.id, "pool": lead.pool, "status": lead.status,
+        "since": format_time(lead.placed_at), "last_follow_up": format_time(lead.last_follow_up),
+        "recycle_at": format_time(due.at) if due else None, "recycle_rule": due.rule if due else None,
+        "rules_version": due.rules.version if due else None, "overdue": bool(due and now >= due.at),
+    }
 
 
 def _facts(lead: Lead, e: ev.Event, now: datetime, converted: Stored | None) -> dict[str, Any]:

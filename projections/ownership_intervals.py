@@ -16,7 +16,11 @@ class OwnershipIntervals(ReadModel):
                      "to_at TEXT, end_position BIGINT, started_by TEXT NOT NULL, "
                      "ended_by TEXT, dispute TEXT", fresh_keys=True),
     }
-    indexes = ["ownership_intervals:lead, start_position", "ownership_intervals:owner"]
+    # The last two are the index of the past: a rep's intervals that end after a moment (or are
+    # open), with what `holdings --at` / `--upto` check in them, read from the index alone.
+    indexes = ["ownership_intervals:lead, start_position", "ownership_intervals:owner",
+               "ownership_intervals:owner, to_at, from_at, lead",
+               "ownership_intervals:owner, end_position, start_position, lead"]
     lookups = ["ownership_intervals:lead, start_position"]  # each batch reads its leads' open intervals
 
     def prepare(self, batch: Batch, events) -> None:

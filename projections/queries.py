@@ -32,6 +32,11 @@ class ReadModels:
         self.store = store
         self.views = views
 
+    def answer_from(self, store: Store, views: Projector) -> None:
+        """Read other tables from now on: a replay's (a store that may not be written)."""
+        self.store = store
+        self.views = views
+
     def _all(self, sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
         with self.store.reading() as cur:
             return Db(cur, self.store, self.views.names()).all(sql, params)
@@ -50,6 +55,21 @@ class ReadModels:
     def leads_of(self, rep: str) -> list[str]:
         """The leads a rep holds or converted, the longest held first."""
         return [r[0] for r in self._all("SELECT lead FROM {holdings} WHERE rep = %s ORDER BY since_position", [rep])]
+
+    def owned_around(self, rep: str, low: str, high: str) -> list[str]:
+        """The leads with an ownership interval of `rep` that may cover a time between `low`
+        and `high` (ISO texts a second or more either side of it: a text with a fraction of a
+        second sorts before the whole second, so the bounds leave room for it). Its candidates
+        for `holdings --at`; replaying each lead's own stream decides."""
+        return [r[0] for r in self._all(
+            "SELECT DISTINCT lead FROM {ownership_intervals} WHERE owner = %s AND from_at < %s "
+            "AND (to_at IS NULL OR to_at >= %s)", [rep, high, low])]
+
+    def owned_upto(self, rep: str, position: int) -> list[str]:
+        """The leads `rep` owned when the log ended at `position` (for `holdings --upto`)."""
+        return [r[0] for r in self._all(
+            "SELECT DISTINCT lead FROM {ownership_intervals} WHERE owner = %s AND start_position <= %s "
+            "AND (end_position IS NULL OR end_position > %s)", [rep, position, position])]
 
     # --- people and pools ---------------------------------------------------------------
 

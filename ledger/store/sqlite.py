@@ -118,7 +118,7 @@ class SQLiteStore(Store):
                 f"no store at {self.path}; run `leadledger init --admin ID --name NAME` first"
             )
         try:
-            con = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=5)
+            con = sqlite3.connect(self._read_only_uri(), uri=True, timeout=5)
             try:
                 row = con.execute(
                     "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (EVENTS_TABLE,)
@@ -132,6 +132,16 @@ class SQLiteStore(Store):
                 f"the store at {self.path} is not initialised; run `leadledger init` first"
             )
         self._checked = True
+
+    def _read_only_uri(self) -> str:
+        """The file opened read-only. In a folder this process may not write, SQLite cannot
+        make the WAL index a reader needs beside the file: unless one is there, the file is
+        opened as immutable (an auditor's read-only copy, which nobody writes)."""
+        uri = Path(self.path).absolute().as_uri() + "?mode=ro"
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.access(folder, os.W_OK) and not os.path.exists(self.path + "-shm"):
+            uri += "&immutable=1"
+        return uri
 
     def _is_busy(self, e: Exception) -> bool:
         text = str(e).lower()
@@ -148,6 +158,11 @@ class SQLiteStore(Store):
         than a query; in WAL mode readers never block, nor are blocked by, the writer.
         """
         con = getattr(self._local, role, None)
+        if con is None and not os.access(self.path, os.W_OK):  # a copy we may only read
+            con = sqlite3.connect(self._read_only_uri(), uri=True, isolation_level=None, timeout=60,
+                                  check_same_thread=False)
+            setattr(self._local, role, con)
+            self._connections.append(con)
         if con is None:
             con = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
             setattr(self._local, role, con)
@@ -226,8 +241,11 @@ class SQLiteStore(Store):
 
     @contextmanager
     def writing(self) -> Iterator[Any]:
-        with self.datastore.transaction(commit=True) as cur:
-            yield cur.sqlite_cursor
+        try:
+            with self.datastore.transaction(commit=True) as cur:
+                yield cur.sqlite_cursor
+        except sqlite3.Error as e:  # a file we may not write, say: a store error, as in `reading`
+            raise OperationalError(str(e)) from e
 
     def rename_index(self, cur: Any, old: str, new: str, table: str, columns: str) -> None:
         """SQLite cannot rename an index: it is built again under its new name."""
