@@ -15,6 +15,8 @@ from typing import Any
 
 from ledger.acting import Acting, When
 from ledger.disputes import Disputes
+from ledger.disclosure import with_personal
+from ledger.erasure import Erasure
 from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.feeds import Feeds, Progress
@@ -53,6 +55,7 @@ class Ledger:
         self.evidence = Evidence(self.repo, self.views, models)
         self.integrity = Integrity(self.store)
         self.feeds = Feeds(self.store, self.views, models)
+        self.erasure = Erasure(self.repo, self.acting)
 
     def close(self) -> None:
         self.views.close()
@@ -126,7 +129,11 @@ class Ledger:
                                       batch=batch, progress=progress)
 
     def lead_show(self, lead_id: str) -> Result:
-        return self.leads.show(lead_id)
+        return with_personal(self.store, self.leads.show(lead_id))
+
+    def erase_lead(self, actor: str, lead_id: str, reason: str, at: When = None) -> Result:
+        """Erase a lead's personal data for good (SPEC section 7): admins only."""
+        return self.erasure.erase(actor, lead_id, reason, at)
 
     # --- ownership ----------------------------------------------------------------------
 

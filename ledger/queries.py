@@ -12,6 +12,7 @@ import msgspec
 from ledger import codec, decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
+from ledger.disclosure import is_erased, opened, shown
 from ledger.errors import NotFound
 from ledger.repository import Repository
 from ledger.shapes import dispute_brief, event_dict, ownership_intervals, rules_dict, rules_row
@@ -89,9 +90,11 @@ class Queries:
         stored = self.repo.store.read_stream(lead_stream(lead_id))
         if not stored:
             raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        erased = is_erased(stored)
         return {
             "lead": lead_id,
-            "events": [event_dict(s) for s in stored],
+            "erased": erased,
+            "events": [shown(event_dict(s), erased) for s in opened(self.repo.store, stored, erased=erased)],
             "ownership": ownership_intervals(stored),
             "refused": [
                 {"position": s.position, "type": type(s.event).__name__, "actor": s.event.actor,
@@ -163,7 +166,7 @@ class Queries:
         decided = getattr(e, "rules_version", None)
         result = {
             "lead": lead.id, "status": lead.status, "owner": lead.owner, "pool": lead.pool,
-            "because": event_dict(placed),
+            "because": event_dict(opened(self.repo.store, [placed], erased=is_erased(stored))[0]),
             "rules": {"version": rv.version, "since": format_time(rv.since), **rules_dict(rv.rules)},
             "decided_under": rules_row(pool, decided) if decided else None,
             "facts": facts, "deadlines": deadlines, "cooldowns": cooldowns, "dispute": moved_by,
