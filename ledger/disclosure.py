@@ -62,7 +62,8 @@ def with_personal(store: Store, answer: dict[str, Any]) -> dict[str, Any]:
     `"erased": true` once erased."""
     lead_id = answer["lead"]
     key = store.personal.keys_of([lead_id]).get(lead_id)
-    answer["erased"] = key == ERASED
+    if key == ERASED:  # only then: answers about other leads stay as they were
+        answer["erased"] = True
     rows = store.read_stream_rows(lead_stream(lead_id), ["LeadAdded"])
     if not rows:
         return answer
@@ -76,7 +77,7 @@ def with_personal(store: Store, answer: dict[str, Any]) -> dict[str, Any]:
             attributes.pop(name, None)
         else:
             attributes[name] = value
-    if answer["erased"]:
+    if key == ERASED:
         attributes.update(dict.fromkeys(sealing.PERSONAL_ATTRIBUTES))
     answer["attributes"] = attributes
     return answer
@@ -106,7 +107,10 @@ def opened_notes(store: Store, events: list[tuple[int, Any]]) -> dict[int, str |
 
 def shown(row: dict[str, Any], erased: bool) -> dict[str, Any]:
     """An event as outputs print it (`shapes.event_dict`): once its lead is erased, its
-    personal fields named as null and `"erased": true`."""
+    personal fields named as null and `"erased": true`. An event stored before sealing has no
+    `sealed` to show: its answer stays as it was."""
+    if "sealed" in row and row["sealed"] is None:
+        del row["sealed"]
     if not erased:
         return row
     if row.get("type") == "LeadAdded":

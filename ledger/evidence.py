@@ -40,7 +40,7 @@ class Evidence:
         return {
             **dispute_brief(d),
             "lead_now": {"status": lead.status, "owner": lead.owner, "pool": lead.pool,
-                         "attributes": attributes, "erased": erased},
+                         "attributes": attributes, **({"erased": True} if erased else {})},
             "evidence": self._evidence(lead, d, stored, pool),
         }
 

@@ -93,7 +93,7 @@ class Queries:
         erased = is_erased(stored)
         return {
             "lead": lead_id,
-            "erased": erased,
+            **({"erased": True} if erased else {}),  # only then: earlier answers stay the same
             "events": [shown(event_dict(s), erased) for s in opened(self.repo.store, stored, erased=erased)],
             "ownership": ownership_intervals(stored),
             "refused": [
@@ -166,7 +166,8 @@ class Queries:
         decided = getattr(e, "rules_version", None)
         result = {
             "lead": lead.id, "status": lead.status, "owner": lead.owner, "pool": lead.pool,
-            "because": event_dict(opened(self.repo.store, [placed], erased=is_erased(stored))[0]),
+            "because": shown(event_dict(opened(self.repo.store, [placed], erased=(erased := is_erased(stored)))[0]),
+                             erased),
             "rules": {"version": rv.version, "since": format_time(rv.since), **rules_dict(rv.rules)},
             "decided_under": rules_row(pool, decided) if decided else None,
             "facts": facts, "deadlines": deadlines, "cooldowns": cooldowns, "dispute": moved_by,

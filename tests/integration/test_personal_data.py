@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ledger import sealing
@@ -21,7 +22,8 @@ from ledger.application import Ledger
 from ledger.errors import IntegrityViolation, Refused
 from ledger.store import EVENTS_TABLE
 from ledger.store.personal import DATA_KEYS_TABLE
-from tests.conftest import T0, event_count, run_cli
+from tests.conftest import PG, T0, event_count, run_cli
+from tests.integration.test_fixture_store import expected, old_store  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
 CONTACT, PHONE, EMAIL, NOTE = "Wang Xiaoming", "+86 139 1234 5678", "wang.xm@example.cn", "asked for a quote on 40 units"
@@ -42,11 +44,11 @@ def rows_of(led: Ledger, tables: str = "all") -> list[str]:
         if tables == "events":
             names = [n for n in names if n.endswith(EVENTS_TABLE)]
         found = []
-        for name in names:
+        for name in sorted(names):
             cur.execute(f"SELECT * FROM {name}")
             found += [repr(tuple(bytes(v).decode("utf-8", "replace") if isinstance(v, (bytes, memoryview)) else v
                                  for v in row)) for row in cur.fetchall()]
-    return found
+    return sorted(found)
 
 
 def leaks(texts: list[str], secrets: list[str] = SECRETS) -> list[str]:
@@ -72,7 +74,7 @@ def held(world: Ledger) -> Ledger:
 def test_no_plaintext_in_the_events_table_ever(held):
     assert leaks(rows_of(held, "events")) == []
     show = held.lead_show("P-1")
-    assert (show["attributes"]["contact"], show["attributes"]["phone"], show["erased"]) == (CONTACT, PHONE, False)
+    assert (show["attributes"]["contact"], show["attributes"]["phone"], "erased" in show) == (CONTACT, PHONE, False)
     notes = [e.get("note") for e in held.history("P-1")["events"] if e["type"] == "FollowUpLogged"]
     assert notes == [NOTE]
 
@@ -235,3 +237,33 @@ def test_a_seal_opens_only_under_its_key_and_event():
         sealing.unseal(s, key, "lead:L", 4)
     with pytest.raises(IntegrityViolation):
         sealing.unseal(s, sealing.new_key(), "lead:L", 3)
+
+
+def test_erasure_on_a_store_written_before_sealing(old_store, backend):
+    """Events of an old store hold plaintext: erasure removes it from every table but the log
+    (which no migration may rewrite), says so, and the store still verifies."""
+    from tests.integration.test_fixture_store import v1
+    if backend == "postgresql":  # the copy was made by this version's init: make it as old as the file
+        schema = old_store.rsplit("schema=", 1)[1]
+        with psycopg.connect(PG, autocommit=True) as con:
+            con.execute(f'DROP TABLE "{schema}".leadledger_secrets, "{schema}".leadledger_data_keys')
+    with Ledger(old_store, clock=lambda: v1.NOW) as led:
+        led.project()
+        digest = led.digest()["digest"]
+        show = led.lead_show("L-1")
+        phone = show["attributes"]["phone"]
+        assert phone and "erased" not in show  # plaintext of old events still reads
+        with pytest.raises(Refused) as refused:  # the old index, hashed on upgrade, still finds it
+            led.add_lead("mgr-li", "N-1", "east", phone=phone, at=v1.NOW)
+        assert (refused.value.code, refused.value.details["existing"]) == ("duplicate_lead", "L-1")
+    with Ledger(old_store) as led:
+        done = led.erase_lead("root", "L-1", "request")
+        assert (done["erased"], done["plaintext_in_log"]) == (True, True)
+        led.project()
+        notes = [r["note"] for r in led.export("follow_ups")[1] if r["lead"] == "L-1"]
+        assert notes and set(notes) == {""}
+        assert led.lead_show("L-1")["attributes"]["phone"] is None
+        assert [e["note"] for e in led.history("L-1")["events"] if e["type"] == "FollowUpLogged"] == [None] * len(notes)
+        assert led.verify(digest)["ok"] is True
+        non_log = [r for r in rows_of(led) if "LeadAdded" not in r and "FollowUpLogged" not in r]
+        assert leaks(non_log, ["首次电话沟通"]) == []
