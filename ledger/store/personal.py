@@ -20,6 +20,7 @@ SECRETS_TABLE = "leadledger_secrets"
 SECRET = "lead_keys"  # the row of the duplicate check's secret
 ERASED = b""  # what `keys_of` gives for a lead whose key was deleted
 UPGRADE_ATTEMPTS = 3
+HASHES_KEPT = 100_000  # keys whose hashes are remembered (an import's batch, looked up then indexed)
 
 
 class PersonalData:
@@ -31,6 +32,7 @@ class PersonalData:
         self.keys, self.secrets, self.index, self.p = keys, secrets, index, param
         self._secret: bytes | None = None
         self._tables = False
+        self._hashes: dict[tuple[str, str], str] = {}
 
     def ddl(self) -> list[str]:
         return [
@@ -95,22 +97,24 @@ class PersonalData:
         self._tables = row is not None
         return bytes.fromhex(row[0]) if row else None
 
+    def _hash(self, kind: str, value: str) -> str:
+        """A key's hash, remembered: an import hashes each key to look it up, then to index it."""
+        found = self._hashes.get((kind, value))
+        if found is None:
+            if len(self._hashes) >= HASHES_KEPT:
+                self._hashes.clear()
+            found = self._hashes[(kind, value)] = sealing.keyed_hash(self.secret(), kind, value)
+        return found
+
     def hashed(self, keys: Sequence[LeadKey]) -> list[LeadKey]:
-        if not keys:
-            return []
-        secret = self.secret()
-        return [LeadKey(k.kind, sealing.keyed_hash(secret, k.kind, k.value), k.lead) for k in keys]
+        return [LeadKey(k.kind, self._hash(k.kind, k.value), k.lead) for k in keys]
 
     def hashed_rows(self, keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-        if not keys:
-            return []
-        secret = self.secret()
-        return [(kind, sealing.keyed_hash(secret, kind, value), lead) for kind, value, lead in keys]
+        return [(kind, self._hash(kind, value), lead) for kind, value, lead in keys]
 
     def hashed_pairs(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
         """Each (kind, hash) to look up, mapped back to the (kind, value) it stands for."""
-        secret = self.secret()
-        return {(kind, sealing.keyed_hash(secret, kind, value)): (kind, value) for kind, value in pairs}
+        return {(kind, self._hash(kind, value)): (kind, value) for kind, value in pairs}
 
     # --- data keys -------------------------------------------------------------------------
 
