@@ -137,9 +137,34 @@ def show(app: App, lead_id: str, at: str | None = None, upto: str | None = None)
         fields([("lead", r["lead"]), ("pool", r["pool"]), ("status", r["status"]), ("owner", r["owner"]),
                 ("since", r["since"]), ("last follow-up", r["last_follow_up"]), ("deal", r["deal"]),
                 ("recycle at", f"{r['recycle_at']} ({r['recycle_rule']})" if r["recycle_at"] else None),
-                ("disputes", r["disputes"]), *r["attributes"].items()])
+                ("disputes", r["disputes"]), *r["attributes"].items(),
+                ("personal data", "erased" if r.get("erased") else None)])
 
     app.run(lambda ledger: ledger.lead_show(lead_id, at, upto), render, reader=True)
+
+
+@lead.command("erase")
+@click.argument("lead_id", metavar="ID")
+@click.option("--reason", required=True, metavar="TEXT", help="why (recorded on the lead's history)")
+@at_option
+@pass_app
+def erase(app: App, lead_id: str, reason: str, at: str | None) -> None:
+    """Erase a lead's personal data (contact, phone, email, follow-up notes) for good (admin).
+
+    Deletes the lead's data key and its duplicate-check hashes, blanks its notes in the read
+    models and records PersonalDataErased; ownership, claims and follow-up times stay.
+
+    \b
+    Example:
+      leadledger --as root lead erase L-1001 --reason "PIPL art. 47 request of 2026-03-02"
+    """
+    def render(r: dict) -> None:
+        click.echo(f"personal data of {r['lead']} erased (event #{r['position']})")
+        if r["plaintext_in_log"]:
+            click.echo("  note: events stored before sealing still hold some of it in the clear "
+                       "(see README, Personal data)", err=True)
+
+    app.run(lambda ledger: ledger.erase_lead(app.actor, lead_id, reason, at=at), render)
 
 
 COMMANDS = [lead]

@@ -16,6 +16,8 @@ from typing import Any
 from ledger.acting import Acting, When
 from ledger.asof import AsOf
 from ledger.disputes import Disputes
+from ledger.disclosure import with_personal
+from ledger.erasure import Erasure
 from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.feeds import Feeds, Progress
@@ -57,6 +59,7 @@ class Ledger:
         self.feeds = Feeds(self.store, self.views, models)
         self.asof = AsOf(self.repo, self.acting, self.views, models)
         self.period = Period(self.store, self.repo)
+        self.erasure = Erasure(self.repo, self.acting)
 
     def close(self) -> None:
         self.views.close()
@@ -131,10 +134,16 @@ class Ledger:
                                       batch=batch, progress=progress)
 
     def lead_show(self, lead_id: str, at: When = None, upto: int | str | None = None) -> Result:
-        """A lead now, or as of `at` (business time) or `upto` (a log position)."""
+        """A lead now, or as of `at` (business time) or `upto` (a log position); its personal
+        fields opened, or null once erased."""
         if at is None and upto is None:
-            return self.leads.show(lead_id)
-        return self.asof.lead_show(lead_id, at, upto)
+            return with_personal(self.store, self.leads.show(lead_id))
+        answer = self.asof.lead_show(lead_id, at, upto)
+        return with_personal(self.store, answer) if answer.get("exists", True) else answer
+
+    def erase_lead(self, actor: str, lead_id: str, reason: str, at: When = None) -> Result:
+        """Erase a lead's personal data for good: admins only."""
+        return self.erasure.erase(actor, lead_id, reason, at)
 
     # --- ownership ----------------------------------------------------------------------
 

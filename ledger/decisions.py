@@ -37,6 +37,7 @@ ALLOWED = {
     "sweep": ("admin", "manager"),
     "dispute.open": ("admin", "manager", "rep", "auditor"),
     "dispute.resolve": ("admin", "auditor"),
+    "lead.erase": ("admin",),
 }
 
 
@@ -368,3 +369,13 @@ def hand_over(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, a
         _holdings_after(old_desk, -1, at, lead.id, actor.id),
         _holdings_after(desk, +1, at, lead.id, actor.id),
     ]
+
+
+def erase_personal_data(by: Person, lead: Lead, at: datetime, reason: str, *, erased: bool,
+                        plaintext_in_log: bool) -> ev.PersonalDataErased:
+    """Erase a lead's personal data (SPEC section 7); once only."""
+    if erased:
+        raise Refused("already_erased", f"the personal data of lead {lead.id} is already erased", lead=lead.id)
+    check_time(lead, at)
+    return ev.PersonalDataErased(occurred_at=at, actor=by.id, lead=lead.id, reason=reason,
+                                 plaintext_in_log=plaintext_in_log)

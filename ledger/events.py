@@ -82,14 +82,17 @@ class Attributes(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 class DuplicateMatch(msgspec.Struct, frozen=True, kw_only=True):
     lead: str
     field: str  # phone | email | company
-    value: str  # the normalised value both leads share
+    # the normalised value both leads share; None since personal data is sealed (a phone or
+    # email in the clear would outlive an erasure), so only the field and the lead are kept
+    value: str | None = None
 
 
 class LeadAdded(Event, frozen=True, kw_only=True):
     lead: str
     pool: str
-    attributes: Attributes
+    attributes: Attributes  # contact, phone and email are None here when `sealed` holds them
     duplicates: list[DuplicateMatch] = []
+    sealed: str | None = None  # the personal fields, AEAD-sealed under the lead's key (sealing.py)
 
 
 class LeadClaimed(Event, frozen=True, kw_only=True):
@@ -162,8 +165,9 @@ class LeadReturned(Event, frozen=True, kw_only=True):
 class FollowUpLogged(Event, frozen=True, kw_only=True):
     lead: str
     rep: str
-    note: str
+    note: str | None = None  # in the clear only in events stored before notes were sealed
     channel: str = "other"
+    sealed: str | None = None  # the note, AEAD-sealed under the lead's key (sealing.py)
 
 
 class LeadConverted(Event, frozen=True, kw_only=True):
@@ -199,6 +203,15 @@ class LeadRecycled(Event, frozen=True, kw_only=True):
     deadline: datetime
     held_since: datetime
     last_follow_up_at: datetime | None
+
+
+class PersonalDataErased(Event, frozen=True, kw_only=True):
+    """The lead's key and duplicate-check hashes were deleted: its sealed personal fields can
+    never be read again. `plaintext_in_log`: events stored before sealing still hold some."""
+
+    lead: str
+    reason: str
+    plaintext_in_log: bool = False
 
 
 # --- a rep's holdings in one pool: the stream that makes claim limits hold under races ----
@@ -246,7 +259,7 @@ AnyEvent = (
     | PoolCreated | PoolRulesChanged | MembersGranted | MembersRevoked
     | LeadAdded | LeadClaimed | ClaimRefused | LeadAssigned | AssignmentRefused
     | LeadReassigned | LeadReleased | LeadReturned | FollowUpLogged | LeadConverted
-    | LeadMoved | RecycleWarned | LeadRecycled
+    | LeadMoved | RecycleWarned | LeadRecycled | PersonalDataErased
     | HoldingsChanged | HoldingsClosed
     | DisputeOpened | DisputeResolved
 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ledger import events as ev
+from ledger.disclosure import is_erased, opened
 from ledger.repository import Repository
+from ledger.sealing import PERSONAL_ATTRIBUTES
 from ledger.shapes import attributes_dict, dispute_brief, event_dict, ownership_intervals, rules_row
 from ledger.state import Dispute, Lead, Pool, lead_stream
 from ledger.store import Stored
@@ -28,11 +30,17 @@ class Evidence:
         lead = self.repo.disputed_lead(dispute_id)
         d = lead.dispute(dispute_id)
         stored = self.repo.store.read_stream(lead_stream(lead.id))
+        erased = is_erased(stored)
+        stored = opened(self.repo.store, stored, erased=erased)  # personal fields: one key read
+        lead = self.repo.lead(lead.id, stored=stored)
         pool = self.repo.pool(lead.pool)
+        attributes = {k: v for k, v in attributes_dict(lead).items() if v}
+        if erased:
+            attributes.update(dict.fromkeys(PERSONAL_ATTRIBUTES))
         return {
             **dispute_brief(d),
             "lead_now": {"status": lead.status, "owner": lead.owner, "pool": lead.pool,
-                         "attributes": {k: v for k, v in attributes_dict(lead).items() if v}},
+                         "attributes": attributes, **({"erased": True} if erased else {})},
             "evidence": self._evidence(lead, d, stored, pool),
         }
 
@@ -67,17 +75,19 @@ class Evidence:
         """Leads sharing a phone, email or company with this one, either way round, with who
         held them when and the follow-ups logged on them."""
         a = lead.attributes
+        own = lead_keys(a.company, a.phone, a.email)
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        for k in self.repo.store.find_keys(lead_keys(a.company, a.phone, a.email)):
+        for k in self.repo.store.find_keys(own):
             if k.lead != lead.id:
                 found[(k.lead, k.kind)] = {"lead": k.lead, "field": k.kind, "value": k.value}
         for s in stored:
             if isinstance(s.event, ev.LeadAdded):
-                for m in s.event.duplicates:
-                    found[(m.lead, m.field)] = {"lead": m.lead, "field": m.field, "value": m.value}
+                for m in s.event.duplicates:  # the value both share is this lead's own (sealed)
+                    found[(m.lead, m.field)] = {"lead": m.lead, "field": m.field,
+                                                "value": m.value or dict(own).get(m.field)}
         out, seen = [], set()
         for (other_id, _), row in sorted(found.items()):
-            other_stream = self.repo.store.read_stream(lead_stream(other_id))
+            other_stream = opened(self.repo.store, self.repo.store.read_stream(lead_stream(other_id)))
             other = self.repo.lead(other_id, stored=other_stream, must_exist=False)
             first = other_id not in seen
             seen.add(other_id)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from ledger.disclosure import opened_log, shown
 from ledger.errors import InvalidInput
 from ledger.moments import resolve
 from ledger.shapes import event_dict
@@ -92,8 +93,9 @@ class Feeds:
         self.store.ensure_ready()
         position = since
         while events := self.store.read_log(after=position, limit=batch):
+            events, erased = opened_log(self.store, events)
             for s in events:
-                row = event_dict(s)
+                row = shown(event_dict(s), getattr(s.event, "lead", None) in erased)
                 row["stream"] = s.stream
                 yield row
             position = events[-1].position

@@ -12,6 +12,7 @@ import msgspec
 from ledger import codec, decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
+from ledger.disclosure import is_erased, opened, shown
 from ledger.errors import NotFound
 from ledger.moments import Moment, resolve
 from ledger.repository import Repository
@@ -96,9 +97,11 @@ class Queries:
         stored = self.repo.store.read_stream(lead_stream(lead_id))
         if not stored:
             raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+        erased = is_erased(stored)
         return {
             "lead": lead_id,
-            "events": [event_dict(s) for s in stored],
+            **({"erased": True} if erased else {}),  # only then: earlier answers stay the same
+            "events": [shown(event_dict(s), erased) for s in opened(self.repo.store, stored, erased=erased)],
             "ownership": ownership_intervals(stored),
             "refused": [
                 {"position": s.position, "type": type(s.event).__name__, "actor": s.event.actor,
@@ -191,7 +194,8 @@ class Queries:
         decided = getattr(e, "rules_version", None)
         result = {
             "lead": lead.id, "status": lead.status, "owner": lead.owner, "pool": lead.pool,
-            "because": event_dict(placed),
+            "because": shown(event_dict(opened(self.repo.store, [placed], erased=(erased := is_erased(stored)))[0]),
+                             erased),
             "rules": {"version": rv.version, "since": format_time(rv.since), **rules_dict(rv.rules)},
             "decided_under": rules_row(pool, decided) if decided else None,
             "facts": facts, "deadlines": deadlines, "cooldowns": cooldowns, "dispute": moved_by,

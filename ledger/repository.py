@@ -180,12 +180,13 @@ class Repository:
     # --- appending ----------------------------------------------------------------------
 
     def commit(self, heads: Iterable[Head], events: list[ev.Event], *,
-               keys: Iterable[LeadKey] = (), unique_keys: bool = True) -> list[Stored]:
-        """Append events after the heads read; Conflict if any of those streams moved on."""
-        return self.append_step(self, heads, events, keys=keys, unique_keys=unique_keys)
+               keys: Iterable[LeadKey] = (), unique_keys: bool = True, **also: Any) -> list[Stored]:
+        """Append events after the heads read; Conflict if any of those streams moved on.
+        `also=fn(cursor)` does more in the append's transaction (an erasure)."""
+        return self.append_step(self, heads, events, keys=keys, unique_keys=unique_keys, **also)
 
     def append(self, heads: Iterable[Head], events: list[ev.Event], *,
-               keys: Iterable[LeadKey] = (), unique_keys: bool = True) -> list[Stored]:
+               keys: Iterable[LeadKey] = (), unique_keys: bool = True, also: Any = None) -> list[Stored]:
         """`commit`'s step: number the events after the heads and append them."""
         known = {h.stream: h for h in heads}
         versions = {s: h.version for s, h in known.items()}
@@ -198,7 +199,7 @@ class Repository:
         # A stream the decision read but does not write (the holdings behind a recorded
         # refusal) must not have moved on either, or the decision is re-made on fresh state.
         unchanged = [(s, h.version) for s, h in known.items() if versions[s] == h.version]
-        stored = self.store.append(new, keys=list(keys), unique_keys=unique_keys, expect=unchanged)
+        stored = self.store.append(new, keys=list(keys), unique_keys=unique_keys, expect=unchanged, also=also)
         for s in stored:  # what is remembered moves on with what was written here
             state = self.remembered.get(s.stream)
             if state is not None and state.head.version == s.version - 1:

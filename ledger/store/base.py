@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +16,10 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.errors import StoreUnavailable
 from ledger.store.checks import AppendChecks
+from ledger.store.personal import PersonalData
 from ledger.store.records import Conflict, LeadKey, NewEvent, Row, Stored, encoded, stored, stream_order
+
+Also = Callable[[Any], None]  # more work for an append's transaction, given its cursor
 
 class Store:
     """Common interface; `open_store` returns one of the backends' subclasses."""
@@ -27,6 +30,7 @@ class Store:
     _position_column: str
     _events: str  # the events table, named as queries need it
     checks: AppendChecks  # what an append checks under its lock; the key-index SQL
+    personal: PersonalData  # data keys and the duplicate check's secret (personal.py)
 
     def init(self) -> None:
         raise NotImplementedError
@@ -41,23 +45,40 @@ class Store:
 
     def append(
         self, events: Sequence[NewEvent], *, keys: Sequence[LeadKey] = (), unique_keys: bool = True,
-        expect: Sequence[tuple[str, int]] = (),
+        expect: Sequence[tuple[str, int]] = (), also: Also | None = None,
     ) -> list[Stored]:
         """Append events atomically; return them as stored, with their positions.
 
         `expect` names (stream, version) pairs the decision was read from that get no new
         event here (a refusal decided from a rep's desk): they must still be at that version.
         Raises Conflict when a stream moved on since it was read (or DuplicateKeys when
-        `unique_keys` and a key is already indexed); nothing is written then.
+        `unique_keys` and a key is already indexed); nothing is written then. Personal fields
+        are sealed and keys hashed here, on the way in (`personal`); `also(cursor)` runs in the
+        same transaction.
         """
-        now, rows, digests = encoded(events)
+        sealed, key_rows = self.personal.seal(events)
+        now, rows, digests = encoded(sealed)
+        also = self._also(key_rows, also)
         with self._recording():
-            ids = self._insert(rows, keys=keys, unique_keys=unique_keys, expect=expect)
+            ids = self._insert(rows, keys=self.personal.hashed(keys), unique_keys=unique_keys, expect=expect,
+                               also=also)
         return [Stored(position, e.stream, e.version, now, digest, e.event)
                 for position, e, digest in zip(ids, events, digests, strict=True)]
 
+    def _also(self, key_rows: list[tuple[str, str]], also: Also | None) -> Also | None:
+        """What an append does in its transaction besides the events and the key index: the
+        new leads' data keys (personal.py), and the caller's `also` (an erasure)."""
+        if not key_rows and also is None:
+            return None
+
+        def run(cur: Any) -> None:
+            self.personal.insert_keys(cur, key_rows)
+            if also is not None:
+                also(cur)
+        return run
+
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+                expect: Sequence[tuple[str, int]], also: Also | None = None) -> Sequence[int]:
         raise NotImplementedError
 
     def append_bulk(
@@ -73,9 +94,11 @@ class Store:
         are only ever indexed together with events, so if no event was stored since, none was
         indexed since either, and they are not looked up again under the lock.
         """
-        _, rows, _ = encoded(events)
+        sealed, key_rows = self.personal.seal(events)
+        _, rows, _ = encoded(sealed)
         with self._recording():
-            self._insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
+            self._insert_bulk(rows, self.personal.hashed_rows(keys), unique_keys=unique_keys,
+                              checked_at=checked_at, also=self._also(key_rows, None))
 
     @contextmanager
     def _recording(self) -> Iterator[None]:
@@ -93,8 +116,11 @@ class Store:
             raise StoreUnavailable(f"the store could not record the events: {e}") from None
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None) -> None:
+                     unique_keys: bool, checked_at: int | None, also: Also | None = None) -> None:
         raise NotImplementedError
+
+    def truncate_log_file(self) -> None:
+        """After an erasure: leave no copy of deleted rows in a log beside the database."""
 
     def _is_busy(self, e: Exception) -> bool:
         """Whether an append's failure was a busy store or a deadlock: a lost race."""
@@ -189,6 +215,17 @@ class Store:
         )
         return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self._rows(sql, [after, limit])]
 
+    def versions_at(self, positions: Sequence[int]) -> dict[int, int]:
+        """The version of the event at each of these positions (to open its sealed fields)."""
+        found: dict[int, int] = {}
+        positions = list(positions)
+        for i in range(0, len(positions), 500):
+            chunk = positions[i:i + 500]
+            found.update(self._rows(
+                f"SELECT {self._position_column}, originator_version FROM {self._events} "
+                f"WHERE {self._position_column} IN ({', '.join([self.param] * len(chunk))})", chunk))
+        return found
+
     def max_position(self) -> int:
         return self._rows(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0
 
@@ -208,11 +245,12 @@ class Store:
         if not keys:
             return []
         found: list[LeadKey] = []
-        keys = list(keys)
+        wanted = self.personal.hashed_pairs(keys)  # the index holds keyed hashes, never values
+        keys = list(wanted)
         size = self.checks.key_chunk
         for i in range(0, len(keys), size):
             sql, params = self.checks.keys_matching(keys[i:i + size], "k.kind, k.value, k.lead")
-            found.extend(LeadKey(k, v, lead) for k, v, lead in self._rows(sql, params))
+            found.extend(LeadKey(*wanted[(k, v)], lead) for k, v, lead in self._rows(sql, params))
         return found
 
     # -- read models --------------------------------------------------------------------

@@ -25,8 +25,9 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import StoreUnavailable
-from ledger.store.base import Store
+from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
+from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, PostgresPersonal
 from ledger.store.readmodels import Change, Db
 from ledger.store.recorder import LedgerPostgresRecorder
 from ledger.store.records import LeadKey, Row
@@ -127,6 +128,8 @@ class PostgresStore(Store):
         self._checked = False
         self._local = threading.local()  # this thread's own connection
         self._connections: list[psycopg.Connection] = []
+        self.personal = PostgresPersonal(self, f'"{schema}".{DATA_KEYS_TABLE}', f'"{schema}".{SECRETS_TABLE}',
+                                         self._keys, "%s")
 
     def _connect(self, timeout: int = 3) -> psycopg.Connection:
         try:
@@ -176,6 +179,7 @@ class PostgresStore(Store):
             with self.writing() as cur:
                 for statement in [*keys_table_sql(self._keys), *self.append_only_sql()]:
                     cur.execute(statement)
+                self.personal.create(cur)
         except PersistenceError as e:
             raise StoreUnavailable(f"cannot create the store: {e}") from None
         self._checked = True
@@ -201,12 +205,12 @@ class PostgresStore(Store):
         return "deadlock" in str(e).lower()
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
-        return self.recorder.insert_rows(rows, keys=keys, unique_keys=unique_keys, expect=expect)
+                expect: Sequence[tuple[str, int]], also: Also | None = None) -> Sequence[int]:
+        return self.recorder.insert_rows(rows, keys=keys, unique_keys=unique_keys, expect=expect, also=also)
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None) -> None:
-        self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
+                     unique_keys: bool, checked_at: int | None, also: Also | None = None) -> None:
+        self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at, also=also)
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:

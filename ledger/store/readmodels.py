@@ -23,8 +23,9 @@ class Db:
     def __new__(cls, cur: Any, store: Store, names: dict[str, str]) -> Db:
         return object.__new__(store.db_type if cls is Db else cls)
 
-    def __init__(self, cur: Any, store: Store, names: dict[str, str]) -> None:  # noqa: ARG002 (`__new__`'s)
+    def __init__(self, cur: Any, store: Store, names: dict[str, str]) -> None:
         self.cur = cur
+        self.store = store  # for what a model needs beside its tables (follow-up notes' keys)
         self.names = names
         self._sql: dict[str, str] = {}
 

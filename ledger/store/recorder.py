@@ -96,10 +96,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         return (sql + " RETURNING notification_id").encode()
 
     def insert_rows(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                    expect: Sequence[tuple[str, int]]) -> Sequence[int]:
-        """`Store.append`: insert event rows, return their positions."""
+                    expect: Sequence[tuple[str, int]], also: Callable[[Any], None] | None = None,
+                    ) -> Sequence[int]:
+        """`Store.append`: insert event rows, return their positions (`also(cur)` runs in the
+        same transaction, under the lock)."""
         schema = self.datastore.schema
-        guarded = bool(expect or keys)
+        guarded = bool(expect or keys or also)
         insert = self._statements(min(len(rows), SMALL_APPEND + 1), guarded)
         if len(rows) <= SMALL_APPEND:
             params = [x for row in rows for x in row]
@@ -116,6 +118,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
                     self.checks.versions(cur, expect)
                     self.checks.new_keys(cur, keys, unique_keys)
+                    if also is not None:
+                        also(cur)
                     cur.execute("SELECT pg_notify(%s, '')", [self.channel_name], prepare=True)
                     cur.execute(insert, params, prepare=True)
                     ids = [row[0] for row in cur.fetchall()]  # one cursor, read before COMMIT
@@ -127,7 +131,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 raise
 
     def insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                    unique_keys: bool, checked_at: int | None) -> None:
+                    unique_keys: bool, checked_at: int | None,
+                    also: Callable[[Any], None] | None = None) -> None:
         """`Store.append_bulk`: the lock and NOTIFY of `insert_rows`, then, in the same
         transaction, COPY of the event rows and the key rows; no positions are read back."""
         schema = self.datastore.schema
@@ -144,6 +149,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     copy.write_row(row)
             if keys:
                 _copy_keys(cur, f'"{schema}".{self.keys_table}', keys)
+            if also is not None:
+                also(cur)
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> LedgerSubscription:
         return LedgerSubscription(recorder=self, gt=gt, topics=topics)

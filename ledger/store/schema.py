@@ -81,10 +81,14 @@ def role_grants(schema: str, read_schema: str, app: str, reader: str | None = No
 
     names = {"schema": Identifier(schema), "read": Identifier(read_schema),
              "events": Identifier(EVENTS_TABLE), "keys": Identifier(KEYS_TABLE),
+             "data_keys": Identifier("leadledger_data_keys"), "secrets": Identifier("leadledger_secrets"),
              "seq": Identifier(f"{EVENTS_TABLE}_notification_id_seq"), "app": Identifier(app)}
     statements = [
         "GRANT USAGE ON SCHEMA {schema} TO {app}",
         "GRANT SELECT, INSERT ON {schema}.{events}, {schema}.{keys} TO {app}",
+        # personal data (personal.py): an erasure deletes a lead's key and its hashes
+        "GRANT SELECT, INSERT, DELETE ON {schema}.{keys}, {schema}.{data_keys} TO {app}",
+        "GRANT SELECT ON {schema}.{secrets} TO {app}",
         "GRANT USAGE ON SEQUENCE {schema}.{seq} TO {app}",
         "GRANT USAGE ON SCHEMA {read} TO {app}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {read} TO {app}",

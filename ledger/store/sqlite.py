@@ -19,8 +19,9 @@ from eventsourcing.persistence import IntegrityError, OperationalError, Persiste
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger.errors import InvalidInput, StoreUnavailable
-from ledger.store.base import Store
+from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
+from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, SQLitePersonal
 from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql, refuse_foreign, sqlite_append_only_sql
@@ -66,6 +67,7 @@ class SQLiteStore(Store):
         self._guarded = False  # the append-only triggers made sure of by this process
         self._local = threading.local()  # this thread's connections: "read" and "append"
         self._connections: list[sqlite3.Connection] = []
+        self.personal = SQLitePersonal(self, DATA_KEYS_TABLE, SECRETS_TABLE, KEYS_TABLE, "?")
 
     @property
     def datastore(self) -> SQLiteDatastore:
@@ -92,6 +94,7 @@ class SQLiteStore(Store):
             with self.writing() as cur:
                 for statement in [*keys_table_sql(KEYS_TABLE), *sqlite_append_only_sql()]:
                     cur.execute(statement)
+                self.personal.create(cur)
         except PersistenceError as e:
             raise StoreUnavailable(f"cannot create the store at {self.path}: {e}") from None
 
@@ -165,6 +168,7 @@ class SQLiteStore(Store):
             self._connections.append(con)
         if con is None:
             con = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+            con.execute("PRAGMA secure_delete=ON")  # deleted personal data is zeroed, not left in free pages
             setattr(self._local, role, con)
             self._connections.append(con)
         return con
@@ -196,11 +200,13 @@ class SQLiteStore(Store):
             raise OperationalError(str(e)) from e
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+                expect: Sequence[tuple[str, int]], also: Also | None = None) -> Sequence[int]:
         ids: list[int] = []
         with self._appending() as cur:
             self.checks.versions(cur, expect)
             self.checks.new_keys(cur, keys, unique_keys)
+            if also is not None:
+                also(cur)
             for i in range(0, len(rows), SQLITE_ROWS):  # rows take rising rowids in order
                 chunk = rows[i:i + SQLITE_ROWS]
                 cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
@@ -209,11 +215,13 @@ class SQLiteStore(Store):
         return ids
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None) -> None:
+                     unique_keys: bool, checked_at: int | None, also: Also | None = None) -> None:
         """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
         with self._appending() as cur:
             if unique_keys:
                 self.checks.bulk_keys(cur, keys, checked_at)
+            if also is not None:
+                also(cur)
             cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
 
@@ -243,9 +251,15 @@ class SQLiteStore(Store):
     def writing(self) -> Iterator[Any]:
         try:
             with self.datastore.transaction(commit=True) as cur:
+                cur.sqlite_cursor.execute("PRAGMA secure_delete=ON")  # as on every connection
                 yield cur.sqlite_cursor
         except sqlite3.Error as e:  # a file we may not write, say: a store error, as in `reading`
             raise OperationalError(str(e)) from e
+
+    def truncate_log_file(self) -> None:
+        """Copy the write-ahead log into the file and empty it: what an erasure deleted is then
+        in neither (secure delete zeroed it in the pages)."""
+        self._connection("append").execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def rename_index(self, cur: Any, old: str, new: str, table: str, columns: str) -> None:
         """SQLite cannot rename an index: it is built again under its new name."""

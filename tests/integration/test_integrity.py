@@ -81,7 +81,7 @@ def positions(ledger: Ledger, stream: str) -> list[int]:
 def busy(world: Ledger) -> Ledger:
     """The world plus some history: lead:L-1 has six events, desk:east:alice several."""
     world.claim("alice", "L-1", at=DAY2)
-    world.follow_up("alice", "L-1", "called", at=DAY2)
+    world.follow_up("alice", "L-1", "called", channel="call", at=DAY2)  # the note is sealed: tamper with the channel
     world.release("alice", "L-1", at=DAY2)
     world.claim("bob", "L-1", at=DAY2)
     world.claim("alice", "L-2", at=DAY2)
@@ -161,7 +161,7 @@ def test_a_rewritten_and_rehashed_event_is_found_at_itself_not_its_successor(bus
     target = lead[2]  # the first follow-up; later events of the stream follow it
     stream, version, state = Raw(busy).row(target)
     raw = codec.decode_raw(state)
-    Raw(busy).set_state(target, forge(state, stream, version, event=bytes(raw.event).replace(b"called", b"emailed")))
+    Raw(busy).set_state(target, forge(state, stream, version, event=bytes(raw.event).replace(b'"channel":"call"', b'"channel":"email"')))
     report = bad(store_url)
     assert report["first_bad_position"] == target
     assert f"position {target} was rewritten" in report["problem"]
@@ -230,7 +230,7 @@ def test_the_first_bad_position_is_the_earliest_over_the_whole_log(busy, store_u
     assert early < changed < lead[5]
     stream, version, state = raw.row(early)
     raw.set_state(early, forge(state, stream, version, event=bytes(codec.decode_raw(state).event)
-                               .replace(b"called", b"emailed")))
+                               .replace(b'"channel":"call"', b'"channel":"email"')))
     raw.set_state(changed, raw.row(changed)[2].replace(b'"held":1', b'"held":0', 1))
     assert bad(store_url)["first_bad_position"] == early
 

@@ -17,6 +17,7 @@ import pytest
 
 from ledger import events as ev
 from ledger.application import Ledger
+from ledger.disclosure import opened_log
 from ledger.state import desk_stream, lead_stream
 from ledger.values import normal_phone
 from tests.conftest import T0
@@ -41,8 +42,8 @@ def build(store_url: str, reps: list[str], *, claim_limit: int, leads: int, mana
 
 
 def log(store_url: str) -> list:
-    with Ledger(store_url) as led:
-        return led.store.read_log(after=0, limit=10**9)
+    with Ledger(store_url) as led:  # personal fields opened (they are stored sealed)
+        return opened_log(led.store, led.store.read_log(after=0, limit=10**9))[0]
 
 
 def verified(store_url: str) -> dict:

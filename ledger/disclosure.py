@@ -1,0 +1,121 @@
+"""A lead's personal data opened for the outputs that show it (one key read per lead, or
+per batch of events), and blanked once it is erased."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger import events as ev
+from ledger import sealing
+from ledger.state import lead_stream
+from ledger.store import Store, Stored
+from ledger.store.personal import ERASED
+from ledger.store.records import stored
+
+
+def is_erased(stored: Iterable[Stored]) -> bool:
+    return any(isinstance(s.event, ev.PersonalDataErased) for s in stored)
+
+
+def opened(store: Store, stored: list[Stored], key: bytes | None = None, *,
+           erased: bool | None = None) -> list[Stored]:
+    """A lead's stored events with their personal fields opened (one key read); once erased,
+    blanked, the fields an old event holds in the clear too. IntegrityViolation when a
+    sealed field does not open."""
+    if not stored:
+        return stored
+    erased = is_erased(stored) if erased is None else erased
+    if erased:
+        return [s._replace(event=sealing.erased_copy(s.event)) for s in stored]
+    if key is None and any(getattr(s.event, "sealed", None) for s in stored):
+        key = lead_key(store, stored[0].event.lead)
+    return [s._replace(event=sealing.unseal(s.event, key, s.stream, s.version)) for s in stored]
+
+
+def lead_key(store: Store, lead_id: str) -> bytes | None:
+    key = store.personal.keys_of([lead_id]).get(lead_id)
+    return key or None  # ERASED (b"") is no key
+
+
+def opened_log(store: Store, stored: list[Stored]) -> tuple[list[Stored], set[str]]:
+    """Events of many leads (the change feed), opened with one key read per batch; and the
+    leads among them that are erased."""
+    leads = {s.event.lead for s in stored if getattr(s.event, "sealed", None) or sealing.personal_of(s.event)
+             or isinstance(s.event, ev.PersonalDataErased)}
+    if not leads:
+        return stored, set()
+    keys = store.personal.keys_of(list(leads))
+    out = []
+    for s in stored:
+        lead = getattr(s.event, "lead", None)
+        if lead not in leads:
+            out.append(s)
+        elif keys.get(lead) == ERASED:  # erased: blank whatever the event holds
+            out.append(s._replace(event=sealing.erased_copy(s.event)))
+        else:
+            out.append(s._replace(event=sealing.unseal(s.event, keys.get(lead), s.stream, s.version)))
+    return out, {lead for lead in leads if keys.get(lead) == ERASED}
+
+
+def with_personal(store: Store, answer: dict[str, Any]) -> dict[str, Any]:
+    """`lead show`'s answer with the lead's personal fields opened (one key read), or null and
+    `"erased": true` once erased."""
+    lead_id = answer["lead"]
+    key = store.personal.keys_of([lead_id]).get(lead_id)
+    if key == ERASED:  # only then: answers about other leads stay as they were
+        answer["erased"] = True
+    rows = store.read_stream_rows(lead_stream(lead_id), ["LeadAdded"])
+    if not rows:
+        return answer
+    added = stored_event(rows[0], lead_id)
+    event = sealing.erased_copy(added.event) if key == ERASED else sealing.unseal(
+        added.event, key, added.stream, added.version)
+    attributes = dict(answer.get("attributes") or {})
+    for name in sealing.PERSONAL_ATTRIBUTES:
+        value = getattr(event.attributes, name)
+        if value is None:
+            attributes.pop(name, None)
+        else:
+            attributes[name] = value
+    if key == ERASED:
+        attributes.update(dict.fromkeys(sealing.PERSONAL_ATTRIBUTES))
+    answer["attributes"] = attributes
+    return answer
+
+
+def stored_event(row: tuple[int, int, bytes], lead_id: str) -> Stored:
+    position, version, state = row
+    return stored(position, lead_stream(lead_id), version, state)
+
+
+def opened_notes(store: Store, events: list[tuple[int, Any]]) -> dict[int, str | None]:
+    """The notes of these follow-ups (position, event) as the read models hold them: opened
+    with one key read for all their leads; None once erased."""
+    if not events:
+        return {}
+    keys = store.personal.keys_of([e.lead for _, e in events])
+    versions = store.versions_at([p for p, e in events if e.sealed and keys.get(e.lead)])
+    notes: dict[int, str | None] = {}
+    for position, e in events:
+        key = keys.get(e.lead)
+        if key == ERASED:
+            notes[position] = None
+        elif e.sealed and key:
+            notes[position] = sealing.unseal(e, key, lead_stream(e.lead), versions[position]).note
+    return notes
+
+
+def shown(row: dict[str, Any], erased: bool) -> dict[str, Any]:
+    """An event as outputs print it (`shapes.event_dict`): once its lead is erased, its
+    personal fields named as null and `"erased": true`. An event stored before sealing has no
+    `sealed` to show: its answer stays as it was."""
+    if "sealed" in row and row["sealed"] is None:
+        del row["sealed"]
+    if not erased:
+        return row
+    if row.get("type") == "LeadAdded":
+        row["attributes"] = {**row.get("attributes", {}), **dict.fromkeys(sealing.PERSONAL_ATTRIBUTES)}
+    elif row.get("type") == "FollowUpLogged":
+        row["note"] = None
+    row["erased"] = True
+    return row

@@ -1,0 +1,61 @@
+"""`lead erase`: a lead's personal data erased for good (SPEC section 7).
+
+It deletes the lead's data key (its sealed fields can never be opened again) and its
+duplicate-check hashes, blanks its follow-up notes in the read models, and records
+`PersonalDataErased` — all in the one transaction of that event's append. On SQLite the
+write-ahead log is then checkpointed and truncated, so no copy of a deleted page is left.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ledger import decisions, sealing
+from ledger.acting import Acting, When
+from ledger.disclosure import is_erased
+from ledger.errors import InvalidInput
+from ledger.repository import Repository
+from ledger.state import Person, lead_stream
+from ledger.values import format_time
+
+# read-model tables holding personal data, and how each is blanked (the live set and a
+# rebuild's set); notes are NOT NULL there, so a blanked note is the empty text
+BLANKED = {"follow_ups": "note = ''"}
+REBUILD_SUFFIX = "__rebuild"
+MAX_REASON = 2000
+
+
+class Erasure:
+    def __init__(self, repo: Repository, acting: Acting):
+        self.repo = repo
+        self.acting = acting
+
+    def erase(self, actor: str, lead_id: str, reason: str, at: When = None) -> dict[str, Any]:
+        def attempt(by: Person, when: datetime) -> dict[str, Any]:
+            stored = self.repo.store.read_stream(lead_stream(lead_id))
+            lead = self.repo.lead(lead_id, stored=stored)
+            plaintext = any(sealing.personal_of(s.event) for s in stored)
+            event = decisions.erase_personal_data(by, lead, when, reason, erased=is_erased(stored),
+                                                  plaintext_in_log=plaintext)
+            self.repo.store.personal.secret()  # the key table exists (an older store: made now)
+            done = self.repo.commit([lead.head], [event], also=lambda cur: self._blank(cur, lead_id))
+            return {"lead": lead_id, "event": "PersonalDataErased", "position": done[0].position,
+                    "erased": True, "plaintext_in_log": plaintext, "occurred_at": format_time(when)}
+
+        def check() -> None:
+            if not reason.strip() or len(reason) > MAX_REASON:
+                raise InvalidInput(f"--reason must be 1 to {MAX_REASON} characters")
+
+        result = self.acting.run(actor, "lead.erase", at, attempt, check)
+        self.repo.store.truncate_log_file()
+        return result
+
+    def _blank(self, cur: Any, lead_id: str) -> None:
+        """In the erasure's transaction: the key and hashes, then the read models' copies."""
+        store = self.repo.store
+        store.personal.erase(cur, lead_id)
+        for name, blank in BLANKED.items():
+            for table in (store.table(name), store.table(name + REBUILD_SUFFIX)):
+                if store.personal.table_exists(cur, table):
+                    cur.execute(f"UPDATE {table} SET {blank} WHERE lead = {store.param}", [lead_id])

@@ -1,0 +1,117 @@
+"""Personal data sealed per lead (SPEC section 7): keys, AEAD, and keyed hashes. No I/O.
+
+A lead's `contact`, `phone`, `email` and its follow-up notes go into events only as
+AES-256-GCM ciphertext under a key of the lead's own. The associated data is the event's
+identity (stream, version, type), so a ciphertext copied into another event does not open.
+Deleting the key erases them for good: the events, and their hash chains, stay as they are.
+
+The duplicate check compares HMAC-SHA-256 of the normalised keys under the store's secret,
+never the values themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+from typing import Any
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ledger import events as ev
+from ledger.errors import IntegrityViolation
+
+KEY_BYTES = 32  # 256 bits
+NONCE_BYTES = 12
+PERSONAL_ATTRIBUTES = ("contact", "phone", "email")
+SEALED_TYPES = (ev.LeadAdded, ev.FollowUpLogged)
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, str | None]).decode
+
+
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def _associated(stream: str, version: int, event: ev.Event) -> bytes:
+    return f"{stream}\n{version}\n{type(event).__name__}".encode()
+
+
+def _seal(key: bytes, data: bytes, associated: bytes) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, data, associated)).decode()
+
+
+def _open(key: bytes, sealed: str, associated: bytes) -> dict[str, str | None]:
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+        return _decode(AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated))
+    except (InvalidTag, ValueError, msgspec.DecodeError):
+        raise IntegrityViolation(
+            "a sealed personal field does not open under its lead's key: the event or the key "
+            "was changed, or the ciphertext belongs to another event") from None
+
+
+def personal_of(event: ev.Event) -> dict[str, str]:
+    """The personal fields an event holds in the clear (none once sealed)."""
+    if isinstance(event, ev.LeadAdded):
+        found = {n: v for n in PERSONAL_ATTRIBUTES if (v := getattr(event.attributes, n)) is not None}
+        found.update({f"duplicate_{d.field}": d.value for d in event.duplicates if d.value is not None})
+        return found
+    if isinstance(event, ev.FollowUpLogged) and event.note is not None:
+        return {"note": event.note}
+    return {}
+
+
+def seal(event: ev.Event, key: bytes | None, stream: str, version: int) -> ev.Event:
+    """The event as it is stored: its personal fields sealed under `key`, or, with no key (the
+    lead's data was erased), not stored at all. Duplicate matches keep their field and lead."""
+    if isinstance(event, ev.LeadAdded):
+        personal = {n: v for n in PERSONAL_ATTRIBUTES if (v := getattr(event.attributes, n)) is not None}
+        attributes = msgspec.structs.replace(event.attributes, contact=None, phone=None, email=None)
+        duplicates = [msgspec.structs.replace(d, value=None) for d in event.duplicates]
+        sealed = _seal(key, _encode(personal), _associated(stream, version, event)) if key and personal else None
+        return msgspec.structs.replace(event, attributes=attributes, duplicates=duplicates, sealed=sealed)
+    if isinstance(event, ev.FollowUpLogged) and event.note is not None:
+        sealed = _seal(key, _encode({"note": event.note}), _associated(stream, version, event)) if key else None
+        return msgspec.structs.replace(event, note=None, sealed=sealed)
+    return event
+
+
+def unseal(event: Any, key: bytes | None, stream: str, version: int) -> Any:
+    """The event with its sealed fields opened (left None without a key: erased).
+
+    IntegrityViolation when the ciphertext does not open under the key."""
+    sealed = getattr(event, "sealed", None)
+    if sealed is None or key is None:
+        return event
+    opened = _open(key, sealed, _associated(stream, version, event))
+    if isinstance(event, ev.LeadAdded):
+        fields = {n: opened.get(n) for n in PERSONAL_ATTRIBUTES}
+        return msgspec.structs.replace(event, attributes=msgspec.structs.replace(event.attributes, **fields))
+    return msgspec.structs.replace(event, note=opened.get("note"))
+
+
+def erased_copy(event: Any) -> Any:
+    """The event with every personal field blanked (what outputs show once it is erased)."""
+    if isinstance(event, ev.LeadAdded):
+        return msgspec.structs.replace(
+            event, attributes=msgspec.structs.replace(event.attributes, contact=None, phone=None, email=None),
+            duplicates=[msgspec.structs.replace(d, value=None) for d in event.duplicates])
+    if isinstance(event, ev.FollowUpLogged):
+        return msgspec.structs.replace(event, note=None)
+    return event
+
+
+# --- the duplicate check --------------------------------------------------------------------
+
+def new_secret() -> str:
+    return os.urandom(KEY_BYTES).hex()
+
+
+def keyed_hash(secret: bytes, kind: str, value: str) -> str:
+    """HMAC-SHA-256 of one normalised key (its kind too: a phone never equals an email)."""
+    return hmac.digest(secret, f"{kind}\n{value}".encode(), "sha256").hex()  # one-shot: in C

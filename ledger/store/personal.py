@@ -1,0 +1,198 @@
+"""The tables beside the event log that personal data needs (SPEC section 7): each lead's
+data key, and the secret of the duplicate check's keyed hashes. A key can be deleted (an
+erasure); an event cannot.
+
+A deleted key leaves a row with no key behind (a tombstone), and key rows are only ever
+inserted, never upserted: an erased lead can never get a key again, whatever path appends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ledger import events as ev
+from ledger import sealing
+from ledger.store.records import LeadKey, NewEvent
+
+DATA_KEYS_TABLE = "leadledger_data_keys"
+SECRETS_TABLE = "leadledger_secrets"
+SECRET = "lead_keys"  # the row of the duplicate check's secret
+ERASED = b""  # what `keys_of` gives for a lead whose key was deleted
+UPGRADE_ATTEMPTS = 3
+HASHES_KEPT = 100_000  # keys whose hashes are remembered (an import's batch, looked up then indexed)
+
+
+class PersonalData:
+    """One store's key table and secret; `store` is the Store, `keys`, `secrets` and `index`
+    its tables named as queries need them (the key index: the duplicate check's hashes)."""
+
+    def __init__(self, store: Any, keys: str, secrets: str, index: str, param: str) -> None:
+        self.store = store
+        self.keys, self.secrets, self.index, self.p = keys, secrets, index, param
+        self._secret: bytes | None = None
+        self._tables = False
+        self._hashes: dict[tuple[str, str], str] = {}
+
+    def ddl(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.keys} (lead TEXT PRIMARY KEY, key TEXT)",
+            f"CREATE TABLE IF NOT EXISTS {self.secrets} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ]
+
+    def table_exists(self, cur: Any, table: str) -> bool:
+        raise NotImplementedError
+
+    # --- the duplicate check's secret ------------------------------------------------------
+
+    def create(self, cur: Any) -> None:
+        """At `init`, in its transaction: the tables and the secret (if not there yet); keys
+        indexed in the clear by an earlier version are hashed then."""
+        for statement in self.ddl():
+            cur.execute(statement)
+        p = self.p
+        cur.execute(f"INSERT INTO {self.secrets} (name, value) VALUES ({p}, {p}) ON CONFLICT (name) DO NOTHING",
+                    [SECRET, sealing.new_secret()])
+        if cur.rowcount == 1:  # the store had no secret: its index holds plaintext keys
+            self._hash_index(cur, self._secret_in(cur))
+
+    def _secret_in(self, cur: Any) -> bytes:
+        cur.execute(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
+        return bytes.fromhex(cur.fetchone()[0])
+
+    def _hash_index(self, cur: Any, secret: bytes) -> None:
+        """Rewrite the key index with keyed hashes (the index is not the log: it may change)."""
+        cur.execute(f"SELECT kind, value, lead FROM {self.index}")
+        rows = [(kind, sealing.keyed_hash(secret, kind, value), lead) for kind, value, lead in cur.fetchall()]
+        cur.execute(f"DELETE FROM {self.index}")
+        if rows:
+            p = self.p
+            cur.executemany(f"INSERT INTO {self.index} (kind, value, lead) VALUES ({p}, {p}, {p})", rows)
+
+    def secret(self) -> bytes:
+        """The secret (read once per store object); a store made by an earlier version gets
+        its tables and secret here, its key index hashed, all in one transaction."""
+        if self._secret is None:
+            self._secret = self._read_secret()
+        if self._secret is None:
+            for attempt in range(UPGRADE_ATTEMPTS):
+                try:
+                    with self.store.writing() as cur:
+                        self.create(cur)
+                        self._secret = self._secret_in(cur)
+                    break
+                except Exception:  # a writer upgrading at the same moment: read what it made
+                    if attempt == UPGRADE_ATTEMPTS - 1:
+                        raise
+            self._tables = True
+        return self._secret
+
+    def _read_secret(self) -> bytes | None:
+        """The secret if the store has one (a read: an application role may not create tables)."""
+        with self.store.reading() as cur:
+            if not self.table_exists(cur, self.secrets):
+                return None
+            cur.execute(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
+            row = cur.fetchone()
+        self._tables = row is not None
+        return bytes.fromhex(row[0]) if row else None
+
+    def _hash(self, kind: str, value: str) -> str:
+        """A key's hash, remembered: an import hashes each key to look it up, then to index it."""
+        found = self._hashes.get((kind, value))
+        if found is None:
+            if len(self._hashes) >= HASHES_KEPT:
+                self._hashes.clear()
+            found = self._hashes[(kind, value)] = sealing.keyed_hash(self.secret(), kind, value)
+        return found
+
+    def hashed(self, keys: Sequence[LeadKey]) -> list[LeadKey]:
+        return [LeadKey(k.kind, self._hash(k.kind, k.value), k.lead) for k in keys]
+
+    def hashed_rows(self, keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        return [(kind, self._hash(kind, value), lead) for kind, value, lead in keys]
+
+    def hashed_pairs(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """Each (kind, hash) to look up, mapped back to the (kind, value) it stands for."""
+        return {(kind, self._hash(kind, value)): (kind, value) for kind, value in pairs}
+
+    # --- data keys -------------------------------------------------------------------------
+
+    def keys_of(self, leads: Sequence[str]) -> dict[str, bytes]:
+        """The data keys of these leads (ERASED for an erased one; absent: none was made)."""
+        leads = list(dict.fromkeys(leads))
+        if not leads:
+            return {}
+        found: dict[str, bytes] = {}
+        with self.store.reading() as cur:
+            if not self._tables:
+                if not self.table_exists(cur, self.keys):
+                    return {}  # a store no version with sealing has written to
+                self._tables = True
+            for i in range(0, len(leads), 500):
+                chunk = leads[i:i + 500]
+                cur.execute(f"SELECT lead, key FROM {self.keys} WHERE lead IN ({', '.join([self.p] * len(chunk))})",
+                            chunk)
+                found.update((lead, bytes.fromhex(key) if key else ERASED) for lead, key in cur.fetchall())
+        return found
+
+    def seal(self, events: Sequence[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, str]]]:
+        """The events as they are stored (personal fields sealed), and the key rows to insert
+        with them: a new key for each lead added, and for a lead added before sealing (it has
+        no key row) at its first sealed follow-up. An erased lead (a tombstone) gets none: its
+        notes are not stored."""
+        if not any(isinstance(e.event, sealing.SEALED_TYPES) for e in events):
+            return list(events), []
+        new: dict[str, bytes] = {}
+        wanted = [e.event.lead for e in events
+                  if isinstance(e.event, ev.FollowUpLogged) and e.event.note is not None]
+        known = self.keys_of([lead for lead in wanted]) if wanted else {}
+        sealed = []
+        for e in events:
+            event = e.event
+            if isinstance(event, ev.LeadAdded):
+                key = new[event.lead] = sealing.new_key()
+            elif isinstance(event, ev.FollowUpLogged) and event.note is not None:
+                key = new.get(event.lead) or known.get(event.lead)
+                if key is None:
+                    key = new[event.lead] = sealing.new_key()
+            else:
+                sealed.append(e)
+                continue
+            sealed.append(e._replace(event=sealing.seal(event, key or None, e.stream, e.version)))
+        self.secret()  # the tables exist before a key row goes in
+        return sealed, [(lead, key.hex()) for lead, key in new.items()]
+
+    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
+        """Inside an append: insert new key rows (a lead with a row already fails the append)."""
+        if rows:
+            cur.executemany(f"INSERT INTO {self.keys} (lead, key) VALUES ({self.p}, {self.p})", list(rows))
+
+    def erase(self, cur: Any, lead: str) -> None:
+        """Inside an append: delete the lead's key (leaving a tombstone) and its hashes (the
+        tables are made first: `secret()`, outside the append)."""
+        p = self.p
+        cur.execute(f"DELETE FROM {self.keys} WHERE lead = {p}", [lead])
+        cur.execute(f"INSERT INTO {self.keys} (lead, key) VALUES ({p}, NULL)", [lead])
+        cur.execute(f"DELETE FROM {self.index} WHERE lead = {p}", [lead])
+
+
+class SQLitePersonal(PersonalData):
+    def table_exists(self, cur: Any, table: str) -> bool:
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
+        return cur.fetchone() is not None
+
+
+class PostgresPersonal(PersonalData):
+    def table_exists(self, cur: Any, table: str) -> bool:
+        cur.execute("SELECT to_regclass(%s)", [table])
+        return cur.fetchone()[0] is not None
+
+    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
+        """Many rows (an import) go by COPY."""
+        if len(rows) < 100:
+            super().insert_keys(cur, rows)
+            return
+        with cur.copy(f"COPY {self.keys} (lead, key) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
