@@ -54,6 +54,9 @@ class Row(NamedTuple):
     held: Held | None
 
 
+_new_row = tuple.__new__
+
+
 class ImportInterrupted(KeyboardInterrupt):
     """Ctrl-C during an import. `report` counts what was committed before it: whole batches."""
 
@@ -76,10 +79,11 @@ def parse_row(line: int, fields: dict[str, Any] | str, at: datetime) -> Row | st
         inputs.check_id(lead_id, "lead id")
         attrs = inputs.attributes(fields, skip=_NOT_ATTRIBUTES)
         owner = fields.get("owner")
-        held = _held(owner, fields, at) if owner is not None and owner != "" else None
+        held = _held(owner, fields, at) if owner else None
     except InvalidInput as e:
         return e.message
-    return Row(line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email), held)
+    # made as a plain tuple: a NamedTuple's own constructor costs a plain row more than the rest here
+    return _new_row(Row, (line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email), held))
 
 
 def _held(owner: Any, fields: dict[str, Any], at: datetime) -> Held | None:
