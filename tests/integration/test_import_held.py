@@ -159,3 +159,38 @@ def test_a_dry_run_holds_no_more_memory_than_the_import(world):
     finally:
         tracemalloc.stop()
     assert dry <= real, (dry, real)
+
+
+def test_claims_racing_an_import_of_held_rows_keep_the_holdings_right(north, store_url):
+    """alice claims while an import gives her leads: each batch takes her holdings stream's
+    next versions, so a claim landing meanwhile makes it clash and be decided again."""
+    import threading
+
+    for i in range(60):
+        north.add_lead("mgr", f"Q-{i}", "north")
+    stop = threading.Event()
+    claimed: list[str] = []
+
+    def churn() -> None:
+        with Ledger(store_url) as other:
+            for i in range(60):
+                if stop.is_set():
+                    return
+                try:
+                    other.claim("alice", f"Q-{i}")
+                    claimed.append(f"Q-{i}")
+                except LedgerError as e:  # over the limit: recorded, after her holdings were read
+                    assert e.code == "claim_limit_reached", e.to_dict()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        report = north.import_leads("mgr", "north", rows(*({"id": f"S-{i}", "owner": "alice"} for i in range(120))),
+                                    batch=20)
+    finally:
+        stop.set()
+        worker.join(60)
+    assert report["assigned"] == 120 and claimed
+    held = north.holdings("alice")["count_by_pool"]["north"]
+    assert held == 120 + len(claimed) == north.repo.holdings("alice", "north").held
+    assert north.verify()["ok"]
