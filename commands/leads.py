@@ -76,7 +76,7 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
     other columns are ignored and listed. Times without an offset are in --tz.
     A row with an owner is a lead he holds already: it is assigned to him (at owner_since)
     and his last follow-up recorded, so recycle deadlines are right from the first day.
-    Ctrl-C stops after whole batches and says what is in; a re-run finishes the job.
+    Ctrl-C stops it and says how many leads are in (whole batches); a re-run finishes the job.
 
     \b
     Example:
