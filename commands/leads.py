@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import click
 
-from commands.output import App, at_option, fields, ownership_line, pass_app
+from commands.output import App, at_option, emit_json, fields, ownership_line, pass_app
 
 ATTRIBUTE_OPTIONS = ("company", "contact", "phone", "email", "region", "industry", "source")
 
@@ -54,7 +56,7 @@ def add(app: App, lead_id: str, pool_id: str, allow_duplicate: bool, claim_it: b
 @click.option("--tz", metavar="ZONE", default="UTC", show_default=True,
               help="IANA zone of the file's times written without an offset")
 @click.option("--map", "mappings", multiple=True, metavar="COLUMN=FIELD", help="the field a column holds (repeatable)")
-@click.option("--dry-run", is_flag=True, help="check the file, write nothing")
+@click.option("--dry-run", is_flag=True, help="make every check, write nothing; the same summary")
 @click.option("--rejects", metavar="FILE", type=click.Path(dir_okay=False),
               help="write the rejected rows here as CSV (UTF-8 with BOM), to fix and import again")
 @click.option("--allow-duplicate", is_flag=True, help="import rows even if they match existing leads")
@@ -69,6 +71,9 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
     Columns: id, company, contact, phone, email, region, industry, source, owner,
     owner_since, last_follow_up, or the usual Chinese names (编号, 客户名称, 联系人, 手机, ...);
     other columns are ignored and listed. Times without an offset are in --tz.
+    A row with an owner is a lead he holds already: it is assigned to him (at owner_since)
+    and his last follow-up recorded, so recycle deadlines are right from the first day.
+    Ctrl-C stops it and says how many leads are in (whole batches); a re-run finishes the job.
 
     \b
     Example:
@@ -77,49 +82,63 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
     """
     from ledger.importing import read_rows  # noqa: PLC0415 - only `lead import` reads files
     from ledger.spreadsheets import check_writable, write_rejects  # noqa: PLC0415
+    from ledger.importer import ImportInterrupted, new_report  # noqa: PLC0415
 
     def call(ledger):
-        source = read_rows(file, encoding=encoding, tz=tz, mapping=mappings)
-        if rejects:
-            check_writable(rejects)
-        if dry_run:  # the file alone, for now: the ledger's own checks come with its dry run
-            report = {"dry_run": True, "checked": "file", "rows": 0, "rejected": []}
-            for line, fields in source:
-                report["rows"] += 1
-                if isinstance(fields, str):
-                    report["rejected"].append({"line": line, "error": fields})
-        else:
+        try:
+            source = read_rows(file, encoding=encoding, tz=tz, mapping=mappings)
+            if rejects:
+                check_writable(rejects)
             report = run_import(ledger, source)
-        report["ignored_columns"] = source.ignored_columns
+        except ImportInterrupted as stop:
+            interrupted(stop.report)
+        except KeyboardInterrupt:  # before the first row: nothing was written
+            interrupted(new_report(dry_run))
         if rejects:
             report["rejects_file"] = rejects
             write_rejects(rejects, *source.rejects(report["rejected"]))
         return report
 
     def run_import(ledger, source) -> dict:
+        options = {"allow_duplicate": allow_duplicate, "at": at, "dry_run": dry_run}
         total = source.size_hint()
         if total < 5000:
-            return ledger.import_leads(app.actor, pool_id, source, allow_duplicate=allow_duplicate, at=at)
-        with click.progressbar(length=total, label="importing", file=click.get_text_stream("stderr")) as bar:
-            return ledger.import_leads(app.actor, pool_id, source, allow_duplicate=allow_duplicate, at=at,
-                                       progress=bar.update)
+            return ledger.import_leads(app.actor, pool_id, source, **options)
+        with click.progressbar(length=total, label="checking" if dry_run else "importing",
+                               file=click.get_text_stream("stderr")) as bar:
+            return ledger.import_leads(app.actor, pool_id, source, progress=bar.update, **options)
+
+    def interrupted(report: dict) -> NoReturn:
+        """Ctrl-C: say what was committed (whole batches), on stderr and, with --json, as the
+        summary on stdout; exit 130. The rejects file is not written: a re-run writes it."""
+        report["interrupted"] = True
+        click.echo(f"\ninterrupted: {report['imported']} leads were imported before it (whole batches; "
+                   f"{report['assigned']} of them held); nothing after them was written. Run the same "
+                   "import again to finish: the leads already in are skipped.", err=True)
+        if report.get("unconfirmed"):
+            click.echo(f"  the last batch ({report['unconfirmed']} leads) may or may not be in; "
+                       "a re-run finishes either way", err=True)
+        if app.json:
+            emit_json(report)
+        raise SystemExit(130)
 
     app.run(call, render_import)
 
 
 def render_import(r: dict) -> None:
-    if r.get("dry_run"):
-        click.echo(f"dry run: {r['rows']} rows read, {len(r['rejected'])} rejected by the file checks")
-    else:
-        click.echo(f"imported {r['imported']}, skipped {r['skipped_existing']} existing, "
-                   f"{len(r['duplicates'])} duplicates, {len(r['rejected'])} rejected")
-    for d in r.get("duplicates", [])[:20]:
+    done = "would import" if r["dry_run"] else "imported"
+    click.echo(f"{'dry run, nothing written: ' if r['dry_run'] else ''}{done} {r['imported']} "
+               f"({r['assigned']} held by their owners), skipped {r['skipped_existing']} existing, "
+               f"{len(r['duplicates'])} duplicates, {len(r['rejected'])} rejected")
+    for d in r["duplicates"][:20]:
         click.echo(f"  line {d['line']}: {d['lead']} has the same {d['field']} as {d['duplicate_of']}")
     for x in r["rejected"][:20]:
         click.echo(f"  line {x['line']}: {x['error']}")
-    hidden = max(len(r.get("duplicates", [])) - 20, 0) + max(len(r["rejected"]) - 20, 0)
+    hidden = max(len(r["duplicates"]) - 20, 0) + max(len(r["rejected"]) - 20, 0)
     if hidden:
         click.echo(f"  … {hidden} more (use --json for all)")
+    for o in r["over_limit"]:
+        click.echo(f"  {o['rep']} holds {o['held']} leads of pool {o['pool']}, over its claim_limit {o['claim_limit']}")
     if r["ignored_columns"]:
         click.echo(f"  ignored columns: {', '.join(r['ignored_columns'])}")
     if r.get("rejects_file"):

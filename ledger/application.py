@@ -22,7 +22,8 @@ from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.feeds import Feeds, Progress
 from ledger.integrity import Integrity
-from ledger.leads import IMPORT_BATCH, Leads
+from ledger.importer import IMPORT_BATCH, Importer
+from ledger.leads import Leads
 from ledger.ownership import Ownership
 from ledger.people import People
 from ledger.period import Period
@@ -125,13 +126,16 @@ class Ledger:
 
     def import_leads(self, actor: str, pool_id: str, rows: Iterable[tuple[int, dict[str, Any] | str]],
                      *, allow_duplicate: bool = False, at: When = None, batch: int = IMPORT_BATCH,
-                     progress: Callable[[int], None] | None = None) -> Result:
+                     progress: Callable[[int], None] | None = None, dry_run: bool = False) -> Result:
         """Import (line, fields) rows; a row given as a string is a parse error for that line.
 
         Rows are appended in batches, each all or nothing; a re-run skips leads that already exist.
+        A row with an `owner` is a lead he holds already (SPEC section 6). With `dry_run`, every
+        check is made and nothing written. Ctrl-C raises `ImportInterrupted` (a KeyboardInterrupt)
+        whose `report` counts what was committed.
         """
-        return self.leads.import_rows(actor, pool_id, rows, allow_duplicate=allow_duplicate, at=at,
-                                      batch=batch, progress=progress)
+        return Importer(self.repo, self.acting).run(actor, pool_id, rows, allow_duplicate=allow_duplicate, at=at,
+                                                    batch=batch, progress=progress, dry_run=dry_run)
 
     def lead_show(self, lead_id: str, at: When = None, upto: int | str | None = None) -> Result:
         """A lead now, or as of `at` (business time) or `upto` (a log position); its personal

@@ -235,6 +235,30 @@ def reassign(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, ac
     ]
 
 
+def check_import_owner(rep: Person, pool: Pool) -> None:
+    """Whom an import may give a lead: an active rep or manager who is a member of the pool."""
+    check_holder(rep)
+    if rep.id not in pool.members:
+        raise Refused("not_pool_member", f"{rep.id} is not a member of pool {pool.id}",
+                      person=rep.id, pool=pool.id)
+
+
+def import_held(lead_id: str, pool: Pool, desk: Desk, rep: Person, actor: Person, since: datetime,
+                follow_up: datetime | None) -> list[ev.Event]:
+    """A lead the rep already held before the import: assigned at `since` (reason `import`),
+    his holdings one more, then his last follow-up. Not limited by claim_limit: an import
+    records the present (the caller lists who is over it)."""
+    events: list[ev.Event] = [
+        ev.LeadAssigned(occurred_at=since, actor=actor.id, lead=lead_id, pool=pool.id, rep=rep.id,
+                        reason="import", rules_version=pool.rules_at(since).version),
+        _holdings_after(desk, +1, since, lead_id, actor.id),
+    ]
+    if follow_up is not None:
+        events.append(ev.FollowUpLogged(occurred_at=follow_up, actor=actor.id, lead=lead_id, rep=rep.id,
+                                        note="imported", channel="other"))
+    return events
+
+
 def _check_owner(lead: Lead, actor: Person, *, converted_ok: bool = False) -> None:
     if lead.status == POOLED:
         raise Refused("lead_pooled", f"lead {lead.id} is in pool {lead.pool}, not held", lead=lead.id)

@@ -1,0 +1,364 @@
+"""lead import: the rows of a lead file into the ledger (SPEC section 6).
+
+Rows go in batches, each appended all or nothing (`Store.append_bulk`); a re-run skips the
+leads already in. A plain row is one `LeadAdded`. A row with an `owner` is a lead a rep
+already holds: it is also assigned to him, his holdings move on by one and his last
+follow-up is recorded. Those events go on the lead's stream and on his holdings stream at
+its next versions, so a claim of his that lands meanwhile takes a version the batch wants:
+the batch loses the race (Conflict) and is decided again from what is stored then.
+
+A dry run makes every check the import makes and writes nothing; the keys its earlier
+batches would have stored are kept in a scratch file, not in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from ledger import decisions, inputs
+from ledger import events as ev
+from ledger.acting import Acting, When
+from ledger.codec import GENESIS
+from ledger.errors import InvalidInput, LedgerError
+from ledger.repository import Holdings, Repository, holdings_stream, stream_of
+from ledger.state import Head, Person, Pool, lead_stream, person_stream, pool_stream
+from ledger.store import NewEvent
+from ledger.values import format_time, lead_keys, parse_time
+from projections.runner import collector_paused
+
+IMPORT_BATCH = 10_000  # leads per appended (all-or-nothing) batch
+HELD_BATCH = 2_000  # held rows per batch at most: a batch that loses a race to a claim is re-done whole
+HELD_FIELDS = ("owner", "owner_since", "last_follow_up")
+_NOT_ATTRIBUTES = ("id", "lead", *HELD_FIELDS)
+
+Rows = Iterable[tuple[int, "dict[str, Any] | str"]]
+
+
+class Held(NamedTuple):
+    owner: str
+    since: datetime  # when he took it: the lead is added and assigned then
+    follow_up: datetime | None
+
+
+class Row(NamedTuple):
+    line: int
+    lead: str
+    attributes: ev.Attributes
+    keys: list[tuple[str, str]]
+    held: Held | None
+
+
+_new_row = tuple.__new__
+
+
+class ImportInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an import. `report` counts what was committed before it: whole batches."""
+
+    def __init__(self, report: dict[str, Any]):
+        super().__init__("the import was interrupted")
+        self.report = report
+
+
+def new_report(dry_run: bool = False, ignored_columns: Sequence[str] = ()) -> dict[str, Any]:
+    return {"imported": 0, "skipped_existing": 0, "duplicates": [], "rejected": [], "assigned": 0,
+            "over_limit": [], "ignored_columns": list(ignored_columns), "dry_run": dry_run, "rows": 0}
+
+
+def parse_row(line: int, fields: dict[str, Any] | str, at: datetime) -> Row | str:
+    """One row checked on its own (`at`: the import's time), or what is wrong with it."""
+    if isinstance(fields, str):
+        return fields
+    try:
+        lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
+        inputs.check_id(lead_id, "lead id")
+        attrs = inputs.attributes(fields, skip=_NOT_ATTRIBUTES)
+        owner = fields.get("owner")
+        held = _held(owner, fields, at) if owner else None
+    except InvalidInput as e:
+        return e.message
+    # made as a plain tuple: a NamedTuple's own constructor costs a plain row more than the rest here
+    return _new_row(Row, (line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email), held))
+
+
+def _held(owner: Any, fields: dict[str, Any], at: datetime) -> Held | None:
+    """The owner and times of a held row. Without `owner_since` he took it at his last
+    follow-up, if the row gives one (he held it then), else at the import's time; a
+    follow-up before he took it is not his, and rejects the row."""
+    if not isinstance(owner, str):
+        raise InvalidInput("owner must be text")
+    owner = owner.strip()
+    if not owner:
+        return None
+    inputs.check_id(owner, "owner")
+    since = _moment(fields.get("owner_since"), "owner_since", at)
+    follow = _moment(fields.get("last_follow_up"), "last_follow_up", at)
+    if since and follow and follow < since:
+        raise InvalidInput(f"last_follow_up {format_time(follow)} is earlier than owner_since "
+                           f"{format_time(since)}: a follow-up of the owner's comes after he took the lead")
+    return Held(owner, since or follow or at, follow)
+
+
+def _moment(value: Any, name: str, at: datetime) -> datetime | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, (str, datetime)):
+        raise InvalidInput(f"{name} must be a time")
+    moment = parse_time(value, name)
+    if moment is not None and moment > at:
+        raise InvalidInput(f"{name} {format_time(moment)} is later than the import's time ({format_time(at)})")
+    return moment
+
+
+class ScratchKeys:
+    """A dry run's stand-in for the key index: the keys its earlier batches would have stored,
+    in a scratch SQLite file (a dry run of a million rows holds no more memory than the import)."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="leadledger-dry-run-")
+        self._con = sqlite3.connect(os.path.join(self._dir.name, "keys.db"), isolation_level=None)
+        self._con.execute("PRAGMA journal_mode = OFF")
+        self._con.execute("PRAGMA synchronous = OFF")
+        self._con.execute("CREATE TABLE k (kind TEXT, value TEXT, lead TEXT, PRIMARY KEY (kind, value)) "
+                          "WITHOUT ROWID")
+
+    def find(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """One look-up by the primary key each (in-process, a few microseconds): a row-value
+        IN list is not answered from the index, and would scan the table for every batch."""
+        found: dict[tuple[str, str], str] = {}
+        look = self._con.cursor()
+        for key in keys:
+            row = look.execute("SELECT lead FROM k WHERE kind = ? AND value = ?", key).fetchone()
+            if row is not None:
+                found[key] = row[0]
+        return found
+
+    def add(self, keys: Sequence[tuple[str, str, str]]) -> None:
+        self._con.execute("BEGIN")
+        self._con.executemany("INSERT OR IGNORE INTO k VALUES (?, ?, ?)", keys)
+        self._con.execute("COMMIT")
+
+    def close(self) -> None:
+        self._con.close()
+        self._dir.cleanup()
+
+
+@dataclass
+class Outcome:
+    """What one batch does; the report takes it once the batch is in."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
+    imported: int = 0
+    skipped: int = 0
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    assigned: int = 0
+    held: dict[str, int] = field(default_factory=dict)  # rep -> leads of the pool he holds after it
+
+
+@dataclass
+class Job:
+    by: Person
+    pool: Pool
+    at: datetime
+    allow_duplicate: bool
+    report: dict[str, Any]
+    book: ScratchKeys | None  # a dry run's: the keys of its earlier batches
+    held: dict[str, int] = field(default_factory=dict)  # rep -> held after the batches done
+    pending: Outcome | None = None  # the batch being appended
+
+
+Owners = dict[str, "tuple[Person, Holdings] | str"]  # owner -> himself and his holdings, or why not
+
+
+class Importer:
+    def __init__(self, repo: Repository, acting: Acting):
+        self.repo = repo
+        self.acting = acting
+
+    def run(self, actor: str, pool_id: str, rows: Rows, *, allow_duplicate: bool = False, at: When = None,
+            batch: int = IMPORT_BATCH, progress: Callable[[int], None] | None = None,
+            dry_run: bool = False) -> dict[str, Any]:
+        """Import (line, fields) rows; a row given as a string is a parse error for that line.
+        With `dry_run`, check everything and write nothing. Ctrl-C raises ImportInterrupted."""
+        by = self.acting.actor(actor, "lead.import")
+        when = self.acting.time(at)
+        pool = self.repo.pool(pool_id)
+        decisions.check_member(by, pool)
+        decisions.check_when(when, self.acting.clock(), by, pool)
+        job = Job(by, pool, when, allow_duplicate, new_report(dry_run, getattr(rows, "ignored_columns", ())),
+                  ScratchKeys() if dry_run else None)
+        try:
+            with collector_paused():  # the rows and batches make no cycles to collect
+                self._read(job, rows, batch, progress)
+        except KeyboardInterrupt:
+            self._settle(job)
+            raise ImportInterrupted(summary(job)) from None
+        finally:
+            if job.book is not None:
+                job.book.close()
+        return summary(job)
+
+    def _read(self, job: Job, rows: Rows, batch: int, progress: Callable[[int], None] | None) -> None:
+        report = job.report
+        seen_ids: set[str] = set()
+        chunk: list[Row] = []
+        held = 0
+        for line, fields in rows:
+            report["rows"] += 1
+            row = parse_row(line, fields, job.at)
+            if type(row) is str:
+                report["rejected"].append({"line": line, "error": row})
+                continue
+            if row.lead in seen_ids:
+                report["skipped_existing"] += 1
+                continue
+            seen_ids.add(row.lead)
+            chunk.append(row)
+            held += row.held is not None
+            if len(chunk) >= batch or held >= HELD_BATCH:
+                self._flush(job, chunk, progress)
+                chunk, held = [], 0
+        if chunk:
+            self._flush(job, chunk, progress)
+
+    def _flush(self, job: Job, chunk: list[Row], progress: Callable[[int], None] | None) -> None:
+        self.repo.retry(lambda: self._batch(job, chunk))
+        if progress:
+            progress(len(chunk))
+
+    def _batch(self, job: Job, chunk: list[Row]) -> None:
+        """Decide one batch and append it (or none, on a lost race: Conflict, and it is redone).
+
+        The key index (which holds the keys of the file's earlier batches too) is read once,
+        outside the append lock, to name each duplicate; the append then checks under the
+        lock that no lead was stored since that read (else it looks at the keys again there),
+        so a lead added meanwhile is never duplicated. The report changes once the batch is in.
+        """
+        store = self.repo.store
+        checked_at = store.max_position()  # before the reads below: what they see at least
+        existing = store.existing_streams([lead_stream(row.lead) for row in chunk])
+        rows = [row for row in chunk if lead_stream(row.lead) not in existing]
+        wanted = [key for row in rows for key in row.keys]
+        indexed = {(k.kind, k.value): k.lead for k in store.find_keys(wanted)}
+        if job.book is not None:
+            for key, lead in job.book.find(wanted).items():
+                indexed.setdefault(key, lead)
+        owners = self._owners(job, {row.held.owner for row in rows if row.held})
+        outcome = Outcome(skipped=len(chunk) - len(rows))
+        batch_keys: dict[tuple[str, str], str] = {}
+        for row in rows:
+            self._decide(job, row, indexed, batch_keys, owners, outcome)
+        job.pending = outcome
+        if job.book is not None:
+            job.book.add(outcome.keys)
+        elif outcome.events:
+            store.append_bulk(outcome.events, keys=outcome.keys, unique_keys=not job.allow_duplicate,
+                              checked_at=checked_at)
+        _take(job, outcome)
+
+    def _owners(self, job: Job, owners: set[str]) -> Owners:
+        """The owners a batch names, with their holdings in the pool, in one round trip (the
+        pool too: a member revoked since the import began is seen)."""
+        if not owners:
+            return {}
+        people = {o: person_stream(o) for o in owners}
+        desks = {o: holdings_stream(o, job.pool.id) for o in owners}
+        remembered = [pool_stream(job.pool.id), *people.values()]
+        got = self.repo.store.read_streams(remembered, last=list(desks.values()),
+                                           after=self.repo.remembered_versions(*remembered))
+        job.pool = self.repo.pool(job.pool.id, got[pool_stream(job.pool.id)])
+        found: Owners = {}
+        for o in owners:
+            rep = self.repo.person(o, got[people[o]])
+            if not rep.exists:
+                found[o] = f"owner {o[:40]!r} is unknown: no such person"
+                continue
+            try:
+                decisions.check_import_owner(rep, job.pool)
+            except LedgerError as e:
+                found[o] = f"owner {e.message}"
+                continue
+            desk = self.repo.holdings(o, job.pool.id, got[desks[o]])
+            if job.book is not None and o in job.held:  # a dry run: what its earlier batches gave him
+                desk = replace(desk, held=job.held[o])
+            found[o] = (rep, desk)
+        return found
+
+    def _decide(self, job: Job, row: Row, indexed: dict[tuple[str, str], str],
+                batch_keys: dict[tuple[str, str], str], owners: Owners, outcome: Outcome) -> None:
+        owner = owners[row.held.owner] if row.held else None
+        if type(owner) is str:
+            outcome.rejected.append({"line": row.line, "error": owner})
+            return
+        matches = [ev.DuplicateMatch(lead=other, field=k[0], value=k[1]) for k in row.keys
+                   if (other := indexed.get(k) or batch_keys.get(k))]
+        if matches and not job.allow_duplicate:
+            outcome.duplicates.append({"line": row.line, "lead": row.lead, "duplicate_of": matches[0].lead,
+                                       "field": matches[0].field, "value": matches[0].value})
+            return
+        stream = lead_stream(row.lead)
+        outcome.events.append(NewEvent(stream, 1, GENESIS, ev.LeadAdded(
+            occurred_at=row.held.since if row.held else job.at, actor=job.by.id, lead=row.lead,
+            pool=job.pool.id, attributes=row.attributes, duplicates=matches)))
+        if owner is not None:
+            rep, desk = owner
+            heads = {stream: Head(stream, 1, GENESIS), desk.head.stream: desk.head}
+            for e in decisions.import_held(row.lead, job.pool, desk, rep, job.by, row.held.since,
+                                           row.held.follow_up):
+                head = heads[stream_of(e)]
+                heads[head.stream] = Head(head.stream, head.version + 1, head.hash)
+                outcome.events.append(NewEvent(head.stream, head.version + 1, head.hash, e))
+            owners[rep.id] = (rep, replace(desk, head=heads[desk.head.stream], held=desk.held + 1))
+            outcome.held[rep.id] = desk.held + 1
+            outcome.assigned += 1
+        outcome.keys.extend([(kind, value, row.lead) for kind, value in row.keys])
+        for k in row.keys:
+            batch_keys.setdefault(k, row.lead)
+        outcome.imported += 1
+
+    def _settle(self, job: Job) -> None:
+        """After Ctrl-C: whether the batch being appended got in (the interrupt may come just
+        after its commit), so that the report counts it if it did."""
+        outcome, job.pending = job.pending, None
+        if outcome is None:
+            return
+        if job.book is not None or not outcome.events:
+            _take(job, outcome)
+            return
+        first = outcome.events[0]
+        try:
+            stored = self.repo.store.read_stream(first.stream)
+        except Exception:  # noqa: BLE001 - the store went away with the interrupt: say so
+            job.report["unconfirmed"] = outcome.imported
+            return
+        if stored and stored[0].event == first.event:
+            _take(job, outcome)
+
+
+def _take(job: Job, outcome: Outcome) -> None:
+    """The report takes a batch that is in."""
+    report = job.report
+    report["imported"] += outcome.imported
+    report["skipped_existing"] += outcome.skipped
+    report["duplicates"].extend(outcome.duplicates)
+    report["rejected"].extend(outcome.rejected)
+    report["assigned"] += outcome.assigned
+    job.held.update(outcome.held)
+    job.pending = None
+
+
+def summary(job: Job) -> dict[str, Any]:
+    """The report, its rejections in line order, with the reps this import left over claim_limit."""
+    report = dict(job.report)
+    report["rejected"] = sorted(report["rejected"], key=lambda r: r["line"])
+    limit = job.pool.rules_at(job.at).rules.claim_limit
+    report["over_limit"] = [{"rep": rep, "pool": job.pool.id, "held": held, "claim_limit": limit}
+                            for rep, held in sorted(job.held.items()) if held > limit]
+    return report
