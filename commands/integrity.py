@@ -7,6 +7,8 @@ import sys
 import click
 
 from commands.output import App, pass_app
+from ledger.errors import LedgerError
+from ledger.values import parse_position
 
 PROGRESS_FROM = 50000  # events from which verify shows a progress bar (on stderr)
 
@@ -24,7 +26,7 @@ def verify(app: App, digest: str | None) -> None:
     \b
     Example:
       leadledger verify
-      leadledger verify --digest lld1:…
+      leadledger verify --digest llh1:…
     """
     def call(ledger):
         total = ledger.store.max_position()
@@ -40,16 +42,31 @@ def verify(app: App, digest: str | None) -> None:
     app.run(call, render, reader=True)
 
 
+SIGNING_KEY = click.option("--signing-key", "signing_key", metavar="FILE", envvar="LEADLEDGER_SIGNING_KEY",
+                           help="sign the tree head with this Ed25519 key (as `keygen` wrote it); "
+                                "default: $LEADLEDGER_SIGNING_KEY")
+
+
 @click.command()
+@click.option("--upto", metavar="N", help="the tree head at position N (default: the whole log)")
+@SIGNING_KEY
 @pass_app
-def digest(app: App) -> None:
-    """Print a digest of the whole log, to keep outside the database.
+def digest(app: App, upto: str | None, signing_key: str | None) -> None:
+    """Print the log's tree head (a digest), to keep outside the database.
+
+    The digest holds the log's size and Merkle root (and the signature, when signed).
+    `verify --digest` later proves the log still extends it.
 
     \b
     Example:
       leadledger digest      # later: leadledger verify --digest <it>
+      leadledger digest --upto 1000 --signing-key ~/.leadledger/signing.pem
     """
-    app.run(lambda ledger: ledger.digest(), lambda r: click.echo(r["digest"]), reader=True)
+    try:
+        position = parse_position(upto, "--upto") if upto is not None else None
+    except LedgerError as e:
+        app.fail(e)
+    app.run(lambda ledger: ledger.digest(position, signing_key), lambda r: click.echo(r["digest"]), reader=True)
 
 
 COMMANDS = [verify, digest]

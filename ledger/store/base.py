@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.errors import StoreUnavailable
+from ledger.merkle import Key
 from ledger.store.checks import AppendChecks
+from ledger.store.merkle import TreeSql, leaves_of
 from ledger.store.records import Conflict, LeadKey, NewEvent, Row, Stored, encoded, stored, stream_order
 
 class Store:
@@ -52,12 +54,12 @@ class Store:
         """
         now, rows, digests = encoded(events)
         with self._recording():
-            ids = self._insert(rows, keys=keys, unique_keys=unique_keys, expect=expect)
+            ids = self._insert(rows, keys=keys, unique_keys=unique_keys, expect=expect, leaves=leaves_of(digests))
         return [Stored(position, e.stream, e.version, now, digest, e.event)
                 for position, e, digest in zip(ids, events, digests, strict=True)]
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+                expect: Sequence[tuple[str, int]], leaves: list[bytes]) -> Sequence[int]:
         raise NotImplementedError
 
     def append_bulk(
@@ -73,9 +75,9 @@ class Store:
         are only ever indexed together with events, so if no event was stored since, none was
         indexed since either, and they are not looked up again under the lock.
         """
-        _, rows, _ = encoded(events)
+        _, rows, digests = encoded(events)
         with self._recording():
-            self._insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at)
+            self._insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at, leaves=leaves_of(digests))
 
     @contextmanager
     def _recording(self) -> Iterator[None]:
@@ -93,7 +95,7 @@ class Store:
             raise StoreUnavailable(f"the store could not record the events: {e}") from None
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None) -> None:
+                     unique_keys: bool, checked_at: int | None, leaves: list[bytes]) -> None:
         raise NotImplementedError
 
     def _is_busy(self, e: Exception) -> bool:
@@ -188,6 +190,41 @@ class Store:
             f"ORDER BY {self._position_column} LIMIT {self.param}"
         )
         return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self._rows(sql, [after, limit])]
+
+    # -- the Merkle tree (ledger/store/merkle.py) ------------------------------------------
+
+    tree: TreeSql
+
+    def tree_nodes(self, keys: Collection[Key]) -> dict[Key, bytes]:
+        """The stored subtrees of these keys (those there are), in one query."""
+        with self.reading() as cur:
+            return self.tree.get(cur, keys)
+
+    def tree_leaves(self, first: int, end: int) -> dict[int, bytes] | None:
+        """The stored leaves first..end-1 by index; None when the store has no tree table."""
+        try:
+            with self.reading() as cur:
+                return self.tree.leaves(cur, first, end)
+        except PersistenceError:
+            return None
+
+    def damaged(self) -> bool:
+        """Whether a store that failed to open is there but is not an intact ledger (a
+        truncated or corrupted file): `verify` reports it, not ok, rather than as unavailable."""
+        return False
+
+    def tree_size(self) -> int | None:
+        """How many leaves the stored tree has; None when the store has no tree table."""
+        try:
+            with self.reading() as cur:
+                return self.tree.tail(cur)[0]
+        except PersistenceError:
+            return None
+
+    def tree_upgrade(self) -> int:
+        """Build the tree of the events it lacks (a store written before it), under the append
+        lock; the tree's size. Raises PersistenceError when the store cannot be written."""
+        raise NotImplementedError
 
     def max_position(self) -> int:
         return self._rows(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0

@@ -21,6 +21,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from ledger.errors import StoreUnavailable
 from ledger.store.base import Store
 from ledger.store.checks import AppendChecks
+from ledger.store.merkle import SQLiteTreeSql
 from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql
@@ -55,6 +56,7 @@ class SQLiteStore(Store):
     _position_column = "rowid"
     _events = EVENTS_TABLE
     checks = AppendChecks("?", EVENTS_TABLE, KEYS_TABLE, "rowid")
+    tree = SQLiteTreeSql(EVENTS_TABLE, "rowid")
     db_type = SQLiteDb
 
     def __init__(self, url: str, path: str) -> None:
@@ -65,6 +67,7 @@ class SQLiteStore(Store):
         self._checked = False  # found initialised once: not checked again (as on PostgreSQL)
         self._local = threading.local()  # this thread's connections: "read" and "append"
         self._connections: list[sqlite3.Connection] = []
+        self._tree_made = False  # the tree's table made sure of (a store from before it has none)
 
     @property
     def datastore(self) -> SQLiteDatastore:
@@ -88,7 +91,7 @@ class SQLiteStore(Store):
         try:
             self.recorder.create_table()
             with self.writing() as cur:
-                for statement in keys_table_sql(KEYS_TABLE):
+                for statement in [*keys_table_sql(KEYS_TABLE), *self.tree.create_sql()]:
                     cur.execute(statement)
         except PersistenceError as e:
             raise StoreUnavailable(f"cannot create the store at {self.path}: {e}") from None
@@ -115,6 +118,12 @@ class SQLiteStore(Store):
                 f"the store at {self.path} is not initialised; run `leadledger init` first"
             )
         self._checked = True
+
+    def damaged(self) -> bool:
+        try:
+            return os.path.getsize(self.path) > 0
+        except OSError:
+            return False
 
     def _is_busy(self, e: Exception) -> bool:
         text = str(e).lower()
@@ -159,7 +168,7 @@ class SQLiteStore(Store):
             raise OperationalError(str(e)) from e
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]]) -> Sequence[int]:
+                expect: Sequence[tuple[str, int]], leaves: list[bytes]) -> Sequence[int]:
         ids: list[int] = []
         with self._appending() as cur:
             self.checks.versions(cur, expect)
@@ -169,15 +178,32 @@ class SQLiteStore(Store):
                 cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
                             "RETURNING rowid", [x for row in chunk for x in row])
                 ids.extend(sorted(row[0] for row in cur.fetchall()))
+            self._tree_table(cur)
+            self.tree.append(cur, ids[0], leaves)
         return ids
 
+    def _tree_table(self, cur: sqlite3.Cursor) -> None:
+        """Make the tree's table, once per store, inside an append (a store from before it)."""
+        if not self._tree_made:
+            for statement in self.tree.create_sql():
+                cur.execute(statement)
+            self._tree_made = True
+
+    def tree_upgrade(self) -> int:
+        with self._appending() as cur:
+            self._tree_table(cur)
+            return self.tree.catch_up(cur)
+
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None) -> None:
+                     unique_keys: bool, checked_at: int | None, leaves: list[bytes]) -> None:
         """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
         with self._appending() as cur:
             if unique_keys:
                 self.checks.bulk_keys(cur, keys, checked_at)
+            first = (cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0] or 0) + 1
             cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
+            self._tree_table(cur)
+            self.tree.append(cur, first, leaves)
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
