@@ -29,7 +29,7 @@ def verify(app: App, digest: str | None) -> None:
       leadledger verify --digest llh1:…
     """
     def call(ledger):
-        total = ledger.store.max_position()
+        total = ledger.integrity.opened(lambda: (ledger.check_reader(app.actor), ledger.store.max_position())[1])
         if total < PROGRESS_FROM:
             return ledger.verify(digest)
         with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
@@ -39,7 +39,7 @@ def verify(app: App, digest: str | None) -> None:
         extra = f"; the log extends the digest at position {r['digest_position']}" if r.get("digest_position") else ""
         click.echo(f"ok: {r['events_checked']} events checked, every chain intact{extra}")
 
-    app.run(call, render, reader=True)
+    app.run(call, render)  # the reader is checked in `call`: a damaged store is reported, not ok
 
 
 SIGNING_KEY = click.option("--signing-key", "signing_key", metavar="FILE", envvar="LEADLEDGER_SIGNING_KEY",

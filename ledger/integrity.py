@@ -134,6 +134,19 @@ class Integrity:
                 progress(len(rows))
         return scan
 
+    def opened(self, read: Callable[[], Any]) -> Any:
+        """`read()` on the store; a store that is there but cannot be read as a ledger (a
+        truncated or corrupted file) is an integrity violation (exit 6), not unavailable."""
+        try:
+            self.store.ensure_ready()
+            return read()
+        except (StoreUnavailable, PersistenceError) as e:
+            if not self.store.damaged():
+                raise
+            problem = f"the store is not an intact ledger: {getattr(e, 'message', e)}"
+            raise IntegrityViolation(problem, ok=False, events_checked=0, first_bad_position=None,
+                                     problem=problem) from None
+
     def _tree(self, scan: Scan, rows: list[tuple], stop: int | None) -> None:
         """Add a batch of events to the recomputed tree; compare each leaf with the stored one."""
         first, end = scan.frontier.size, rows[-1][0]
@@ -159,15 +172,7 @@ class Integrity:
         elif digest is not None:
             wanted = parse_digest(digest)
         stop = head.size if head else wanted.position if wanted else None
-        try:
-            self.store.ensure_ready()
-            scan = self._scan(stop=stop, progress=progress)
-        except (StoreUnavailable, PersistenceError) as e:
-            if not self.store.damaged():
-                raise
-            problem = f"the store is not an intact ledger: {e}"
-            raise IntegrityViolation(problem, ok=False, events_checked=0, first_bad_position=None,
-                                     problem=problem) from None
+        scan = self.opened(lambda: self._scan(stop=stop, progress=progress))
         if scan.bad is None and scan.tree_bad is not None and scan.tree_bad <= scan.last:
             scan.blame(scan.tree_bad, f"the event at position {scan.tree_bad} is not the one the stored "
                                       "Merkle tree recorded when it was appended")
