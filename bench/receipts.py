@@ -25,7 +25,6 @@ from ledger.application import Ledger
 from ledger.receipt_check import check_receipt
 
 ROOT = Path(__file__).resolve().parent.parent
-CHUNK = 50_000  # leads per import call
 
 
 def _times(fn, repeat: int) -> list[float]:
@@ -48,8 +47,7 @@ def measure(args) -> Result:
         result = Result("receipts", server_version(target), {"events": events})
         make_world(led, reps=2)
         start = time.perf_counter()
-        for i in range(0, events, CHUNK):
-            import_leads(led, min(CHUNK, events - i), prefix=f"B{i}-")
+        import_leads(led, events)
         result.add("import (tree included)", "s", time.perf_counter() - start)
         size = led.store.max_position()
         result.params["log_size"] = size
