@@ -17,19 +17,24 @@ PROGRESS_FROM = 50000  # events from which verify shows a progress bar (on stder
 @click.option("--digest", "digest", metavar="D", help="also prove the log still extends this digest")
 @pass_app
 def verify(app: App, digest: str | None) -> None:
-    """Recompute every hash chain; report the first bad position (exit 6).
+    """Recompute every hash chain and the Merkle tree; report the first bad position (exit 6).
 
-    With --digest (as `leadledger digest` printed it), also prove the log still extends
-    that digest: a truncated tail or a rewritten chain then fails too (exit 6). A
-    malformed digest is bad input (exit 2).
+    A missing position, an event the stored tree did not record, or a store file that is
+    not an intact ledger fail too. With --digest (as `leadledger digest` printed it, or an
+    older lld1: digest), also prove the log still extends that digest: a truncated tail or
+    a rewritten chain then fails too (exit 6). A malformed digest is bad input (exit 2).
 
     \b
     Example:
       leadledger verify
       leadledger verify --digest llh1:…
     """
+    def size(ledger) -> int:
+        ledger.check_reader(app.actor)
+        return ledger.store.max_position()
+
     def call(ledger):
-        total = ledger.integrity.opened(lambda: (ledger.check_reader(app.actor), ledger.store.max_position())[1])
+        total = ledger.integrity.opened(lambda: size(ledger))
         if total < PROGRESS_FROM:
             return ledger.verify(digest)
         with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:

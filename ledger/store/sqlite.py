@@ -120,10 +120,21 @@ class SQLiteStore(Store):
         self._checked = True
 
     def damaged(self) -> bool:
+        """A file that is not a SQLite database, or one SQLite finds malformed (a busy or
+        locked one is not damaged)."""
         try:
-            return os.path.getsize(self.path) > 0
+            with open(self.path, "rb") as f:
+                if f.read(16) != b"SQLite format 3\x00":
+                    return os.path.getsize(self.path) > 0
+            con = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=5)
+            try:
+                return con.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+            finally:
+                con.close()
         except OSError:
             return False
+        except sqlite3.Error as e:
+            return not self._is_busy(e)
 
     def _is_busy(self, e: Exception) -> bool:
         text = str(e).lower()
