@@ -29,6 +29,15 @@ a position, and a rolling hash over (position, event hash) of every event up to 
 - the digest belongs to another ledger (or this log's first event was rewritten and
   re-hashed; the two cannot be told apart): not ok, `first_bad_position` null.
 
+The Merkle tree (spec section 8). The same pass recomputes the tree of the events as they
+are now and compares each leaf with the stored tree's, written when the event was appended:
+an event rewritten (even re-hashed with its whole chain) or a log cut and grown again is
+found at its position. A missing position (positions are gap-free) is found at itself. A
+tree-head digest (`llh1:`) is checked by the recomputed root at its size, its origin, and the
+stored tree's consistency proof from it to today; when it fails, the first position whose
+stored leaf differs is named, if any does. A store file that cannot be read as a ledger at
+all is not ok either (`Integrity.opened`).
+
 All of these are integrity violations (exit 6): the log cannot be shown to extend the
 digest. A digest that is not of the form `leadledger digest` prints is `invalid_input`
 (exit 2) and nothing is checked.
