@@ -24,6 +24,7 @@ from ledger.merkle import Key
 MERKLE_TABLE = "leadledger_merkle"
 LEVELS = 63  # 2**62 events is more than any log holds
 BATCH = 5000
+COPY_FROM = 1000  # rows from which PostgreSQL gets them by COPY
 MISSING_LEAF = merkle.leaf_hash(bytes(32))  # a position with no event
 
 
@@ -190,6 +191,13 @@ class PostgresTreeSql(TreeSql):
         return [f'GRANT SELECT, INSERT ON {self.table} TO "{app}"']
 
     def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
+        """Many rows (an import) by COPY where the connection is not pipelining; else arrays."""
+        if len(rows) >= COPY_FROM and not cur.connection.pgconn.pipeline_status:
+            with cur.copy(f"COPY {self.table} (level, idx, hash) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int2", "int8", "bytea"])
+                for row in rows:
+                    copy.write_row(row)
+            return
         if rows:
             levels, idxs, hashes = (list(c) for c in zip(*rows, strict=True))
             cur.execute(f"INSERT INTO {self.table} (level, idx, hash) "
