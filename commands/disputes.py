@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from commands.output import App, at_option, fields, pass_app, table
+from commands.receipts import receipt_option, save_receipt
 
 
 @click.group()
@@ -106,20 +107,23 @@ def show(app: App, dispute_id: str, html_file: str | None) -> None:
 @click.option("--uphold", is_flag=True, help="the owner keeps it")
 @click.option("--rationale", required=True, metavar="TEXT")
 @at_option
+@receipt_option
 @pass_app
-def resolve(app: App, dispute_id: str, award: str | None, uphold: bool, rationale: str, at: str | None) -> None:
+def resolve(app: App, dispute_id: str, award: str | None, uphold: bool, rationale: str, at: str | None,
+            receipt_file: str | None) -> None:
     """Resolve a dispute (auditor or admin): --award REP or --uphold, with a rationale.
 
     \b
     Example:
       leadledger --as audrey dispute resolve L-1001-D1 --award bob --rationale "bob's visit log predates the claim"
     """
-    app.run(lambda ledger: ledger.resolve_dispute(app.actor, dispute_id, award=award, uphold=uphold,
-                                                  rationale=rationale, at=at),
+    result = app.run(lambda ledger: ledger.resolve_dispute(app.actor, dispute_id, award=award, uphold=uphold,
+                                                           rationale=rationale, at=at),
             lambda r: click.echo(f"dispute {r['dispute']} {r['outcome']} (event #{r['position']}); {r['lead']} is "
                                  + (f"held by {r['owner']}" if r["owner"] else "unowned")
                                  + (f", moved from {r['previous_owner'] or 'the pool'} by event "
                                     f"#{r['reassignment_position']}" if r["reassignment_position"] else "")))
+    save_receipt(app, result, receipt_file)
 
 
 @dispute.command("list")

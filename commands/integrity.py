@@ -7,6 +7,8 @@ import sys
 import click
 
 from commands.output import App, pass_app
+from ledger.errors import LedgerError
+from ledger.values import parse_position
 
 PROGRESS_FROM = 50000  # events from which verify shows a progress bar (on stderr)
 
@@ -15,19 +17,24 @@ PROGRESS_FROM = 50000  # events from which verify shows a progress bar (on stder
 @click.option("--digest", "digest", metavar="D", help="also prove the log still extends this digest")
 @pass_app
 def verify(app: App, digest: str | None) -> None:
-    """Recompute every hash chain; report the first bad position (exit 6).
+    """Recompute every hash chain and the Merkle tree; report the first bad position (exit 6).
 
-    With --digest (as `leadledger digest` printed it), also prove the log still extends
-    that digest: a truncated tail or a rewritten chain then fails too (exit 6). A
-    malformed digest is bad input (exit 2).
+    A missing position, an event the stored tree did not record, or a store file that is
+    not an intact ledger fail too. With --digest (as `leadledger digest` printed it, or an
+    older lld1: digest), also prove the log still extends that digest: a truncated tail or
+    a rewritten chain then fails too (exit 6). A malformed digest is bad input (exit 2).
 
     \b
     Example:
       leadledger verify
-      leadledger verify --digest lld1:…
+      leadledger verify --digest llh1:…
     """
+    def size(ledger) -> int:
+        ledger.check_reader(app.actor)
+        return ledger.store.max_position()
+
     def call(ledger):
-        total = ledger.store.max_position()
+        total = ledger.integrity.opened(lambda: size(ledger))
         if total < PROGRESS_FROM:
             return ledger.verify(digest)
         with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
@@ -37,19 +44,34 @@ def verify(app: App, digest: str | None) -> None:
         extra = f"; the log extends the digest at position {r['digest_position']}" if r.get("digest_position") else ""
         click.echo(f"ok: {r['events_checked']} events checked, every chain intact{extra}")
 
-    app.run(call, render, reader=True)
+    app.run(call, render)  # the reader is checked in `call`: a damaged store is reported, not ok
+
+
+SIGNING_KEY = click.option("--signing-key", "signing_key", metavar="FILE", envvar="LEADLEDGER_SIGNING_KEY",
+                           help="sign the tree head with this Ed25519 key (as `keygen` wrote it); "
+                                "default: $LEADLEDGER_SIGNING_KEY")
 
 
 @click.command()
+@click.option("--upto", metavar="N", help="the tree head at position N (default: the whole log)")
+@SIGNING_KEY
 @pass_app
-def digest(app: App) -> None:
-    """Print a digest of the whole log, to keep outside the database.
+def digest(app: App, upto: str | None, signing_key: str | None) -> None:
+    """Print the log's tree head (a digest), to keep outside the database.
+
+    The digest holds the log's size and Merkle root (and the signature, when signed).
+    `verify --digest` later proves the log still extends it.
 
     \b
     Example:
       leadledger digest      # later: leadledger verify --digest <it>
+      leadledger digest --upto 1000 --signing-key ~/.leadledger/signing.pem
     """
-    app.run(lambda ledger: ledger.digest(), lambda r: click.echo(r["digest"]), reader=True)
+    try:
+        position = parse_position(upto, "--upto") if upto is not None else None
+    except LedgerError as e:
+        app.fail(e)
+    app.run(lambda ledger: ledger.digest(position, signing_key), lambda r: click.echo(r["digest"]), reader=True)
 
 
 COMMANDS = [verify, digest]

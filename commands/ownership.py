@@ -5,20 +5,23 @@ from __future__ import annotations
 import click
 
 from commands.output import App, at_option, ownership_line, pass_app, table
+from commands.receipts import receipt_option, save_receipt
 
 
 @click.command()
 @click.argument("lead_id", metavar="LEAD")
 @at_option
+@receipt_option
 @pass_app
-def claim(app: App, lead_id: str, at: str | None) -> None:
+def claim(app: App, lead_id: str, at: str | None, receipt_file: str | None) -> None:
     """Claim a pooled lead.
 
     \b
     Example:
       leadledger --as alice claim L-1001
     """
-    app.run(lambda ledger: ledger.claim(app.actor, lead_id, at=at), ownership_line)
+    result = app.run(lambda ledger: ledger.claim(app.actor, lead_id, at=at), ownership_line)
+    save_receipt(app, result, receipt_file)
 
 
 @click.command()
@@ -41,15 +44,17 @@ def release(app: App, lead_id: str, reason: str | None, at: str | None) -> None:
 @click.option("--to", "to", required=True, metavar="REP")
 @click.option("--reason", metavar="TEXT")
 @at_option
+@receipt_option
 @pass_app
-def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None) -> None:
+def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None, receipt_file: str | None) -> None:
     """Assign a pooled lead to a rep (manager).
 
     \b
     Example:
       leadledger --as mgr assign L-1001 --to alice
     """
-    app.run(lambda ledger: ledger.assign(app.actor, lead_id, to, reason, at=at), ownership_line)
+    result = app.run(lambda ledger: ledger.assign(app.actor, lead_id, to, reason, at=at), ownership_line)
+    save_receipt(app, result, receipt_file)
 
 
 @click.command()
@@ -57,15 +62,17 @@ def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None) 
 @click.option("--to", "to", required=True, metavar="REP")
 @click.option("--reason", required=True, metavar="TEXT")
 @at_option
+@receipt_option
 @pass_app
-def reassign(app: App, lead_id: str, to: str, reason: str, at: str | None) -> None:
+def reassign(app: App, lead_id: str, to: str, reason: str, at: str | None, receipt_file: str | None) -> None:
     """Move a held lead to another rep (manager).
 
     \b
     Example:
       leadledger --as mgr reassign L-1001 --to bob --reason "alice on leave"
     """
-    app.run(lambda ledger: ledger.reassign(app.actor, lead_id, to, reason, at=at), ownership_line)
+    result = app.run(lambda ledger: ledger.reassign(app.actor, lead_id, to, reason, at=at), ownership_line)
+    save_receipt(app, result, receipt_file)
 
 
 @click.command("follow-up")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from pathlib import Path
 
 import click
 
+from commands.integrity import SIGNING_KEY
 from commands.output import App, emit_json, pass_app
 from ledger import checkpoint
 from ledger.errors import InvalidInput, LedgerError
 from ledger.receipt_check import check_receipt
+from ledger.values import parse_position
 
 
 @click.command()
@@ -77,6 +80,49 @@ def verify_receipt(app: App, file: str, digest: str | None, public_key: str | No
                f"{result['tree_size']} events, root {result['root']}; {signer}{extra}")
 
 
+@click.command()
+@click.argument("position")
+@click.option("--digest", metavar="D", help="add the consistency proof from this earlier digest")
+@click.option("--out", "out", metavar="FILE", help="write the receipt to FILE instead of printing it")
+@SIGNING_KEY
+@pass_app
+def receipt(app: App, position: str, digest: str | None, out: str | None, signing_key: str | None) -> None:
+    """Print the receipt of the event at POSITION: proof it is in the log.
+
+    The receipt carries the event (as the change feed shows it), its stored record, and
+    the path from it to the log's tree head, signed with --signing-key when given.
+    `verify-receipt` checks it with no store.
+
+    \b
+    Example:
+      leadledger receipt 1042 --out claim-1042.json
+    """
+    try:
+        number = parse_position(position)
+    except LedgerError as e:
+        app.fail(e)
+    def call(ledger):
+        made = ledger.receipt(number, digest, signing_key)
+        write_receipt(made, out)
+        return made
+
+    def render(r: dict) -> None:
+        click.echo(f"wrote the receipt of event {number} to {out}" if out
+                   else json.dumps(r, ensure_ascii=False, indent=2))
+
+    app.run(call, render, reader=True)
+
+
+def write_receipt(made: dict, out: str | None) -> None:
+    """Write a receipt to the file `out`, when one is named."""
+    if out is None:
+        return
+    try:
+        Path(out).write_text(json.dumps(made, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise InvalidInput(f"cannot write {out}: {e.strerror}", file=out) from None
+
+
 def _read(file: str) -> dict:
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -90,4 +136,19 @@ def _read(file: str) -> dict:
     return receipt
 
 
-COMMANDS = [keygen, verify_receipt]
+COMMANDS = [keygen, verify_receipt, receipt]
+
+
+receipt_option = click.option("--receipt", "receipt_file", metavar="FILE",
+                              help="write the receipt of the recorded event to FILE "
+                                   "(signed with $LEADLEDGER_SIGNING_KEY when set)")
+
+
+def save_receipt(app: App, result: dict, file: str | None) -> None:
+    """After a command recorded an event: write that event's receipt to `file`, if asked."""
+    if not file or not isinstance(result, dict) or not result.get("position"):
+        return
+    try:
+        write_receipt(app.ledger.receipt(result["position"], None, os.environ.get("LEADLEDGER_SIGNING_KEY")), file)
+    except LedgerError as e:
+        app.fail(e)

@@ -21,6 +21,7 @@ from ledger.erasure import Erasure
 from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.feeds import Feeds, Progress
+from ledger.heads import Heads
 from ledger.integrity import Integrity
 from ledger.importer import IMPORT_BATCH, Importer
 from ledger.leads import Leads
@@ -57,6 +58,7 @@ class Ledger:
         self.queries = Queries(self.repo, self.acting, self.views, models)
         self.evidence = Evidence(self.repo, self.views, models)
         self.integrity = Integrity(self.store)
+        self.heads = Heads(self.store)
         self.feeds = Feeds(self.store, self.views, models)
         self.asof = AsOf(self.repo, self.acting, self.views, models)
         self.period = Period(self.store, self.repo)
@@ -220,9 +222,13 @@ class Ledger:
         """Recompute every chain (and, given a digest, prove the log extends it)."""
         return self.integrity.verify(digest, progress)
 
-    def digest(self) -> Result:
-        """The digest of the whole log as it is now; refused (exit 6) if a chain is broken."""
-        return self.integrity.digest()
+    def digest(self, upto: int | None = None, signing_key: str | None = None) -> Result:
+        """The log's tree head (at position `upto`), signed with the key in `signing_key`."""
+        return self.heads.digest(upto, signing_key)
+
+    def receipt(self, position: int, digest: str | None = None, signing_key: str | None = None) -> Result:
+        """The receipt of the event at `position`: its inclusion in the log's tree head."""
+        return self.heads.receipt(position, digest, signing_key)
 
     def project(self, rebuild: bool = False, progress: Progress | None = None) -> Result:
         """Bring the read models up to date (with `rebuild`, rebuilt from position 0)."""

@@ -29,6 +29,15 @@ a position, and a rolling hash over (position, event hash) of every event up to 
 - the digest belongs to another ledger (or this log's first event was rewritten and
   re-hashed; the two cannot be told apart): not ok, `first_bad_position` null.
 
+The Merkle tree (spec section 8). The same pass recomputes the tree of the events as they
+are now and compares each leaf with the stored tree's, written when the event was appended:
+an event rewritten (even re-hashed with its whole chain) or a log cut and grown again is
+found at its position. A missing position (positions are gap-free) is found at itself. A
+tree-head digest (`llh1:`) is checked by the recomputed root at its size, its origin, and the
+stored tree's consistency proof from it to today; when it fails, the first position whose
+stored leaf differs is named, if any does. A store file that cannot be read as a ledger at
+all is not ok either (`Integrity.opened`).
+
 All of these are integrity violations (exit 6): the log cannot be shown to extend the
 digest. A digest that is not of the form `leadledger digest` prints is `invalid_input`
 (exit 2) and nothing is checked.
@@ -44,9 +53,12 @@ from typing import Any
 
 import msgspec
 
-from ledger import codec
-from ledger.errors import IntegrityViolation, InvalidInput
+from eventsourcing.persistence import PersistenceError
+
+from ledger import checkpoint, codec, merkle
+from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
 from ledger.store import Store
+from ledger.store.merkle import positioned_leaves
 
 DIGEST_PREFIX = "lld1"
 EMPTY_DIGEST = f"{DIGEST_PREFIX}:-:0:-"  # the digest of an empty log: every log extends it
@@ -83,6 +95,10 @@ class Scan:
     before_stop: int = 0  # the last position at or before `stop`
     rolling_at_stop: str | None = None  # the rolling hash at exactly `stop`, if an event is there
     heads: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # stream -> (version, position, hash)
+    frontier: merkle.Frontier = field(default_factory=merkle.Frontier)  # the tree of the events as they are
+    root_at_stop: bytes | None = None  # the recomputed tree's root at `stop` leaves
+    tree_bad: int | None = None  # the first position whose stored leaf differs from its event's
+    has_tree: bool = False  # whether the store has a stored tree to compare with
 
     def blame(self, position: int, problem: str) -> None:
         if self.bad is None or position < self.bad:
@@ -101,10 +117,18 @@ class Integrity:
         self.store = store
 
     def _scan(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> Scan:
-        """Check every event of the log; note the rolling digest at position `stop`."""
+        """Check every event of the log, and recompute its Merkle tree against the stored
+        one; note the rolling digest and the tree's root at position `stop`."""
         scan = Scan()
+        scan.has_tree = bool(self.store.tree_size())
+        if stop == 0:
+            scan.root_at_stop = merkle.EMPTY_ROOT
         while rows := self.store.read_log_raw(after=scan.last, limit=BATCH):
+            self._tree(scan, rows, stop)
             for position, stream, version, topic, state in rows:
+                if position != scan.last + 1:
+                    scan.blame(scan.last + 1, f"position {scan.last + 1} is missing: positions are gap-free"
+                               + (f" (the log goes on at {position})" if position > scan.last + 2 else ""))
                 own = _check(scan, position, stream, version, topic, state)
                 scan.heads[stream] = (version, position, own)
                 scan.rolling = _roll(scan.rolling, position, own)
@@ -119,6 +143,31 @@ class Integrity:
                 progress(len(rows))
         return scan
 
+    def opened(self, read: Callable[[], Any]) -> Any:
+        """`read()` on the store; a store that is there but cannot be read as a ledger (a
+        truncated or corrupted file) is an integrity violation (exit 6), not unavailable."""
+        try:
+            self.store.ensure_ready()
+            return read()
+        except (StoreUnavailable, PersistenceError) as e:
+            if not self.store.damaged():
+                raise
+            problem = f"the store is not an intact ledger: {getattr(e, 'message', e)}"
+            raise IntegrityViolation(problem, ok=False, events_checked=0, first_bad_position=None,
+                                     problem=problem) from None
+
+    def _tree(self, scan: Scan, rows: list[tuple], stop: int | None) -> None:
+        """Add a batch of events to the recomputed tree; compare each leaf with the stored one."""
+        first, end = scan.frontier.size, rows[-1][0]
+        stored = self.store.tree_leaves(first, end) if scan.has_tree else None
+        for leaf in positioned_leaves(scan.last, end, ((r[0], r[4]) for r in rows)):
+            index = scan.frontier.size
+            if stored is not None and scan.tree_bad is None and stored.get(index, leaf) != leaf:
+                scan.tree_bad = index + 1
+            scan.frontier.append(leaf)
+            if stop is not None and scan.frontier.size == stop:
+                scan.root_at_stop = scan.frontier.root()
+
     def verify(self, digest: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Recompute every chain (and, given a digest, prove the log extends it).
 
@@ -126,15 +175,22 @@ class Integrity:
         (plus `digest_position`); raises IntegrityViolation carrying the same object, not ok,
         when anything is wrong (see the module docstring), InvalidInput for a malformed digest.
         """
-        wanted = parse_digest(digest) if digest is not None else None
-        self.store.ensure_ready()
-        scan = self._scan(stop=wanted.position if wanted else None, progress=progress)
+        head = wanted = None
+        if digest is not None and is_tree_head(digest):
+            head = checkpoint.parse_digest(digest)
+        elif digest is not None:
+            wanted = parse_digest(digest)
+        stop = head.size if head else wanted.position if wanted else None
+        scan = self.opened(lambda: self._scan(stop=stop, progress=progress))
+        if scan.bad is None and scan.tree_bad is not None and scan.tree_bad <= scan.last:
+            scan.blame(scan.tree_bad, f"the event at position {scan.tree_bad} is not the one the stored "
+                                      "Merkle tree recorded when it was appended")
         result: dict[str, Any] = {"ok": True, "events_checked": scan.checked,
                                   "first_bad_position": scan.bad, "problem": scan.problem}
-        if wanted is not None:
-            result["digest_position"] = wanted.position
-        if scan.bad is None and wanted is not None:
-            bad, problem = _compare(wanted, scan)
+        if stop is not None:
+            result["digest_position"] = stop
+        if scan.bad is None and (wanted is not None or head is not None):
+            bad, problem = _compare(wanted, scan) if wanted else self._compare_head(head, scan)
             if problem:
                 result.update(first_bad_position=bad, problem=problem)
         if result["problem"] is not None:
@@ -153,6 +209,34 @@ class Integrity:
                                      events_checked=scan.checked, first_bad_position=scan.bad,
                                      problem=scan.problem)
         return {"digest": str(scan.digest()), "position": scan.last, "events": scan.checked}
+
+
+    def _compare_head(self, head: checkpoint.TreeHead, scan: Scan) -> tuple[int | None, str | None]:
+        """(first bad position, problem) of an intact log against a tree head."""
+        if head.size == 0:
+            return None, None
+        first = self.store.read_log_raw(after=0, limit=1)
+        origin = checkpoint.origin_of(codec.decode_raw(first[0][4]).hash if first else None)
+        if origin != head.origin:
+            return None, (f"the digest is of another ledger ({head.origin}, this one is {origin}), "
+                          "or this log's first event was rewritten")
+        if scan.frontier.size < head.size:
+            return scan.last + 1, (f"the log ends at position {scan.last}, before the digest's position "
+                                   f"{head.size}: the events after position {scan.last} were removed")
+        if scan.root_at_stop != head.root:
+            return scan.tree_bad, (f"the log up to position {head.size} is not the one the digest was "
+                                   "taken of: an event at or before it was removed, rewritten or inserted")
+        if scan.tree_bad is None and self.store.tree_size() == scan.frontier.size:
+            proof = merkle.consistency_proof(head.size, scan.frontier.size, self.store.tree_nodes)
+            if not merkle.verify_consistency(head.size, scan.frontier.size, head.root, scan.frontier.root(), proof):
+                return None, "the stored tree's consistency proof does not lead to the digest"
+        return None, None
+
+
+def is_tree_head(digest: str) -> bool:
+    """Whether a digest is a tree head (`llh1:`, or a checkpoint note) rather than an old `lld1:`."""
+    text = (digest or "").strip()
+    return text.startswith(checkpoint.PREFIX) or "\n" in text
 
 
 def _check(scan: Scan, position: int, stream: str, version: int, topic: str | None, state: bytes) -> str:

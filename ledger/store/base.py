@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.errors import StoreUnavailable
+from ledger.merkle import Key
 from ledger.store.checks import AppendChecks
+from ledger.store.merkle import TreeSql, leaves_of
 from ledger.store.personal import PersonalData
 from ledger.store.records import Conflict, LeadKey, NewEvent, Row, Stored, encoded, stored, stream_order
 
 Also = Callable[[Any], None]  # more work for an append's transaction, given its cursor
+
 
 class Store:
     """Common interface; `open_store` returns one of the backends' subclasses."""
@@ -61,7 +64,7 @@ class Store:
         also = self._also(key_rows, also)
         with self._recording():
             ids = self._insert(rows, keys=self.personal.hashed(keys), unique_keys=unique_keys, expect=expect,
-                               also=also)
+                               leaves=leaves_of(digests), also=also)
         return [Stored(position, e.stream, e.version, now, digest, e.event)
                 for position, e, digest in zip(ids, events, digests, strict=True)]
 
@@ -78,7 +81,7 @@ class Store:
         return run
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]], also: Also | None = None) -> Sequence[int]:
+                expect: Sequence[tuple[str, int]], leaves: list[bytes], also: Also | None = None) -> Sequence[int]:
         raise NotImplementedError
 
     def append_bulk(
@@ -95,10 +98,10 @@ class Store:
         indexed since either, and they are not looked up again under the lock.
         """
         sealed, key_rows = self.personal.seal(events)
-        _, rows, _ = encoded(sealed)
+        _, rows, digests = encoded(sealed)
         with self._recording():
             self._insert_bulk(rows, self.personal.hashed_rows(keys), unique_keys=unique_keys,
-                              checked_at=checked_at, also=self._also(key_rows, None))
+                              checked_at=checked_at, leaves=leaves_of(digests), also=self._also(key_rows, None))
 
     @contextmanager
     def _recording(self) -> Iterator[None]:
@@ -116,7 +119,7 @@ class Store:
             raise StoreUnavailable(f"the store could not record the events: {e}") from None
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None, also: Also | None = None) -> None:
+                     unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None) -> None:
         raise NotImplementedError
 
     def truncate_log_file(self) -> None:
@@ -225,6 +228,40 @@ class Store:
                 f"SELECT {self._position_column}, originator_version FROM {self._events} "
                 f"WHERE {self._position_column} IN ({', '.join([self.param] * len(chunk))})", chunk))
         return found
+    # -- the Merkle tree (ledger/store/merkle.py) ------------------------------------------
+
+    tree: TreeSql
+
+    def tree_nodes(self, keys: Collection[Key]) -> dict[Key, bytes]:
+        """The stored subtrees of these keys (those there are), in one query."""
+        with self.reading() as cur:
+            return self.tree.get(cur, keys)
+
+    def tree_leaves(self, first: int, end: int) -> dict[int, bytes] | None:
+        """The stored leaves first..end-1 by index; None when the store has no tree table."""
+        try:
+            with self.reading() as cur:
+                return self.tree.leaves(cur, first, end)
+        except PersistenceError:
+            return None
+
+    def damaged(self) -> bool:
+        """Whether a store that failed to open is there but is not an intact ledger (a
+        truncated or corrupted file): `verify` reports it, not ok, rather than as unavailable."""
+        return False
+
+    def tree_size(self) -> int | None:
+        """How many leaves the stored tree has; None when the store has no tree table."""
+        try:
+            with self.reading() as cur:
+                return self.tree.tail(cur)[0]
+        except PersistenceError:
+            return None
+
+    def tree_upgrade(self) -> int:
+        """Build the tree of the events it lacks (a store written before it), under the append
+        lock; the tree's size. Raises PersistenceError when the store cannot be written."""
+        raise NotImplementedError
 
     def max_position(self) -> int:
         return self._rows(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0

@@ -27,9 +27,10 @@ from psycopg.sql import SQL, Identifier
 from ledger.errors import StoreUnavailable
 from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
+from ledger.store.merkle import PostgresTreeSql
 from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, PostgresPersonal
 from ledger.store.readmodels import Change, Db
-from ledger.store.recorder import LedgerPostgresRecorder
+from ledger.store.recorder import LedgerPostgresRecorder, append_lock_key
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import (EVENTS_TABLE, KEYS_TABLE, append_only_sql, keys_table_sql, refuse_foreign,
                                  role_grants)
@@ -123,6 +124,7 @@ class PostgresStore(Store):
         self._events = f'"{schema}".{EVENTS_TABLE}'
         self._keys = f'"{schema}".{KEYS_TABLE}'
         self.checks = PostgresChecks("%s", self._events, self._keys, self._position_column)
+        self.tree = PostgresTreeSql(schema, self._events, self._position_column)
         self._datastore: PostgresDatastore | None = None
         self._recorder: LedgerPostgresRecorder | None = None
         self._checked = False
@@ -160,7 +162,7 @@ class PostgresStore(Store):
     def recorder(self) -> LedgerPostgresRecorder:
         if self._recorder is None:
             self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE,
-                                                    cursor=self.cursor, checks=self.checks)
+                                                    cursor=self.cursor, checks=self.checks, tree=self.tree)
         return self._recorder
 
     def init(self) -> None:
@@ -177,7 +179,7 @@ class PostgresStore(Store):
         try:
             self.recorder.create_table()
             with self.writing() as cur:
-                for statement in [*keys_table_sql(self._keys), *self.append_only_sql()]:
+                for statement in [*keys_table_sql(self._keys), *self.append_only_sql(), *self.tree.create_sql()]:
                     cur.execute(statement)
                 self.personal.create(cur)
         except PersistenceError as e:
@@ -190,7 +192,7 @@ class PostgresStore(Store):
 
     def role_grants(self, app: str, reader: str | None = None) -> list[Any]:
         """The grants of an application role `app` and a read-only `reader` (see `role_grants` in schema.py)."""
-        return role_grants(self.schema, self.read_schema, app, reader)
+        return [*role_grants(self.schema, self.read_schema, app, reader), *self.tree.grants_sql(app)]
 
     def ensure_ready(self) -> None:
         if self._checked:
@@ -200,17 +202,37 @@ class PostgresStore(Store):
         if not row or row[0] is None:
             raise StoreUnavailable("the PostgreSQL store is not initialised; run `leadledger init` first")
         self._checked = True
+        self._tree_table()
+
+    def _tree_table(self) -> None:
+        """A store from before the Merkle tree gets its table when a role that may create it
+        opens it; for any other role, appends fail until the owner has opened it once."""
+        try:
+            with self._connect() as con:
+                if con.execute("SELECT to_regclass(%s)", [self.tree.table]).fetchone()[0] is None:
+                    with con.transaction():
+                        for statement in self.tree.create_sql():
+                            con.execute(statement)
+        except psycopg.Error:
+            pass  # no right to create it: reads answer from the events (integrity.py)
+
+    def tree_upgrade(self) -> int:
+        with self.cursor() as cur, cur.connection.transaction():
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(self.schema)])
+            return self.tree.catch_up(cur)
 
     def _is_busy(self, e: Exception) -> bool:
         return "deadlock" in str(e).lower()
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]], also: Also | None = None) -> Sequence[int]:
-        return self.recorder.insert_rows(rows, keys=keys, unique_keys=unique_keys, expect=expect, also=also)
+                expect: Sequence[tuple[str, int]], leaves: list[bytes], also: Also | None = None) -> Sequence[int]:
+        return self.recorder.insert_rows(rows, keys=keys, unique_keys=unique_keys, expect=expect, leaves=leaves,
+                                         also=also)
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None, also: Also | None = None) -> None:
-        self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at, also=also)
+                     unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None) -> None:
+        self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at, leaves=leaves,
+                                  also=also)
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:

@@ -14,6 +14,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.sql import SQL, Identifier
 
 from ledger.store.checks import AppendChecks
+from ledger.store.merkle import TreeSql
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE
 
@@ -52,65 +53,56 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     `LOCK TABLE ... IN EXCLUSIVE MODE` needs UPDATE, DELETE or TRUNCATE privilege on the
     table, which an append-only application role does not have. Every writer takes the
-    same advisory lock (one per events table) before it draws positions from the sequence
-    and holds it until it commits, so positions are still issued and committed in one
-    order: a reader never passes over a position that is filled in later.
+    same advisory lock (one per events table) before it draws positions (the last one + 1)
+    and holds it until it commits, so positions are issued and committed in one order,
+    gap-free: a reader never passes over a position that is filled in later.
 
-    The stock recorder spends several round trips on each append. Here a plain append (a
-    claim, say) is one statement, which takes the lock, queues the NOTIFY and inserts: one
-    round trip. An append that must check something first under the lock (streams it read
-    but does not write, lead keys) is one explicit transaction sent as a pipeline, waiting
-    only for those checks' answers. A version clash aborts the whole transaction
-    (IntegrityError): nothing is written.
+    The stock recorder spends several round trips on each append. Here an append is one
+    explicit transaction sent as a pipeline, waiting only for the answers of its checks and
+    of the one query that reads the last position and the Merkle tree's frontier (two round
+    trips for a claim). A version clash aborts the whole transaction (IntegrityError):
+    nothing is written.
     """
 
     keys_table: str = KEYS_TABLE
 
     def __init__(self, datastore: PostgresDatastore, *,
                  cursor: Callable[[], contextlib.AbstractContextManager[psycopg.Cursor]],
-                 checks: AppendChecks, **kwargs: Any) -> None:
+                 checks: AppendChecks, tree: TreeSql, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self.tree = tree  # the Merkle tree's SQL (merkle.py)
         self.cursor = cursor  # the cursor appends go through (`PostgresStore.cursor`)
         self.checks = checks  # what is checked under the lock
 
     @functools.cache  # noqa: B019 (one recorder per store)
-    def _statements(self, rows: int, guarded: bool) -> bytes:
-        """The INSERT of `rows` events (a VALUES list for a few, arrays for a batch), as bytes.
-
-        Unguarded, it is the whole append in one statement (one implicit transaction): a
-        materialised CTE takes the advisory lock and queues the NOTIFY before any row draws
-        its position. Guarded, the lock, the checks and NOTIFY come first as statements of
-        their own in an explicit transaction.
-        """
-        columns = "(originator_id, originator_version, topic, state)"
+    def _statements(self, rows: int) -> bytes:
+        """The INSERT of `rows` events at the positions given (a VALUES list for a few,
+        arrays for a batch), as bytes."""
+        columns = "(notification_id, originator_id, originator_version, topic, state)"
         if rows <= SMALL_APPEND:
-            source = "(VALUES " + ", ".join(["(%s::text, %s::bigint, %s::text, %b::bytea)"] * rows) + ")"
+            source = "(VALUES " + ", ".join(
+                ["(%s::bigint, %s::text, %s::bigint, %s::text, %b::bytea)"] * rows) + ")"
         else:
-            source = "unnest(%b::text[], %b::bigint[], %b::text[], %b::bytea[])"
+            source = "unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::bytea[])"
         table = f'"{self.datastore.schema}".{self.events_table_name}'
-        if guarded:
-            sql = f"INSERT INTO {table} {columns} SELECT * FROM {source} AS v"
-        else:
-            sql = (f"WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')) "
-                   f"INSERT INTO {table} {columns} SELECT v.* FROM lock, {source} AS v")
-        return (sql + " RETURNING notification_id").encode()
+        return f"INSERT INTO {table} {columns} SELECT * FROM {source} AS v".encode()
 
     def insert_rows(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                    expect: Sequence[tuple[str, int]], also: Callable[[Any], None] | None = None,
-                    ) -> Sequence[int]:
-        """`Store.append`: insert event rows, return their positions (`also(cur)` runs in the
-        same transaction, under the lock)."""
+                    expect: Sequence[tuple[str, int]], leaves: list[bytes],
+                    also: Callable[[Any], None] | None = None) -> Sequence[int]:
+        """`Store.append`: insert event rows, return their positions.
+
+        One explicit transaction sent as a pipeline: the lock, the checks (streams read but not
+        written, lead keys), `also(cur)` (more work of the caller's), NOTIFY, then the log's last
+        position and the tree's frontier in one query, whose answer the rest waits for: the
+        events at the positions after it (drawn here, under the lock, not from the sequence,
+        whose numbers a rolled-back append would skip: positions stay gap-free) and the tree's
+        new subtrees. A version clash aborts the whole transaction (IntegrityError): nothing is
+        written.
+        """
         schema = self.datastore.schema
-        guarded = bool(expect or keys or also)
-        insert = self._statements(min(len(rows), SMALL_APPEND + 1), guarded)
-        if len(rows) <= SMALL_APPEND:
-            params = [x for row in rows for x in row]
-        else:
-            params = [list(column) for column in zip(*rows, strict=True)]
+        insert = self._statements(min(len(rows), SMALL_APPEND + 1))
         with self.cursor() as cur:
-            if not guarded:  # the common case: one statement, one round trip
-                cur.execute(insert, [append_lock_key(schema), self.channel_name, *params], prepare=True)
-                return [row[0] for row in cur.fetchall()]
             conn = cur.connection
             try:
                 with conn.pipeline():
@@ -121,8 +113,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     if also is not None:
                         also(cur)
                     cur.execute("SELECT pg_notify(%s, '')", [self.channel_name], prepare=True)
+                    top, *tail = self.tree.head(cur)
+                    ids = list(range(top + 1, top + 1 + len(rows)))
+                    numbered = [(i, *row) for i, row in zip(ids, rows, strict=True)]
+                    if len(rows) <= SMALL_APPEND:
+                        params = [x for row in numbered for x in row]
+                    else:
+                        params = [list(column) for column in zip(*numbered, strict=True)]
                     cur.execute(insert, params, prepare=True)
-                    ids = [row[0] for row in cur.fetchall()]  # one cursor, read before COMMIT
+                    self.tree.append(cur, top + 1, leaves, tuple(tail))
                     cur.execute("COMMIT")
                 return ids
             except BaseException:
@@ -131,10 +130,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 raise
 
     def insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                    unique_keys: bool, checked_at: int | None,
+                    unique_keys: bool, checked_at: int | None, leaves: list[bytes],
                     also: Callable[[Any], None] | None = None) -> None:
         """`Store.append_bulk`: the lock and NOTIFY of `insert_rows`, then, in the same
-        transaction, COPY of the event rows and the key rows; no positions are read back."""
+        transaction, COPY of the event rows (at positions drawn under the lock) and the key
+        rows, and the tree's new subtrees; no positions are read back."""
         schema = self.datastore.schema
         events = f'"{schema}".{self.events_table_name}'
         with self.cursor() as cur, cur.connection.transaction():
@@ -142,15 +142,17 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                         [append_lock_key(schema), self.channel_name])
             if unique_keys:  # the position is read in a snapshot taken under the lock
                 self.checks.bulk_keys(cur, keys, checked_at)
-            with cur.copy(f"COPY {events} (originator_id, originator_version, topic, state) "
+            top, *tail = self.tree.head(cur)
+            with cur.copy(f"COPY {events} (notification_id, originator_id, originator_version, topic, state) "
                           "FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text", "int8", "text", "bytea"])
-                for row in rows:
-                    copy.write_row(row)
+                copy.set_types(["int8", "text", "int8", "text", "bytea"])
+                for i, row in enumerate(rows, top + 1):
+                    copy.write_row((i, *row))
             if keys:
                 _copy_keys(cur, f'"{schema}".{self.keys_table}', keys)
             if also is not None:
                 also(cur)
+            self.tree.append(cur, top + 1, leaves, tuple(tail))
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> LedgerSubscription:
         return LedgerSubscription(recorder=self, gt=gt, topics=topics)

@@ -21,6 +21,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from ledger.errors import InvalidInput, StoreUnavailable
 from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
+from ledger.store.merkle import SQLiteTreeSql
 from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, SQLitePersonal
 from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
@@ -56,6 +57,7 @@ class SQLiteStore(Store):
     _position_column = "rowid"
     _events = EVENTS_TABLE
     checks = AppendChecks("?", EVENTS_TABLE, KEYS_TABLE, "rowid")
+    tree = SQLiteTreeSql(EVENTS_TABLE, "rowid")
     db_type = SQLiteDb
 
     def __init__(self, url: str, path: str) -> None:
@@ -68,6 +70,7 @@ class SQLiteStore(Store):
         self._local = threading.local()  # this thread's connections: "read" and "append"
         self._connections: list[sqlite3.Connection] = []
         self.personal = SQLitePersonal(self, DATA_KEYS_TABLE, SECRETS_TABLE, KEYS_TABLE, "?")
+        self._tree_made = False  # the tree's table made sure of (a store from before it has none)
 
     @property
     def datastore(self) -> SQLiteDatastore:
@@ -92,7 +95,7 @@ class SQLiteStore(Store):
         try:
             self.recorder.create_table()
             with self.writing() as cur:
-                for statement in [*keys_table_sql(KEYS_TABLE), *sqlite_append_only_sql()]:
+                for statement in [*keys_table_sql(KEYS_TABLE), *sqlite_append_only_sql(), *self.tree.create_sql()]:
                     cur.execute(statement)
                 self.personal.create(cur)
         except PersistenceError as e:
@@ -145,6 +148,22 @@ class SQLiteStore(Store):
         if not os.access(folder, os.W_OK) and not os.path.exists(self.path + "-shm"):
             uri += "&immutable=1"
         return uri
+    def damaged(self) -> bool:
+        """A file that is not a SQLite database, or one SQLite finds malformed (a busy or
+        locked one is not damaged)."""
+        try:
+            with open(self.path, "rb") as f:
+                if f.read(16) != b"SQLite format 3\x00":
+                    return os.path.getsize(self.path) > 0
+            con = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=5)
+            try:
+                return con.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+            finally:
+                con.close()
+        except OSError:
+            return False
+        except sqlite3.Error as e:
+            return not self._is_busy(e)
 
     def _is_busy(self, e: Exception) -> bool:
         text = str(e).lower()
@@ -200,7 +219,7 @@ class SQLiteStore(Store):
             raise OperationalError(str(e)) from e
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
-                expect: Sequence[tuple[str, int]], also: Also | None = None) -> Sequence[int]:
+                expect: Sequence[tuple[str, int]], leaves: list[bytes], also: Also | None = None) -> Sequence[int]:
         ids: list[int] = []
         with self._appending() as cur:
             self.checks.versions(cur, expect)
@@ -212,17 +231,34 @@ class SQLiteStore(Store):
                 cur.execute(f"INSERT INTO {EVENTS_TABLE} VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
                             "RETURNING rowid", [x for row in chunk for x in row])
                 ids.extend(sorted(row[0] for row in cur.fetchall()))
+            self._tree_table(cur)
+            self.tree.append(cur, ids[0], leaves)
         return ids
 
+    def _tree_table(self, cur: sqlite3.Cursor) -> None:
+        """Make the tree's table, once per store, inside an append (a store from before it)."""
+        if not self._tree_made:
+            for statement in self.tree.create_sql():
+                cur.execute(statement)
+            self._tree_made = True
+
+    def tree_upgrade(self) -> int:
+        with self._appending() as cur:
+            self._tree_table(cur)
+            return self.tree.catch_up(cur)
+
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None, also: Also | None = None) -> None:
+                     unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None) -> None:
         """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
         with self._appending() as cur:
             if unique_keys:
                 self.checks.bulk_keys(cur, keys, checked_at)
             if also is not None:
                 also(cur)
+            first = (cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0] or 0) + 1
             cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
+            self._tree_table(cur)
+            self.tree.append(cur, first, leaves)
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", keys)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:

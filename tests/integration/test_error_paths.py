@@ -155,10 +155,12 @@ def test_every_append_busy_gives_up_with_store_unavailable_and_writes_nothing(wo
 def test_an_unreadable_store_file_is_store_unavailable(tmp_path):
     path = tmp_path / "ledger.db"
     path.write_bytes(b"not a database, " * 200)
-    for args in (["owner", "L-1"], ["claim", "L-1"], ["verify"]):
+    for args in (["owner", "L-1"], ["claim", "L-1"]):
         run = run_cli(f"sqlite:///{path}", *args, actor="alice")
         assert run.code == 5 and run.json["error"]["code"] == "store_unavailable", run
         assert "cannot open" in run.json["error"]["message"]
+    run = run_cli(f"sqlite:///{path}", "verify", actor="alice")  # verify: its report, not ok (spec 2)
+    assert run.code == 6 and run.json["ok"] is False and run.json["error"]["code"] == "integrity_violation", run
     assert path.read_bytes() == b"not a database, " * 200
 
 

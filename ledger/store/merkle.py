@@ -1,0 +1,205 @@
+"""The log's Merkle tree as stored (see ledger/merkle.py): its table, and the SQL that keeps it.
+
+One row per stored perfect subtree, `(level, idx, hash)`; about two per event. Rows are
+written in the transaction that appends their events, under the same lock, after the events'
+positions are known: leaf p - 1 is the event at position p. A position with no event (which
+only tampering leaves: positions are gap-free) is the leaf of 32 zero bytes, so later
+positions keep their leaves and `verify` reports the gap.
+
+A store written before the tree existed gets it on its first append (or `tree_upgrade`): the
+events the tree lacks are streamed through `nodes_for_append` in batches, in that transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from ledger import codec, merkle
+from ledger.merkle import Key
+
+MERKLE_TABLE = "leadledger_merkle"
+LEVELS = 63  # 2**62 events is more than any log holds
+BATCH = 5000
+COPY_FROM = 1000  # rows from which PostgreSQL gets them by COPY
+MISSING_LEAF = merkle.leaf_hash(bytes(32))  # a position with no event
+
+
+def leaf_of(state: bytes) -> bytes:
+    """The leaf of a stored event: SHA-256(0x00 || its chain hash); a record whose hash is not
+    64 hex digits (a damaged store) gets the leaf of its bytes' hash, so `verify` can go on."""
+    try:
+        return merkle.leaf_hash(bytes.fromhex(codec.decode_raw(state).hash))
+    except (msgspec.DecodeError, ValueError, TypeError):  # damage: verify reports it by the chain check
+        return merkle.leaf_hash(hashlib.sha256(state).digest())
+
+
+class TreeSql:
+    """The tree's SQL on one store: `param` its placeholder, `table` the tree table, `events`
+    and `position` the events table and its position column, `blob` the hash column's type."""
+
+    def __init__(self, param: str, table: str, events: str, position: str, blob: str) -> None:
+        self.param, self.table, self.events, self.position, self.blob = param, table, events, position, blob
+        # the last stored subtree of every level: the frontier, and the tree's size (level 0)
+        self.tail_sql = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT level, idx, hash FROM {table} WHERE level = {level} "
+            f"ORDER BY idx DESC LIMIT 1) AS t{level}" for level in range(LEVELS))
+
+    def create_sql(self) -> list[str]:
+        return [f"CREATE TABLE IF NOT EXISTS {self.table} (level SMALLINT NOT NULL, idx BIGINT NOT NULL, "
+                f"hash {self.blob} NOT NULL, PRIMARY KEY (level, idx))"]
+
+    def tail(self, cur: Any) -> tuple[int, dict[Key, bytes]]:
+        """(the tree's size, the last stored subtree of each level)."""
+        cur.execute(self.tail_sql)
+        return _tail(cur.fetchall())
+
+    def head(self, cur: Any) -> tuple[int, int, dict[Key, bytes]]:
+        """(the log's last position, the tree's size, its tail) in one query, under the append lock."""
+        cur.execute(f"SELECT -1 AS level, (SELECT MAX({self.position}) FROM {self.events}) AS idx, "
+                    f"CAST(NULL AS {self.blob}) AS hash UNION ALL {self.tail_sql}")
+        rows = cur.fetchall()
+        top = next((idx or 0 for level, idx, _ in rows if level == -1), 0)
+        return top, *_tail([r for r in rows if r[0] != -1])
+
+    def get(self, cur: Any, keys: Collection[Key]) -> dict[Key, bytes]:
+        """The stored hashes of these subtrees (those there are), in one query."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        p = self.param
+        where = " OR ".join(f"(level = {p} AND idx = {p})" for _ in keys)
+        cur.execute(f"SELECT level, idx, hash FROM {self.table} WHERE {where}", [x for k in keys for x in k])
+        return {(level, idx): bytes(h) for level, idx, h in cur.fetchall()}
+
+    def leaves(self, cur: Any, first: int, end: int) -> dict[int, bytes]:
+        """The stored leaves first..end-1 (by index)."""
+        p = self.param
+        cur.execute(f"SELECT idx, hash FROM {self.table} WHERE level = 0 AND idx >= {p} AND idx < {p}", [first, end])
+        return {idx: bytes(h) for idx, h in cur.fetchall()}
+
+    def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
+        p = self.param
+        cur.executemany(f"INSERT INTO {self.table} (level, idx, hash) VALUES ({p}, {p}, {p})", rows)
+
+    def append(self, cur: Any, first_position: int, leaves: Sequence[bytes],
+               tail: tuple[int, dict[Key, bytes]] | None = None) -> None:
+        """Store the subtrees that the events from `first_position` on (with these leaves)
+        complete; first those of any events before them the tree lacks (an upgraded store).
+        `tail` is the tree's, if already read under this lock."""
+        size, lasts = tail or self.tail(cur)
+        if size > first_position - 1:
+            # The log was cut behind the tree's back (tampering) and grows again: the tree
+            # keeps the leaves it has, which `verify` then finds differ from the events.
+            leaves = leaves[size - (first_position - 1):]
+            if not leaves:
+                return
+        elif size < first_position - 1:
+            size, lasts = self._catch_up(cur, size, lasts, first_position - 1)
+        self.insert(cur, merkle.nodes_for_append(size, leaves, _lookup(lasts)))
+
+    def catch_up(self, cur: Any) -> int:
+        """Add the events the tree lacks (a store written before it); the tree's size."""
+        size, lasts = self.tail(cur)
+        cur.execute(f"SELECT MAX({self.position}) FROM {self.events}")
+        top = cur.fetchone()[0] or 0
+        return self._catch_up(cur, size, lasts, top)[0] if top > size else size
+
+    def _catch_up(self, cur: Any, size: int, lasts: dict[Key, bytes], upto: int) -> tuple[int, dict[Key, bytes]]:
+        p = self.param
+        while size < upto:
+            cur.execute(f"SELECT {self.position}, state FROM {self.events} WHERE {self.position} > {p} "
+                        f"AND {self.position} <= {p} ORDER BY {self.position} LIMIT {p}",
+                        [size, upto, BATCH])
+            found = cur.fetchall()
+            end = found[-1][0] if len(found) == BATCH else upto
+            leaves = list(positioned_leaves(size, end, ((pos, bytes(s)) for pos, s in found)))
+            rows = merkle.nodes_for_append(size, leaves, _lookup(lasts))
+            self.insert(cur, rows)
+            size = end
+            lasts = frontier_of(size, lasts, rows)
+        return size, lasts
+
+
+def leaves_of(digests: Sequence[str]) -> list[bytes]:
+    """The leaves of new events from their chain hashes."""
+    return [merkle.leaf_hash(bytes.fromhex(d)) for d in digests]
+
+
+def positioned_leaves(after: int, upto: int, events: Iterable[tuple[int, bytes]]) -> Iterable[bytes]:
+    """The leaves of positions after..upto from (position, state) in position order, a missing
+    position's leaf in its place."""
+    expected = after + 1
+    for position, state in events:
+        for _ in range(expected, position):
+            yield MISSING_LEAF
+        yield leaf_of(state)
+        expected = position + 1
+    for _ in range(expected, upto + 1):
+        yield MISSING_LEAF
+
+
+def frontier_of(size: int, known: Mapping[Key, bytes], rows: Iterable[merkle.Row]) -> dict[Key, bytes]:
+    """The frontier of a tree of `size` leaves, from hashes known and rows just made."""
+    wanted = set(merkle.root_keys(size))
+    found = {k: h for k, h in known.items() if k in wanted}
+    found.update(((level, idx), h) for level, idx, h in rows if (level, idx) in wanted)
+    return found
+
+
+def _tail(rows: Iterable[tuple]) -> tuple[int, dict[Key, bytes]]:
+    lasts = {(level, idx): bytes(h) for level, idx, h in rows}
+    return next((idx + 1 for (level, idx) in lasts if level == 0), 0), lasts
+
+
+def _lookup(known: Mapping[Key, bytes]) -> merkle.Get:
+    return lambda keys: {k: known[k] for k in keys if k in known}
+
+
+class SQLiteTreeSql(TreeSql):
+    """SQLite: triggers make the tree append-only, as the events are."""
+
+    def __init__(self, events: str, position: str) -> None:
+        super().__init__("?", MERKLE_TABLE, events, position, "BLOB")
+
+    def create_sql(self) -> list[str]:
+        return [*super().create_sql(), *(
+            f"CREATE TRIGGER IF NOT EXISTS {MERKLE_TABLE}_no_{op.lower()} BEFORE {op} ON {MERKLE_TABLE} "
+            f"BEGIN SELECT RAISE(ABORT, 'leadledger: {op} of the stored tree is refused: it is append-only'); END"
+            for op in ("UPDATE", "DELETE"))]
+
+
+class PostgresTreeSql(TreeSql):
+    """PostgreSQL: rows go as three array parameters; the events table's trigger function
+    (schema.py) refuses UPDATE, DELETE and TRUNCATE of the tree too."""
+
+    def __init__(self, schema: str, events: str, position: str) -> None:
+        super().__init__("%s", f'"{schema}".{MERKLE_TABLE}', events, position, "BYTEA")
+        self.schema = schema
+
+    def create_sql(self) -> list[str]:
+        function = f'"{self.schema}".leadledger_append_only()'
+        return [*super().create_sql(),
+                f"CREATE OR REPLACE TRIGGER {MERKLE_TABLE}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+                f"ON {self.table} FOR EACH STATEMENT EXECUTE FUNCTION {function}",
+                f"REVOKE UPDATE, DELETE, TRUNCATE ON {self.table} FROM PUBLIC"]
+
+    def grants_sql(self, app: str) -> list[str]:
+        return [f'GRANT SELECT, INSERT ON {self.table} TO "{app}"']
+
+    def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
+        """Many rows (an import) by COPY where the connection is not pipelining; else arrays."""
+        if len(rows) >= COPY_FROM and not cur.connection.pgconn.pipeline_status:
+            with cur.copy(f"COPY {self.table} (level, idx, hash) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int2", "int8", "bytea"])
+                for row in rows:
+                    copy.write_row(row)
+            return
+        if rows:
+            levels, idxs, hashes = (list(c) for c in zip(*rows, strict=True))
+            cur.execute(f"INSERT INTO {self.table} (level, idx, hash) "
+                        "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+                        [levels, idxs, hashes], prepare=True)

@@ -1,0 +1,201 @@
+"""Receipts and tree heads from a real store (spec section 8), on both backends: the stored
+Merkle tree, digests that stay valid while the log grows, receipts checked with no store,
+stores from before the tree, and files that are not intact ledgers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ledger import checkpoint, codec, merkle
+from ledger.application import Ledger
+from ledger.store.merkle import MERKLE_TABLE
+from tests.conftest import run_cli
+from tests.integration.test_fixture_store import FIXTURE, copy_to_postgresql
+
+DAY2 = "2026-03-03T09:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def no_signing_key(monkeypatch):
+    monkeypatch.delenv("LEADLEDGER_SIGNING_KEY", raising=False)
+
+
+def check(file: Path, *args: str):
+    """verify-receipt, which needs no store: a store URL that names nothing."""
+    return run_cli("sqlite:///nowhere/none.db", "verify-receipt", str(file), *args)
+
+
+def recomputed_root(led: Ledger, size: int) -> bytes:
+    """The tree head at `size` computed from the events alone, as an auditor would."""
+    frontier = merkle.Frontier()
+    for row in led.store.read_log_raw(after=0, limit=size):
+        frontier.append(merkle.leaf_hash(bytes.fromhex(codec.decode_raw(row[4]).hash)))
+    return frontier.root()
+
+
+def test_a_claims_receipt_is_checked_with_no_store(world, store_url, tmp_path):
+    file = tmp_path / "claim.json"
+    out = run_cli(store_url, "claim", "L-1", "--receipt", str(file), actor="alice")
+    assert out.code == 0, out
+    receipt = json.loads(file.read_text())
+    assert receipt["event"]["position"] == out.json["position"]
+    assert receipt["event"]["type"] == "LeadClaimed" and receipt["event"]["stream"] == "lead:L-1"
+    assert receipt["tree_size"] == world.store.max_position()
+    assert bytes.fromhex(receipt["root"]) == recomputed_root(world, receipt["tree_size"])
+    ok = check(file)
+    assert ok.code == 0, ok
+    assert ok.json["position"] == receipt["event"]["position"] and ok.json["signed"] is False
+    receipt["event"]["owner"] = "bob"  # any bound field changed: the check fails, naming it
+    file.write_text(json.dumps(receipt))
+    failed = check(file)
+    assert failed.code == 6 and failed.json["failed"] == "event"
+
+
+def test_receipt_digest_and_verify_receipt_of_every_event(busy_log, store_url, tmp_path):
+    size = busy_log.store.max_position()
+    head = run_cli(store_url, "digest").json
+    assert head["position"] == size and head["signature"] is None
+    assert bytes.fromhex(head["root"]) == recomputed_root(busy_log, size)
+    assert checkpoint.parse_digest(head["digest"]).root.hex() == head["root"]
+    for position in range(1, size + 1):
+        out = run_cli(store_url, "receipt", str(position))
+        assert out.code == 0, out
+        assert out.json["root"] == head["root"] and out.json["event"]["position"] == position
+        file = tmp_path / f"r{position}.json"
+        file.write_text(out.stdout)
+        assert check(file).code == 0
+
+
+def test_signed_heads_and_receipts(busy_log, store_url, tmp_path, monkeypatch):
+    key = tmp_path / "signing.pem"
+    public = run_cli(store_url, "keygen", str(key)).json["public_key"]
+    head = run_cli(store_url, "digest", "--signing-key", str(key)).json
+    assert head["public_key"] == public and head["signature"]
+    assert checkpoint.parse_digest(head["digest"]).verify(checkpoint.parse_public_key(public))
+    monkeypatch.setenv("LEADLEDGER_SIGNING_KEY", str(key))
+    file = tmp_path / "r.json"
+    assert run_cli(store_url, "receipt", "3", "--out", str(file)).code == 0
+    assert check(file, "--public-key", public).code == 0
+    other = checkpoint.b64(checkpoint.public_key_of(checkpoint.write_new_key(tmp_path / "other.pem")))
+    assert check(file, "--public-key", other).json["failed"] == "signature"
+
+
+def test_digests_stay_valid_as_the_log_grows(busy_log, store_url, tmp_path):
+    old = run_cli(store_url, "digest").json
+    busy_log.claim("carol", "L-3", at=DAY2)
+    busy_log.add_person("root", "eve", "Eve", "rep", at=DAY2)
+    assert run_cli(store_url, "digest", "--upto", str(old["position"])).json["digest"] == old["digest"]
+    out = run_cli(store_url, "verify", "--digest", old["digest"])
+    assert out.code == 0, out
+    assert out.json["digest_position"] == old["position"]
+    file = tmp_path / "r.json"
+    assert run_cli(store_url, "receipt", "2", "--digest", old["digest"], "--out", str(file)).code == 0
+    assert json.loads(file.read_text())["consistency_proof"]
+    ok = check(file, "--digest", old["digest"])
+    assert ok.code == 0, ok and ok.json["digest_position"] == old["position"]
+
+
+@pytest.mark.parametrize("args", [["--upto", "999"], ["--upto", "x"], ["--upto", "-1"]])
+def test_a_digest_beyond_the_log_or_not_a_position_is_invalid_input(busy_log, store_url, args):
+    out = run_cli(store_url, "digest", *args)
+    assert out.code == 2 and out.json["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("position", ["0", "999", "abc"])
+def test_a_receipt_of_no_event_is_invalid_input(busy_log, store_url, position):
+    out = run_cli(store_url, "receipt", position)
+    assert out.code == 2 and out.json["error"]["code"] == "invalid_input"
+
+
+def test_the_tree_is_stored_with_each_append(busy_log):
+    size = busy_log.store.max_position()
+    assert busy_log.store.tree_size() == size
+    leaves = busy_log.store.tree_leaves(0, size)
+    assert [leaves[i] for i in range(size)] == [
+        merkle.leaf_hash(bytes.fromhex(s.hash)) for s in busy_log.store.read_log(after=0, limit=size)]
+
+
+def test_an_import_stores_the_tree(busy_log, store_url, tmp_path):
+    before = busy_log.store.max_position()
+    csv = tmp_path / "leads.csv"
+    csv.write_text("id,company,phone\n" + "".join(f"M-{i},Co {i},+86 138 0000 {i:04d}\n" for i in range(300)))
+    out = run_cli(store_url, "lead", "import", str(csv), "--pool", "east", actor="root")
+    assert out.code == 0, out
+    size = busy_log.store.max_position()
+    assert size > before + 200 and busy_log.store.tree_size() == size
+    assert bytes.fromhex(run_cli(store_url, "digest").json["root"]) == recomputed_root(busy_log, size)
+    assert run_cli(store_url, "verify").code == 0
+
+
+def test_an_old_store_gets_its_tree_and_answers_the_same(backend, store_url, tmp_path):
+    copy = tmp_path / "store-v1.db"
+    shutil.copyfile(FIXTURE / "store-v1.db", copy)
+    url = f"sqlite:///{copy}"
+    if backend == "postgresql":
+        copy_to_postgresql(copy, store_url, store_url.rsplit("schema=", 1)[1])
+        url = store_url
+    with Ledger(url) as led:
+        size = led.store.max_position()
+        assert not led.store.tree_size()  # written before the tree
+        expected = recomputed_root(led, size)
+        head = led.digest()
+        assert bytes.fromhex(head["root"]) == expected and head["position"] == size
+        assert led.store.tree_size() == size  # built once, on this first use
+        assert led.verify(head["digest"])["ok"] is True
+        led.add_person("root", "newcomer", "New Comer", "rep", at="2027-01-01T00:00:00Z")
+        assert led.verify(head["digest"])["ok"] is True
+        assert led.store.tree_size() == size + 1
+
+
+def test_a_read_only_old_store_answers_from_the_events(tmp_path):
+    copy = tmp_path / "store-v1.db"
+    shutil.copyfile(FIXTURE / "store-v1.db", copy)
+    os.chmod(copy, 0o444)
+    if os.geteuid() == 0:  # root writes whatever the mode: make the file immutable instead
+        if subprocess.run(["chattr", "+i", str(copy)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a file read-only for this user")
+    try:
+        with Ledger(f"sqlite:///{copy}") as led:
+            head = led.digest()
+            assert bytes.fromhex(head["root"]) == recomputed_root(led, head["position"])
+            receipt = led.receipt(head["position"])
+            assert receipt["root"] == head["root"]
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(copy)], check=True)
+        os.chmod(copy, 0o644)
+    con = sqlite3.connect(copy)
+    try:
+        assert not con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (MERKLE_TABLE,)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "zeroed header"])
+def test_a_damaged_sqlite_file_is_not_ok(busy_log, store_url, damage):
+    path = Path(store_url.removeprefix("sqlite:///")) if store_url.startswith("sqlite") else None
+    if path is None:
+        pytest.skip("a SQLite file's bytes")
+    busy_log.close()
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[:len(data) // 3], "garbage": b"not a database at all " * 200,
+                      "zeroed header": bytes(100) + data[100:]}[damage])
+    out = run_cli(store_url, "verify")
+    assert out.code == 6, out
+    assert out.json["ok"] is False and out.json["error"]["code"] == "integrity_violation"
+
+
+@pytest.fixture
+def busy_log(world):
+    world.claim("alice", "L-1", at=DAY2)
+    world.follow_up("alice", "L-1", "called", at=DAY2)
+    world.release("alice", "L-1", at=DAY2)
+    world.claim("bob", "L-1", at=DAY2)
+    return world
