@@ -20,14 +20,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "claim": ("ownership", "Claim a pooled lead."),
     "convert": ("ownership", "Mark your lead converted (won); it is never recycled."),
     "demo": ("setup", "Build a realistic small world in a fresh store and tell its story."),
-    "digest": ("integrity", "Print a digest of the whole log, to keep outside the database."),
+    "digest": ("integrity", "Print the log's tree head (a digest), to keep outside the database."),
     "dispute": ("disputes", "Open, examine and resolve ownership disputes (撞单)."),
     "explain": ("audit", "Why a lead is where it is: the event, the rule version in force, the facts checked."),
     "export": ("readmodels", "Write a read model's rows, or the events (the change feed), as JSON Lines, "
                              "CSV or Excel."),
     "follow-up": ("ownership", "Log a follow-up on your lead (resets its idle deadline)."),
     "history": ("audit", "The full audit trail of one lead: events, ownership periods, refused attempts."),
-    "holdings": ("audit", "What a rep holds now, with each recycle deadline."),
+    "holdings": ("audit", "What a rep holds now (or as of a moment), with each recycle deadline."),
     "init": ("setup", "Create the store (idempotent) and its first admin."),
     "keygen": ("receipts", "Make an Ed25519 signing key for tree heads and receipts."),
     "lead": ("leads", "Add, import and show leads."),
@@ -37,10 +37,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pool": ("pools", "Create pools, change their rules, manage members."),
     "project": ("readmodels", "Bring the read models up to date (tables other apps may query)."),
     "reassign": ("ownership", "Move a held lead to another rep (manager)."),
+    "receipt": ("receipts", "Print the receipt of the event at POSITION: proof it is in the log."),
     "release": ("ownership", "Release your lead back to its pool."),
+    "report": ("audit", "What happened in a business-time period [FROM, TO): per rep and per pool."),
     "sweep": ("ownership", "Issue due recycle warnings and recycle overdue leads (admin or manager, e.g. "
                            "from cron)."),
-    "verify": ("integrity", "Recompute every hash chain; report the first bad position (exit 6)."),
+    "verify": ("integrity", "Recompute every hash chain and the Merkle tree; report the first bad position "
+                            "(exit 6)."),
     "verify-receipt": ("receipts", "Check a receipt offline: the event, its place in the log, the signed head."),
 }
 

@@ -8,10 +8,11 @@ disputes (writes); queries and evidence (reads); integrity; feeds (read models, 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.acting import Acting, When
 from ledger.asof import AsOf
@@ -21,8 +22,6 @@ from ledger.erasure import Erasure
 from ledger.errors import LedgerError
 from ledger.evidence import Evidence
 from ledger.feeds import Feeds, Progress
-from ledger.heads import Heads
-from ledger.integrity import Integrity
 from ledger.importer import IMPORT_BATCH, Importer
 from ledger.leads import Leads
 from ledger.ownership import Ownership
@@ -36,6 +35,10 @@ from ledger.state import CONVERTED, HELD, POOLED
 from ledger.store import Store, open_store
 from projections.queries import ReadModels
 from projections.replay import Fallback
+
+if TYPE_CHECKING:  # loaded when first used: see `Ledger.heads`
+    from ledger.heads import Heads
+    from ledger.integrity import Integrity
 
 Result = dict[str, Any]
 
@@ -57,8 +60,6 @@ class Ledger:
         self.disputes = Disputes(self.repo, self.acting)
         self.queries = Queries(self.repo, self.acting, self.views, models)
         self.evidence = Evidence(self.repo, self.views, models)
-        self.integrity = Integrity(self.store)
-        self.heads = Heads(self.store)
         self.feeds = Feeds(self.store, self.views, models)
         self.asof = AsOf(self.repo, self.acting, self.views, models)
         self.period = Period(self.store, self.repo)
@@ -221,6 +222,21 @@ class Ledger:
     def verify(self, digest: str | None = None, progress: Callable[[int], None] | None = None) -> Result:
         """Recompute every chain (and, given a digest, prove the log extends it)."""
         return self.integrity.verify(digest, progress)
+
+    @functools.cached_property
+    def integrity(self) -> Integrity:
+        """Verify: loaded when first asked for, like `heads`."""
+        from ledger.integrity import Integrity  # noqa: PLC0415
+
+        return Integrity(self.store)
+
+    @functools.cached_property
+    def heads(self) -> Heads:
+        """Tree heads and receipts: loaded when first asked for (they need the crypto library,
+        which no other command does)."""
+        from ledger.heads import Heads  # noqa: PLC0415
+
+        return Heads(self.store)
 
     def digest(self, upto: int | None = None, signing_key: str | None = None) -> Result:
         """The log's tree head (at position `upto`), signed with the key in `signing_key`."""

@@ -17,8 +17,6 @@ import os
 from typing import Any
 
 import msgspec
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger import events as ev
 from ledger.errors import IntegrityViolation
@@ -41,11 +39,16 @@ def _associated(stream: str, version: int, event: ev.Event) -> bytes:
 
 
 def _seal(key: bytes, data: bytes, associated: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415 - only when sealing
+
     nonce = os.urandom(NONCE_BYTES)
     return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, data, associated)).decode()
 
 
 def _open(key: bytes, sealed: str, associated: bytes) -> dict[str, str | None]:
+    from cryptography.exceptions import InvalidTag  # noqa: PLC0415 - a query of no sealed field needs none
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
     try:
         raw = base64.b64decode(sealed, validate=True)
         return _decode(AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated))

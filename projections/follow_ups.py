@@ -24,7 +24,7 @@ class FollowUps(ReadModel):
 
     def prepare(self, batch: Batch, events: list[tuple[int, object]]) -> None:
         super().prepare(batch, events)
-        self._notes = opened_notes(batch.db.store, [(p, e) for p, e in events if isinstance(e, ev.FollowUpLogged)])
+        self._notes = opened_notes(batch.source, [(p, e) for p, e in events if isinstance(e, ev.FollowUpLogged)])
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
         batch.rows("follow_ups").add({

@@ -24,7 +24,7 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger import codec
 from ledger.errors import StoreUnavailable
-from ledger.store import SQLiteStore, Store
+from ledger.store import Store
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -41,6 +41,8 @@ class Replay(Projector):
     held in a scratch SQLite file that `close` removes."""
 
     def __init__(self, source: Store, keep: Keep | None = None, upto: int | None = None) -> None:
+        from ledger.store.sqlite import SQLiteStore  # noqa: PLC0415 - a PostgreSQL query loads no SQLite store
+
         self.folder = tempfile.mkdtemp(prefix="leadledger-replay-")
         path = os.path.join(self.folder, "replay.db")
         super().__init__(SQLiteStore(f"sqlite:///{path}", path))

@@ -57,6 +57,7 @@ class Projector:
 
     def __init__(self, store: Store, models: list[ReadModel] | None = None) -> None:
         self.store = store
+        self.source = store  # the store whose events (and lead keys) are applied: a replay's differs
         self.models = models or all_models()
         self.tables = Tables(store, self.models)
         self.rebuilds = Rebuild(self.tables, self._run)
@@ -135,7 +136,7 @@ class Projector:
                 raise Conflict("another runner moved the tracking position")
             if not events:
                 return
-            batch = Batch(db, self.tables.specs)
+            batch = Batch(db, self.tables.specs, self.source)
             by_type: dict[type, list[tuple[int, Any]]] = {}
             for pe in events:
                 by_type.setdefault(type(pe[1]), []).append(pe)
