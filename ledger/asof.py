@@ -17,7 +17,7 @@ from ledger import decisions
 from ledger.acting import Acting
 from ledger.moments import Moment, resolve
 from ledger.repository import Repository
-from ledger.shapes import rules_dict
+from ledger.shapes import pool_view
 from ledger.state import HELD, Lead, Pool
 from ledger.values import format_time
 from projections.queries import ReadModels
@@ -78,17 +78,3 @@ def lead_view(lead: Lead, pool: Pool | None, now: datetime) -> dict[str, Any]:
     }
 
 
-def pool_view(pool: Pool, pooled: list[str], held: int, converted: int) -> dict[str, Any]:
-    """The shape of `pool show`; a pool not created yet has no name, rules or members."""
-    if not pool.exists:
-        return {"pool": pool.id, "name": None, "rules": {}, "rules_version": None, "members": [],
-                "pooled": [], "held_count": 0, "converted_count": 0, "rule_versions": [], "exists": False}
-    return {
-        "pool": pool.id, "name": pool.name, "rules": rules_dict(pool.rules),
-        "rules_version": pool.rules_version, "members": sorted(pool.members),
-        "pooled": pooled, "held_count": held, "converted_count": converted,
-        "rule_versions": [
-            {"version": rv.version, "since": format_time(rv.since), "position": rv.position,
-             "rules": rules_dict(rv.rules)} for rv in pool.rule_versions
-        ],
-    }

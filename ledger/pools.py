@@ -12,7 +12,7 @@ from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
 from ledger.repository import Repository
-from ledger.shapes import rules_dict
+from ledger.shapes import pool_view, rules_dict
 from ledger.state import Person
 from ledger.values import check_id, format_time, parse_rule
 from projections.queries import ReadModels
@@ -100,15 +100,7 @@ class Pools:
         pool = self.repo.pool(pool_id)
         self.views.catch_up()
         pooled, held, converted = self.models.pool_leads(pool_id)
-        return {
-            "pool": pool.id, "name": pool.name, "rules": rules_dict(pool.rules),
-            "rules_version": pool.rules_version, "members": sorted(pool.members),
-            "pooled": pooled, "held_count": held, "converted_count": converted,
-            "rule_versions": [
-                {"version": rv.version, "since": format_time(rv.since), "position": rv.position,
-                 "rules": rules_dict(rv.rules)} for rv in pool.rule_versions
-            ],
-        }
+        return pool_view(pool, pooled, held, converted)
 
 
 def with_rules(base: ev.Rules, changes: dict[str, Any]) -> ev.Rules:

@@ -79,3 +79,19 @@ def dispute_brief(d: Dispute) -> dict[str, Any]:
         "resolved_by": d.resolved_by, "resolved_at": format_time(d.resolved_at), "rationale": d.rationale,
         "awarded_to": d.awarded_to, "resolved_position": d.resolved_position,
     }
+
+
+def pool_view(pool: Pool, pooled: list[str], held: int, converted: int) -> dict[str, Any]:
+    """The shape of `pool show`; a pool not created yet has no name, rules or members."""
+    if not pool.exists:
+        return {"pool": pool.id, "name": None, "rules": {}, "rules_version": None, "members": [],
+                "pooled": [], "held_count": 0, "converted_count": 0, "rule_versions": [], "exists": False}
+    return {
+        "pool": pool.id, "name": pool.name, "rules": rules_dict(pool.rules),
+        "rules_version": pool.rules_version, "members": sorted(pool.members),
+        "pooled": pooled, "held_count": held, "converted_count": converted,
+        "rule_versions": [
+            {"version": rv.version, "since": format_time(rv.since), "position": rv.position,
+             "rules": rules_dict(rv.rules)} for rv in pool.rule_versions
+        ],
+    }

@@ -41,8 +41,23 @@ class Store:
     def ensure_ready(self) -> None:
         raise NotImplementedError
 
+    # each backend's own connections, per thread, and the library's datastore and recorder
+    _connections: list[Any]
+    _local: threading.local
+    _datastore: Any
+    _recorder: Any
+
     def close(self) -> None:
-        raise NotImplementedError
+        """Close this process's own connections (each backend keeps them in `_connections`,
+        per thread in `_local`) and the library's datastore."""
+        for con in self._connections:
+            con.close()
+        self._connections.clear()
+        self._local = threading.local()
+        if self._datastore is not None:
+            self._datastore.close()
+            self._datastore = None
+            self._recorder = None
 
     # -- events -------------------------------------------------------------------------
 

@@ -323,14 +323,3 @@ class SQLiteStore(Store):
                     stop.wait(poll)
 
         yield arrivals()
-
-    def close(self) -> None:
-        for con in self._connections:
-            con.close()
-        self._connections.clear()
-        self._local = threading.local()
-        if self._datastore is not None:
-            self._datastore.close()
-            self._datastore = None
-            self._recorder = None
-
