@@ -93,7 +93,7 @@ class LazyGroup(helptext.Group):
                   for name in self.list_commands(ctx)]
         listed = [(name, command) for name, command in listed if not command.hidden]
         if listed:
-            limit = formatter.width - 6 - max(len(name) for name, _ in listed)
+            limit = formatter.width - 6 - max(len(name) for name, _cmd in listed)
             with formatter.section(gettext("Commands")):
                 formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in listed])
 

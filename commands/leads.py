@@ -120,18 +120,23 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
         """Ctrl-C: say what was committed (whole batches), on stderr and, with --json, as the
         summary on stdout; exit 130. The rejects file is not written: a re-run writes it."""
         report["interrupted"] = True
-        click.echo("\n" + _("interrupted: {imported} leads were imported before it (whole batches; {assigned} "
-                            "of them held); nothing after them was written. Run the same import again to "
-                            "finish: the leads already in are skipped.",
-                            imported=report["imported"], assigned=report["assigned"]), err=True)
-        if report.get("unconfirmed"):
-            click.echo(_("  the last batch ({n} leads) may or may not be in; a re-run finishes either way",
-                         n=report["unconfirmed"]), err=True)
+        say_interrupted(report)
         if app.json:
             emit_json(report)
         raise SystemExit(130)
 
     app.run(call, render_import)
+
+
+def say_interrupted(report: dict) -> None:
+    """On stderr: what an interrupted import committed, and how to finish it."""
+    click.echo("\n" + _("interrupted: {imported} leads were imported before it (whole batches; {assigned} "
+                        "of them held); nothing after them was written. Run the same import again to "
+                        "finish: the leads already in are skipped.",
+                        imported=report["imported"], assigned=report["assigned"]), err=True)
+    if report.get("unconfirmed"):
+        click.echo(_("  the last batch ({n} leads) may or may not be in; a re-run finishes either way",
+                     n=report["unconfirmed"]), err=True)
 
 
 def render_import(r: dict) -> None:

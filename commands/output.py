@@ -167,7 +167,7 @@ LABELS = [N_("claim limit"), N_("daily claim limit"), N_("idle limit"), N_("hold
           N_("warn before"), N_("now"), N_("since"), N_("last follow up"), N_("last event at"),
           N_("claimed at"), N_("held before claim"), N_("held since"), N_("last follow up then"),
           N_("recycle rule"), N_("recycle limit"), N_("recycle deadline"), N_("converted by"),
-          N_("converted at"), N_("deal"), N_("converted position")]
+          N_("converted at"), N_("deal"), N_("converted position"), N_("warn at"), N_("warned")]
 
 
 def label(key: str) -> str:

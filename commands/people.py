@@ -7,8 +7,8 @@ import click
 from commands import helptext
 from commands.output import App, at_option, checked, pass_app
 from commands.tables import table
-from ledger.values import check_id
 from ledger.i18n import N_, _, gettext
+from ledger.values import check_id
 
 
 @helptext.group()

@@ -49,7 +49,7 @@ def progress_bar() -> Iterator[Any]:
 def interruptible() -> Iterator[None]:
     """SIGTERM stops the command like Ctrl-C does: as a KeyboardInterrupt, which leaves
     nothing half-applied (an open transaction rolls back)."""
-    def on_term(*_: object) -> None:
+    def on_term(*_args: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough
         raise KeyboardInterrupt
 
