@@ -150,6 +150,11 @@ def build(store: str) -> None:
         led.claim("alice", "L-1", at=T1)
 
 
+def events(store: str) -> list:
+    with Ledger(store) as led:
+        return led.store.read_log(after=0, limit=10**9)
+
+
 @pytest.fixture
 def twins(store_url, twin_store) -> tuple[str, str]:
     build(store_url)
@@ -159,10 +164,14 @@ def twins(store_url, twin_store) -> tuple[str, str]:
 
 def test_a_refusal_in_both_languages(twins):
     stores = dict(zip(("en", "zh"), twins, strict=True))
+    before = {lang: events(store) for lang, store in stores.items()}
     answers = {lang: run_cli(store, "--lang", lang, "claim", "L-1", "--at", "2026-03-02T11:00:00Z", actor="bob")
                for lang, store in stores.items()}
     assert answers["en"].code == 1 and answers["en"].json["error"]["code"] == "lead_owned"
-    # each store now holds the refusal record and nothing more: the plain runs write one more each
+    for lang, store in stores.items():  # the refusal record and nothing more, in either language
+        written = events(store)[len(before[lang]):]
+        assert [type(s.event).__name__ for s in written] == ["ClaimRefused"], written
+    # the plain runs write one more refusal each, alike
     plain = {lang: run_cli(store, "--lang", lang, "claim", "L-1", "--at", "2026-03-02T11:00:00Z", actor="bob",
                            as_json=False) for lang, store in stores.items()}
     same_but_for_words(answers["en"], answers["zh"], plain_english=plain["en"], plain_chinese=plain["zh"])
