@@ -4,51 +4,53 @@ from __future__ import annotations
 
 import importlib
 import sys
-from gettext import gettext
 from typing import Any
 
 import click
 
+from commands import helptext
 from commands.output import App, debug, report, stdout_gone, unexpected, usage_error, wants_json
+from ledger import i18n
+from ledger.i18n import N_, _, gettext
 
 # Every command: the module of commands/ that defines it, and its short help as `--help` lists
 # it. A module is imported only when one of its commands runs, so that a query loads neither
 # the other commands nor what they use (file readers, signing keys, reports).
 # tests/cli/test_startup.py checks this table against the commands themselves.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "assign": ("ownership", "Assign a pooled lead to a rep (manager)."),
-    "claim": ("ownership", "Claim a pooled lead."),
-    "convert": ("ownership", "Mark your lead converted (won); it is never recycled."),
-    "demo": ("setup", "Build a realistic small world in a fresh store and tell its story."),
-    "digest": ("integrity", "Print the log's tree head (a digest), to keep outside the database."),
-    "dispute": ("disputes", "Open, examine and resolve ownership disputes (撞单)."),
-    "explain": ("audit", "Why a lead is where it is: the event, the rule version in force, the facts checked."),
-    "export": ("readmodels", "Write a read model's rows, or the events (the change feed), as JSON Lines, "
-                             "CSV or Excel."),
-    "follow-up": ("ownership", "Log a follow-up on your lead (resets its idle deadline)."),
-    "history": ("audit", "The full audit trail of one lead: events, ownership periods, refused attempts."),
-    "holdings": ("audit", "What a rep holds now (or as of a moment), with each recycle deadline."),
-    "init": ("setup", "Create the store (idempotent) and its first admin."),
-    "keygen": ("receipts", "Make an Ed25519 signing key for tree heads and receipts."),
-    "lead": ("leads", "Add, import and show leads."),
-    "move": ("ownership", "Move an unowned lead to another pool (manager)."),
-    "owner": ("audit", "Who owned a lead at a time (default now), since when, by which event."),
-    "person": ("people", "Register and deactivate people."),
-    "pool": ("pools", "Create pools, change their rules, manage members."),
-    "project": ("readmodels", "Bring the read models up to date (tables other apps may query)."),
-    "reassign": ("ownership", "Move a held lead to another rep (manager)."),
-    "receipt": ("receipts", "Print the receipt of the event at POSITION: proof it is in the log."),
-    "release": ("ownership", "Release your lead back to its pool."),
-    "report": ("audit", "What happened in a business-time period [FROM, TO): per rep and per pool."),
-    "sweep": ("ownership", "Issue due recycle warnings and recycle overdue leads (admin or manager, e.g. "
-                           "from cron)."),
-    "verify": ("integrity", "Recompute every hash chain and the Merkle tree; report the first bad position "
-                            "(exit 6)."),
-    "verify-receipt": ("receipts", "Check a receipt offline: the event, its place in the log, the signed head."),
+    "assign": ("ownership", N_("Assign a pooled lead to a rep (manager).")),
+    "claim": ("ownership", N_("Claim a pooled lead.")),
+    "convert": ("ownership", N_("Mark your lead converted (won); it is never recycled.")),
+    "demo": ("setup", N_("Build a realistic small world in a fresh store and tell its story.")),
+    "digest": ("integrity", N_("Print the log's tree head (a digest), to keep outside the database.")),
+    "dispute": ("disputes", N_("Open, examine and resolve ownership disputes (撞单).")),
+    "explain": ("audit", N_("Why a lead is where it is: the event, the rule version in force, the facts checked.")),
+    "export": ("readmodels", N_("Write a read model's rows, or the events (the change feed), as JSON Lines, "
+                             "CSV or Excel.")),
+    "follow-up": ("ownership", N_("Log a follow-up on your lead (resets its idle deadline).")),
+    "history": ("audit", N_("The full audit trail of one lead: events, ownership periods, refused attempts.")),
+    "holdings": ("audit", N_("What a rep holds now (or as of a moment), with each recycle deadline.")),
+    "init": ("setup", N_("Create the store (idempotent) and its first admin.")),
+    "keygen": ("receipts", N_("Make an Ed25519 signing key for tree heads and receipts.")),
+    "lead": ("leads", N_("Add, import and show leads.")),
+    "move": ("ownership", N_("Move an unowned lead to another pool (manager).")),
+    "owner": ("audit", N_("Who owned a lead at a time (default now), since when, by which event.")),
+    "person": ("people", N_("Register and deactivate people.")),
+    "pool": ("pools", N_("Create pools, change their rules, manage members.")),
+    "project": ("readmodels", N_("Bring the read models up to date (tables other apps may query).")),
+    "report": ("audit", N_("What happened in a business-time period [FROM, TO): per rep and per pool.")),
+    "reassign": ("ownership", N_("Move a held lead to another rep (manager).")),
+    "receipt": ("receipts", N_("Print the receipt of the event at POSITION: proof it is in the log.")),
+    "release": ("ownership", N_("Release your lead back to its pool.")),
+    "sweep": ("ownership", N_("Issue due recycle warnings and recycle overdue leads (admin or manager, e.g. "
+                           "from cron).")),
+    "verify": ("integrity", N_("Recompute every hash chain and the Merkle tree; report the first bad position "
+                               "(exit 6).")),
+    "verify-receipt": ("receipts", N_("Check a receipt offline: the event, its place in the log, the signed head.")),
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(helptext.Group):
     """A group whose commands are imported on first look-up, module by module (`table`: name ->
     (module of commands/, short help)). `commands`, read from outside, loads them all."""
 
@@ -89,22 +91,23 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's listing, with the table's short help for commands not loaded (a stand-in
         command shortens it to the width exactly as click shortens a docstring)."""
-        listed = [(name, self.loaded.get(name) or click.Command(name, help=self.table[name][1]))
+        listed = [(name, self.loaded.get(name) or helptext.Command(name, help=self.table[name][1]))
                   for name in self.list_commands(ctx)]
         listed = [(name, command) for name, command in listed if not command.hidden]
         if listed:
-            limit = formatter.width - 6 - max(len(name) for name, _ in listed)
+            limit = formatter.width - 6 - max(len(name) for name, _cmd in listed)
             with formatter.section(gettext("Commands")):
                 formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in listed])
 
 
 @click.group(cls=LazyGroup, table=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--store", envvar="LEADLEDGER_STORE", metavar="URL",
+@helptext.lang_option
+@helptext.option("--store", envvar="LEADLEDGER_STORE", metavar="URL",
               help="sqlite:///FILE (default ./leadledger.db) or postgresql://user@host:port/db")
-@click.option("--as", "actor", envvar="LEADLEDGER_ACTOR", metavar="ID", help="who is acting")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
-@click.version_option(package_name="leadledger")
+@helptext.option("--as", "actor", envvar="LEADLEDGER_ACTOR", metavar="ID", help="who is acting")
+@helptext.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
+@click.version_option(package_name="leadledger", cls=helptext.Option)
 @click.pass_context
 def root(ctx: click.Context, store: str | None, actor: str | None, as_json: bool) -> None:
     """An event-sourced ownership ledger for a shared lead pool (公海).
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run one command. Every failure ends with a status from 0 to 6 (130 for Ctrl-C); a
     closed stdout (`| head`) ends it quietly with 1, as click does when it meets one first."""
     argv = sys.argv[1:] if argv is None else argv
+    i18n.activate(i18n.from_argv(argv))  # before click parses: its errors follow --lang too
     try:
         try:
             _invoke(argv)
@@ -147,7 +151,7 @@ def _invoke(argv: list[str]) -> None:
     except click.ClickException as e:  # usage errors, and click's own file errors
         usage_error(e.format_message(), as_json)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(_("aborted"), err=True)
         sys.exit(130)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
-from commands.output import App, fields, pass_app, table
+from commands import helptext
+from commands.output import App, label, pass_app
+from commands.tables import fields, table
+from ledger.i18n import N_, _, gettext, ngettext
 from ledger.period_html import write_page
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--at", metavar="TIME", help="as of this time (ISO 8601; no offset means UTC); an event at TIME counts as done")
-@click.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
+@helptext.option("--at", metavar="TIME", help="as of this time (ISO 8601; no offset means UTC); an event at TIME counts as done")
+@helptext.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
 @pass_app
 def owner(app: App, lead_id: str, at: str | None, upto: str | None = None) -> None:
     """Who owned a lead at a time (default now), since when, by which event.
@@ -21,20 +24,21 @@ def owner(app: App, lead_id: str, at: str | None, upto: str | None = None) -> No
       leadledger owner L-1001 --at 2026-03-02T09:00:00Z
     """
     def render(r: dict) -> None:
+        facts = {k: r.get(k) for k in ("lead", "at", "owner", "pool", "since", "event", "position")}
         if r["owner"]:
-            held = "converted, held" if r["status"] == "converted" else "held"
-            click.echo(f"{r['lead']} at {r['at']}: {held} by {r['owner']} (pool {r['pool']}) since {r['since']} "
-                       f"({r['event']}, event #{r['position']})")
+            held = _("converted, held") if r["status"] == "converted" else _("held")
+            click.echo(_("{lead} at {at}: {held} by {owner} (pool {pool}) since {since} ({event}, event #{position})",
+                         held=held, **facts))
         elif r["pool"]:
-            click.echo(f"{r['lead']} at {r['at']}: unowned, in pool {r['pool']} since {r['since']} "
-                       f"({r['event']}, event #{r['position']})")
+            click.echo(_("{lead} at {at}: unowned, in pool {pool} since {since} ({event}, event #{position})",
+                         **facts))
         else:
-            click.echo(f"{r['lead']} at {r['at']}: did not exist yet")
+            click.echo(_("{lead} at {at}: did not exist yet", **facts))
 
     app.run(lambda ledger: ledger.owner(lead_id, at, upto), render, reader=True)
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
 @pass_app
 def history(app: App, lead_id: str) -> None:
@@ -45,59 +49,94 @@ def history(app: App, lead_id: str) -> None:
       leadledger history L-1001
     """
     def render(r: dict) -> None:
-        click.echo(f"history of {r['lead']} ({len(r['events'])} events)")
+        click.echo(ngettext("history of {lead} ({n} event)", "history of {lead} ({n} events)", len(r["events"]),
+                            lead=r["lead"]))
         rows = []
         for e in r["events"]:
-            rows.append({**e, "when": e["occurred_at"] + (" (backdated)" if e["backdated"] else ""),
-                         "what": _describe(e), "who": e["actor"] + (" [rule]" if e["actor_kind"] == "rule" else "")})
-        table(rows, ["position", "when", "type", "who", "what"], ["#", "OCCURRED", "EVENT", "ACTOR", "DETAIL"])
-        click.echo("\nownership:")
+            rows.append({**e, "when": e["occurred_at"] + (_(" (backdated)") if e["backdated"] else ""),
+                         "what": _describe(e),
+                         "who": e["actor"] + (_(" [rule]") if e["actor_kind"] == "rule" else "")})
+        table(rows, ["position", "when", "type", "who", "what"], headers(HISTORY))
+        click.echo("\n" + _("ownership:"))
         table(r["ownership"], ["owner", "from", "to", "start_position", "end_position", "ended_by"],
-              ["OWNER", "FROM", "TO", "START #", "END #", "ENDED BY"], empty="  never owned")
+              headers(PERIODS), empty="  " + _("never owned"))
         if r["refused"]:
-            click.echo("\nrefused attempts:")
+            click.echo("\n" + _("refused attempts:"))
             table(r["refused"], ["position", "occurred_at", "rep", "reason", "owner", "owner_since_position"],
-                  ["#", "AT", "REP", "REASON", "OWNER THEN", "OWNER SINCE #"])
+                  headers(REFUSED))
 
     app.run(lambda ledger: ledger.history(lead_id), render, reader=True)
 
 
-def _describe(e: dict) -> str:
-    t = e["type"]
+HISTORY = [N_("#"), N_("OCCURRED"), N_("EVENT"), N_("ACTOR"), N_("DETAIL")]
+PERIODS = [N_("OWNER"), N_("FROM"), N_("TO"), N_("START #"), N_("END #"), N_("ENDED BY")]
+REFUSED = [N_("#"), N_("AT"), N_("REP"), N_("REASON"), N_("OWNER THEN"), N_("OWNER SINCE #")]
+HOLDINGS = [N_("LEAD"), N_("POOL"), N_("STATUS"), N_("SINCE"), N_("LAST FOLLOW-UP"), N_("RECYCLE AT"), N_("SET BY")]
+DEADLINES = [N_("RULE"), N_("LIMIT"), N_("AT"), N_("RULES"), N_("GOVERNS"), N_("OVERDUE")]
+COOLDOWNS = [N_("REP"), N_("LEFT AT"), N_("COOLDOWN"), N_("UNTIL"), N_("ACTIVE")]
+DISPUTES = [N_("DISPUTE"), N_("STATUS"), N_("OPENED BY"), N_("OPENED AT"), N_("OUTCOME"), N_("AWARDED TO")]
+REPORT_REPS = [N_("REP"), N_("HELD AT START"), N_("AT END"), N_("CLAIMS"), N_("REFUSED"), N_("ASSIGNED"),
+               N_("REASSIGNED IN"), N_("OUT"), N_("RELEASED"), N_("RECYCLED"), N_("CONVERTED"), N_("FOLLOW-UPS"),
+               N_("BACKDATED")]
+CHANNELS = [N_("call"), N_("visit"), N_("email"), N_("message"), N_("meeting"), N_("other")]
+REPORT_POOLS = [N_("POOL"), N_("POOLED AT START"), N_("AT END"), N_("ADDED"), N_("CLAIMED"), N_("RETURNED")]
+
+
+def headers(marked: list[str]) -> list[str]:
+    return [gettext(h) for h in marked]
+
+
+def _describe(e: dict) -> str:  # noqa: PLR0911 - one sentence per event type
+    t, e = e["type"], {"reason": None, **e}
     if t == "LeadAdded":
-        dup = f"; duplicates {', '.join(m['lead'] for m in e['duplicates'])}" if e.get("duplicates") else ""
-        return f"into pool {e['pool']}{dup}"
+        if e.get("duplicates"):
+            return _("into pool {pool}; duplicates {leads}", pool=e["pool"],
+                     leads=", ".join(m["lead"] for m in e["duplicates"]))
+        return _("into pool {pool}", pool=e["pool"])
     if t in ("LeadClaimed", "LeadAssigned"):
-        return f"{e['rep']} (rules v{e['rules_version']})" + (f"; dispute {e['dispute']}" if e.get("dispute") else "")
+        if e.get("dispute"):
+            return _("{rep} (rules v{version}); dispute {dispute}", rep=e["rep"], version=e["rules_version"],
+                     dispute=e["dispute"])
+        return _("{rep} (rules v{version})", rep=e["rep"], version=e["rules_version"])
     if t == "LeadReassigned":
-        return f"{e['from_rep']} -> {e['rep']}: {e['reason']} (rules v{e['rules_version']})"
+        return _("{from_rep} -> {rep}: {reason} (rules v{version})", from_rep=e["from_rep"], rep=e["rep"],
+                 reason=e["reason"], version=e["rules_version"])
     if t in ("ClaimRefused", "AssignmentRefused"):
-        since = f" since #{e['owner_since_position']}" if e.get("owner_since_position") else ""
-        owner = f", owner {e['owner']}{since}" if e.get("owner") else ""
-        return f"{e['rep']} refused: {e['reason']}{owner}"
+        if e.get("owner") and e.get("owner_since_position"):
+            return _("{rep} refused: {reason}, owner {owner} since #{position}", rep=e["rep"], reason=e["reason"],
+                     owner=e["owner"], position=e["owner_since_position"])
+        if e.get("owner"):
+            return _("{rep} refused: {reason}, owner {owner}", rep=e["rep"], reason=e["reason"], owner=e["owner"])
+        return _("{rep} refused: {reason}", rep=e["rep"], reason=e["reason"])
     if t in ("LeadReleased", "LeadReturned"):
-        return f"{e['rep']} -> pool {e['pool']}" + (f": {e['reason']}" if e.get("reason") else "")
+        if e.get("reason"):
+            return _("{rep} -> pool {pool}: {reason}", rep=e["rep"], pool=e["pool"], reason=e["reason"])
+        return _("{rep} -> pool {pool}", rep=e["rep"], pool=e["pool"])
     if t == "LeadRecycled":
-        return f"{e['rep']} -> pool: {e['rule']} passed {e['deadline']} (rules v{e['rules_version']})"
+        return _("{rep} -> pool: {rule} passed {deadline} (rules v{version})", rep=e["rep"], rule=e["rule"],
+                 deadline=e["deadline"], version=e["rules_version"])
     if t == "RecycleWarned":
-        return f"{e['rep']}: {e['rule']} recycle at {e['recycle_at']}"
+        return _("{rep}: {rule} recycle at {at}", rep=e["rep"], rule=e["rule"], at=e["recycle_at"])
     if t == "FollowUpLogged":
-        return f"{e['rep']} by {e['channel']}: {e['note']}"
+        return _("{rep} by {channel}: {note}", rep=e["rep"], channel=gettext(e["channel"]), note=e["note"])
     if t == "LeadConverted":
-        return f"converted by {e['rep']}" + (f", deal {e['deal']}" if e.get("deal") else "")
+        if e.get("deal"):
+            return _("converted by {rep}, deal {deal}", rep=e["rep"], deal=e["deal"])
+        return _("converted by {rep}", rep=e["rep"])
     if t == "LeadMoved":
         return f"{e['from_pool']} -> {e['pool']}"
     if t == "DisputeOpened":
         return f"{e['dispute']}: {e['reason']}"
     if t == "DisputeResolved":
-        return f"{e['dispute']}: {e['outcome']} ({e['owner']}): {e['rationale']}"
+        return _("{dispute}: {outcome} ({owner}): {rationale}", dispute=e["dispute"],
+                 outcome=gettext(e["outcome"]), owner=e["owner"], rationale=e["rationale"])
     return ""
 
 
-@click.command()
+@helptext.command()
 @click.argument("rep")
-@click.option("--at", metavar="TIME", help="as of this business time (ISO 8601; no offset means UTC)")
-@click.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
+@helptext.option("--at", metavar="TIME", help="as of this business time (ISO 8601; no offset means UTC)")
+@helptext.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
 @pass_app
 def holdings(app: App, rep: str, at: str | None = None, upto: str | None = None) -> None:
     """What a rep holds now (or as of a moment), with each recycle deadline.
@@ -108,20 +147,24 @@ def holdings(app: App, rep: str, at: str | None = None, upto: str | None = None)
       leadledger holdings alice --at 2026-03-31T23:59:59Z
     """
     def render(r: dict) -> None:
-        rows = [{**x, "deadline": (x["recycle_at"] or "-") + (" OVERDUE" if x["overdue"] else ""),
-                 "rule": f"{x['recycle_rule']} (rules v{x['rules_version']})" if x["recycle_rule"] else None}
+        rows = [{**x, "status": gettext(x["status"]),
+                 "deadline": (x["recycle_at"] or "-") + (_(" OVERDUE") if x["overdue"] else ""),
+                 "rule": _("{rule} (rules v{version})", rule=x["recycle_rule"], version=x["rules_version"])
+                 if x["recycle_rule"] else None}
                 for x in r["leads"]]
-        click.echo(f"holdings of {r['rep']} at {r['now']}" + ("" if r.get("active", True) else " (deactivated)"))
-        table(rows, ["lead", "pool", "status", "since", "last_follow_up", "deadline", "rule"],
-              ["LEAD", "POOL", "STATUS", "SINCE", "LAST FOLLOW-UP", "RECYCLE AT", "SET BY"],
-              empty=f"{r['rep']} holds no leads")
+        if r.get("active", True):
+            click.echo(_("holdings of {rep} at {now}", rep=r["rep"], now=r["now"]))
+        else:
+            click.echo(_("holdings of {rep} at {now} (deactivated)", rep=r["rep"], now=r["now"]))
+        table(rows, ["lead", "pool", "status", "since", "last_follow_up", "deadline", "rule"], headers(HOLDINGS),
+              empty=_("{rep} holds no leads", rep=r["rep"]))
         if r["count_by_pool"]:
-            click.echo("held: " + ", ".join(f"{p} {n}" for p, n in r["count_by_pool"].items()))
+            click.echo(_("held: {counts}", counts=", ".join(f"{p} {n}" for p, n in r["count_by_pool"].items())))
 
     app.run(lambda ledger: ledger.holdings(rep, at, upto), render, reader=True)
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
 @pass_app
 def explain(app: App, lead_id: str) -> None:
@@ -135,36 +178,42 @@ def explain(app: App, lead_id: str) -> None:
         for line in r["reasons"]:
             click.echo(line)
         b = r["because"]
-        click.echo(f"\nbecause of event #{b['position']}: {b['type']} at {b['occurred_at']} by {b['actor']}"
-                   + (" [rule]" if b["actor_kind"] == "rule" else "") + (" (backdated)" if b["backdated"] else ""))
+        actor = b["actor"] + (_(" [rule]") if b["actor_kind"] == "rule" else "")
+        because = {"position": b["position"], "event": b["type"], "at": b["occurred_at"], "actor": actor}
+        click.echo("\n" + (_("because of event #{position}: {event} at {at} by {actor} (backdated)", **because)
+                           if b["backdated"] else _("because of event #{position}: {event} at {at} by {actor}",
+                                                    **because)))
         if r["decided_under"]:
             d = r["decided_under"]
-            click.echo(f"decided under rules v{d['version']} (in force from {d['since']})")
-        click.echo("\nfacts checked:")
-        fields((k.replace("_", " "), v) for k, v in r["facts"].items())
+            click.echo(_("decided under rules v{version} (in force from {since})", version=d["version"],
+                         since=d["since"]))
+        click.echo("\n" + _("facts checked:"))
+        fields((label(k), v) for k, v in r["facts"].items())
         rules = r["rules"]
-        click.echo(f"\nrules in force now: v{rules['version']} since {rules['since']}: "
-                   + ", ".join(f"{k} {v}" for k, v in rules.items() if k not in ("version", "since")))
+        click.echo("\n" + _("rules in force now: v{version} since {since}: {rules}", version=rules["version"],
+                            since=rules["since"], rules=", ".join(f"{k} {v}" for k, v in rules.items()
+                                                                  if k not in ("version", "since"))))
         if r["deadlines"]:
-            click.echo("\ndeadlines:")
-            table(r["deadlines"], ["rule", "limit", "at", "rules_version", "governs", "overdue"],
-                  ["RULE", "LIMIT", "AT", "RULES", "GOVERNS", "OVERDUE"])
+            click.echo("\n" + _("deadlines:"))
+            table(r["deadlines"], ["rule", "limit", "at", "rules_version", "governs", "overdue"], headers(DEADLINES))
         if r["cooldowns"]:
-            click.echo("\ncooldowns:")
-            table(r["cooldowns"], ["rep", "left_at", "cooldown", "until", "active"])
+            click.echo("\n" + _("cooldowns:"))
+            table(r["cooldowns"], ["rep", "left_at", "cooldown", "until", "active"], headers(COOLDOWNS))
         if r["disputes"]:
-            click.echo("\ndisputes:")
-            table(r["disputes"], ["dispute", "status", "opened_by", "opened_at", "outcome", "awarded_to"])
+            click.echo("\n" + _("disputes:"))
+            table([{**d, "status": gettext(d["status"]), "outcome": d["outcome"] and gettext(d["outcome"])}
+                   for d in r["disputes"]],
+                  ["dispute", "status", "opened_by", "opened_at", "outcome", "awarded_to"], headers(DISPUTES))
 
     app.run(lambda ledger: ledger.explain(lead_id), render, reader=True)
 
 
-@click.command()
-@click.option("--from", "start", metavar="TIME", required=True, help="start of the period (ISO 8601, UTC if no offset)")
-@click.option("--to", "end", metavar="TIME", required=True, help="end of the period, not included")
-@click.option("--pool", metavar="POOL", help="only this pool's leads")
-@click.option("--rep", metavar="REP", help="only this rep")
-@click.option("--html", "html", metavar="FILE", help="also write a self-contained HTML page with charts")
+@helptext.command()
+@helptext.option("--from", "start", metavar="TIME", required=True, help="start of the period (ISO 8601, UTC if no offset)")
+@helptext.option("--to", "end", metavar="TIME", required=True, help="end of the period, not included")
+@helptext.option("--pool", metavar="POOL", help="only this pool's leads")
+@helptext.option("--rep", metavar="REP", help="only this rep")
+@helptext.option("--html", "html", metavar="FILE", help="also write a self-contained HTML page with charts")
 @pass_app
 def report(app: App, start: str, end: str, pool: str | None, rep: str | None, html: str | None) -> None:
     """What happened in a business-time period [FROM, TO): per rep and per pool.
@@ -180,16 +229,15 @@ def report(app: App, start: str, end: str, pool: str | None, rep: str | None, ht
         return result
 
     def render(r: dict) -> None:
-        click.echo(f"period {r['from']} to {r['to']}")
+        click.echo(_("period {start} to {end}", start=r["from"], end=r["to"]))
         table([{**x, "recycled": sum(x["recycled"].values()), "refused": sum(x["refused"].values())}
                for x in r["reps"]],
               ["rep", "held_at_start", "held_at_end", "claims", "refused", "assigned_in", "reassigned_in",
                "reassigned_out", "released", "recycled", "converted", "follow_ups", "backdated"],
-              ["REP", "HELD AT START", "AT END", "CLAIMS", "REFUSED", "ASSIGNED", "REASSIGNED IN", "OUT",
-               "RELEASED", "RECYCLED", "CONVERTED", "FOLLOW-UPS", "BACKDATED"], empty="no rep did anything")
+              headers(REPORT_REPS), empty=_("no rep did anything"))
         click.echo("")
         table(r["pools"], ["pool", "pooled_at_start", "pooled_at_end", "added", "claimed", "returned"],
-              ["POOL", "POOLED AT START", "AT END", "ADDED", "CLAIMED", "RETURNED"], empty="no pools")
+              headers(REPORT_POOLS), empty=_("no pools"))
 
     app.run(call, render, reader=True)
 

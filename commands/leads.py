@@ -6,28 +6,34 @@ from typing import NoReturn
 
 import click
 
-from commands.output import App, at_option, emit_json, fields, ownership_line, pass_app
+from commands import helptext
+from commands.output import App, at_option, emit_json, ownership_line, pass_app
+from commands.tables import fields
+from ledger.i18n import N_, _, gettext, ngettext
 
 ATTRIBUTE_OPTIONS = ("company", "contact", "phone", "email", "region", "industry", "source")
+# how the attributes are labelled when shown (the options keep their names)
+ATTRIBUTE_LABELS = [N_("company"), N_("contact"), N_("phone"), N_("email"), N_("region"), N_("industry"),
+                    N_("source")]
 
 
-@click.group()
+@helptext.group()
 def lead() -> None:
     """Add, import and show leads."""
 
 
 @lead.command("add")
 @click.argument("lead_id", metavar="ID")
-@click.option("--pool", "pool_id", required=True, metavar="P")
-@click.option("--company")
-@click.option("--contact")
-@click.option("--phone")
-@click.option("--email")
-@click.option("--region")
-@click.option("--industry")
-@click.option("--source")
-@click.option("--allow-duplicate", is_flag=True, help="add even if phone/email/company match a lead")
-@click.option("--claim", "claim_it", is_flag=True, help="claim it at once")
+@helptext.option("--pool", "pool_id", required=True, metavar="P")
+@helptext.option("--company")
+@helptext.option("--contact")
+@helptext.option("--phone")
+@helptext.option("--email")
+@helptext.option("--region")
+@helptext.option("--industry")
+@helptext.option("--source")
+@helptext.option("--allow-duplicate", is_flag=True, help="add even if phone/email/company match a lead")
+@helptext.option("--claim", "claim_it", is_flag=True, help="claim it at once")
 @at_option
 @pass_app
 def add(app: App, lead_id: str, pool_id: str, allow_duplicate: bool, claim_it: bool, at: str | None,
@@ -39,9 +45,11 @@ def add(app: App, lead_id: str, pool_id: str, allow_duplicate: bool, claim_it: b
       leadledger --as alice lead add L-1001 --pool east --company "Acme 上海" --phone "+86 138 0013 8000"
     """
     def render(r: dict) -> None:
-        click.echo(f"{r['lead']} added to pool {r['pool']} (event #{r['position']})")
+        click.echo(_("{lead} added to pool {pool} (event #{position})", lead=r["lead"], pool=r["pool"],
+                     position=r["position"]))
         for m in r["duplicates"]:
-            click.echo(f"  note: same {m['field']} as {m['lead']} ({m['value']}), recorded on its history")
+            click.echo(_("  note: same {field} as {lead} ({value}), recorded on its history",
+                         field=gettext(m["field"]), lead=m["lead"], value=m["value"]))
         if "claim" in r:
             ownership_line(r["claim"])
 
@@ -51,15 +59,15 @@ def add(app: App, lead_id: str, pool_id: str, allow_duplicate: bool, claim_it: b
 
 @lead.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--pool", "pool_id", required=True, metavar="P")
-@click.option("--encoding", metavar="E", help="the text encoding (default: UTF-8, else GB18030)")
-@click.option("--tz", metavar="ZONE", default="UTC", show_default=True,
+@helptext.option("--pool", "pool_id", required=True, metavar="P")
+@helptext.option("--encoding", metavar="E", help="the text encoding (default: UTF-8, else GB18030)")
+@helptext.option("--tz", metavar="ZONE", default="UTC", show_default=True,
               help="IANA zone of the file's times written without an offset")
-@click.option("--map", "mappings", multiple=True, metavar="COLUMN=FIELD", help="the field a column holds (repeatable)")
-@click.option("--dry-run", is_flag=True, help="make every check, write nothing; the same summary")
-@click.option("--rejects", metavar="FILE", type=click.Path(dir_okay=False),
+@helptext.option("--map", "mappings", multiple=True, metavar="COLUMN=FIELD", help="the field a column holds (repeatable)")
+@helptext.option("--dry-run", is_flag=True, help="make every check, write nothing; the same summary")
+@helptext.option("--rejects", metavar="FILE", type=click.Path(dir_okay=False),
               help="write the rejected rows here as CSV (UTF-8 with BOM), to fix and import again")
-@click.option("--allow-duplicate", is_flag=True, help="import rows even if they match existing leads")
+@helptext.option("--allow-duplicate", is_flag=True, help="import rows even if they match existing leads")
 @at_option
 @pass_app
 def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, mappings: tuple[str, ...],
@@ -104,7 +112,7 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
         total = source.size_hint()
         if total < 5000:
             return ledger.import_leads(app.actor, pool_id, source, **options)
-        with click.progressbar(length=total, label="checking" if dry_run else "importing",
+        with click.progressbar(length=total, label=_("checking") if dry_run else _("importing"),
                                file=click.get_text_stream("stderr")) as bar:
             return ledger.import_leads(app.actor, pool_id, source, progress=bar.update, **options)
 
@@ -112,12 +120,7 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
         """Ctrl-C: say what was committed (whole batches), on stderr and, with --json, as the
         summary on stdout; exit 130. The rejects file is not written: a re-run writes it."""
         report["interrupted"] = True
-        click.echo(f"\ninterrupted: {report['imported']} leads were imported before it (whole batches; "
-                   f"{report['assigned']} of them held); nothing after them was written. Run the same "
-                   "import again to finish: the leads already in are skipped.", err=True)
-        if report.get("unconfirmed"):
-            click.echo(f"  the last batch ({report['unconfirmed']} leads) may or may not be in; "
-                       "a re-run finishes either way", err=True)
+        say_interrupted(report)
         if app.json:
             emit_json(report)
         raise SystemExit(130)
@@ -125,46 +128,65 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
     app.run(call, render_import)
 
 
+def say_interrupted(report: dict) -> None:
+    """On stderr: what an interrupted import committed, and how to finish it."""
+    click.echo("\n" + _("interrupted: {imported} leads were imported before it (whole batches; {assigned} "
+                        "of them held); nothing after them was written. Run the same import again to "
+                        "finish: the leads already in are skipped.",
+                        imported=report["imported"], assigned=report["assigned"]), err=True)
+    if report.get("unconfirmed"):
+        click.echo(_("  the last batch ({n} leads) may or may not be in; a re-run finishes either way",
+                     n=report["unconfirmed"]), err=True)
+
+
 def render_import(r: dict) -> None:
-    done = "would import" if r["dry_run"] else "imported"
-    click.echo(f"{'dry run, nothing written: ' if r['dry_run'] else ''}{done} {r['imported']} "
-               f"({r['assigned']} held by their owners), skipped {r['skipped_existing']} existing, "
-               f"{len(r['duplicates'])} duplicates, {len(r['rejected'])} rejected")
+    counts = {"imported": r["imported"], "assigned": r["assigned"], "skipped": r["skipped_existing"],
+              "duplicates": len(r["duplicates"]), "rejected": len(r["rejected"])}
+    if r["dry_run"]:
+        click.echo(_("dry run, nothing written: would import {imported} ({assigned} held by their owners), "
+                     "skipped {skipped} existing, {duplicates} duplicates, {rejected} rejected", **counts))
+    else:
+        click.echo(_("imported {imported} ({assigned} held by their owners), skipped {skipped} existing, "
+                     "{duplicates} duplicates, {rejected} rejected", **counts))
     for d in r["duplicates"][:20]:
-        click.echo(f"  line {d['line']}: {d['lead']} has the same {d['field']} as {d['duplicate_of']}")
+        click.echo(_("  line {line}: {lead} has the same {field} as {other}", line=d["line"], lead=d["lead"],
+                     field=gettext(d["field"]), other=d["duplicate_of"]))
     for x in r["rejected"][:20]:
-        click.echo(f"  line {x['line']}: {x['error']}")
+        click.echo(_("  line {line}: {error}", line=x["line"], error=x["error"]))
     hidden = max(len(r["duplicates"]) - 20, 0) + max(len(r["rejected"]) - 20, 0)
     if hidden:
-        click.echo(f"  … {hidden} more (use --json for all)")
+        click.echo(_("  … {hidden} more (use --json for all)", hidden=hidden))
     for o in r["over_limit"]:
-        click.echo(f"  {o['rep']} holds {o['held']} leads of pool {o['pool']}, over its claim_limit {o['claim_limit']}")
+        click.echo(ngettext("  {rep} holds {n} lead of pool {pool}, over its claim_limit {claim_limit}",
+                            "  {rep} holds {n} leads of pool {pool}, over its claim_limit {claim_limit}",
+                            o["held"], rep=o["rep"], pool=o["pool"], claim_limit=o["claim_limit"]))
     if r["ignored_columns"]:
-        click.echo(f"  ignored columns: {', '.join(r['ignored_columns'])}")
+        click.echo(_("  ignored columns: {columns}", columns=", ".join(r["ignored_columns"])))
     if r.get("rejects_file"):
-        click.echo(f"  rejected rows written to {r['rejects_file']}")
+        click.echo(_("  rejected rows written to {path}", path=r["rejects_file"]))
 
 
 @lead.command("show")
 @click.argument("lead_id", metavar="ID")
-@click.option("--at", metavar="TIME", help="as of this business time (ISO 8601; no offset means UTC)")
-@click.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
+@helptext.option("--at", metavar="TIME", help="as of this business time (ISO 8601; no offset means UTC)")
+@helptext.option("--upto", metavar="POSITION", help="as the ledger said when its log ended at POSITION")
 @pass_app
 def show(app: App, lead_id: str, at: str | None = None, upto: str | None = None) -> None:
     """A lead's current state, or its state as of a moment."""
     def render(r: dict) -> None:
-        fields([("lead", r["lead"]), ("pool", r["pool"]), ("status", r["status"]), ("owner", r["owner"]),
-                ("since", r["since"]), ("last follow-up", r["last_follow_up"]), ("deal", r["deal"]),
-                ("recycle at", f"{r['recycle_at']} ({r['recycle_rule']})" if r["recycle_at"] else None),
-                ("disputes", r["disputes"]), *r["attributes"].items(),
-                ("personal data", "erased" if r.get("erased") else None)])
+        fields([(_("lead"), r["lead"]), (_("pool"), r["pool"]), (_("status"), gettext(r["status"])),
+                (_("owner"), r["owner"]), (_("since"), r["since"]), (_("last follow-up"), r["last_follow_up"]),
+                (_("deal"), r["deal"]),
+                (_("recycle at"), f"{r['recycle_at']} ({r['recycle_rule']})" if r["recycle_at"] else None),
+                (_("disputes"), r["disputes"]), *((gettext(k), v) for k, v in r["attributes"].items()),
+                (_("personal data"), _("erased") if r.get("erased") else None)])
 
     app.run(lambda ledger: ledger.lead_show(lead_id, at, upto), render, reader=True)
 
 
 @lead.command("erase")
 @click.argument("lead_id", metavar="ID")
-@click.option("--reason", required=True, metavar="TEXT", help="why (recorded on the lead's history)")
+@helptext.option("--reason", required=True, metavar="TEXT", help="why (recorded on the lead's history)")
 @at_option
 @pass_app
 def erase(app: App, lead_id: str, reason: str, at: str | None) -> None:
@@ -178,10 +200,10 @@ def erase(app: App, lead_id: str, reason: str, at: str | None) -> None:
       leadledger --as root lead erase L-1001 --reason "PIPL art. 47 request of 2026-03-02"
     """
     def render(r: dict) -> None:
-        click.echo(f"personal data of {r['lead']} erased (event #{r['position']})")
+        click.echo(_("personal data of {lead} erased (event #{position})", lead=r["lead"], position=r["position"]))
         if r["plaintext_in_log"]:
-            click.echo("  note: events stored before sealing still hold some of it in the clear "
-                       "(see README, Personal data)", err=True)
+            click.echo(_("  note: events stored before sealing still hold some of it in the clear "
+                         "(see README, Personal data)"), err=True)
 
     app.run(lambda ledger: ledger.erase_lead(app.actor, lead_id, reason, at=at), render)
 

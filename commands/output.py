@@ -6,12 +6,14 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from commands.helptext import option
 from ledger.errors import IntegrityViolation, InvalidInput, LedgerError, StoreUnavailable
+from ledger.i18n import N_, _, gettext
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -69,7 +71,7 @@ def report(error: LedgerError, as_json: bool) -> NoReturn:
     elif as_json:
         emit_json({"error": error.to_dict()})
     else:
-        click.echo(f"error: {error.message} [{error.code}]", err=True)
+        click.echo(_("error: {message} [{code}]", message=error.message, code=error.code), err=True)
     raise SystemExit(error.exit_code)
 
 
@@ -92,10 +94,10 @@ def unexpected(e: Exception) -> LedgerError:
     failed = (sqlite3.DatabaseError, OSError) + ((psycopg.Error,) if psycopg else ()) \
         + ((persistence.PersistenceError,) if persistence else ())
     if isinstance(e, refused):
-        return InvalidInput(f"the store refused a value: {_first_line(e)}")
+        return InvalidInput(_("the store refused a value: {error}", error=_first_line(e)))
     if isinstance(e, failed):
-        return StoreUnavailable(f"the store failed: {_first_line(e)}")
-    return InvalidInput(f"internal error (please report it): {_first_line(e)}", internal=True)
+        return StoreUnavailable(_("the store failed: {error}", error=_first_line(e)))
+    return InvalidInput(_("internal error (please report it): {error}", error=_first_line(e)), internal=True)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -105,49 +107,17 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, default=str))
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Sequence[str] | None = None,
-          empty: str = "(none)") -> None:
-    """An aligned text table of the given columns."""
-    if not rows:
-        click.echo(empty)
-        return
-    headers = list(headers or [c.upper().replace("_", " ") for c in columns])
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def fields(pairs: Iterable[tuple[str, Any]]) -> None:
-    """Aligned `label  value` lines, skipping empty values."""
-    pairs = [(k, v) for k, v in pairs if v not in (None, "", [], {})]
-    if not pairs:
-        return
-    width = max(len(k) for k, _ in pairs)
-    for k, v in pairs:
-        click.echo(f"{k.ljust(width)}  {_cell(v)}")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_cell(v) for v in value) or "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
-    return str(value)
-
-
 def ownership_line(result: dict[str, Any]) -> None:
     """One line for claim, release, assign, reassign, follow-up, convert, move."""
-    where = f"held by {result['owner']}" if result.get("owner") else f"in pool {result['pool']}"
+    facts = {"lead": result["lead"], "event": result["event"], "at": result["occurred_at"],
+             "position": result["position"], "owner": result.get("owner"), "pool": result.get("pool")}
     if result.get("status") == "converted":
-        where = f"converted by {result['owner']}"
-    click.echo(f"{result['lead']}: {result['event']} at {result['occurred_at']} "
-               f"(event #{result['position']}); now {where}")
+        line = _("{lead}: {event} at {at} (event #{position}); now converted by {owner}", **facts)
+    elif result.get("owner"):
+        line = _("{lead}: {event} at {at} (event #{position}); now held by {owner}", **facts)
+    else:
+        line = _("{lead}: {event} at {at} (event #{position}); now in pool {pool}", **facts)
+    click.echo(line)
 
 
 def debug() -> bool:
@@ -186,7 +156,20 @@ def checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Param
     return callback
 
 
-at_option = click.option(
+at_option = option(
     "--at", metavar="TIME",
     help="when it happened (ISO 8601, e.g. 2026-03-02T09:00:00Z; no offset means UTC); default now",
 )
+
+
+# Labels made from the keys of a result (`claim_limit` -> "claim limit"), translated where shown.
+LABELS = [N_("claim limit"), N_("daily claim limit"), N_("idle limit"), N_("hold limit"), N_("cooldown"),
+          N_("warn before"), N_("now"), N_("since"), N_("last follow up"), N_("last event at"),
+          N_("claimed at"), N_("held before claim"), N_("held since"), N_("last follow up then"),
+          N_("recycle rule"), N_("recycle limit"), N_("recycle deadline"), N_("converted by"),
+          N_("converted at"), N_("deal"), N_("converted position"), N_("warn at"), N_("warned")]
+
+
+def label(key: str) -> str:
+    """The label of a result's key, in the reader's language (a key not in LABELS as it is)."""
+    return gettext(key.replace("_", " "))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
-from commands.output import App, at_option, ownership_line, pass_app, table
+from commands import helptext
+from commands.output import App, at_option, ownership_line, pass_app
 from commands.receipts import receipt_option, save_receipt
+from commands.tables import table
+from ledger.i18n import N_, _, gettext
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
 @at_option
 @receipt_option
@@ -24,9 +27,9 @@ def claim(app: App, lead_id: str, at: str | None, receipt_file: str | None) -> N
     save_receipt(app, result, receipt_file)
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--reason", metavar="TEXT")
+@helptext.option("--reason", metavar="TEXT")
 @at_option
 @pass_app
 def release(app: App, lead_id: str, reason: str | None, at: str | None) -> None:
@@ -39,10 +42,10 @@ def release(app: App, lead_id: str, reason: str | None, at: str | None) -> None:
     app.run(lambda ledger: ledger.release(app.actor, lead_id, reason, at=at), ownership_line)
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--to", "to", required=True, metavar="REP")
-@click.option("--reason", metavar="TEXT")
+@helptext.option("--to", "to", required=True, metavar="REP")
+@helptext.option("--reason", metavar="TEXT")
 @at_option
 @receipt_option
 @pass_app
@@ -57,10 +60,10 @@ def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None, 
     save_receipt(app, result, receipt_file)
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--to", "to", required=True, metavar="REP")
-@click.option("--reason", required=True, metavar="TEXT")
+@helptext.option("--to", "to", required=True, metavar="REP")
+@helptext.option("--reason", required=True, metavar="TEXT")
 @at_option
 @receipt_option
 @pass_app
@@ -75,10 +78,10 @@ def reassign(app: App, lead_id: str, to: str, reason: str, at: str | None, recei
     save_receipt(app, result, receipt_file)
 
 
-@click.command("follow-up")
+@helptext.command("follow-up")
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--note", required=True, metavar="TEXT")
-@click.option("--channel", default="other", show_default=True,
+@helptext.option("--note", required=True, metavar="TEXT")
+@helptext.option("--channel", default="other", show_default=True,
               type=click.Choice(["call", "visit", "email", "message", "meeting", "other"]))
 @at_option
 @pass_app
@@ -92,9 +95,9 @@ def follow_up(app: App, lead_id: str, note: str, channel: str, at: str | None) -
     app.run(lambda ledger: ledger.follow_up(app.actor, lead_id, note, channel, at=at), ownership_line)
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--deal", metavar="REF", help="the deal's reference, for commission")
+@helptext.option("--deal", metavar="REF", help="the deal's reference, for commission")
 @at_option
 @pass_app
 def convert(app: App, lead_id: str, deal: str | None, at: str | None) -> None:
@@ -107,10 +110,10 @@ def convert(app: App, lead_id: str, deal: str | None, at: str | None) -> None:
     app.run(lambda ledger: ledger.convert(app.actor, lead_id, deal, at=at), ownership_line)
 
 
-@click.command()
+@helptext.command()
 @click.argument("lead_id", metavar="LEAD")
-@click.option("--to-pool", required=True, metavar="P")
-@click.option("--reason", metavar="TEXT")
+@helptext.option("--to-pool", required=True, metavar="P")
+@helptext.option("--reason", metavar="TEXT")
 @at_option
 @pass_app
 def move(app: App, lead_id: str, to_pool: str, reason: str | None, at: str | None) -> None:
@@ -123,9 +126,13 @@ def move(app: App, lead_id: str, to_pool: str, reason: str | None, at: str | Non
     app.run(lambda ledger: ledger.move(app.actor, lead_id, to_pool, reason, at=at), ownership_line)
 
 
-@click.command()
-@click.option("--now", metavar="TIME", help="the sweep's time (ISO 8601; no offset means UTC); default now")
-@click.option("--dry-run", is_flag=True, help="show what would happen; write nothing")
+WARNED = [N_("WARNED"), N_("OWNER"), N_("RECYCLE AT"), N_("RULE")]
+RECYCLED = [N_("RECYCLED"), N_("FROM"), N_("RULE"), N_("DEADLINE")]
+
+
+@helptext.command()
+@helptext.option("--now", metavar="TIME", help="the sweep's time (ISO 8601; no offset means UTC); default now")
+@helptext.option("--dry-run", is_flag=True, help="show what would happen; write nothing")
 @pass_app
 def sweep(app: App, now: str | None, dry_run: bool) -> None:
     """Issue due recycle warnings and recycle overdue leads (admin or manager, e.g. from cron).
@@ -135,12 +142,15 @@ def sweep(app: App, now: str | None, dry_run: bool) -> None:
       leadledger --as root sweep --dry-run
     """
     def render(r: dict) -> None:
-        what = "would be" if r["dry_run"] else "were"
-        click.echo(f"sweep at {r['now']}: {len(r['warned'])} warnings, {len(r['recycled'])} leads {what} recycled")
+        counts = {"now": r["now"], "warned": len(r["warned"]), "recycled": len(r["recycled"])}
+        if r["dry_run"]:
+            click.echo(_("sweep at {now}: {warned} warnings, {recycled} leads would be recycled", **counts))
+        else:
+            click.echo(_("sweep at {now}: {warned} warnings, {recycled} leads recycled", **counts))
         if r["warned"]:
-            table(r["warned"], ["lead", "owner", "recycle_at", "rule"], ["WARNED", "OWNER", "RECYCLE AT", "RULE"])
+            table(r["warned"], ["lead", "owner", "recycle_at", "rule"], [gettext(h) for h in WARNED])
         if r["recycled"]:
-            table(r["recycled"], ["lead", "from", "rule", "deadline"], ["RECYCLED", "FROM", "RULE", "DEADLINE"])
+            table(r["recycled"], ["lead", "from", "rule", "deadline"], [gettext(h) for h in RECYCLED])
 
     app.run(lambda ledger: ledger.sweep(app.actor, now, dry_run), render)
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import click
 
+from commands import helptext
 from commands.output import App, pass_app
 from ledger.errors import InvalidInput
 from ledger.feeds import MODELS
+from ledger.i18n import _
 from ledger.spreadsheets import check_export, write_export
 from ledger.values import parse_position
 
@@ -30,7 +32,7 @@ def progress_bar() -> Iterator[Any]:
         if state["bar"] is None:
             if total < PROGRESS_FROM:
                 return
-            state["bar"] = click.progressbar(length=max(total, 1), label="projecting",
+            state["bar"] = click.progressbar(length=max(total, 1), label=_("projecting"),
                                              file=sys.stderr)
             state["bar"].__enter__()
         state["bar"].update(done - state["done"])
@@ -47,7 +49,7 @@ def progress_bar() -> Iterator[Any]:
 def interruptible() -> Iterator[None]:
     """SIGTERM stops the command like Ctrl-C does: as a KeyboardInterrupt, which leaves
     nothing half-applied (an open transaction rolls back)."""
-    def on_term(*_: object) -> None:
+    def on_term(*_args: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough
         raise KeyboardInterrupt
 
@@ -58,9 +60,9 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@click.command()
-@click.option("--rebuild", is_flag=True, help="rebuild every model from position 0, then swap it in")
-@click.option("--follow", is_flag=True, help="keep the models current as events arrive, until interrupted")
+@helptext.command()
+@helptext.option("--rebuild", is_flag=True, help="rebuild every model from position 0, then swap it in")
+@helptext.option("--follow", is_flag=True, help="keep the models current as events arrive, until interrupted")
 @pass_app
 def project(app: App, rebuild: bool, follow: bool) -> None:
     """Bring the read models up to date (tables other apps may query).
@@ -82,7 +84,7 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
                     return ledger.project(rebuild, progress=step)
             except KeyboardInterrupt:
                 if rebuild or _pending(ledger):  # what was rebuilt so far is kept
-                    click.echo("interrupted: the rebuild is unfinished; `leadledger project` resumes it",
+                    click.echo(_("interrupted: the rebuild is unfinished; `leadledger project` resumes it"),
                                err=True)
                 raise
         result: dict[str, Any] = {"rebuilt": False, "position": None}
@@ -90,12 +92,14 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
             with interruptible():
                 with progress_bar() as step:
                     result = ledger.project(rebuild, progress=step)
-                click.echo(f"following from position {result['position']} (Ctrl-C to stop)", err=True)
+                click.echo(_("following from position {position} (Ctrl-C to stop)", position=result["position"]),
+                           err=True)
                 ledger.follow(
-                    on_batch=lambda p: click.echo(f"projected up to position {p}", err=True),
-                    on_error=lambda e, delay: click.echo(
-                        f"lost the store ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                        f"trying again in {delay:g}s", err=True))
+                    on_batch=lambda p: click.echo(_("projected up to position {position}", position=p), err=True),
+                    on_error=lambda e, delay: click.echo(_(
+                        "lost the store ({reason}); trying again in {delay}s",
+                        reason=str(e).splitlines()[0] if str(e) else type(e).__name__, delay=format(delay, "g")),
+                        err=True))
         except KeyboardInterrupt:
             pass
         result["position"] = ledger.views.position()
@@ -103,7 +107,8 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
         return result
 
     app.run(call, lambda r: click.echo(
-        f"read models {'rebuilt' if r['rebuilt'] else 'up to date'} at position {r['position']}"))
+        _("read models rebuilt at position {position}", position=r["position"]) if r["rebuilt"]
+        else _("read models up to date at position {position}", position=r["position"])))
 
 
 def _pending(ledger: Any) -> bool:
@@ -130,11 +135,12 @@ def _replacing(out: str) -> Iterator[str]:
     leaves no half-written file. A place that cannot be written is bad input."""
     target = os.path.abspath(out)
     if os.path.isdir(target):
-        raise InvalidInput(f"cannot write --out {out[:80]!r}: it is a directory")
+        raise InvalidInput(_("cannot write --out {out}: it is a directory", out=repr(out[:80])))
     try:
         fd, temp = tempfile.mkstemp(prefix=".export-", suffix=".part", dir=os.path.dirname(target))
     except (OSError, ValueError) as e:  # ValueError: a NUL in the name
-        raise InvalidInput(f"cannot write --out {out[:80]!r}: {getattr(e, 'strerror', None) or e}") from None
+        raise InvalidInput(_("cannot write --out {out}: {reason}", out=repr(out[:80]),
+                             reason=getattr(e, "strerror", None) or e)) from None
     try:
         mask = os.umask(0)
         os.umask(mask)
@@ -148,16 +154,16 @@ def _replacing(out: str) -> Iterator[str]:
         raise
 
 
-@click.command()
+@helptext.command()
 @click.argument("model", type=click.Choice([*MODELS, "events"]))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]),
+@helptext.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]),
               help="jsonl, csv or xlsx (needs --out); default: from the extension of --out, else jsonl")
-@click.option("--out", metavar="FILE", help="write to FILE instead of stdout (whole, or not at all)")
-@click.option("--bom", is_flag=True, help="csv: begin with a byte-order mark (for Excel)")
-@click.option("--since", metavar="POSITION", callback=_position,
+@helptext.option("--out", metavar="FILE", help="write to FILE instead of stdout (whole, or not at all)")
+@helptext.option("--bom", is_flag=True, help="csv: begin with a byte-order mark (for Excel)")
+@helptext.option("--since", metavar="POSITION", callback=_position,
               help="events: only those after POSITION (0 to 2^63-1)")
-@click.option("--at", metavar="TIME", help="a read model as of this business time (ISO 8601; no offset means UTC)")
-@click.option("--upto", metavar="POSITION", help="a read model as the log said when it ended at POSITION")
+@helptext.option("--at", metavar="TIME", help="a read model as of this business time (ISO 8601; no offset means UTC)")
+@helptext.option("--upto", metavar="POSITION", help="a read model as the log said when it ended at POSITION")
 @pass_app
 def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, since: int,
            at: str | None = None, upto: str | None = None) -> None:
@@ -189,7 +195,8 @@ def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, si
         as_of = {"at": at} if at is not None else {"upto": int(upto)} if upto is not None else {}
         return {"model": model, "format": chosen, "out": out, "rows": count, **as_of}
 
-    app.run(call, lambda r: r and click.echo(f"wrote {r['rows']} {r['model']} rows to {r['out']}", err=True),
+    app.run(call, lambda r: r and click.echo(_("wrote {rows} {model} rows to {path}", rows=r["rows"],
+                                              model=r["model"], path=r["out"]), err=True),
             reader=True)
 
 

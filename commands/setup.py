@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
+from commands import helptext
 from commands.output import App, at_option, pass_app
+from ledger.i18n import _
 
 
-@click.command()
-@click.option("--admin", required=True, metavar="ID", help="id of the first admin")
-@click.option("--name", required=True, help="the admin's name")
+@helptext.command()
+@helptext.option("--admin", required=True, metavar="ID", help="id of the first admin")
+@helptext.option("--name", required=True, help="the admin's name")
 @at_option
 @pass_app
 def init(app: App, admin: str, name: str, at: str | None) -> None:
@@ -20,13 +22,15 @@ def init(app: App, admin: str, name: str, at: str | None) -> None:
       leadledger init --admin root --name "Wang Admin"
     """
     def render(r: dict) -> None:
-        verb = "created" if r["created"] else "already had"
-        click.echo(f"store {r['store']} is ready; {verb} admin {r['admin']}")
+        if r["created"]:
+            click.echo(_("store {store} is ready; registered admin {admin}", store=r["store"], admin=r["admin"]))
+        else:
+            click.echo(_("store {store} is ready; admin {admin} was already registered", store=r["store"], admin=r["admin"]))
 
     app.run(lambda ledger: ledger.init(admin, name, at=at), render)
 
 
-@click.command()
+@helptext.command()
 @pass_app
 def demo(app: App) -> None:
     """Build a realistic small world in a fresh store and tell its story.

@@ -22,6 +22,10 @@ from click.testing import CliRunner
 import cli
 from ledger.application import Ledger
 
+# Tests read English unless they choose a language (the CLI reads it on every run): a
+# developer's zh_CN locale must not change what they see.
+os.environ["LEADLEDGER_LANG"] = "en"
+
 PG = os.environ.get("LEADLEDGER_TEST_PG", "").strip()
 BACKENDS = ["sqlite", "postgresql"]
 T0 = "2026-03-02T09:00:00Z"
