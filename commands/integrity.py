@@ -6,15 +6,17 @@ import sys
 
 import click
 
+from commands import helptext
 from commands.output import App, pass_app
 from ledger.errors import LedgerError
+from ledger.i18n import _
 from ledger.values import parse_position
 
 PROGRESS_FROM = 50000  # events from which verify shows a progress bar (on stderr)
 
 
-@click.command()
-@click.option("--digest", "digest", metavar="D", help="also prove the log still extends this digest")
+@helptext.command()
+@helptext.option("--digest", "digest", metavar="D", help="also prove the log still extends this digest")
 @pass_app
 def verify(app: App, digest: str | None) -> None:
     """Recompute every hash chain and the Merkle tree; report the first bad position (exit 6).
@@ -37,23 +39,26 @@ def verify(app: App, digest: str | None) -> None:
         total = ledger.integrity.opened(lambda: size(ledger))
         if total < PROGRESS_FROM:
             return ledger.verify(digest)
-        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+        with click.progressbar(length=total, label=_("verifying"), file=sys.stderr) as bar:
             return ledger.verify(digest, progress=bar.update)
 
     def render(r: dict) -> None:
-        extra = f"; the log extends the digest at position {r['digest_position']}" if r.get("digest_position") else ""
-        click.echo(f"ok: {r['events_checked']} events checked, every chain intact{extra}")
+        if r.get("digest_position"):
+            click.echo(_("ok: {n} events checked, every chain intact; the log extends the digest at position "
+                         "{position}", n=r["events_checked"], position=r["digest_position"]))
+        else:
+            click.echo(_("ok: {n} events checked, every chain intact", n=r["events_checked"]))
 
     app.run(call, render)  # the reader is checked in `call`: a damaged store is reported, not ok
 
 
-SIGNING_KEY = click.option("--signing-key", "signing_key", metavar="FILE", envvar="LEADLEDGER_SIGNING_KEY",
+SIGNING_KEY = helptext.option("--signing-key", "signing_key", metavar="FILE", envvar="LEADLEDGER_SIGNING_KEY",
                            help="sign the tree head with this Ed25519 key (as `keygen` wrote it); "
                                 "default: $LEADLEDGER_SIGNING_KEY")
 
 
-@click.command()
-@click.option("--upto", metavar="N", help="the tree head at position N (default: the whole log)")
+@helptext.command()
+@helptext.option("--upto", metavar="N", help="the tree head at position N (default: the whole log)")
 @SIGNING_KEY
 @pass_app
 def digest(app: App, upto: str | None, signing_key: str | None) -> None:

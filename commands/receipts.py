@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-
 from pathlib import Path
 
 import click
 
+from commands import helptext
 from commands.integrity import SIGNING_KEY
 from commands.output import App, emit_json, pass_app
-from ledger import checkpoint
 from ledger.errors import InvalidInput, LedgerError
-from ledger.receipt_check import check_receipt
+from ledger.i18n import _
 from ledger.values import parse_position
 
 
-@click.command()
+@helptext.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @pass_app
 def keygen(app: App, file: str) -> None:
@@ -33,6 +32,8 @@ def keygen(app: App, file: str) -> None:
       leadledger keygen ~/.leadledger/signing.pem
       LEADLEDGER_SIGNING_KEY=~/.leadledger/signing.pem leadledger digest
     """
+    from ledger import checkpoint  # noqa: PLC0415 - the crypto library, for the commands that sign or check
+
     try:
         key = checkpoint.write_new_key(file)
     except LedgerError as e:
@@ -41,13 +42,13 @@ def keygen(app: App, file: str) -> None:
     if app.json:
         emit_json(result)
     else:
-        click.echo(f"wrote {file} (mode 0600); public key: {result['public_key']}")
+        click.echo(_("wrote {file} (mode 0600); public key: {key}", file=file, key=result["public_key"]))
 
 
-@click.command("verify-receipt")
+@helptext.command("verify-receipt")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--digest", metavar="D", help="also check the receipt's tree extends this digest")
-@click.option("--public-key", "public_key", metavar="K", help="the key that must have signed (base64)")
+@helptext.option("--digest", metavar="D", help="also check the receipt's tree extends this digest")
+@helptext.option("--public-key", "public_key", metavar="K", help="the key that must have signed (base64)")
 @pass_app
 def verify_receipt(app: App, file: str, digest: str | None, public_key: str | None) -> None:
     """Check a receipt offline: the event, its place in the log, the signed head.
@@ -62,6 +63,9 @@ def verify_receipt(app: App, file: str, digest: str | None, public_key: str | No
     Example:
       leadledger verify-receipt claim-L-1001.json --public-key 3q2+7w…
     """
+    from ledger import checkpoint  # noqa: PLC0415
+    from ledger.receipt_check import check_receipt  # noqa: PLC0415
+
     try:
         trusted = checkpoint.parse_public_key(public_key) if public_key is not None else None
         wanted = checkpoint.parse_digest(digest) if digest is not None else None
@@ -71,19 +75,26 @@ def verify_receipt(app: App, file: str, digest: str | None, public_key: str | No
     if app.json:
         emit_json(result)
         return
-    signer = "unsigned"
-    if result["signed"]:
-        signer = f"signed by {result['public_key']}" + (" (the key given)" if result["key_checked"]
-                                                         else " (the key it carries: compare it)")
-    extra = f"; it extends the digest at {result['digest_position']}" if "digest_position" in result else ""
-    click.echo(f"ok: {result['stream']} v{result['version']} is event {result['position']} of a log of "
-               f"{result['tree_size']} events, root {result['root']}; {signer}{extra}")
+    if not result["signed"]:
+        signer = _("unsigned")
+    elif result["key_checked"]:
+        signer = _("signed by {key} (the key given)", key=result["public_key"])
+    else:
+        signer = _("signed by {key} (the key it carries: compare it)", key=result["public_key"])
+    facts = {"stream": result["stream"], "version": result["version"], "position": result["position"],
+             "size": result["tree_size"], "root": result["root"], "signer": signer}
+    if "digest_position" in result:
+        click.echo(_("ok: {stream} v{version} is event {position} of a log of {size} events, root {root}; "
+                     "{signer}; it extends the digest at {at}", at=result["digest_position"], **facts))
+    else:
+        click.echo(_("ok: {stream} v{version} is event {position} of a log of {size} events, root {root}; "
+                     "{signer}", **facts))
 
 
-@click.command()
+@helptext.command()
 @click.argument("position")
-@click.option("--digest", metavar="D", help="add the consistency proof from this earlier digest")
-@click.option("--out", "out", metavar="FILE", help="write the receipt to FILE instead of printing it")
+@helptext.option("--digest", metavar="D", help="add the consistency proof from this earlier digest")
+@helptext.option("--out", "out", metavar="FILE", help="write the receipt to FILE instead of printing it")
 @SIGNING_KEY
 @pass_app
 def receipt(app: App, position: str, digest: str | None, out: str | None, signing_key: str | None) -> None:
@@ -107,7 +118,7 @@ def receipt(app: App, position: str, digest: str | None, out: str | None, signin
         return made
 
     def render(r: dict) -> None:
-        click.echo(f"wrote the receipt of event {number} to {out}" if out
+        click.echo(_("wrote the receipt of event {position} to {out}", position=number, out=out) if out
                    else json.dumps(r, ensure_ascii=False, indent=2))
 
     app.run(call, render, reader=True)
@@ -120,7 +131,7 @@ def write_receipt(made: dict, out: str | None) -> None:
     try:
         Path(out).write_text(json.dumps(made, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except OSError as e:
-        raise InvalidInput(f"cannot write {out}: {e.strerror}", file=out) from None
+        raise InvalidInput(_("cannot write {file}: {reason}", file=out, reason=e.strerror), file=out) from None
 
 
 def _read(file: str) -> dict:
@@ -128,20 +139,20 @@ def _read(file: str) -> dict:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
         receipt = json.loads(text)
     except OSError as e:
-        raise InvalidInput(f"cannot read {file}: {e.strerror}", file=file) from None
+        raise InvalidInput(_("cannot read {file}: {reason}", file=file, reason=e.strerror), file=file) from None
     except (UnicodeDecodeError, ValueError) as e:
-        raise InvalidInput(f"{file} is not a JSON receipt: {e}", file=file) from None
+        raise InvalidInput(_("{file} is not a JSON receipt: {reason}", file=file, reason=e), file=file) from None
     if not isinstance(receipt, dict):
-        raise InvalidInput(f"{file} is not a JSON receipt: not an object", file=file)
+        raise InvalidInput(_("{file} is not a JSON receipt: not an object", file=file), file=file)
     return receipt
 
 
 COMMANDS = [keygen, verify_receipt, receipt]
 
 
-receipt_option = click.option("--receipt", "receipt_file", metavar="FILE",
-                              help="write the receipt of the recorded event to FILE "
-                                   "(signed with $LEADLEDGER_SIGNING_KEY when set)")
+receipt_option = helptext.option("--receipt", "receipt_file", metavar="FILE",
+                                 help="write the receipt of the recorded event to FILE "
+                                      "(signed with $LEADLEDGER_SIGNING_KEY when set)")
 
 
 def save_receipt(app: App, result: dict, file: str | None) -> None:
