@@ -10,6 +10,7 @@ from ledger import decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
+from ledger.i18n import reword
 from ledger.repository import Holdings, Repository
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, replay
 from ledger.store import Stored
@@ -180,7 +181,7 @@ def _result(lead: Lead, stored: list[Stored]) -> dict[str, Any]:
             details["owner_since_position"] = e.owner_since_position
         details.update(e.facts)
         details["refusal_position"] = first.position
-        raise Refused(e.reason, e.message, **details)
+        raise Refused(e.reason, reword(e.message, decisions.REFUSALS), **details)  # stored in English
     after = replay(lead, mine)
     return {
         "lead": lead.id, "event": type(first.event).__name__, "position": first.position,
