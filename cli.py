@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "person": ("people", "Register and deactivate people."),
     "pool": ("pools", "Create pools, change their rules, manage members."),
     "project": ("readmodels", "Bring the read models up to date (tables other apps may query)."),
+    "report": ("audit", "What happened in a business-time period [FROM, TO): per rep and per pool."),
     "reassign": ("ownership", "Move a held lead to another rep (manager)."),
     "release": ("ownership", "Release your lead back to its pool."),
     "sweep": ("ownership", "Issue due recycle warnings and recycle overdue leads (admin or manager, e.g. "
