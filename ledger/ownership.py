@@ -10,7 +10,7 @@ from ledger import decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
-from ledger.i18n import reword
+from ledger.i18n import _, reword
 from ledger.repository import Holdings, Repository
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, replay
 from ledger.store import Stored

@@ -73,7 +73,7 @@ class People:
     def deactivate(self, actor: str, person_id: str, reassign_to: str | None = None,
                    at: When = None) -> dict[str, Any]:
         """Deactivate a person; each lead he holds goes back to its pool (or to `reassign_to`)."""
-        def attempt(by: Person, _: datetime) -> dict[str, Any]:
+        def attempt(by: Person, _now: datetime) -> dict[str, Any]:
             person = self.repo.known_person(person_id)
             target = self.acting.holder(reassign_to) if reassign_to else None
             if target is not None and target.id == person_id:
