@@ -17,6 +17,7 @@ from ledger.repository import Repository
 from ledger.state import Lead, Person, Pool
 from ledger.store import Stored
 from ledger.values import parse_time
+from ledger.i18n import _
 
 T = TypeVar("T")
 When = datetime | str | None
@@ -51,11 +52,12 @@ class Acting:
     def actor(self, actor_id: str | None, command: str, stored: list[Stored] | None = None) -> Person:
         """The actor is known and active, then the role allows the command."""
         if not actor_id:
-            raise InvalidInput(f"{command.replace('.', ' ')} needs an actor: pass --as ID (or set LEADLEDGER_ACTOR)")
+            raise InvalidInput(_("{command} needs an actor: pass --as ID (or set LEADLEDGER_ACTOR)",
+                                 command=command.replace(".", " ")))
         self.repo.ready()
         actor = self.repo.known_person(actor_id, stored)
         if not actor.active:
-            raise Refused("actor_inactive", f"{actor_id} is deactivated and may not act", actor=actor_id)
+            raise Refused("actor_inactive", _("{actor} is deactivated and may not act", actor=actor_id), actor=actor_id)
         decisions.authorise(actor, command)
         return actor
 
@@ -65,7 +67,7 @@ class Acting:
         if actor_id:
             actor = self.repo.known_person(actor_id)
             if not actor.active:
-                raise Refused("actor_inactive", f"{actor_id} is deactivated", actor=actor_id)
+                raise Refused("actor_inactive", _("{person} is deactivated", person=actor_id), actor=actor_id)
 
     def holder(self, person_id: str) -> Person:
         """A person who may hold leads."""

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ledger import events as ev
 from ledger.errors import InvalidInput, LastAdmin, PermissionDenied, Refused
+from ledger.i18n import N_, _, english, gettext, reword
 from ledger.state import CONVERTED, HELD, POOLED, Desk, Lead, Person, Pool, RuleVersion
 from ledger.values import add, check_at, day_of, format_duration, format_time
 
@@ -44,21 +45,39 @@ ALLOWED = {
 def authorise(actor: Person, command: str) -> None:
     if actor.role not in ALLOWED[command]:
         raise PermissionDenied(
-            f"{actor.id} is {_article(actor.role)} {actor.role} and may not {command.replace('.', ' ')}",
+            _("{actor} is {a_role} and may not {action}", actor=actor.id, a_role=a_role(actor.role),
+              action=command.replace(".", " ")),
             actor=actor.id, role=actor.role,
         )
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
+A_ROLE = {"admin": N_("an admin"), "manager": N_("a manager"), "rep": N_("a rep"),
+          "auditor": N_("an auditor")}
+
+# Refusals recorded in events keep their English text (`english`); `reword` shows them translated.
+REFUSALS = (
+    N_("lead {lead} is converted by {owner}"),
+    N_("lead {lead} is owned by {owner} since event #{position} ({since})"),
+    N_("{rep} already holds {held} leads of pool {pool} (claim_limit {claim_limit}, rules v{version})"),
+    N_("{person} is not a member of pool {pool}"),
+    N_("lead {lead} left {rep} at {left_at}; cooldown {cooldown} runs until {until}"),
+    N_("{rep} already claimed {claimed} leads of pool {pool} on {day} "
+       "(daily_claim_limit {daily}, rules v{version})"),
+    N_("lead {lead} is in pool {pool}, not held"),
+)
+
+
+def a_role(role: str) -> str:
+    """The role with its article ("an admin"), in the reader's language."""
+    return gettext(A_ROLE[role]) if role in A_ROLE else role
 
 
 def check_time(lead: Lead, at: datetime) -> None:
     """Within one lead, events may not go back in time."""
     if lead.last_event_at is not None and at < lead.last_event_at:
         raise InvalidInput(
-            f"--at {format_time(at)} is earlier than lead {lead.id}'s latest event "
-            f"({format_time(lead.last_event_at)})",
+            _("--at {at} is earlier than lead {lead}'s latest event ({latest})", at=format_time(at),
+              lead=lead.id, latest=format_time(lead.last_event_at)),
             lead=lead.id, latest=format_time(lead.last_event_at),
         )
 
@@ -69,9 +88,9 @@ def check_when(at: datetime, now: datetime, actor: Person | None = None, pool: P
     actor was registered or the pool created, not before the lead's latest event."""
     floors = []
     if actor is not None and actor.registered_at is not None:
-        floors.append((f"the registration of {actor.id}", actor.registered_at))
+        floors.append((_("the registration of {person}", person=actor.id), actor.registered_at))
     if pool is not None and pool.created_at is not None:
-        floors.append((f"the creation of pool {pool.id}", pool.created_at))
+        floors.append((_("the creation of pool {pool}", pool=pool.id), pool.created_at))
     check_at(at, now, not_before=floors, name=name)
     if lead is not None:
         check_time(lead, at)
@@ -82,23 +101,24 @@ def check_not_last_admin(person: Person, active_admins: int) -> None:
     """The last active admin cannot be deactivated: nobody could run the ledger after him.
     `active_admins` counts every active admin, him included."""
     if person.role == "admin" and person.active and active_admins <= 1:
-        raise LastAdmin(f"{person.id} is the last active admin; register another admin first",
+        raise LastAdmin(_("{person} is the last active admin; register another admin first", person=person.id),
                         person=person.id)
 
 
 def check_member(actor: Person, pool: Pool) -> None:
     """Managers and reps act only on pools they belong to; admins on any."""
     if actor.role != "admin" and actor.id not in pool.members:
-        raise Refused("not_pool_member", f"{actor.id} is not a member of pool {pool.id}",
+        raise Refused("not_pool_member", _("{person} is not a member of pool {pool}", person=actor.id, pool=pool.id),
                       person=actor.id, pool=pool.id)
 
 
 def check_holder(person: Person) -> None:
     if person.role not in HOLDERS:
-        raise InvalidInput(f"{person.id} is {_article(person.role)} {person.role}; only reps and managers hold leads",
+        raise InvalidInput(_("{person} is {a_role}; only reps and managers hold leads", person=person.id,
+                             a_role=a_role(person.role)),
                            person=person.id)
     if not person.active:
-        raise Refused("actor_inactive", f"{person.id} is deactivated", person=person.id)
+        raise Refused("actor_inactive", _("{person} is deactivated", person=person.id), person=person.id)
 
 
 def _holdings_after(desk: Desk, delta: int, at: datetime, lead: str, actor: str,
@@ -120,11 +140,11 @@ def _facts(details: dict) -> dict:
 
 def _owned_refusal(lead: Lead) -> tuple[str, str, dict]:
     if lead.status == CONVERTED:
-        return "lead_converted", f"lead {lead.id} is converted by {lead.owner}", {"owner": lead.owner}
+        return "lead_converted", english(REFUSALS[0], lead=lead.id, owner=lead.owner), {"owner": lead.owner}
     return (
         "lead_owned",
-        f"lead {lead.id} is owned by {lead.owner} since event #{lead.placed_position} "
-        f"({format_time(lead.placed_at)})",
+        english(REFUSALS[1], lead=lead.id, owner=lead.owner, position=lead.placed_position,
+                since=format_time(lead.placed_at)),
         {"owner": lead.owner, "owner_since_position": lead.placed_position},
     )
 
@@ -133,8 +153,8 @@ def _limit_refusal(desk: Desk, rv: RuleVersion, rep: str) -> tuple[str, str, dic
     if desk.held >= rv.rules.claim_limit:
         return (
             "claim_limit_reached",
-            f"{rep} already holds {desk.held} leads of pool {desk.pool} "
-            f"(claim_limit {rv.rules.claim_limit}, rules v{rv.version})",
+            english(REFUSALS[2], rep=rep, held=desk.held, pool=desk.pool,
+                    claim_limit=rv.rules.claim_limit, version=rv.version),
             {"held": desk.held, "claim_limit": rv.rules.claim_limit},
         )
     return None
@@ -146,15 +166,15 @@ def claim(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: datetime) -> list
     if lead.status != POOLED:
         refusal = _owned_refusal(lead)
     elif rep.id not in pool.members:
-        refusal = ("not_pool_member", f"{rep.id} is not a member of pool {pool.id}", {})
+        refusal = ("not_pool_member", english(REFUSALS[3], person=rep.id, pool=pool.id), {})
     else:
         left = lead.left(rep.id)
         if left is not None and at < add(left, rv.rules.cooldown):
             until = add(left, rv.rules.cooldown)
             refusal = (
                 "cooldown_active",
-                f"lead {lead.id} left {rep.id} at {format_time(left)}; cooldown "
-                f"{format_duration(rv.rules.cooldown)} runs until {format_time(until)}",
+                english(REFUSALS[4], lead=lead.id, rep=rep.id, left_at=format_time(left),
+                        cooldown=format_duration(rv.rules.cooldown), until=format_time(until)),
                 {"left_at": format_time(left), "cooldown_until": format_time(until)},
             )
         else:
@@ -163,8 +183,8 @@ def claim(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: datetime) -> list
             if refusal is None and daily and desk.day == day_of(at) and desk.claims_on_day >= daily:
                 refusal = (
                     "daily_limit_reached",
-                    f"{rep.id} already claimed {desk.claims_on_day} leads of pool {pool.id} on "
-                    f"{desk.day} (daily_claim_limit {daily}, rules v{rv.version})",
+                    english(REFUSALS[5], rep=rep.id, claimed=desk.claims_on_day, pool=pool.id,
+                            day=desk.day, daily=daily, version=rv.version),
                     {"claims_today": desk.claims_on_day, "daily_claim_limit": daily},
                 )
     if refusal is not None:
@@ -191,9 +211,9 @@ def _assignment_refusal(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: dat
     if lead.status == CONVERTED or (need == POOLED and lead.status == HELD):
         refusal = _owned_refusal(lead)
     elif need == HELD and lead.status == POOLED:
-        refusal = ("lead_pooled", f"lead {lead.id} is in pool {lead.pool}, not held", {})
+        refusal = ("lead_pooled", english(REFUSALS[6], lead=lead.id, pool=lead.pool), {})
     elif rep.id not in pool.members:
-        refusal = ("not_pool_member", f"{rep.id} is not a member of pool {pool.id}", {})
+        refusal = ("not_pool_member", english(REFUSALS[3], person=rep.id, pool=pool.id), {})
     else:
         refusal = _limit_refusal(desk, rv, rep.id)
     if refusal is None:
@@ -222,7 +242,7 @@ def assign(lead: Lead, pool: Pool, desk: Desk, rep: Person, actor: Person, at: d
 def reassign(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, actor: Person,
              at: datetime, reason: str) -> list[ev.Event]:
     if lead.owner == rep.id and lead.status == HELD:
-        raise InvalidInput(f"lead {lead.id} is already held by {rep.id}")
+        raise InvalidInput(_("lead {lead} is already held by {rep}", lead=lead.id, rep=rep.id))
     refused = _assignment_refusal(lead, pool, desk, rep, at, actor, HELD)
     if refused:
         return [refused]
@@ -239,7 +259,7 @@ def check_import_owner(rep: Person, pool: Pool) -> None:
     """Whom an import may give a lead: an active rep or manager who is a member of the pool."""
     check_holder(rep)
     if rep.id not in pool.members:
-        raise Refused("not_pool_member", f"{rep.id} is not a member of pool {pool.id}",
+        raise Refused("not_pool_member", _("{person} is not a member of pool {pool}", person=rep.id, pool=pool.id),
                       person=rep.id, pool=pool.id)
 
 
@@ -261,12 +281,14 @@ def import_held(lead_id: str, pool: Pool, desk: Desk, rep: Person, actor: Person
 
 def _check_owner(lead: Lead, actor: Person, *, converted_ok: bool = False) -> None:
     if lead.status == POOLED:
-        raise Refused("lead_pooled", f"lead {lead.id} is in pool {lead.pool}, not held", lead=lead.id)
+        raise Refused("lead_pooled", _("lead {lead} is in pool {pool}, not held", lead=lead.id, pool=lead.pool),
+                      lead=lead.id)
     if lead.owner != actor.id:
-        raise Refused("not_owner", f"lead {lead.id} is held by {lead.owner}, not {actor.id}",
+        raise Refused("not_owner", _("lead {lead} is held by {owner}, not {actor}", lead=lead.id, owner=lead.owner,
+                                      actor=actor.id),
                       lead=lead.id, owner=lead.owner)
     if lead.status == CONVERTED and not converted_ok:
-        raise Refused("lead_converted", f"lead {lead.id} is already converted", lead=lead.id,
+        raise Refused("lead_converted", _("lead {lead} is already converted", lead=lead.id), lead=lead.id,
                       owner=lead.owner)
 
 
@@ -297,9 +319,9 @@ def convert(lead: Lead, desk: Desk, actor: Person, at: datetime, deal: str | Non
 def move(lead: Lead, target: Pool, actor: Person, at: datetime, reason: str | None) -> list[ev.Event]:
     if lead.status != POOLED:
         code, message, details = _owned_refusal(lead)
-        raise Refused(code, message, lead=lead.id, **details)
+        raise Refused(code, reword(message, REFUSALS), lead=lead.id, **details)
     if target.id == lead.pool:
-        raise InvalidInput(f"lead {lead.id} is already in pool {target.id}")
+        raise InvalidInput(_("lead {lead} is already in pool {pool}", lead=lead.id, pool=target.id))
     return [ev.LeadMoved(occurred_at=at, actor=actor.id, lead=lead.id, from_pool=lead.pool,
                          pool=target.id, reason=reason)]
 
@@ -364,7 +386,7 @@ def sweep_lead(lead: Lead, pool: Pool, desk: Desk, now: datetime, actor: str) ->
 def return_on_deactivation(lead: Lead, desk: Desk, actor: Person, at: datetime) -> list[ev.Event]:
     return [
         ev.LeadReturned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
-                        rep=lead.owner, reason=f"owner {lead.owner} deactivated"),
+                        rep=lead.owner, reason=english(N_("owner {owner} deactivated"), owner=lead.owner)),
         _holdings_after(desk, -1, at, lead.id, actor.id),
     ]
 
@@ -373,7 +395,7 @@ def hand_over(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, a
               at: datetime, reason: str, dispute: str | None = None) -> list[ev.Event]:
     """A ruling (deactivation --reassign-to, dispute award): membership only, no limit."""
     if rep.id not in pool.members:
-        raise Refused("not_pool_member", f"{rep.id} is not a member of pool {pool.id}",
+        raise Refused("not_pool_member", _("{person} is not a member of pool {pool}", person=rep.id, pool=pool.id),
                       person=rep.id, pool=pool.id)
     rv = pool.rules_at(at)
     if lead.status == CONVERTED:  # the deal stays won; only who holds it changes
@@ -399,7 +421,8 @@ def erase_personal_data(by: Person, lead: Lead, at: datetime, reason: str, *, er
                         plaintext_in_log: bool) -> ev.PersonalDataErased:
     """Erase a lead's personal data (SPEC section 7); once only."""
     if erased:
-        raise Refused("already_erased", f"the personal data of lead {lead.id} is already erased", lead=lead.id)
+        raise Refused("already_erased", _("the personal data of lead {lead} is already erased", lead=lead.id),
+                      lead=lead.id)
     check_time(lead, at)
     return ev.PersonalDataErased(occurred_at=at, actor=by.id, lead=lead.id, reason=reason,
                                  plaintext_in_log=plaintext_in_log)

@@ -13,6 +13,7 @@ import msgspec
 
 from ledger.errors import InvalidInput, Refused, StoreUnavailable
 from ledger.events import PersonRegistered
+from ledger.i18n import _
 
 CITIES = ["上海", "杭州", "苏州", "南京", "宁波", "无锡", "合肥", "广州", "深圳", "成都"]
 TRADES = ["机械", "物流", "电子", "医疗", "教育", "餐饮", "化工", "纺织", "软件", "建材"]
@@ -45,8 +46,8 @@ def _make_room(ledger: Any) -> None:
                 os.remove(store.path + suffix)
         return
     raise InvalidInput(
-        f"the store {store.url} already holds a ledger; the demo needs a fresh one: "
-        "pass --store sqlite:///demo.db, or a PostgreSQL URL with an unused ?schema=NAME"
+        _("the store {store} already holds a ledger; the demo needs a fresh one: "
+          "pass --store sqlite:///demo.db, or a PostgreSQL URL with an unused ?schema=NAME", store=store.url)
     )
 
 
@@ -96,7 +97,7 @@ def run_demo(ledger: Any, *, say: Callable[[str], None] | None = None) -> dict[s
     for line in story:
         say("  " + line)
     say("")
-    say("Try next:")
+    say(_("Try next:"))
     for cmd in ("leadledger history L-1001", "leadledger owner L-1002 --at 2026-03-10T00:00:00Z",
                 "leadledger explain L-1002", "leadledger holdings alice", "leadledger pool show east",
                 f"leadledger dispute show {dispute}", "leadledger --as bob claim L-1020",
@@ -118,9 +119,10 @@ def _set_up(ledger: Any, at: Moment, say: Callable[[str], None]) -> None:
     ledger.create_pool("root", "west", "West China 西部", at=at(0), claim_limit=10)
     ledger.grant("root", "east", ["mgr-li", "alice", "bob", "carol"], at=at(0))
     ledger.grant("root", "west", ["mgr-li", "dave"], at=at(0))
-    say("leadledger demo: a small sales team shares the East China lead pool (公海).")
-    say(f"  store: {ledger.store.url}")
-    say("  people: root (admin), mgr-li (manager), alice, bob, carol (reps, east), dave (rep, west), audrey (auditor)")
+    say(_("leadledger demo: a small sales team shares the East China lead pool (公海)."))
+    say(_("  store: {store}", store=ledger.store.url))
+    say(_("  people: root (admin), mgr-li (manager), alice, bob, carol (reps, east), dave (rep, west), "
+          "audrey (auditor)"))
 
     rng = random.Random(20260302)
     rows = []
@@ -132,7 +134,7 @@ def _set_up(ledger: Any, at: Moment, say: Callable[[str], None]) -> None:
                              "industry": rng.choice(INDUSTRIES), "source": rng.choice(SOURCES)}))
     imported = ledger.import_leads("mgr-li", "east", rows[:240], at=at(0, 1))
     ledger.import_leads("mgr-li", "west", rows[240:], at=at(0, 1))
-    say(f"  day 0: mgr-li imported {imported['imported'] + 60} leads (240 east, 60 west)")
+    say(_("  day 0: mgr-li imported {imported} leads (240 east, 60 west)", imported=imported["imported"] + 60))
 
 
 def _play(ledger: Any, at: Moment) -> tuple[list[str], str]:
@@ -145,7 +147,8 @@ def _play(ledger: Any, at: Moment) -> tuple[list[str], str]:
     try:
         ledger.claim("bob", "L-1001", at=at(1, 0.9))
     except Refused as e:
-        story.append(f"day 1: bob tried to claim L-1001 but was refused ({e.code}): {e.message}")
+        story.append(_("day 1: bob tried to claim L-1001 but was refused ({code}): {message}",
+                       code=e.code, message=e.message))
     ledger.follow_up("alice", "L-1001", "首次电话沟通，客户有采购意向", "call", at=at(2))
     ledger.follow_up("alice", "L-1001", "上门拜访，演示产品", "visit", at=at(9))
     ledger.follow_up("bob", "L-1003", "发送报价单", "email", at=at(3))
@@ -156,20 +159,20 @@ def _play(ledger: Any, at: Moment) -> tuple[list[str], str]:
         ledger.claim("alice", "L-1009", at=at(4, 5))
         ledger.claim("alice", "L-1010", at=at(4, 6))
     except Refused as e:
-        story.append(f"day 4: alice hit her claim limit: {e.message}")
+        story.append(_("day 4: alice hit her claim limit: {message}", message=e.message))
     ledger.release("bob", "L-1003", reason="customer chose a competitor", at=at(5))
-    story.append("day 5: bob released L-1003 back to the pool (customer chose a competitor)")
+    story.append(_("day 5: bob released L-1003 back to the pool (customer chose a competitor)"))
     ledger.convert("alice", "L-1001", deal="DEAL-2026-031", at=at(12))
-    story.append("day 12: alice converted L-1001 (deal DEAL-2026-031) after a call and a visit")
+    story.append(_("day 12: alice converted L-1001 (deal DEAL-2026-031) after a call and a visit"))
     sweep = ledger.sweep("root", now=at(16))
-    story.append(f"day 16: the nightly sweep recycled {len(sweep['recycled'])} idle leads "
-                 f"({', '.join(r['lead'] + ' from ' + r['from'] for r in sweep['recycled'])}) "
-                 f"and warned on {len(sweep['warned'])}")
+    which = ", ".join(_("{lead} from {rep}", lead=r["lead"], rep=r["from"]) for r in sweep["recycled"])
+    story.append(_("day 16: the nightly sweep recycled {recycled} idle leads ({which}) and warned on {warned}",
+                   recycled=len(sweep["recycled"]), which=which, warned=len(sweep["warned"])))
     ledger.claim("carol", "L-1002", at=at(17))
     dispute = ledger.open_dispute("bob", "L-1002", "我上周已经和这个客户的采购经理见过面", at=at(17, 2))
-    story.append(f"day 17: carol claimed L-1002 after it was recycled from alice; bob opened dispute "
-                 f"{dispute['dispute']} saying he met the customer first")
+    story.append(_("day 17: carol claimed L-1002 after it was recycled from alice; bob opened dispute "
+                   "{dispute} saying he met the customer first", dispute=dispute["dispute"]))
     ledger.resolve_dispute("audrey", dispute["dispute"], uphold=True,
                            rationale="No follow-up by bob on record; carol's claim stands.", at=at(18))
-    story.append(f"day 18: audrey upheld carol's ownership of L-1002 ({dispute['dispute']})")
+    story.append(_("day 18: audrey upheld carol's ownership of L-1002 ({dispute})", dispute=dispute["dispute"]))
     return story, dispute["dispute"]

@@ -10,6 +10,7 @@ from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
 from ledger.repository import Repository
 from ledger.values import format_time
+from ledger.i18n import _, gettext
 
 
 class Disputes:
@@ -19,7 +20,7 @@ class Disputes:
 
     def open(self, actor: str, lead_id: str, reason: str, at: When = None) -> dict[str, Any]:
         if not reason or not reason.strip():
-            raise InvalidInput("a dispute needs a --reason")
+            raise InvalidInput(_("a dispute needs a --reason"))
         self.acting.time(at)  # a malformed --at is refused before anything is read
 
         def attempt() -> dict[str, Any]:
@@ -40,9 +41,9 @@ class Disputes:
                 rationale: str, at: When = None) -> dict[str, Any]:
         """Rule on a dispute: award the lead to a rep (a reassignment naming the dispute) or uphold."""
         if bool(award) == bool(uphold):
-            raise InvalidInput("give exactly one of --award REP or --uphold")
+            raise InvalidInput(_("give exactly one of --award REP or --uphold"))
         if not rationale or not rationale.strip():
-            raise InvalidInput("a ruling needs a --rationale")
+            raise InvalidInput(_("a ruling needs a --rationale"))
         self.acting.time(at)  # a malformed --at is refused before anything is read
         return self.repo.retry(lambda: self._resolve(actor, dispute_id, award, rationale, at))
 
@@ -54,8 +55,10 @@ class Disputes:
         when = self.acting.when(self.acting.time(at), at, by, lead=lead)
         dispute = lead.dispute(dispute_id)
         if dispute.outcome is not None:
-            raise Refused("dispute_closed", f"dispute {dispute_id} was already resolved "
-                          f"({dispute.outcome}) by {dispute.resolved_by} at {format_time(dispute.resolved_at)}",
+            raise Refused("dispute_closed", _("dispute {dispute} was already resolved ({outcome}) by {resolved_by} at "
+                                              "{resolved_at}", dispute=dispute_id, outcome=gettext(dispute.outcome) if dispute.outcome else "",
+                                              resolved_by=dispute.resolved_by,
+                                              resolved_at=format_time(dispute.resolved_at)),
                           dispute=dispute_id, outcome=dispute.outcome)
         heads = [lead.head]
         owner = rep.id if rep else lead.owner

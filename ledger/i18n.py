@@ -114,3 +114,30 @@ def _translate_click() -> None:
                 module._ = gettext  # type: ignore[attr-defined]
             if getattr(module, "ngettext", None) is _gettext.ngettext:
                 module.ngettext = _click_ngettext  # type: ignore[attr-defined]
+
+
+def english(message: str, /, **values: Any) -> str:
+    """The message in English whatever the language: for text stored in an event, which stays
+    as it was recorded. Mark the msgid with `N_` so that `reword` can show it translated."""
+    return message.format(**values) if values else message
+
+
+_patterns: dict[str, Any] = {}
+
+
+def reword(stored: str, templates: Any) -> str:
+    """Text stored in English (an `english(template, ...)` of one of `templates`) in the active
+    language: the template it was made from is found, its values read back and the translated
+    template filled with them. Text made from none of them is shown as it was stored."""
+    import re
+
+    for template in templates:
+        pattern = _patterns.get(template)
+        if pattern is None:
+            parts = re.split(r"\{(\w+)\}", template)
+            pattern = _patterns[template] = re.compile("".join(
+                re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)))
+        found = pattern.fullmatch(stored)
+        if found:
+            return _(template, **found.groupdict())
+    return stored

@@ -15,6 +15,7 @@ from ledger.repository import Repository
 from ledger.state import HELD, POOLED, Person, Pool
 from ledger.store import LeadKey
 from ledger.values import check_id, format_time, lead_keys
+from ledger.i18n import _
 
 
 class Leads:
@@ -30,7 +31,7 @@ class Leads:
             decisions.check_member(by, pool)
             lead = self.repo.lead(lead_id, must_exist=False)
             if lead.exists:
-                raise Refused("already_exists", f"lead {lead_id} already exists (pool {lead.pool})",
+                raise Refused("already_exists", _("lead {lead} already exists (pool {pool})", lead=lead_id, pool=lead.pool),
                               lead=lead_id)
             event, keys, found = self._new_lead(by, lead_id, pool, fields, when, allow_duplicate)
             # A key taken meanwhile raises DuplicateKeys, a Conflict: the retry re-checks and refuses.
@@ -53,8 +54,10 @@ class Leads:
             where = {"owner": other.owner} if other.owner else {"pool": other.pool}
             raise Refused(
                 "duplicate_lead",
-                f"lead {lead_id} has the same {first.field} as lead {first.lead} "
-                + (f"(held by {other.owner})" if other.owner else f"(in pool {other.pool})"),
+                _("lead {lead} has the same {field} as lead {other} (held by {owner})", lead=lead_id,
+                  field=first.field, other=first.lead, owner=other.owner) if other.owner else
+                _("lead {lead} has the same {field} as lead {other} (in pool {pool})", lead=lead_id,
+                  field=first.field, other=first.lead, pool=other.pool),
                 lead=lead_id, existing=first.lead, field=first.field, **where,
                 matches=[msgspec.to_builtins(m) for m in found],
             )

@@ -10,6 +10,7 @@ from ledger import decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
+from ledger.i18n import _, reword
 from ledger.repository import Holdings, Repository
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, replay
 from ledger.store import Stored
@@ -80,9 +81,10 @@ class Ownership:
     def follow_up(self, actor: str, lead_id: str, note: str, channel: str = "other",
                   at: When = None) -> dict[str, Any]:
         if channel not in CHANNELS:
-            raise InvalidInput(f"invalid channel {channel!r}: use one of {', '.join(CHANNELS)}")
+            raise InvalidInput(_("invalid channel {channel}: use one of {channels}", channel=repr(channel),
+                                 channels=", ".join(CHANNELS)))
         if not note or not note.strip():
-            raise InvalidInput("a follow-up needs a --note")
+            raise InvalidInput(_("a follow-up needs a --note"))
         return self._on_lead(actor, "follow-up", lead_id, at,
                              lambda by, lead, at: ([], decisions.follow_up(lead, by, at, note, channel)))
 
@@ -111,7 +113,7 @@ class Ownership:
 
     def reassign(self, actor: str, lead_id: str, to: str, reason: str, at: When = None) -> dict[str, Any]:
         if not reason or not reason.strip():
-            raise InvalidInput("reassign needs a --reason")
+            raise InvalidInput(_("reassign needs a --reason"))
 
         def decide(by: Person, lead: Lead, at: datetime) -> Decided:
             rep, pool, new = self._to_rep(by, lead, to)
@@ -180,7 +182,7 @@ def _result(lead: Lead, stored: list[Stored]) -> dict[str, Any]:
             details["owner_since_position"] = e.owner_since_position
         details.update(e.facts)
         details["refusal_position"] = first.position
-        raise Refused(e.reason, e.message, **details)
+        raise Refused(e.reason, reword(e.message, decisions.REFUSALS), **details)  # stored in English
     after = replay(lead, mine)
     return {
         "lead": lead.id, "event": type(first.event).__name__, "position": first.position,

@@ -13,6 +13,7 @@ from ledger.errors import InvalidInput, Refused
 from ledger.repository import Holdings, Repository, holdings_stream
 from ledger.state import HELD, Head, Lead, Person
 from ledger.values import check_at, check_id
+from ledger.i18n import _
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -38,8 +39,8 @@ class People:
             if person.exists:
                 return {"store": safe_url(store.url), "admin": admin, "created": False}
             if store.read_log(after=0, limit=1):
-                raise Refused("already_exists", "the store is already initialised; add people with "
-                              "`leadledger person add`", admin=admin)
+                raise Refused("already_exists", _("the store is already initialised; add people with "
+                                                    "`leadledger person add`"), admin=admin)
             event = ev.PersonRegistered(occurred_at=when, actor=admin, person=admin, name=name, role="admin")
             self.repo.commit([person.head], [event])
             return {"store": safe_url(store.url), "admin": admin, "created": True}
@@ -51,15 +52,16 @@ class People:
         def check() -> None:
             check_id(person_id, "person id")
             if role not in decisions.ROLES:
-                raise InvalidInput(f"invalid role {role!r}: use one of {', '.join(decisions.ROLES)}")
+                raise InvalidInput(_("invalid role {role}: use one of {roles}", role=repr(role),
+                                     roles=", ".join(decisions.ROLES)))
             if not name.strip():
-                raise InvalidInput("a person needs a --name")
+                raise InvalidInput(_("a person needs a --name"))
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             person = self.repo.person(person_id)
             when = self.acting.when(when, at, by)
             if person.exists:
-                raise Refused("already_exists", f"person {person_id} already exists", person=person_id)
+                raise Refused("already_exists", _("person {person} already exists", person=person_id), person=person_id)
             event = ev.PersonRegistered(occurred_at=when, actor=by.id, person=person_id, name=name,
                                         role=role, team=team)
             stored = self.repo.commit([person.head], [event])
@@ -71,15 +73,15 @@ class People:
     def deactivate(self, actor: str, person_id: str, reassign_to: str | None = None,
                    at: When = None) -> dict[str, Any]:
         """Deactivate a person; each lead he holds goes back to its pool (or to `reassign_to`)."""
-        def attempt(by: Person, _: datetime) -> dict[str, Any]:
+        def attempt(by: Person, _now: datetime) -> dict[str, Any]:
             person = self.repo.known_person(person_id)
             target = self.acting.holder(reassign_to) if reassign_to else None
             if target is not None and target.id == person_id:
-                raise InvalidInput("--reassign-to must name someone else")
+                raise InvalidInput(_("--reassign-to must name someone else"))
             when = self.acting.when(self.acting.time(at), at, by)
             when = self.acting.when(when, at, person)  # nor before the person was registered
             if not person.active:
-                raise Refused("actor_inactive", f"{person_id} is already deactivated", person=person_id)
+                raise Refused("actor_inactive", _("{person} is already deactivated", person=person_id), person=person_id)
             admins = self._active_admins(person)
             decisions.check_not_last_admin(person, len(admins))
             # His holdings first, then his leads: a claim of his that commits after the holdings

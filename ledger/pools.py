@@ -15,6 +15,7 @@ from ledger.repository import Repository
 from ledger.shapes import pool_view, rules_dict
 from ledger.state import Person
 from ledger.values import check_id, format_time, parse_rule
+from ledger.i18n import _
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -36,7 +37,7 @@ class Pools:
             chosen = with_rules(ev.Rules(), rules)
             existing = self.repo.fresh_pool(pool_id)
             if existing.exists:
-                raise Refused("already_exists", f"pool {pool_id} already exists", pool=pool_id)
+                raise Refused("already_exists", _("pool {pool} already exists", pool=pool_id), pool=pool_id)
             stored = self.repo.commit([existing.head], [ev.PoolCreated(
                 occurred_at=when, actor=by.id, pool=pool_id, name=name, rules=chosen)])
             return {"pool": pool_id, "name": name, "rules": rules_dict(chosen), "rules_version": 1,
@@ -47,14 +48,14 @@ class Pools:
     def change_rules(self, actor: str, pool_id: str, at: When = None, **rules: Any) -> dict[str, Any]:
         def check() -> None:
             if all(v is None for v in rules.values()):
-                raise InvalidInput("name at least one rule to change, e.g. --claim-limit 20")
+                raise InvalidInput(_("name at least one rule to change, e.g. --claim-limit 20"))
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             pool = self.repo.pool(pool_id)
             when = self.acting.when(when, at, by, pool)
             if when < pool.rule_versions[-1].since:
-                raise InvalidInput(f"--at is before the pool's latest rule version "
-                                   f"({format_time(pool.rule_versions[-1].since)})")
+                raise InvalidInput(_("--at is before the pool's latest rule version ({since})",
+                                     since=format_time(pool.rule_versions[-1].since)))
             chosen = with_rules(pool.rules, rules)
             version = pool.rules_version + 1
             stored = self.repo.commit([pool.head], [ev.PoolRulesChanged(
@@ -68,7 +69,7 @@ class Pools:
         """Grant or revoke membership of a pool; people already so are left as they are."""
         def check() -> None:
             if not people:
-                raise InvalidInput("name at least one person")
+                raise InvalidInput(_("name at least one person"))
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             pool = self.repo.pool(pool_id)

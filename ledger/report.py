@@ -15,6 +15,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ledger.i18n import N_, _, gettext
+from ledger.period_html import page_language
 from ledger.values import format_time, parse_time
 
 WIDTH, LABEL, LANE, TOP, RIGHT = 1000, 130, 46, 44, 20
@@ -29,78 +31,86 @@ def write_report(result: dict[str, Any], path: str) -> None:
 
 def render(r: dict[str, Any]) -> str:
     e = r["evidence"]
-    title = f"Dispute {r['dispute']} on lead {r['lead']}"
+    title = _("Dispute {dispute} on lead {lead}", dispute=r["dispute"], lead=r["lead"])
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>", f'<html lang="{page_language()}"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title>", f"<style>{CSS}</style></head><body>",
-        f"<h1>{escape(title)} <span class='status {r['status']}'>{escape(r['status'])}</span></h1>",
+        f"<h1>{escape(title)} <span class='status {r['status']}'>{escape(gettext(r['status']))}</span></h1>",
         _pairs(_header(r)),
-        "<h2>Ownership timeline</h2>", timeline(r), _legend(),
-        "<h2>By rep</h2>",
-        _table(e["by_rep"], [("rep", "Rep"), ("first_attempt", "First attempt"), ("first_held", "First held"),
-                             ("times_held", "Times held"), ("refused", "Refused"), ("follow_ups", "Follow-ups"),
-                             ("follow_ups_on_duplicates", "On duplicates"), ("first_follow_up", "First follow-up"),
-                             ("last_follow_up", "Last follow-up")]),
-        "<h2>Ownership intervals</h2>",
+        f"<h2>{escape(_('Ownership timeline'))}</h2>", timeline(r), _legend(),
+        f"<h2>{escape(_('By rep'))}</h2>",
+        _table(e["by_rep"], [("rep", N_("Rep")), ("first_attempt", N_("First attempt")), ("first_held", N_("First held")),
+                             ("times_held", N_("Times held")), ("refused", N_("Refused")), ("follow_ups", N_("Follow-ups")),
+                             ("follow_ups_on_duplicates", N_("On duplicates")), ("first_follow_up", N_("First follow-up")),
+                             ("last_follow_up", N_("Last follow-up"))]),
+        f"<h2>{escape(_('Ownership intervals'))}</h2>",
         _table([{**i, "started": i["started_by"] + (f" ({i['dispute']})" if i.get("dispute") else ""),
-                 "deal": f"{i['deal'] or 'converted'} at {i['converted_at']} (#{i['converted_position']})"
+                 "deal": _("{deal} at {at} (#{position})", deal=i["deal"] or _("converted"), at=i["converted_at"],
+                           position=i["converted_position"])
                  if i.get("converted_at") else None} for i in e["ownership"]],
-               [("owner", "Owner"), ("from", "From"), ("to", "To"), ("start_position", "Start #"),
-                ("started", "Started by"), ("end_position", "End #"), ("ended_by", "Ended by"),
-                ("deal", "Converted")], empty="Never owned."),
-        "<h2>Claim and assignment attempts</h2>",
-        _table([{**a, "result": "accepted" if a["accepted"] else f"refused: {a['reason']}",
+               [("owner", N_("Owner")), ("from", N_("From")), ("to", N_("To")), ("start_position", N_("Start #")),
+                ("started", N_("Started by")), ("end_position", N_("End #")), ("ended_by", N_("Ended by")),
+                ("deal", N_("Converted"))], empty=N_("Never owned.")),
+        f"<h2>{escape(_('Claim and assignment attempts'))}</h2>",
+        _table([{**a, "result": _("accepted") if a["accepted"] else _("refused: {reason}", reason=a["reason"]),
                  "detail": a["message"] or a["reason"]} for a in e["attempts"]],
-               [("position", "#"), ("occurred_at", "Occurred"), ("recorded_at", "Recorded"),
-                ("backdated", "Backdated"), ("type", "Event"), ("rep", "Rep"), ("actor", "By"),
-                ("result", "Result"), ("owner_then", "Owner then"), ("owner_since_position", "Owner since #"),
-                ("rules_version", "Rules"), ("detail", "Detail")],
+               [("position", N_("#")), ("occurred_at", N_("Occurred")), ("recorded_at", N_("Recorded")),
+                ("backdated", N_("Backdated")), ("type", N_("Event")), ("rep", N_("Rep")), ("actor", N_("By")),
+                ("result", N_("Result")), ("owner_then", N_("Owner then")), ("owner_since_position", N_("Owner since #")),
+                ("rules_version", N_("Rules")), ("detail", N_("Detail"))],
                row_class=lambda a: "" if a["accepted"] else "refused"),
-        "<h2>Follow-ups (this lead and its duplicates)</h2>",
-        _table(e["follow_ups"], [("position", "#"), ("occurred_at", "Occurred"), ("recorded_at", "Recorded"),
-                                 ("backdated", "Backdated"), ("lead", "Lead"), ("rep", "Rep"),
-                                 ("channel", "Channel"), ("note", "Note")], empty="No follow-ups."),
-        "<h2>Rule versions of the pool</h2>",
-        _table(e["rules"], [("version", "Version"), ("since", "From"), ("until", "Until"),
-                            ("claim_limit", "Claim limit"), ("daily_claim_limit", "Daily limit"),
-                            ("idle_limit", "Idle limit"), ("hold_limit", "Hold limit"), ("cooldown", "Cooldown"),
-                            ("warn_before", "Warn before"), ("used", "Decided here")]),
-        "<h2>Duplicate matches</h2>",
-        _table([{**d, "held_by": "; ".join(f"{i['owner']} {i['from']} – {i['to'] or 'now'}"
+        f"<h2>{escape(_('Follow-ups (this lead and its duplicates)'))}</h2>",
+        _table(e["follow_ups"], [("position", N_("#")), ("occurred_at", N_("Occurred")), ("recorded_at", N_("Recorded")),
+                                 ("backdated", N_("Backdated")), ("lead", N_("Lead")), ("rep", N_("Rep")),
+                                 ("channel", N_("Channel")), ("note", N_("Note"))], empty=N_("No follow-ups.")),
+        f"<h2>{escape(_('Rule versions of the pool'))}</h2>",
+        _table(e["rules"], [("version", N_("Version")), ("since", N_("From")), ("until", N_("Until")),
+                            ("claim_limit", N_("Claim limit")), ("daily_claim_limit", N_("Daily limit")),
+                            ("idle_limit", N_("Idle limit")), ("hold_limit", N_("Hold limit")), ("cooldown", N_("Cooldown")),
+                            ("warn_before", N_("Warn before")), ("used", N_("Decided here"))]),
+        f"<h2>{escape(_('Duplicate matches'))}</h2>",
+        _table([{**d, "held_by": "; ".join(f"{i['owner']} {i['from']} – {i['to'] or _('now')}"
                                             for i in d["ownership"]) or None} for d in e["duplicates"]],
-               [("lead", "Lead"), ("field", "Field"), ("value", "Value"), ("added_at", "Added"),
-                ("status", "Status"), ("owner", "Owner"), ("pool", "Pool"), ("held_by", "Held by")],
-               empty="No other lead shares this customer's phone, email or company."),
-        "<h2>Dispute events</h2>",
-        _table(e["dispute_events"], [("position", "#"), ("type", "Event"), ("occurred_at", "Occurred"),
-                                     ("recorded_at", "Recorded"), ("actor", "By"), ("reason", "Reason"),
-                                     ("outcome", "Outcome"), ("owner", "Owner"), ("rationale", "Rationale")]),
+               [("lead", N_("Lead")), ("field", N_("Field")), ("value", N_("Value")), ("added_at", N_("Added")),
+                ("status", N_("Status")), ("owner", N_("Owner")), ("pool", N_("Pool")), ("held_by", N_("Held by"))],
+               empty=N_("No other lead shares this customer's phone, email or company.")),
+        f"<h2>{escape(_('Dispute events'))}</h2>",
+        _table(e["dispute_events"], [("position", N_("#")), ("type", N_("Event")), ("occurred_at", N_("Occurred")),
+                                     ("recorded_at", N_("Recorded")), ("actor", N_("By")), ("reason", N_("Reason")),
+                                     ("outcome", N_("Outcome")), ("owner", N_("Owner")), ("rationale", N_("Rationale"))]),
     ]
     if e["backdated"]:
-        parts.append("<p class='note'>Backdated (recorded more than 5 minutes after their stated time): "
-                     + ", ".join(f"#{p}" for p in e["backdated"]) + "</p>")
-    parts.append("<footer>Positions (#) are global positions in the ledger's append-only, hash-chained log; "
-                 "<code>leadledger verify</code> proves they are unaltered.</footer></body></html>")
+        positions = ", ".join(f"#{p}" for p in e["backdated"])
+        parts.append("<p class='note'>" + escape(_("Backdated (recorded more than 5 minutes after their stated "
+                                                   "time): {positions}", positions=positions)) + "</p>")
+    footer = gettext("Positions (#) are global positions in the ledger's append-only, hash-chained log; "
+                     "{command} proves they are unaltered.")  # formatted after escaping: {command} is markup
+    parts.append(f"<footer>{escape(footer).format(command='<code>leadledger verify</code>')}</footer></body></html>")
     return "\n".join(parts)
 
 
 def _header(r: dict[str, Any]) -> list[tuple[str, Any]]:
     now = r["lead_now"]
     return [
-        ("Lead", r["lead"]), ("Customer", ", ".join(f"{k} {v}" for k, v in now["attributes"].items()) or None),
-        ("Opened", f"{r['opened_at']} by {r['opened_by']} (event #{r['open_position']})"),
-        ("Reason", r["reason"]), ("Owner when opened", r["owner_at_open"] or "none (pooled)"),
-        ("Outcome", f"{r['outcome']} by {r['resolved_by']} at {r['resolved_at']} (event #{r['resolved_position']})"
-         if r["outcome"] else "not yet resolved"),
-        ("Awarded to", r["awarded_to"]), ("Rationale", r["rationale"]),
-        ("Lead now", _where(now)),
+        (_("Lead"), r["lead"]),
+        (_("Customer"), ", ".join(f"{k} {v}" for k, v in now["attributes"].items()) or None),
+        (_("Opened"), _("{at} by {actor} (event #{position})", at=r["opened_at"], actor=r["opened_by"],
+                        position=r["open_position"])),
+        (_("Reason"), r["reason"]), (_("Owner when opened"), r["owner_at_open"] or _("none (pooled)")),
+        (_("Outcome"), _("{outcome} by {actor} at {at} (event #{position})", outcome=gettext(r["outcome"]),
+                         actor=r["resolved_by"], at=r["resolved_at"], position=r["resolved_position"])
+         if r["outcome"] else _("not yet resolved")),
+        (_("Awarded to"), r["awarded_to"]), (_("Rationale"), r["rationale"]),
+        (_("Lead now"), _where(now)),
     ]
 
 
 def _where(now: dict[str, Any]) -> str:
     if now["owner"] is None:
-        return f"unowned, in pool {now['pool']}"
-    return f"{'converted, ' if now['status'] == 'converted' else ''}held by {now['owner']} (pool {now['pool']})"
+        return _("unowned, in pool {pool}", pool=now["pool"])
+    if now["status"] == "converted":
+        return _("converted, held by {owner} (pool {pool})", owner=now["owner"], pool=now["pool"])
+    return _("held by {owner} (pool {pool})", owner=now["owner"], pool=now["pool"])
 
 
 # --- the SVG timeline -----------------------------------------------------------------------
@@ -142,7 +152,7 @@ def timeline(r: dict[str, Any]) -> str:
         return TOP + LANE * lanes.index(rep)
 
     out = [f'<svg class="timeline" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="ownership timeline">']
+           f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(_("ownership timeline"))}">']
     ticks = _ticks(start, end, 5)
     for n, tick in enumerate(ticks):
         tx = x(format_time(tick))
@@ -154,7 +164,8 @@ def timeline(r: dict[str, Any]) -> str:
         out.extend(_lane(r, rep, y(rep), x, plot))
     for n, d in enumerate(e["dispute_events"]):
         dx, label_y = x(d["occurred_at"]), TOP - 14 - 11 * (n % 2)
-        label = "dispute opened" if d["type"] == "DisputeOpened" else f"ruling: {d.get('outcome')}"
+        label = _("dispute opened") if d["type"] == "DisputeOpened" else _("ruling: {outcome}",
+                                                                             outcome=gettext(d["outcome"]) if d.get("outcome") else "")
         tip = escape(f"#{d['position']} {d['type']} at {d['occurred_at']} by {d['actor']}")
         out.append(f'<g class="dispute-mark"><line x1="{dx:.1f}" y1="{label_y + 3}" x2="{dx:.1f}" y2="{height - 24}"/>'
                    + (f'<text x="{dx - 3:.1f}" y="{label_y}" text-anchor="end">' if dx > WIDTH - 160
@@ -184,7 +195,7 @@ def _lane(r: dict[str, Any], rep: str, ly: float, x: Callable[[str | None], floa
                                                          if i["to"] else "")))
             if i.get("converted_at"):
                 cx = x(i["converted_at"])
-                tip = escape(f"converted by {rep} (deal {i['deal']}) at {i['converted_at']}")
+                tip = escape(_("converted by {rep} (deal {deal}) at {at}", rep=rep, deal=i["deal"], at=i["converted_at"]))
                 out.append(f'<rect class="mark deal" x="{cx - 6:.1f}" y="{ly + 10:.1f}" width="12" height="12">'
                            f"<title>{tip}</title></rect>")
     for a in e["attempts"]:
@@ -203,7 +214,8 @@ def _lane(r: dict[str, Any], rep: str, ly: float, x: Callable[[str | None], floa
             continue
         fx, fy = x(f["occurred_at"]), ly + 33
         kind = "follow" if f["lead"] == r["lead"] else "follow dup-follow"
-        tip = escape(f"#{f['position']} follow-up on {f['lead']} by {f['channel']} at {f['occurred_at']}: {f['note']}")
+        tip = escape(_("#{position} follow-up on {lead} by {channel} at {at}: {note}", position=f["position"],
+                       lead=f["lead"], channel=f["channel"], at=f["occurred_at"], note=f["note"]))
         out.append(f'<path class="mark {kind}" d="M{fx:.1f},{fy - 5} l5,5 l-5,5 l-5,-5 z"><title>{tip}</title></path>')
     out.append("</g>")
     return out
@@ -233,9 +245,9 @@ def _short(t: datetime) -> str:
 
 
 def _legend() -> str:
-    items = [("own", "owned this lead"), ("dup", "held a duplicate lead"), ("ok", "claim / assignment accepted"),
-             ("refused", "attempt refused"), ("follow", "follow-up"), ("deal", "converted"),
-             ("dispute", "dispute opened / ruled")]
+    items = [("own", _("owned this lead")), ("dup", _("held a duplicate lead")),
+             ("ok", _("claim / assignment accepted")), ("refused", _("attempt refused")), ("follow", _("follow-up")),
+             ("deal", _("converted")), ("dispute", _("dispute opened / ruled"))]
     return "<p class='legend'>" + " ".join(
         f"<span><i style='background:{COLORS[k]}'></i>{escape(text)}</span>" for k, text in items) + "</p>"
 
@@ -246,19 +258,20 @@ def _cell(value: Any) -> str:
     if value is None or value == "":
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     return escape(str(value))
 
 
-def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], empty: str = "None.",
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], empty: str = N_("None."),
            row_class: Any = None) -> str:
+    """Headings and `empty` are marked messages (`N_`), translated here."""
     if not rows:
-        return f"<p class='empty'>{escape(empty)}</p>"
-    head = "".join(f"<th>{escape(h)}</th>" for _, h in columns)
+        return f"<p class='empty'>{escape(gettext(empty))}</p>"
+    head = "".join(f"<th>{escape(gettext(h))}</th>" for _key, h in columns)
     body = []
     for row in rows:
         cls = row_class(row) if row_class else ""
-        body.append(f"<tr class='{cls}'>" + "".join(f"<td>{_cell(row.get(k))}</td>" for k, _ in columns) + "</tr>")
+        body.append(f"<tr class='{cls}'>" + "".join(f"<td>{_cell(row.get(k))}</td>" for k, _head in columns) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -268,8 +281,8 @@ def _pairs(pairs: list[tuple[str, Any]]) -> str:
 
 
 CSS = f"""
-body {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei",
-       "Noto Sans CJK SC", "Source Han Sans SC", sans-serif; color: #222; margin: 24px auto;
+body {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Source Han Sans SC",
+       "PingFang SC", "Microsoft YaHei", sans-serif; color: #222; margin: 24px auto;
        max-width: 1040px; padding: 0 12px; }}
 h1 {{ font-size: 22px; margin: 0 0 12px; }} h2 {{ font-size: 16px; margin: 26px 0 8px;
        border-bottom: 1px solid #ddd; padding-bottom: 3px; }}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from ledger.errors import InvalidInput
+from ledger.i18n import _
 
 # --- durations and counts -------------------------------------------------------------------
 
@@ -50,19 +51,19 @@ RULE_LIMITS = {
 def parse_duration(text: str | int, name: str = "duration") -> int:
     """'90m', '12h', '30d' (a bare number means days) -> seconds, at most 3650d."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
-        raise InvalidInput(f"invalid {name} {_quote(str(text))}: write it like 90m, 12h or 30d")
+        raise InvalidInput(_("invalid {name} {text}: write it like 90m, 12h or 30d", name=name, text=_quote(str(text))))
     if isinstance(text, int):
         seconds = text
         if seconds < 0:
-            raise InvalidInput(f"{name} must not be negative")
+            raise InvalidInput(_("{name} must not be negative", name=name))
     else:
         m = _DURATION.match(text)
         if not m:
-            raise InvalidInput(f"invalid {name} {_quote(text)}: write it like 90m, 12h or 30d")
+            raise InvalidInput(_("invalid {name} {text}: write it like 90m, 12h or 30d", name=name, text=_quote(text)))
         digits = m.group(1).lstrip("0") or "0"  # no int() of a huge number: it is too long anyway
         seconds = MAX_DURATION + 1 if len(digits) > 12 else int(digits) * _UNITS[m.group(2)]
     if seconds > MAX_DURATION:
-        raise InvalidInput(f"{name} {_quote(str(text))} is too long: at most 3650d")
+        raise InvalidInput(_("{name} {text} is too long: at most 3650d", name=name, text=_quote(str(text))))
     return seconds
 
 
@@ -70,9 +71,10 @@ def parse_count(value: str | int, name: str = "count", minimum: int = 0) -> int:
     """A whole number from `minimum` to 1,000,000."""
     number = _whole(value)
     if number is None:
-        raise InvalidInput(f"{name} must be a whole number, not {_quote(str(value))}")
+        raise InvalidInput(_("{name} must be a whole number, not {value}", name=name, value=_quote(str(value))))
     if not minimum <= number <= MAX_COUNT:
-        raise InvalidInput(f"{name} must be from {minimum} to {MAX_COUNT:,}, not {_quote(str(value))}")
+        raise InvalidInput(_("{name} must be from {minimum} to {maximum}, not {value}", name=name, minimum=minimum,
+                              maximum=format(MAX_COUNT, ","), value=_quote(str(value))))
     return number
 
 
@@ -165,7 +167,8 @@ def parse_time(text: str | datetime | None, name: str = "--at") -> datetime | No
         return value.astimezone(UTC)
     except (ValueError, OverflowError):  # overflow: year 1 or 9999 moved into UTC
         raise InvalidInput(
-            f"invalid time for {name}: {_quote(str(text))}; use ISO 8601, e.g. 2026-03-02T09:00:00Z"
+            _("invalid time for {name}: {text}; use ISO 8601, e.g. 2026-03-02T09:00:00Z", name=name,
+              text=_quote(str(text)))
         ) from None
 
 
@@ -175,12 +178,13 @@ def check_at(at: datetime, now: datetime, *, not_before: Iterable[tuple[str, dat
     store's clock), and never before what it concerns existed: each `(what, time)` of
     `not_before` reads as "--at ... is earlier than {what} ({time})". Returns `at`."""
     if at > now + FUTURE_SLACK:
-        raise InvalidInput(f"{name} {format_time(at)} is in the future: more than 5 minutes after "
-                           f"the store's clock ({format_time(now)})", at=format_time(at),
+        raise InvalidInput(_("{name} {at} is in the future: more than 5 minutes after the store's clock ({now})",
+                             name=name, at=format_time(at), now=format_time(now)), at=format_time(at),
                            now=format_time(now))
     for what, earliest in not_before:
         if earliest is not None and at < earliest:
-            raise InvalidInput(f"{name} {format_time(at)} is earlier than {what} ({format_time(earliest)})",
+            raise InvalidInput(_("{name} {at} is earlier than {what} ({earliest})", name=name, at=format_time(at),
+                                 what=what, earliest=format_time(earliest)),
                                at=format_time(at), earliest=format_time(earliest))
     return at
 
