@@ -1,4 +1,4 @@
-"""click commands and options whose help texts follow the active language (SPEC §9).
+"""click commands and options whose help texts follow the active language.
 
 click reads `help` when it renders help, which is after `--lang` has been parsed. These classes
 keep the English text and hand out its translation on every read, so help strings and docstrings

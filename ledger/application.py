@@ -133,7 +133,7 @@ class Ledger:
         """Import (line, fields) rows; a row given as a string is a parse error for that line.
 
         Rows are appended in batches, each all or nothing; a re-run skips leads that already exist.
-        A row with an `owner` is a lead he holds already (SPEC section 6). With `dry_run`, every
+        A row with an `owner` is a lead he holds already. With `dry_run`, every
         check is made and nothing written. Ctrl-C raises `ImportInterrupted` (a KeyboardInterrupt)
         whose `report` counts what was committed.
         """
@@ -210,7 +210,7 @@ class Ledger:
         return self.queries.holdings(rep, at, upto)
 
     def report(self, start: When, end: When, pool: str | None = None, rep: str | None = None) -> Result:
-        """What happened in the business-time period [start, end) (SPEC section 5)."""
+        """What happened in the business-time period [start, end)."""
         return self.period.report(start, end, pool, rep)
 
     def explain(self, lead_id: str, at: When = None) -> Result:

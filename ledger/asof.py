@@ -1,4 +1,4 @@
-"""`lead show` and `pool show`, now or as of a moment (SPEC section 5), on any store.
+"""`lead show` and `pool show`, now or as of a moment, on any store.
 
 As of a moment, a lead is its own stream replayed to that moment, judged against its pool's
 stream replayed alike; a pool's pooled leads come from the read models replayed over the

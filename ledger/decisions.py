@@ -1,6 +1,6 @@
 """Pure decisions: state + command + time -> events, or an error.
 
-Nothing here reads a clock or touches storage. A refusal that SPEC rule 7 says must be
+Nothing here reads a clock or touches storage. A refusal that must be
 recorded comes back as a `ClaimRefused` / `AssignmentRefused` event; other refusals raise.
 """
 
@@ -18,7 +18,7 @@ from ledger.values import add, check_at, day_of, format_duration, format_time
 HOLDERS = ("rep", "manager")
 ROLES = ("admin", "manager", "rep", "auditor")
 
-# Which roles may run each write command (SPEC §1, Actors and roles).
+# Which roles may run each write command (README: roles).
 ALLOWED = {
     "person.add": ("admin",),
     "person.deactivate": ("admin",),
@@ -419,7 +419,7 @@ def hand_over(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, a
 
 def erase_personal_data(by: Person, lead: Lead, at: datetime, reason: str, *, erased: bool,
                         plaintext_in_log: bool) -> ev.PersonalDataErased:
-    """Erase a lead's personal data (SPEC section 7); once only."""
+    """Erase a lead's personal data; once only."""
     if erased:
         raise Refused("already_erased", _("the personal data of lead {lead} is already erased", lead=lead.id),
                       lead=lead.id)

@@ -1,4 +1,4 @@
-"""`lead erase`: a lead's personal data erased for good (SPEC section 7).
+"""`lead erase`: a lead's personal data erased for good.
 
 It deletes the lead's data key (its sealed fields can never be opened again) and its
 duplicate-check hashes, blanks its follow-up notes in the read models, and records

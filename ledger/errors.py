@@ -1,4 +1,4 @@
-"""One hierarchy of errors, each with its SPEC error code and exit status."""
+"""One hierarchy of errors, each with its error code and exit status (README: exit statuses)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import msgspec
 
 
 class Rules(msgspec.Struct, frozen=True, kw_only=True):
-    """A pool's rules; durations are whole seconds, 0 meaning 'none' where the SPEC says so."""
+    """A pool's rules; durations are whole seconds, 0 meaning 'none' where the rules table allows it."""
 
     claim_limit: int = 50
     daily_claim_limit: int = 0
@@ -105,7 +105,7 @@ class LeadClaimed(Event, frozen=True, kw_only=True):
 
 
 class Refusal(Event, frozen=True, kw_only=True):
-    """A claim or assignment refused by a rule, kept as evidence (SPEC rule 7): the reason,
+    """A claim or assignment refused by a rule, kept as evidence: the reason,
     and for `lead_owned` the owner and the position of the event that made him owner."""
 
     lead: str

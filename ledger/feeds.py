@@ -62,7 +62,7 @@ class Feeds:
         """The columns and rows of a read model (after a catch-up), or of the events after
         position `since` (the change feed, in position order). Checks run before any row.
 
-        As of `at` or `upto` (SPEC section 5), a read model's rows are those of its tables
+        As of `at` or `upto`, a read model's rows are those of its tables
         rebuilt over the events of that moment, in one pass (`projections.replay`)."""
         self.store.ensure_ready()
         moment = resolve(self.store, clock or (lambda: None), at, upto)

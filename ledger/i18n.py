@@ -1,4 +1,4 @@
-"""The language of everything meant for a person (SPEC §9), in one small module.
+"""The language of everything meant for a person, in one small module.
 
 Messages are written once, in English, with named placeholders, and translated when shown:
 

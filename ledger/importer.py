@@ -1,4 +1,4 @@
-"""lead import: the rows of a lead file into the ledger (SPEC section 6).
+"""lead import: the rows of a lead file into the ledger.
 
 Rows go in batches, each appended all or nothing (`Store.append_bulk`); a re-run skips the
 leads already in. A plain row is one `LeadAdded`. A row with an `owner` is a lead a rep

@@ -1,4 +1,4 @@
-"""Reading lead files for `lead import`: CSV, Excel .xlsx or JSON Lines (SPEC section 6).
+"""Reading lead files for `lead import`: CSV, Excel .xlsx or JSON Lines.
 
 `read_rows` checks the file as a whole first — what it is (by content, not by name), its
 encoding, its header — so an unreadable file imports nothing at all. Then its rows come out,

@@ -1,4 +1,4 @@
-"""A moment of the past to answer as of (SPEC section 5), and the states of streams then.
+"""A moment of the past to answer as of, and the states of streams then.
 
 `--at T` is business time: the events with `occurred_at` <= T, backdated ones recorded later
 included. `--upto N` is recorded time: the events at positions <= N. The "now" of an answer as

@@ -1,4 +1,4 @@
-"""`report --from T1 --to T2`: what happened in a business-time period [T1, T2) (SPEC section 5).
+"""`report --from T1 --to T2`: what happened in a business-time period [T1, T2).
 
 One pass over the log. Each lead's place (pool, owner) is followed twice: with the events done
 before T1 (the start) and with those done before T2 (the end); within one lead events never go

@@ -105,6 +105,6 @@ class Pools:
 
 
 def with_rules(base: ev.Rules, changes: dict[str, Any]) -> ev.Rules:
-    """`base` with the rules named in `changes` (None: unchanged), each within SPEC's limits."""
+    """`base` with the rules named in `changes` (None: unchanged), each within the limits of input."""
     values = {name: parse_rule(name, value) for name, value in changes.items() if value is not None}
     return msgspec.structs.replace(base, **values)

@@ -1,4 +1,4 @@
-"""Personal data sealed per lead (SPEC section 7): keys, AEAD, and keyed hashes. No I/O.
+"""Personal data sealed per lead: keys, AEAD, and keyed hashes. No I/O.
 
 A lead's `contact`, `phone`, `email` and its follow-up notes go into events only as
 AES-256-GCM ciphertext under a key of the lead's own. The associated data is the event's

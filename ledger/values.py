@@ -37,7 +37,7 @@ def _whole(value: object) -> int | None:
 # A rule's limits: (kind, smallest value other than 0, whether 0 is allowed). A duration of 0
 # switches its rule off (idle/hold: never recycle; cooldown: none; warn_before: no early
 # warning), as the decisions read it. A claim_limit of 0 is a pool nobody may claim from
-# (SPEC: counts are 0 to 1,000,000).
+# (counts are 0 to 1,000,000).
 RULE_LIMITS = {
     "claim_limit": ("count", 0, True),
     "daily_claim_limit": ("count", 1, True),
@@ -79,7 +79,7 @@ def parse_count(value: str | int, name: str = "count", minimum: int = 0) -> int:
 
 
 def parse_rule(name: str, value: str | int) -> int:
-    """One rule's value (seconds for durations), within SPEC's limits of input."""
+    """One rule's value (seconds for durations), within the limits of input."""
     if name not in RULE_LIMITS:
         raise InvalidInput(f"unknown rule {name!r}")
     kind, smallest, zero_ok = RULE_LIMITS[name]

@@ -1,4 +1,4 @@
-"""The tables beside the event log that personal data needs (SPEC section 7): each lead's
+"""The tables beside the event log that personal data needs: each lead's
 data key, and the secret of the duplicate check's keyed hashes. A key can be deleted (an
 erasure); an event cannot.
 
