@@ -1,4 +1,4 @@
-"""As-of reads (SPEC section 5): `holdings REP --at T` and `--upto N` against `holdings REP`
+"""As-of reads: `holdings REP --at T` and `--upto N` against `holdings REP`
 now, and `export holdings --at T` (a replay of the log up to T) against `project --rebuild`.
 
 The log: leads claimed, followed up and released by rotating reps one after another over

@@ -1,4 +1,4 @@
-"""The `leadledger` command line on SQLite and PostgreSQL: JSON shapes (SPEC §3), exit codes,
+"""The `leadledger` command line on SQLite and PostgreSQL: JSON shapes, exit codes,
 stdout versus stderr, help for every command, and the demo."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`lead import` of an old CRM's export through the command line, on SQLite and PostgreSQL:
 Chinese GBK CSV and Excel files with owners and times, --tz, --dry-run, the rejects file read
-back and imported again, and Ctrl-C to a real process (SPEC section 6)."""
+back and imported again, and Ctrl-C to a real process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command line in both languages (SPEC §9): `--help` of every command, messages, tables
+"""The command line in both languages: `--help` of every command, messages, tables
 and the demo follow `--lang` or the locale; machine output (JSON apart from an error's
 `message`, exit statuses) does not."""
 
@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from commands.tables import display_width
 from ledger import i18n
 from ledger.application import Ledger
 from tests.conftest import T0, Run, drop_schema, pg_url, run_cli
+from tests.unit.test_i18n import _column_starts
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 T1 = "2026-03-02T10:00:00Z"
@@ -198,14 +198,7 @@ def test_a_table_in_both_languages(store_url, query):
                        drop={"now"})  # a query as of now names its own now
 
 
-def column_starts(line: str, cells: list[str]) -> list[int]:
-    """The display column where each cell starts in a printed line."""
-    starts, at = [], 0
-    for cell in cells:
-        at = line.index(cell, at)
-        starts.append(display_width(line[:at]))
-        at += len(cell)
-    return starts
+column_starts = _column_starts  # the display column where each cell starts in a printed line
 
 
 def test_tables_line_up_with_chinese_and_latin_text(store_url):

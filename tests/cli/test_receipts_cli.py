@@ -1,4 +1,4 @@
-"""`keygen` and `verify-receipt` (SPEC section 8): they need no store; exit 0, 2 and 6; JSON shapes.
+"""`keygen` and `verify-receipt`: they need no store; exit 0, 2 and 6; JSON shapes.
 Receipts are built from real stored events on SQLite and PostgreSQL."""
 
 from __future__ import annotations

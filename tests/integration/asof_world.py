@@ -1,4 +1,4 @@
-"""A world with backdated corrections, for the as-of tests (SPEC section 5).
+"""A world with backdated corrections, for the as-of tests.
 
 Up to position `checkpoint` the ledger said: alice holds L-1 (claimed 03-10), bob holds L-3
 (claimed 03-11). Recorded after it, with earlier business times: a manager reassigned L-3 to

@@ -1,4 +1,4 @@
-"""As of any moment (SPEC section 5): --at (business time) against --upto (recorded time)."""
+"""As of any moment: --at (business time) against --upto (recorded time)."""
 
 from __future__ import annotations
 

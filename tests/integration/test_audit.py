@@ -120,7 +120,7 @@ def test_history_shape_and_timeline(world, store_url):
 
 
 def test_history_marks_backdated_only_when_more_than_five_minutes_off(ledger):
-    # An --at more than 5 minutes ahead of the store's clock is refused now (SPEC "Time"), so
+    # An --at more than 5 minutes ahead of the store's clock is refused now, so
     # the backdated event is the one more than 5 minutes behind it.
     now = ledger.clock()
     ledger.add_person("root", "alice", "A", "rep", at=now - timedelta(minutes=20))

@@ -1,6 +1,6 @@
-"""Limits of input and of time, the last admin, and the store's own defences (SPEC 1 "Time",
-"Limits of input", rule 10; SPEC 2), on both backends. Every refusal is checked for its exit
-status, its error code, and that nothing but the refusal record was written."""
+"""Limits of input and of time, the last admin, and the store's own defences, on both
+backends. Every refusal is checked for its exit status, its error code, and that nothing but
+the refusal record was written."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`Ledger.import_leads` of leads reps already hold, and its dry run, on SQLite and PostgreSQL
-(SPEC section 6). See tests/conftest.py for the `world` fixture."""
+"""`Ledger.import_leads` of leads reps already hold, and its dry run, on SQLite and PostgreSQL.
+See tests/conftest.py for the `world` fixture."""
 
 from __future__ import annotations
 

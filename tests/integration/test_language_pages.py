@@ -1,8 +1,7 @@
-"""The ledger's own messages, the demo's story and both HTML pages in the reader's language (SPEC §9)."""
+"""The ledger's own messages, the demo's story and both HTML pages in the reader's language."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -13,7 +12,7 @@ from ledger import i18n
 from ledger.errors import Refused
 from tests.conftest import run_cli
 from tests.integration.test_disputes import clash, t
-from tests.integration.test_report import CHROMIUM, IN_CI, chromium
+from tests.integration.test_report import CHROMIUM, IN_CI, chromium, probed
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 HAS_CJK_FONT = shutil.which("fc-list") is not None and "Noto Sans CJK SC" in subprocess.run(
@@ -103,14 +102,7 @@ addEventListener('load', () => {
 
 
 def look_at(page, tmp_path) -> dict:
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    done = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
-    assert done.returncode == 0, done.stderr
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
-    assert found, done.stdout[-2000:]
-    seen = json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-                      .replace("&amp;", "&"))
+    seen = probed(page, PROBE, tmp_path)
     png = tmp_path / "page.png"
     shot = chromium(tmp_path, f"--screenshot={png}", "--window-size=1100,1400", page.as_uri())
     assert shot.returncode == 0, shot.stderr

@@ -1,4 +1,4 @@
-"""The Python API (`Ledger`) on SQLite and PostgreSQL: SPEC §1 rules, check order, time, import.
+"""The Python API (`Ledger`) on SQLite and PostgreSQL: the domain rules, check order, time, import.
 
 The `world` fixture (tests/conftest.py): pool `east` (claim_limit 2, idle 10d, hold 30d,
 cooldown 7d, warn 2d) with mgr, alice, bob, carol; pool `west` (defaults) with mgr and dave;

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 
 from ledger.errors import LedgerError
 from tests.conftest import event_count, run_cli
-from tests.integration.test_report import chromium, needs_browser
+from tests.integration.test_report import chromium, needs_browser, probed
 
 FROM, TO = "2026-03-05T00:00:00Z", "2026-03-20T00:00:00Z"
 ZERO = {"held_at_start": 0, "held_at_end": 0, "claims": 0, "refused": {}, "assigned_in": 0, "reassigned_in": 0,
@@ -111,13 +108,7 @@ addEventListener('load', () => {
 
 @needs_browser
 def test_page_charts_in_a_browser(page, tmp_path):
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    done = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
-    assert done.returncode == 0, done.stderr
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
-    assert found, done.stdout[-2000:]
-    laid = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    laid = probed(page, PROBE, tmp_path)
     assert laid["fetched"] == 0
     charts = {c["title"]: c for c in laid["charts"]}
     assert charts["Pool east"]["points"] == 7 and charts["Pool west"]["points"] == 1

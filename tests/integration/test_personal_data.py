@@ -1,4 +1,4 @@
-"""Personal data (SPEC section 7): sealed in every event, erased by deleting the lead's key.
+"""Personal data: sealed in every event, erased by deleting the lead's key.
 
 Every test runs on SQLite and PostgreSQL. "Nowhere" is checked by reading every row of every
 table of the store (and on SQLite the file's and its write-ahead log's bytes too).

@@ -1,4 +1,4 @@
-"""Every read command on a store that may not be written (SPEC section 2): an auditor's
+"""Every read command on a store that may not be written: an auditor's
 read-only copy of a SQLite file, a PostgreSQL role with SELECT only. The read models are
 behind the log, so each answer must come from the events, and nothing may be written."""
 

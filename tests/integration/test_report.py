@@ -56,6 +56,19 @@ def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=120, check=False)
 
 
+def probed(page, probe: str, tmp_path) -> dict:
+    """Load `page` with the `probe` script added in headless Chromium; what the probe saw of
+    the laid-out page (the JSON it put in <pre id="probe">)."""
+    copy = tmp_path / "probe.html"
+    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", probe + "</body>"), encoding="utf-8")
+    done = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", copy.as_uri())
+    assert done.returncode == 0, done.stderr
+    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
+    assert found, done.stdout[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+                      .replace("&amp;", "&"))
+
+
 @pytest.fixture
 def report(world, store_url, tmp_path):
     clash(world)
@@ -78,13 +91,7 @@ def test_report_is_self_contained(report):
 
 @needs_browser
 def test_report_renders_with_one_lane_per_rep(report, tmp_path):
-    probe = tmp_path / "probe.html"
-    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    done = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
-    assert done.returncode == 0, done.stderr
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
-    assert found, done.stdout[-2000:]
-    laid = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    laid = probed(report, PROBE, tmp_path)
     lanes = {lane["rep"]: lane for lane in laid["lanes"]}
     # bob worked the customer first (under duplicate lead L-1B), then alice claimed L-1
     assert [lane["rep"] for lane in laid["lanes"]] == ["bob", "alice"]

@@ -3,7 +3,7 @@
 Each process opens its own ledger on the shared store; all are released together by a
 barrier. In the "forced" variants each process also holds its first append until every
 process has read and decided, so the losers certainly hit a version conflict and must
-re-read and decide again inside the ledger. Whatever the interleaving, SPEC rules 1 and 2
+re-read and decide again inside the ledger. Whatever the interleaving, the rules "at most one owner" and "claim_limit"
 hold, the loser sees an ordinary refusal (recorded where rule 7 says so), no write is
 lost, and the hash chains verify.
 """
@@ -169,7 +169,7 @@ def six_leads_checked(store_url, alice, reports, before, forced) -> None:
 # --- 3. a storm of mixed commands ----------------------------------------------------------------
 
 # The refusals each command may meet in the storm; those of claim, assign and reassign are
-# recorded (SPEC rule 7), a refused release writes nothing.
+# recorded, a refused release writes nothing.
 ALLOWED = {
     "claim": {"lead_owned", "claim_limit_reached"},
     "release": {"not_owner", "lead_pooled"},

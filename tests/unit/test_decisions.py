@@ -121,7 +121,7 @@ def refusal(events) -> str:
 
 # --- roles ----------------------------------------------------------------------------------
 
-# SPEC §1, Actors and roles (only reps and managers hold leads).
+# Actors and roles (only reps and managers hold leads).
 EXPECTED_ROLES = {
     "person.add": {"admin"}, "person.deactivate": {"admin"}, "pool.create": {"admin"},
     "pool.rules": {"admin"}, "pool.grant": {"admin"}, "pool.revoke": {"admin"},
@@ -485,7 +485,7 @@ def test_deadline_under_a_later_rule_change():
 
 def test_rule_change_after_the_deadline_passed_is_in_force_from_its_time():
     """Overdue under v1 on day 10, unswept; a rule change on day 11 extends it. From then on the
-    later rule version governs (SPEC rule 8), so a sweep before the change recycles, after does not."""
+    later rule version governs, so a sweep before the change recycles, after does not."""
     longer = ev.Rules(claim_limit=2, idle_limit=20 * DAY, hold_limit=30 * DAY)
     p = pool(changes=((t(11), longer),))
     history = lead(claimed("alice", 0))

@@ -1,4 +1,4 @@
-"""Language selection, translated messages and help, width-aware tables, and the catalogue (SPEC §9)."""
+"""Language selection, translated messages and help, width-aware tables, and the catalogue."""
 
 from __future__ import annotations
 

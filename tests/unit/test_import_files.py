@@ -1,4 +1,4 @@
-"""The file layer of `lead import` (SPEC section 6), on files each test makes: encodings,
+"""The file layer of `lead import`, on files each test makes: encodings,
 separators, workbooks known by content, Chinese headers, --map, --tz, per-row checks, the
 rejects file and the Excel export. No store is involved."""
 

@@ -1,4 +1,4 @@
-"""SPEC §1 "Limits of input" and "Time": durations, counts, rule values, positions, ids, phones,
+"""The limits of input and of time: durations, counts, rule values, positions, ids, phones,
 the time checks, and the refusals that come with them (last_admin)."""
 
 from __future__ import annotations
