@@ -34,7 +34,10 @@ class Rebuild:
         self.tables.ensure()
         with self.store.writing() as cur:
             db = self.tables.db(cur, REBUILD)
-            db.exec("DELETE FROM {tracking} WHERE name = %s", [NAME + REBUILD])  # lock order: row first
+            # Lock order: the live tracking row first (it always exists, so a second rebuild
+            # starting now waits here rather than creating the same tables beside this one).
+            db.exec("UPDATE {tracking} SET position = position WHERE name = %s", [NAME])
+            db.exec("DELETE FROM {tracking} WHERE name = %s", [NAME + REBUILD])
             for table in self.tables.table_names():
                 db.exec(f"DROP TABLE IF EXISTS {{{table}}}")
             self.tables.create(db, REBUILD, every_index=False)

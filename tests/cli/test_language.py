@@ -223,10 +223,13 @@ def test_demo_in_both_languages(backend, store_url, twin_store):
     answers = {"en": run_cli(store_url, "--lang", "en", "demo"), "zh": run_cli(twin_store, "--lang", "zh", "demo")}
     assert answers["en"].code == answers["zh"].code == 0
 
-    def neutral(answer: Run) -> dict:  # each names its own store
-        return {k: v for k, v in answer.json.items() if k != "store"}
+    def neutral(answer: Run) -> dict:  # each names its own store; the story is told to a person
+        return {k: v for k, v in answer.json.items() if k not in ("store", "story")}
 
     assert neutral(answers["en"]) == neutral(answers["zh"])
+    assert len(answers["en"].json["story"]) == len(answers["zh"].json["story"])
+    assert CHINESE.search(" ".join(answers["zh"].json["story"])) and not CHINESE.search(
+        " ".join(line.replace("公海", "") for line in answers["en"].json["story"]))
     if backend == "postgresql":  # told once more: each in a fresh schema of its own
         return
     plain = {lang: run_cli(f"sqlite:///{store.split(':///', 1)[1]}.{lang}", "--lang", lang, "demo", as_json=False)

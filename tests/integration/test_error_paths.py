@@ -244,8 +244,6 @@ def test_two_rebuilds_at_once_on_sqlite(world, store_url, backend):
     two_rebuilds_at_once(world, store_url)
 
 
-@pytest.mark.xfail(strict=True, reason="two rebuilds at once on PostgreSQL: both create the same *__rebuild "
-                                       "tables and one fails with store_unavailable (duplicate key in pg_type)")
 def test_two_rebuilds_at_once_on_postgresql(world, store_url, backend):
     if backend != "postgresql":
         pytest.skip("PostgreSQL only")

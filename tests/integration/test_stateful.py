@@ -44,7 +44,7 @@ COOLDOWN = timedelta(days=1)
 WARN = timedelta(hours=12)
 # PostgreSQL's round trips make each example several times dearer: fewer there by default.
 EXAMPLES = {backend: int(os.environ.get("LEADLEDGER_STATEFUL_EXAMPLES", default))
-            for backend, default in (("sqlite", "30"), ("postgresql", "15"))}
+            for backend, default in (("sqlite", "30"), ("postgresql", "30"))}
 STEPS = 50
 
 REACHED: Counter = Counter()  # (command, outcome) -> times, over every example of a run
