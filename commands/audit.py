@@ -7,6 +7,7 @@ import click
 from commands import helptext
 from commands.output import App, label, pass_app
 from commands.tables import fields, table
+from ledger import refusals
 from ledger.i18n import N_, _, gettext, ngettext
 from ledger.period_html import write_page
 
@@ -100,7 +101,7 @@ def _describe(e: dict) -> str:  # noqa: PLR0911 - one sentence per event type
         return _("{rep} (rules v{version})", rep=e["rep"], version=e["rules_version"])
     if t == "LeadReassigned":
         return _("{from_rep} -> {rep}: {reason} (rules v{version})", from_rep=e["from_rep"], rep=e["rep"],
-                 reason=e["reason"], version=e["rules_version"])
+                 reason=refusals.reword(e["reason"]), version=e["rules_version"])
     if t in ("ClaimRefused", "AssignmentRefused"):
         if e.get("owner") and e.get("owner_since_position"):
             return _("{rep} refused: {reason}, owner {owner} since #{position}", rep=e["rep"], reason=e["reason"],
@@ -110,7 +111,7 @@ def _describe(e: dict) -> str:  # noqa: PLR0911 - one sentence per event type
         return _("{rep} refused: {reason}", rep=e["rep"], reason=e["reason"])
     if t in ("LeadReleased", "LeadReturned"):
         if e.get("reason"):
-            return _("{rep} -> pool {pool}: {reason}", rep=e["rep"], pool=e["pool"], reason=e["reason"])
+            return _("{rep} -> pool {pool}: {reason}", rep=e["rep"], pool=e["pool"], reason=refusals.reword(e["reason"]))
         return _("{rep} -> pool {pool}", rep=e["rep"], pool=e["pool"])
     if t == "LeadRecycled":
         return _("{rep} -> pool: {rule} passed {deadline} (rules v{version})", rep=e["rep"], rule=e["rule"],

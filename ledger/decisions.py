@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ledger import events as ev
+from ledger import refusals
 from ledger.errors import InvalidInput, LastAdmin, PermissionDenied, Refused
-from ledger.i18n import N_, _, english, gettext, reword
+from ledger.i18n import _, english
 from ledger.state import CONVERTED, HELD, POOLED, Desk, Lead, Person, Pool, RuleVersion
 from ledger.values import add, check_at, day_of, format_duration, format_time
 
@@ -45,31 +46,10 @@ ALLOWED = {
 def authorise(actor: Person, command: str) -> None:
     if actor.role not in ALLOWED[command]:
         raise PermissionDenied(
-            _("{actor} is {a_role} and may not {action}", actor=actor.id, a_role=a_role(actor.role),
+            _("{actor} is {a_role} and may not {action}", actor=actor.id, a_role=refusals.a_role(actor.role),
               action=command.replace(".", " ")),
             actor=actor.id, role=actor.role,
         )
-
-
-A_ROLE = {"admin": N_("an admin"), "manager": N_("a manager"), "rep": N_("a rep"),
-          "auditor": N_("an auditor")}
-
-# Refusals recorded in events keep their English text (`english`); `reword` shows them translated.
-REFUSALS = (
-    N_("lead {lead} is converted by {owner}"),
-    N_("lead {lead} is owned by {owner} since event #{position} ({since})"),
-    N_("{rep} already holds {held} leads of pool {pool} (claim_limit {claim_limit}, rules v{version})"),
-    N_("{person} is not a member of pool {pool}"),
-    N_("lead {lead} left {rep} at {left_at}; cooldown {cooldown} runs until {until}"),
-    N_("{rep} already claimed {claimed} leads of pool {pool} on {day} "
-       "(daily_claim_limit {daily}, rules v{version})"),
-    N_("lead {lead} is in pool {pool}, not held"),
-)
-
-
-def a_role(role: str) -> str:
-    """The role with its article ("an admin"), in the reader's language."""
-    return gettext(A_ROLE[role]) if role in A_ROLE else role
 
 
 def check_time(lead: Lead, at: datetime) -> None:
@@ -115,7 +95,7 @@ def check_member(actor: Person, pool: Pool) -> None:
 def check_holder(person: Person) -> None:
     if person.role not in HOLDERS:
         raise InvalidInput(_("{person} is {a_role}; only reps and managers hold leads", person=person.id,
-                             a_role=a_role(person.role)),
+                             a_role=refusals.a_role(person.role)),
                            person=person.id)
     if not person.active:
         raise Refused("actor_inactive", _("{person} is deactivated", person=person.id), person=person.id)
@@ -140,10 +120,10 @@ def _facts(details: dict) -> dict:
 
 def _owned_refusal(lead: Lead) -> tuple[str, str, dict]:
     if lead.status == CONVERTED:
-        return "lead_converted", english(REFUSALS[0], lead=lead.id, owner=lead.owner), {"owner": lead.owner}
+        return "lead_converted", english(refusals.CONVERTED_BY, lead=lead.id, owner=lead.owner), {"owner": lead.owner}
     return (
         "lead_owned",
-        english(REFUSALS[1], lead=lead.id, owner=lead.owner, position=lead.placed_position,
+        english(refusals.OWNED_SINCE, lead=lead.id, owner=lead.owner, position=lead.placed_position,
                 since=format_time(lead.placed_at)),
         {"owner": lead.owner, "owner_since_position": lead.placed_position},
     )
@@ -153,7 +133,7 @@ def _limit_refusal(desk: Desk, rv: RuleVersion, rep: str) -> tuple[str, str, dic
     if desk.held >= rv.rules.claim_limit:
         return (
             "claim_limit_reached",
-            english(REFUSALS[2], rep=rep, held=desk.held, pool=desk.pool,
+            english(refusals.CLAIM_LIMIT, rep=rep, held=desk.held, pool=desk.pool,
                     claim_limit=rv.rules.claim_limit, version=rv.version),
             {"held": desk.held, "claim_limit": rv.rules.claim_limit},
         )
@@ -166,14 +146,14 @@ def claim(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: datetime) -> list
     if lead.status != POOLED:
         refusal = _owned_refusal(lead)
     elif rep.id not in pool.members:
-        refusal = ("not_pool_member", english(REFUSALS[3], person=rep.id, pool=pool.id), {})
+        refusal = ("not_pool_member", english(refusals.NOT_MEMBER, person=rep.id, pool=pool.id), {})
     else:
         left = lead.left(rep.id)
         if left is not None and at < add(left, rv.rules.cooldown):
             until = add(left, rv.rules.cooldown)
             refusal = (
                 "cooldown_active",
-                english(REFUSALS[4], lead=lead.id, rep=rep.id, left_at=format_time(left),
+                english(refusals.COOLDOWN, lead=lead.id, rep=rep.id, left_at=format_time(left),
                         cooldown=format_duration(rv.rules.cooldown), until=format_time(until)),
                 {"left_at": format_time(left), "cooldown_until": format_time(until)},
             )
@@ -183,7 +163,7 @@ def claim(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: datetime) -> list
             if refusal is None and daily and desk.day == day_of(at) and desk.claims_on_day >= daily:
                 refusal = (
                     "daily_limit_reached",
-                    english(REFUSALS[5], rep=rep.id, claimed=desk.claims_on_day, pool=pool.id,
+                    english(refusals.DAILY_LIMIT, rep=rep.id, claimed=desk.claims_on_day, pool=pool.id,
                             day=desk.day, daily=daily, version=rv.version),
                     {"claims_today": desk.claims_on_day, "daily_claim_limit": daily},
                 )
@@ -211,9 +191,9 @@ def _assignment_refusal(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: dat
     if lead.status == CONVERTED or (need == POOLED and lead.status == HELD):
         refusal = _owned_refusal(lead)
     elif need == HELD and lead.status == POOLED:
-        refusal = ("lead_pooled", english(REFUSALS[6], lead=lead.id, pool=lead.pool), {})
+        refusal = ("lead_pooled", english(refusals.POOLED, lead=lead.id, pool=lead.pool), {})
     elif rep.id not in pool.members:
-        refusal = ("not_pool_member", english(REFUSALS[3], person=rep.id, pool=pool.id), {})
+        refusal = ("not_pool_member", english(refusals.NOT_MEMBER, person=rep.id, pool=pool.id), {})
     else:
         refusal = _limit_refusal(desk, rv, rep.id)
     if refusal is None:
@@ -319,7 +299,7 @@ def convert(lead: Lead, desk: Desk, actor: Person, at: datetime, deal: str | Non
 def move(lead: Lead, target: Pool, actor: Person, at: datetime, reason: str | None) -> list[ev.Event]:
     if lead.status != POOLED:
         code, message, details = _owned_refusal(lead)
-        raise Refused(code, reword(message, REFUSALS), lead=lead.id, **details)
+        raise Refused(code, refusals.reword(message), lead=lead.id, **details)
     if target.id == lead.pool:
         raise InvalidInput(_("lead {lead} is already in pool {pool}", lead=lead.id, pool=target.id))
     return [ev.LeadMoved(occurred_at=at, actor=actor.id, lead=lead.id, from_pool=lead.pool,
@@ -386,7 +366,7 @@ def sweep_lead(lead: Lead, pool: Pool, desk: Desk, now: datetime, actor: str) ->
 def return_on_deactivation(lead: Lead, desk: Desk, actor: Person, at: datetime) -> list[ev.Event]:
     return [
         ev.LeadReturned(occurred_at=at, actor=actor.id, lead=lead.id, pool=lead.pool,
-                        rep=lead.owner, reason=english(N_("owner {owner} deactivated"), owner=lead.owner)),
+                        rep=lead.owner, reason=english(refusals.OWNER_DEACTIVATED, owner=lead.owner)),
         _holdings_after(desk, -1, at, lead.id, actor.id),
     ]
 

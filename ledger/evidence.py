@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ledger import events as ev
-from ledger.decisions import REFUSALS
+from ledger import refusals
 from ledger.disclosure import is_erased, opened
-from ledger.i18n import reword
 from ledger.repository import Repository
 from ledger.sealing import PERSONAL_ATTRIBUTES
 from ledger.shapes import attributes_dict, dispute_brief, event_dict, ownership_intervals, rules_row
@@ -132,7 +131,7 @@ def _attempt(s: Stored) -> dict[str, Any]:
     return {
         "position": s.position, "type": type(e).__name__, "rep": e.rep, "actor": e.actor,
         "occurred_at": row["occurred_at"], "recorded_at": row["recorded_at"], "backdated": row["backdated"],
-        "accepted": not refused, "reason": getattr(e, "reason", None), "message": reword(e.message, REFUSALS) if refused else None,
+        "accepted": not refused, "reason": getattr(e, "reason", None), "message": refusals.reword(e.message) if refused else None,
         "owner_then": e.owner if refused else getattr(e, "from_rep", None),
         "owner_since_position": e.owner_since_position if refused else None,
         "facts": dict(e.facts) if refused else {}, "rules_version": e.rules_version,

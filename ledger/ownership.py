@@ -8,9 +8,10 @@ from typing import Any
 
 from ledger import decisions
 from ledger import events as ev
+from ledger import refusals
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
-from ledger.i18n import _, reword
+from ledger.i18n import _
 from ledger.repository import Holdings, Repository
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, replay
 from ledger.store import Stored
@@ -182,7 +183,7 @@ def _result(lead: Lead, stored: list[Stored]) -> dict[str, Any]:
             details["owner_since_position"] = e.owner_since_position
         details.update(e.facts)
         details["refusal_position"] = first.position
-        raise Refused(e.reason, reword(e.message, decisions.REFUSALS), **details)  # stored in English
+        raise Refused(e.reason, refusals.reword(e.message), **details)  # stored in English
     after = replay(lead, mine)
     return {
         "lead": lead.id, "event": type(first.event).__name__, "position": first.position,

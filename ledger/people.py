@@ -8,12 +8,13 @@ from typing import Any
 
 from ledger import decisions
 from ledger import events as ev
+from ledger import refusals
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
 from ledger.repository import Holdings, Repository, holdings_stream
 from ledger.state import HELD, Head, Lead, Person
 from ledger.values import check_at, check_id
-from ledger.i18n import _
+from ledger.i18n import _, english
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -131,7 +132,7 @@ class People:
         if target is not None:
             new = holdings.get(holdings_stream(target.id, lead.pool)) or self.repo.holdings(target.id, lead.pool)
             decided = decisions.hand_over(lead, pool, old, new, target, by, when,
-                                          reason=f"owner {person_id} deactivated")
+                                          reason=english(refusals.OWNER_DEACTIVATED, owner=person_id))
         else:
             decided = decisions.return_on_deactivation(lead, old, by, when)
         for e in decided:
