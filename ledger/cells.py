@@ -15,6 +15,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import InvalidInput
+from ledger.i18n import N_, _, gettext
 
 ATTRIBUTE_FIELDS = ("company", "contact", "phone", "email", "region", "industry", "source")
 TIME_FIELDS = ("owner_since", "last_follow_up")
@@ -58,11 +59,12 @@ def parse_mapping(items: tuple[str, ...] | list[str]) -> dict[str, str]:
         column, sep, field = item.rpartition("=")
         column, field = header_key(column), field.strip().lower()
         if not sep or not column or not field:
-            raise InvalidInput(f"invalid --map {item!r}: write COLUMN=FIELD, e.g. --map 客户级别=source")
+            raise InvalidInput(_("invalid --map {item}: write COLUMN=FIELD, e.g. --map 客户级别=source", item=repr(item)))
         if field not in ALL_FIELDS:
-            raise InvalidInput(f"invalid --map {item!r}: {field!r} is not a field (fields: {', '.join(ALL_FIELDS)})")
+            raise InvalidInput(_("invalid --map {item}: {field} is not a field (fields: {fields})", item=repr(item),
+                                 field=repr(field), fields=", ".join(ALL_FIELDS)))
         if column in mapping and mapping[column] != field:
-            raise InvalidInput(f"--map names column {column!r} twice")
+            raise InvalidInput(_("--map names column {column} twice", column=repr(column)))
         mapping[column] = field
     return mapping
 
@@ -72,7 +74,7 @@ def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo((name or "UTC").strip())
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidInput(f"unknown time zone {name!r}: give an IANA name such as Asia/Shanghai or UTC") from None
+        raise InvalidInput(_("unknown time zone {zone}: give an IANA name such as Asia/Shanghai or UTC", zone=repr(name))) from None
 
 
 def integral(value: float) -> str | None:
@@ -86,28 +88,29 @@ def text(field: str, value: object, json: bool = False) -> str:
     number is its digits (a phone with a fraction is no phone)."""
     if type(value) is str:
         if field == "phone" and ("E" in value or "e" in value) and _SCIENTIFIC.fullmatch(value):
-            raise RowError(f"phone {value.strip()!r} is in scientific notation, its digits are lost: "
-                           "format the column as text and export again")
+            raise RowError(_("phone {phone} is in scientific notation, its digits are lost: "
+                             "format the column as text and export again", phone=repr(value.strip())))
         return value
     if value is None:
         return ""
     if isinstance(value, bool) or json or not isinstance(value, (int, float, date, time)):
-        raise RowError(f"{field} must be text, not {_kind(value)}")
+        raise RowError(_("{field} must be text, not {kind}", field=field, kind=_kind(value)))
     if isinstance(value, (date, time)):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     digits = integral(float(value)) if isinstance(value, float) else str(value)
     if digits is not None:
         return digits
     if field == "phone":
-        raise RowError(f"phone {value!r} is a number with a fraction")
+        raise RowError(_("phone {phone} is a number with a fraction", phone=repr(value)))
     return repr(value)
 
 
 def _kind(value: object) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()}"
-    return {int: "a number", float: "a number", list: "a list", dict: "an object", time: "a time of day alone",
-            timedelta: "a duration"}.get(type(value), type(value).__name__)
+    kind = {int: N_("a number"), float: N_("a number"), list: N_("a list"), dict: N_("an object"),
+            time: N_("a time of day alone"), timedelta: N_("a duration")}.get(type(value))
+    return gettext(kind) if kind else type(value).__name__
 
 
 def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
@@ -118,8 +121,8 @@ def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
             return None
         local = _parse(value)
         if local is None:
-            raise RowError(f"{field} {value.strip()[:40]!r} is not a time (write e.g. 2026-03-02 09:00, "
-                           "2026/3/2 9:00 or 2026年3月2日 9:00)")
+            raise RowError(_("{field} {value} is not a time (write e.g. 2026-03-02 09:00, "
+                             "2026/3/2 9:00 or 2026年3月2日 9:00)", field=field, value=repr(value.strip()[:40])))
     elif isinstance(value, datetime):
         local = value
     elif isinstance(value, date):
@@ -127,7 +130,7 @@ def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
     elif value is None:
         return None
     else:
-        raise RowError(f"{field} must be a time, not {_kind(value)}")
+        raise RowError(_("{field} must be a time, not {kind}", field=field, kind=_kind(value)))
     try:
         if local.tzinfo is not None:
             return local.astimezone(UTC)
@@ -136,9 +139,10 @@ def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
             return (local - offset).replace(tzinfo=UTC)
         utc = local.replace(tzinfo=tz).astimezone(UTC)  # a day the clocks change: look closely
     except OverflowError:
-        raise RowError(f"{field} {local.isoformat(sep=' ')} is out of range") from None
+        raise RowError(_("{field} {time} is out of range", field=field, time=local.isoformat(sep=" "))) from None
     if utc.astimezone(tz).replace(tzinfo=None) != local:
-        raise RowError(f"{field} {local.isoformat(sep=' ')} does not exist in {tz.key} (the clocks went forward)")
+        raise RowError(_("{field} {time} does not exist in {zone} (the clocks went forward)", field=field,
+                               time=local.isoformat(sep=" "), zone=tz.key))
     return utc
 
 

@@ -15,6 +15,7 @@ from ledger import decisions, sealing
 from ledger.acting import Acting, When
 from ledger.disclosure import is_erased
 from ledger.errors import InvalidInput
+from ledger.i18n import _
 from ledger.repository import Repository
 from ledger.state import Person, lead_stream
 from ledger.values import format_time
@@ -45,7 +46,7 @@ class Erasure:
 
         def check() -> None:
             if not reason.strip() or len(reason) > MAX_REASON:
-                raise InvalidInput(f"--reason must be 1 to {MAX_REASON} characters")
+                raise InvalidInput(_("--reason must be 1 to {most} characters", most=MAX_REASON))
 
         result = self.acting.run(actor, "lead.erase", at, attempt, check)
         self.repo.store.truncate_log_file()

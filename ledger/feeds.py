@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from ledger.disclosure import opened_log, shown
 from ledger.errors import InvalidInput
+from ledger.i18n import _
 from ledger.moments import resolve
 from ledger.shapes import event_dict
 from ledger.store import Store
@@ -69,12 +70,13 @@ class Feeds:
         if model == "events" and moment is None:
             return [*EVENT_COLUMNS, "data"], self.iter_events(since)
         if model == "events":
-            raise InvalidInput("--at and --upto apply to read models, not to events (the log's first N "
-                               "events are the first N lines of `export events`)")
+            raise InvalidInput(_("--at and --upto apply to read models, not to events (the log's first N "
+                                 "events are the first N lines of `export events`)"))
         if model not in MODELS:
-            raise InvalidInput(f"unknown model {model!r}: use one of {', '.join([*MODELS, 'events'])}")
+            raise InvalidInput(_("unknown model {model}: use one of {models}", model=repr(model),
+                                 models=", ".join([*MODELS, "events"])))
         if since:
-            raise InvalidInput("--since applies to `events` only")
+            raise InvalidInput(_("--since applies to `events` only"))
         if moment is None:
             self.views.catch_up()
             columns = self.models.columns(model)  # before any row is written
@@ -121,7 +123,7 @@ def write_rows(rows: Iterator[dict[str, Any]], fmt: str, out: IO[str], *, events
                columns: list[str] | None = None) -> int:
     """Write rows as JSON Lines or CSV (with a header, even with no rows); return how many."""
     if fmt not in ("jsonl", "csv"):
-        raise InvalidInput(f"unknown format {fmt!r}: use jsonl or csv")
+        raise InvalidInput(_("unknown format {format}: use jsonl or csv", format=repr(fmt)))
     count = 0
     if fmt == "jsonl":
         for row in rows:

@@ -17,6 +17,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger import checkpoint, codec, merkle
 from ledger.checkpoint import TreeHead
 from ledger.errors import InvalidInput, StoreUnavailable
+from ledger.i18n import _
 from ledger.receipt_check import make_receipt
 from ledger.shapes import event_dict
 from ledger.store import Store
@@ -67,7 +68,8 @@ class Heads:
         key = checkpoint.load_signing_key(key_file) if key_file else None
         size, get = self.tree()
         if upto is not None and upto > size:
-            raise InvalidInput(f"invalid position {upto}: the log has {size} events", position=upto)
+            raise InvalidInput(_("invalid position {position}: the log has {size} events", position=upto, size=size),
+                               position=upto)
         n = size if upto is None else upto
         head = checkpoint.head(self.origin(), n, merkle.root(n, get))
         public = None
@@ -87,19 +89,20 @@ class Heads:
         wanted = checkpoint.parse_digest(digest) if digest is not None else None
         head, get, public = self.head(None, key_file)
         if not 1 <= position <= head.size:
-            raise InvalidInput(f"invalid position {position}: the log has {head.size} events", position=position)
+            raise InvalidInput(_("invalid position {position}: the log has {size} events", position=position,
+                                 size=head.size), position=position)
         raw = self.store.read_log_raw(after=position - 1, limit=1)
         if not raw or raw[0][0] != position:
-            raise InvalidInput(f"no event at position {position}", position=position)
-        _, stream, version, _, state = raw[0]
+            raise InvalidInput(_("no event at position {position}", position=position), position=position)
+        _position, stream, version, _hash, state = raw[0]
         stored = self.store.read_log(after=position - 1, limit=1)[0]
         event = event_dict(stored)
         event["stream"] = stored.stream
         consistency = None
         if wanted is not None:
             if wanted.size > head.size:
-                raise InvalidInput(f"the digest's log ({wanted.size} events) is longer than this one "
-                                   f"({head.size})", digest=digest)
+                raise InvalidInput(_("the digest's log ({size} events) is longer than this one ({here})",
+                                     size=wanted.size, here=head.size), digest=digest)
             consistency = merkle.consistency_proof(wanted.size, head.size, get)
         proof = merkle.inclusion_proof(position - 1, head.size, get)
         return make_receipt(event, stream, version, state, proof, head, public, consistency)

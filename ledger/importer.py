@@ -26,6 +26,7 @@ from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.codec import GENESIS
 from ledger.errors import InvalidInput, LedgerError
+from ledger.i18n import N_, _
 from ledger.repository import Holdings, Repository, holdings_stream, stream_of
 from ledger.state import Head, Person, Pool, lead_stream, person_stream, pool_stream
 from ledger.store import NewEvent
@@ -76,7 +77,7 @@ def parse_row(line: int, fields: dict[str, Any] | str, at: datetime) -> Row | st
         return fields
     try:
         lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
-        inputs.check_id(lead_id, "lead id")
+        inputs.check_id(lead_id, N_("lead id"))
         attrs = inputs.attributes(fields, skip=_NOT_ATTRIBUTES)
         owner = fields.get("owner")
         held = _held(owner, fields, at) if owner else None
@@ -91,16 +92,17 @@ def _held(owner: Any, fields: dict[str, Any], at: datetime) -> Held | None:
     follow-up, if the row gives one (he held it then), else at the import's time; a
     follow-up before he took it is not his, and rejects the row."""
     if not isinstance(owner, str):
-        raise InvalidInput("owner must be text")
+        raise InvalidInput(_("owner must be text"))
     owner = owner.strip()
     if not owner:
         return None
-    inputs.check_id(owner, "owner")
+    inputs.check_id(owner, N_("owner"))
     since = _moment(fields.get("owner_since"), "owner_since", at)
     follow = _moment(fields.get("last_follow_up"), "last_follow_up", at)
     if since and follow and follow < since:
-        raise InvalidInput(f"last_follow_up {format_time(follow)} is earlier than owner_since "
-                           f"{format_time(since)}: a follow-up of the owner's comes after he took the lead")
+        raise InvalidInput(_("last_follow_up {follow} is earlier than owner_since {since}: "
+                             "a follow-up of the owner's comes after he took the lead",
+                             follow=format_time(follow), since=format_time(since)))
     return Held(owner, since or follow or at, follow)
 
 
@@ -108,10 +110,11 @@ def _moment(value: Any, name: str, at: datetime) -> datetime | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, (str, datetime)):
-        raise InvalidInput(f"{name} must be a time")
+        raise InvalidInput(_("{name} must be a time", name=name))
     moment = parse_time(value, name)
     if moment is not None and moment > at:
-        raise InvalidInput(f"{name} {format_time(moment)} is later than the import's time ({format_time(at)})")
+        raise InvalidInput(_("{name} {time} is later than the import's time ({at})", name=name,
+                                     time=format_time(moment), at=format_time(at)))
     return moment
 
 
@@ -278,12 +281,12 @@ class Importer:
         for o in owners:
             rep = self.repo.person(o, got[people[o]])
             if not rep.exists:
-                found[o] = f"owner {o[:40]!r} is unknown: no such person"
+                found[o] = _("owner {owner} is unknown: no such person", owner=repr(o[:40]))
                 continue
             try:
                 decisions.check_import_owner(rep, job.pool)
             except LedgerError as e:
-                found[o] = f"owner {e.message}"
+                found[o] = _("owner {problem}", problem=e.message)
                 continue
             desk = self.repo.holdings(o, job.pool.id, got[desks[o]])
             if job.book is not None and o in job.held:  # a dry run: what its earlier batches gave him

@@ -21,6 +21,7 @@ from ledger.cells import (
     ALL_FIELDS, FIELDS, NAMES, TIME_FIELDS, RowError, header_key, moment, parse_mapping, text, zone,
 )
 from ledger.errors import InvalidInput
+from ledger.i18n import _
 from ledger.spreadsheets import cell_text, open_sheet, sheet_rows, workbook_kind
 
 __all__ = ["FIELDS", "LeadFile", "count_rows", "read_rows"]
@@ -41,7 +42,7 @@ def read_rows(path: str, *, encoding: str | None = None, tz: str | None = None,
         else {header_key(k): v for k, v in (mapping or {}).items()}
     head = _head(path)
     if not head.strip():
-        raise InvalidInput(f"{path} is empty")
+        raise InvalidInput(_("{path} is empty", path=path))
     if workbook_kind(path, head) == "xlsx":
         return LeadFile(path, "xlsx", zone_, names)
     enc = text_encoding(path, head, encoding)
@@ -55,7 +56,7 @@ def _head(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read(HEAD)
     except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+        raise InvalidInput(_("cannot read {path}: {reason}", path=path, reason=e.strerror)) from None
 
 
 def text_encoding(path: str, head: bytes, forced: str | None) -> str:
@@ -66,22 +67,22 @@ def text_encoding(path: str, head: bytes, forced: str | None) -> str:
             b"x".decode(forced, "ignore")  # a text encoding, not e.g. base64
             name = codecs.lookup(forced).name
         except LookupError:
-            raise InvalidInput(f"unknown text encoding {forced!r} (e.g. utf-8, gb18030, big5)") from None
+            raise InvalidInput(_("unknown text encoding {encoding} (e.g. utf-8, gb18030, big5)", encoding=repr(forced))) from None
         name = "utf-8-sig" if name == "utf-8" else name
         if (near := _undecodable(path, name)) is not None:
-            raise InvalidInput(f"{path} is not {forced} text (near line {near})")
+            raise InvalidInput(_("{path} is not {encoding} text (near line {line})", path=path, encoding=forced, line=near))
         return name
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and _undecodable(path, "utf-16") is None:
         return "utf-16"  # Excel's "Unicode text"
     if b"\x00" in head:
-        raise InvalidInput(f"{path} is neither a text file (CSV, JSON Lines) nor an Excel workbook")
+        raise InvalidInput(_("{path} is neither a text file (CSV, JSON Lines) nor an Excel workbook", path=path))
     for name in ("utf-8-sig", "gb18030"):
         if (near := _undecodable(path, name)) is None:
             return name
         if name == "utf-8-sig":
             first_bad = near
-    raise InvalidInput(f"{path} is neither UTF-8 nor GB18030 text (not UTF-8 near line {first_bad}): "
-                       "name its encoding with --encoding")
+    raise InvalidInput(_("{path} is neither UTF-8 nor GB18030 text (not UTF-8 near line {line}): "
+                         "name its encoding with --encoding", path=path, line=first_bad))
 
 
 def _undecodable(path: str, encoding: str) -> int | None:
@@ -100,7 +101,7 @@ def _undecodable(path: str, encoding: str) -> int | None:
     except UnicodeDecodeError:
         return line
     except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+        raise InvalidInput(_("cannot read {path}: {reason}", path=path, reason=e.strerror)) from None
     return None
 
 
@@ -118,7 +119,7 @@ def count_rows(path: str) -> int:
         with open(path, "rb") as f:
             return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
     except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+        raise InvalidInput(_("cannot read {path}: {reason}", path=path, reason=e.strerror)) from None
 
 
 def sniff_delimiter(line: str) -> str:
@@ -146,7 +147,7 @@ class LeadFile:
             self._sheet = open_sheet(path)
             first = next(sheet_rows(self._sheet), None)
             if first is None:
-                raise InvalidInput(f"{path}: the first sheet is empty")
+                raise InvalidInput(_("{path}: the first sheet is empty", path=path))
             self.header_line, cells = first
             self._read_header([cell_text(c) for c in cells])
         elif kind == "csv":
@@ -174,9 +175,9 @@ class LeadFile:
                 while not "".join(header).strip():
                     header = next(reader)
             except StopIteration:
-                raise InvalidInput(f"{self.path} has no header row (it is empty)") from None
+                raise InvalidInput(_("{path} has no header row (it is empty)", path=self.path)) from None
             except csv.Error as e:
-                raise InvalidInput(f"{self.path}: cannot read the CSV header: {e}") from None
+                raise InvalidInput(_("{path}: cannot read the CSV header: {reason}", path=self.path, reason=e)) from None
             self.header_line = self.skip_lines + reader.line_num
         self._read_header(header)
 
@@ -187,12 +188,13 @@ class LeadFile:
         seen: dict[str, str] = {}
         for name, key in zip(self.header, keys, strict=True):
             if key and key in seen:
-                raise InvalidInput(f"{path}: the header names column {name!r} twice: each column needs its own name")
+                raise InvalidInput(_("{path}: the header names column {column} twice: each column needs its own name",
+                                   path=path, column=repr(name)))
             seen[key] = name
         missing = [c for c in self.mapping if c not in seen]
         if missing:
-            raise InvalidInput(f"{path}: --map names column {missing[0]!r}, which the file does not have "
-                               f"(columns: {', '.join(n for n in self.header if n)})")
+            raise InvalidInput(_("{path}: --map names column {column}, which the file does not have (columns: {columns})",
+                                 path=path, column=repr(missing[0]), columns=", ".join(n for n in self.header if n)))
         by_field: dict[str, str] = {}
         chosen = set(self.mapping.values())
         for i, (name, key) in enumerate(zip(self.header, keys, strict=True)):
@@ -202,14 +204,15 @@ class LeadFile:
                     self.ignored_columns.append(name)
                 continue
             if field in by_field:
-                raise InvalidInput(f"{path}: columns {by_field[field]!r} and {name!r} both mean {field}: "
-                                   f"say which one to use with --map {name}={field}")
+                raise InvalidInput(_("{path}: columns {first} and {second} both mean {field}: "
+                                     "say which one to use with --map {column}={field}", path=path,
+                                     first=repr(by_field[field]), second=repr(name), column=name, field=field))
             by_field[field] = name
             self.columns.append((i, field))
         self._plan = [(i, field, field not in TIME_FIELDS and field != "phone") for i, field in self.columns]
         if "id" not in by_field:
-            raise InvalidInput(f"{path}: no id column: name one id or 编号 (or use --map COLUMN=id); "
-                               f"columns: {', '.join(n for n in self.header if n) or '(none)'}")
+            raise InvalidInput(_("{path}: no id column: name one id or 编号 (or use --map COLUMN=id); columns: {columns}",
+                                 path=path, columns=", ".join(n for n in self.header if n) or _("(none)")))
 
     # --- the rows ----------------------------------------------------------------------
 
@@ -235,7 +238,7 @@ class LeadFile:
         try:
             return open(self.path, encoding=self.encoding, newline="")  # noqa: SIM115
         except OSError as e:
-            raise InvalidInput(f"cannot read {self.path}: {e.strerror}") from None
+            raise InvalidInput(_("cannot read {path}: {reason}", path=self.path, reason=e.strerror)) from None
 
     def _cells(self) -> Iterator[tuple[int, Any]]:
         """(line, cells) of every data row: a list (CSV, sheet), a dict (JSON), or an error."""
@@ -281,7 +284,7 @@ class LeadFile:
         """A CSV or sheet row's fields; text as it is (the ledger trims it), times parsed."""
         width = len(self.header)
         if len(cells) != width and (len(cells) < width or "".join(map(str, cells[width:])).strip()):
-            raise RowError(f"expected {width} fields, found {len(cells)}")
+            raise RowError(_("expected {width} fields, found {found}", width=width, found=len(cells)))
         out: dict[str, Any] = {}
         error = None
         tz = self.tz
@@ -310,7 +313,7 @@ class LeadFile:
                 field = self._json_keys[key] = self.mapping.get(header_key(key)) or NAMES.get(header_key(key)) or key
             try:
                 if field in out:
-                    raise RowError(f"two keys mean {field}")
+                    raise RowError(_("two keys mean {field}", field=field))
                 if field in TIME_FIELDS:
                     out[field] = moment(field, value, self.tz)
                 elif field in ALL_FIELDS and value is not None:
@@ -359,7 +362,7 @@ def _checked(fields: dict[str, Any], error: RowError | None, line: int, seen: di
     if key:
         earlier = seen.setdefault(key, line)
         if earlier != line:
-            raise RowError(f"id {key[:40]!r} repeats line {earlier}")
+            raise RowError(_("id {id} repeats line {line}", id=repr(key[:40]), line=earlier))
     if error is not None:
         raise error
     return fields

@@ -8,6 +8,7 @@ import msgspec
 
 from ledger import events as ev
 from ledger.errors import InvalidInput
+from ledger.i18n import _, gettext
 from ledger.shapes import DURATION_RULES, RULE_NAMES
 from ledger.values import parse_duration
 
@@ -17,7 +18,8 @@ _ATTRIBUTE_SET = frozenset(ATTRIBUTES)
 
 def check_id(value: str, what: str) -> None:
     if not value or not value.strip() or value != value.strip() or ":" in value or len(value) > 200:
-        raise InvalidInput(f"invalid {what} {value!r}: a non-empty name without spaces at the ends or ':'")
+        raise InvalidInput(_("invalid {what} {value}: a non-empty name without spaces at the ends or ':'",
+                             what=gettext(what), value=repr(value)))
 
 
 def attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attributes:
@@ -39,11 +41,11 @@ def attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attribu
             if v:
                 values[k] = v
     if unknown:
-        raise InvalidInput(f"unknown lead field(s): {', '.join(sorted(unknown))}")
+        raise InvalidInput(_("unknown lead field(s): {fields}", fields=", ".join(sorted(unknown))))
     if wrong:
-        raise InvalidInput(f"lead field {min(wrong, key=ATTRIBUTES.index)} must be text")
+        raise InvalidInput(_("lead field {field} must be text", field=min(wrong, key=ATTRIBUTES.index)))
     if "email" in values and "@" not in values["email"]:
-        raise InvalidInput(f"invalid email {values['email']!r}")
+        raise InvalidInput(_("invalid email {email}", email=repr(values["email"])))
     return ev.Attributes(**values)
 
 
@@ -54,7 +56,7 @@ def rules(base: ev.Rules, changes: dict[str, Any]) -> ev.Rules:
         if value is None:
             continue
         if name not in RULE_NAMES:
-            raise InvalidInput(f"unknown rule {name!r}")
+            raise InvalidInput(_("unknown rule {rule}", rule=repr(name)))
         option = f"--{name.replace('_', '-')}"
         if name in DURATION_RULES:
             values[name] = parse_duration(value, option)
@@ -62,7 +64,9 @@ def rules(base: ev.Rules, changes: dict[str, Any]) -> ev.Rules:
         try:
             values[name] = int(value)
         except (TypeError, ValueError):
-            raise InvalidInput(f"{option} must be a whole number, not {value!r}") from None
+            raise InvalidInput(_("{option} must be a whole number, not {value}", option=option, value=repr(value))) from None
         if values[name] < 0 or (name == "claim_limit" and values[name] < 1):
-            raise InvalidInput(f"{option} must be {'at least 1' if name == 'claim_limit' else 'zero or more'}")
+            if name == "claim_limit":
+                raise InvalidInput(_("{option} must be at least 1", option=option))
+            raise InvalidInput(_("{option} must be zero or more", option=option))
     return msgspec.structs.replace(base, **values)

@@ -15,7 +15,7 @@ from ledger.repository import Repository
 from ledger.state import HELD, POOLED, Person, Pool
 from ledger.store import LeadKey
 from ledger.values import check_id, format_time, lead_keys
-from ledger.i18n import _
+from ledger.i18n import N_, _
 
 
 class Leads:
@@ -39,7 +39,7 @@ class Leads:
             return {"lead": lead_id, "event": "LeadAdded", "position": stored[0].position, "owner": None,
                     "pool": pool_id, "status": POOLED, "occurred_at": format_time(when), "duplicates": found}
 
-        return self.acting.run(actor, "lead.add", at, attempt, lambda: check_id(lead_id, "lead id"))
+        return self.acting.run(actor, "lead.add", at, attempt, lambda: check_id(lead_id, N_("lead id")))
 
     def _new_lead(self, by: Person, lead_id: str, pool: Pool, fields: dict[str, Any],
                   at: datetime, allow_duplicate: bool) -> tuple[ev.LeadAdded, list[LeadKey], list[dict]]:

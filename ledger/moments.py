@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.errors import InvalidInput, NotFound
+from ledger.i18n import _
 from ledger.repository import Repository
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, pool_stream, replay
 from ledger.store import Store, Stored
@@ -50,7 +51,7 @@ class Moment:
         stream = lead_stream(lead_id)
         stored = repo.store.read_stream(stream)
         if not stored:
-            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
         return replay(Lead(Head(stream), lead_id), self.then(stored))
 
     def pool(self, repo: Repository, pool_id: str) -> Pool:
@@ -69,7 +70,7 @@ def resolve(store: Store, clock: Callable[[], datetime], at: str | datetime | No
     """The moment `--at`/`--upto` name, or None for now; both together, or a position past the
     end of the log, is invalid_input."""
     if at is not None and upto is not None:
-        raise InvalidInput("give --at (business time) or --upto (a log position), not both")
+        raise InvalidInput(_("give --at (business time) or --upto (a log position), not both"))
     if at is not None:
         when = parse_time(at)
         return Moment(when, None, when)
@@ -78,6 +79,6 @@ def resolve(store: Store, clock: Callable[[], datetime], at: str | datetime | No
     position = parse_position(upto, "--upto")
     top = store.max_position()
     if position > top:
-        raise InvalidInput(f"--upto {position} is beyond the end of the log (position {top})")
+        raise InvalidInput(_("--upto {position} is beyond the end of the log (position {top})", position=position, top=top))
     found = store.read_log(after=max(position - 1, 0), limit=1)
     return Moment(None, position, found[0].recorded_at if found else clock())

@@ -14,7 +14,7 @@ from ledger.errors import InvalidInput, Refused
 from ledger.repository import Holdings, Repository, holdings_stream
 from ledger.state import HELD, Head, Lead, Person
 from ledger.values import check_at, check_id
-from ledger.i18n import _, english
+from ledger.i18n import N_, _, english
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -28,7 +28,7 @@ class People:
 
     def init(self, admin: str, name: str, at: When = None) -> dict[str, Any]:
         """Create the store (idempotent) and register its first admin."""
-        check_id(admin, "admin id")
+        check_id(admin, N_("admin id"))
         when = self.acting.time(at)  # a malformed --at is refused before the store is made
         check_at(when, self.acting.clock())
         store = self.repo.store
@@ -51,7 +51,7 @@ class People:
     def add(self, actor: str, person_id: str, name: str, role: str, team: str | None = None,
             at: When = None) -> dict[str, Any]:
         def check() -> None:
-            check_id(person_id, "person id")
+            check_id(person_id, N_("person id"))
             if role not in decisions.ROLES:
                 raise InvalidInput(_("invalid role {role}: use one of {roles}", role=repr(role),
                                      roles=", ".join(decisions.ROLES)))

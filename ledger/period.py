@@ -15,6 +15,7 @@ from typing import Any
 
 from ledger import events as ev
 from ledger.errors import InvalidInput
+from ledger.i18n import _
 from ledger.repository import Repository
 from ledger.store import Store, Stored
 from ledger.values import format_time, parse_time
@@ -65,7 +66,7 @@ class Period:
         self.repo.ready()
         t1, t2 = parse_time(start, "--from"), parse_time(end, "--to")
         if t1 is None or t2 is None or t1 >= t2:
-            raise InvalidInput("give --from and --to, with --from before --to")
+            raise InvalidInput(_("give --from and --to, with --from before --to"))
         if pool is not None:
             self.repo.pool(pool)
         if rep is not None:

@@ -15,7 +15,7 @@ from ledger.repository import Repository
 from ledger.shapes import pool_view, rules_dict
 from ledger.state import Person
 from ledger.values import check_id, format_time, parse_rule
-from ledger.i18n import _
+from ledger.i18n import N_, _
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -29,7 +29,7 @@ class Pools:
 
     def create(self, actor: str, pool_id: str, name: str, at: When = None, **rules: Any) -> dict[str, Any]:
         def check() -> None:
-            check_id(pool_id, "pool id")
+            check_id(pool_id, N_("pool id"))
             with_rules(ev.Rules(), rules)
 
         def attempt(by: Person, when: datetime) -> dict[str, Any]:

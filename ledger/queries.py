@@ -14,6 +14,7 @@ from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.disclosure import is_erased, opened, shown
 from ledger.errors import NotFound
+from ledger.i18n import _
 from ledger.moments import Moment, resolve
 from ledger.repository import Repository
 from ledger.shapes import dispute_brief, event_dict, ownership_intervals, rules_dict, rules_row
@@ -86,7 +87,7 @@ class Queries:
         when = self.acting.time(at)
         rows = self.repo.store.read_stream_rows(lead_stream(lead_id), PLACEMENT_TOPICS)
         if not rows:
-            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
         if moment is not None:
             placed = placement_at([r for r in rows if r[0] <= moment.upto], LATEST)
             return {"lead": lead_id, "at": format_time(moment.now), **placed, "upto": moment.upto}
@@ -96,7 +97,7 @@ class Queries:
         self.repo.ready()
         stored = self.repo.store.read_stream(lead_stream(lead_id))
         if not stored:
-            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
         erased = is_erased(stored)
         return {
             "lead": lead_id,
@@ -165,7 +166,7 @@ class Queries:
         now = self.acting.time(at)
         stored = self.repo.store.read_stream(lead_stream(lead_id))
         if not stored:
-            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
         lead = self.repo.lead(lead_id, stored=stored, must_exist=False)
         pool = self.repo.pool(lead.pool)
         rv = pool.rules_at(now)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ledger import events as ev
 from ledger.errors import NotFound, StoreUnavailable
+from ledger.i18n import _
 from ledger.state import Desk as Holdings
 from ledger.state import Head, Lead, Person, Pool, advance, lead_stream, person_stream, pool_stream, replay
 from ledger.state import desk_stream as holdings_stream
@@ -98,14 +99,14 @@ class Repository:
     def known_person(self, person_id: str, stored: list[Stored] | None = None) -> Person:
         person = self.person(person_id, stored)
         if not person.exists:
-            raise NotFound("unknown_person", f"no person {person_id!r}", person=person_id)
+            raise NotFound("unknown_person", _("no person {person}", person=repr(person_id)), person=person_id)
         return person
 
     def pool(self, pool_id: str, stored: list[Stored] | None = None) -> Pool:
         stream = pool_stream(pool_id)
         pool = self._remembered_now(stream, lambda: Pool(Head(stream), pool_id), stored)
         if not pool.exists:
-            raise NotFound("unknown_pool", f"no pool {pool_id!r}", pool=pool_id)
+            raise NotFound("unknown_pool", _("no pool {pool}", pool=repr(pool_id)), pool=pool_id)
         return pool
 
     def fresh_pool(self, pool_id: str) -> Pool:
@@ -120,17 +121,17 @@ class Repository:
             stored = self.store.read_stream(stream, upto_position=upto)
         lead = replay(Lead(Head(stream), lead_id), stored)
         if must_exist and not lead.exists:
-            raise NotFound("unknown_lead", f"no lead {lead_id!r}", lead=lead_id)
+            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
         return lead
 
     def disputed_lead(self, dispute_id: str) -> Lead:
         """The lead a dispute is about; its id is LEAD-Dn."""
         lead_id, sep, number = dispute_id.rpartition("-D")
         if not sep or not number.isdigit():
-            raise NotFound("unknown_dispute", f"no dispute {dispute_id!r}", dispute=dispute_id)
+            raise NotFound("unknown_dispute", _("no dispute {dispute}", dispute=repr(dispute_id)), dispute=dispute_id)
         lead = self.lead(lead_id, must_exist=False)
         if not lead.exists or lead.dispute(dispute_id) is None:
-            raise NotFound("unknown_dispute", f"no dispute {dispute_id!r}", dispute=dispute_id)
+            raise NotFound("unknown_dispute", _("no dispute {dispute}", dispute=repr(dispute_id)), dispute=dispute_id)
         return lead
 
     def holdings(self, rep: str, pool: str, last: list[Stored] | None = None) -> Holdings:
@@ -214,7 +215,7 @@ class Repository:
             except Conflict:
                 self.forget_holdings()
                 time.sleep(random.uniform(0, min(0.002 * (n + 1), 0.05)))
-        raise StoreUnavailable("the store is too busy: gave up after many conflicting writes")
+        raise StoreUnavailable(_("the store is too busy: gave up after many conflicting writes"))
 
 
 __all__ = ["MAX_ATTEMPTS", "Holdings", "Repository", "holdings_stream", "stream_of"]

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from ledger.errors import InvalidInput
 from ledger.feeds import EVENT_COLUMNS, event_row, write_rows
+from ledger.i18n import _
 from ledger.values import format_time
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -32,20 +33,20 @@ def workbook_kind(path: str, head: bytes) -> str | None:
     """'xlsx' when the file is an Excel workbook by its content (whatever its name), else None;
     a zip or Office file that is not one raises InvalidInput."""
     if head.startswith(OLE_MAGIC):
-        raise InvalidInput(f"{path} is an old Excel .xls workbook or one with a password: "
-                           "save it as .xlsx (without a password) or as CSV")
+        raise InvalidInput(_("{path} is an old Excel .xls workbook or one with a password: "
+                             "save it as .xlsx (without a password) or as CSV", path=path))
     if not head.startswith(ZIP_MAGIC):
         return None
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
     except (zipfile.BadZipFile, OSError) as e:
-        raise InvalidInput(f"{path} is a damaged zip file, not a readable workbook ({e})") from None
+        raise InvalidInput(_("{path} is a damaged zip file, not a readable workbook ({reason})", path=path, reason=e)) from None
     if "xl/workbook.xml" in names:
         return "xlsx"
     if "xl/workbook.bin" in names:
-        raise InvalidInput(f"{path} is an Excel binary workbook (.xlsb): save it as .xlsx or CSV")
-    raise InvalidInput(f"{path} is a zip archive, not an Excel workbook")
+        raise InvalidInput(_("{path} is an Excel binary workbook (.xlsb): save it as .xlsx or CSV", path=path))
+    raise InvalidInput(_("{path} is a zip archive, not an Excel workbook", path=path))
 
 
 def open_sheet(path: str) -> Any:
@@ -55,12 +56,13 @@ def open_sheet(path: str) -> Any:
     try:
         book = pc.CalamineWorkbook.from_path(path)
         if not book.sheet_names:
-            raise InvalidInput(f"{path}: the workbook has no sheet")
+            raise InvalidInput(_("{path}: the workbook has no sheet", path=path))
         return book.get_sheet_by_index(0)
     except pc.PasswordError:
-        raise InvalidInput(f"{path}: the workbook has a password") from None
+        raise InvalidInput(_("{path}: the workbook has a password", path=path)) from None
     except (pc.CalamineError, ValueError, OSError) as e:
-        raise InvalidInput(f"{path}: cannot read the workbook ({str(e).splitlines()[0] if str(e) else e})") from None
+        raise InvalidInput(_("{path}: cannot read the workbook ({reason})", path=path,
+                                     reason=str(e).splitlines()[0] if str(e) else e)) from None
 
 
 def sheet_rows(sheet: Any, after: int = 0) -> Iterator[tuple[int, list[Any]]]:
@@ -101,7 +103,7 @@ def write_rejects(path: str, header: Sequence[str], items: Iterable[tuple[int, S
                 out.writerow([*row, *[""] * (len(header) - len(row)), line, error])
                 count += 1
     except OSError as e:
-        raise InvalidInput(f"cannot write {path}: {e.strerror}") from None
+        raise InvalidInput(_("cannot write {path}: {reason}", path=path, reason=e.strerror)) from None
     return count
 
 
@@ -112,7 +114,7 @@ def check_writable(path: str) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir() or not (os.access(target, os.W_OK) if target.exists() else
                                folder.is_dir() and os.access(folder, os.W_OK)):
-        raise InvalidInput(f"cannot write {path}")
+        raise InvalidInput(_("cannot write {path}", path=path))
 
 
 def _excel_value(value: Any) -> Any:
@@ -146,7 +148,7 @@ def write_xlsx(path: str, columns: Sequence[str], rows: Iterable[Sequence[Any] |
     count = 0
     for row in rows:
         if count + 1 >= MAX_ROWS:
-            raise InvalidInput(f"more than {MAX_ROWS - 1} rows do not fit one Excel sheet: export as csv or jsonl")
+            raise InvalidInput(_("more than {rows} rows do not fit one Excel sheet: export as csv or jsonl", rows=MAX_ROWS - 1))
         cells = [row.get(c) for c in columns] if isinstance(row, dict) else row
         count += 1
         for col, value in enumerate(cells):
@@ -158,16 +160,16 @@ def write_xlsx(path: str, columns: Sequence[str], rows: Iterable[Sequence[Any] |
     try:
         book.close()
     except (OSError, xlsxwriter.exceptions.FileCreateError) as e:
-        raise InvalidInput(f"cannot write {path}: {e}") from None
+        raise InvalidInput(_("cannot write {path}: {reason}", path=path, reason=e)) from None
     return count
 
 
 def check_export(fmt: str, path: str | None, bom: bool) -> None:
     """Export options that do not go together are bad input."""
     if bom and fmt != "csv":
-        raise InvalidInput("--bom applies to --format csv only")
+        raise InvalidInput(_("--bom applies to --format csv only"))
     if fmt == "xlsx" and not path:
-        raise InvalidInput("--format xlsx needs --out FILE (a workbook is not written to a terminal)")
+        raise InvalidInput(_("--format xlsx needs --out FILE (a workbook is not written to a terminal)"))
 
 
 def write_export(rows: Iterator[dict[str, Any]], fmt: str, out: IO[str] | None, *, path: str | None = None,

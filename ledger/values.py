@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from ledger.errors import InvalidInput
-from ledger.i18n import _
+from ledger.i18n import N_, _, gettext
 
 # --- durations and counts -------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ def parse_count(value: str | int, name: str = "count", minimum: int = 0) -> int:
 def parse_rule(name: str, value: str | int) -> int:
     """One rule's value (seconds for durations), within the limits of input."""
     if name not in RULE_LIMITS:
-        raise InvalidInput(f"unknown rule {name!r}")
+        raise InvalidInput(_("unknown rule {rule}", rule=repr(name)))
     kind, smallest, zero_ok = RULE_LIMITS[name]
     option = f"--{name.replace('_', '-')}"
     if kind == "count":
@@ -90,8 +90,10 @@ def parse_rule(name: str, value: str | int) -> int:
     if seconds == 0 and zero_ok:
         return 0
     if seconds < smallest:
-        raise InvalidInput(f"{option} must be from 1m to 3650d{' (or 0)' if zero_ok else ''}, "
-                           f"not {_quote(str(value))}")
+        if zero_ok:
+            raise InvalidInput(_("{option} must be from 1m to 3650d (or 0), not {value}", option=option,
+                                 value=_quote(str(value))))
+        raise InvalidInput(_("{option} must be from 1m to 3650d, not {value}", option=option, value=_quote(str(value))))
     return seconds
 
 
@@ -104,11 +106,12 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def parse_position(text: str | int, name: str = "position") -> int:
+def parse_position(text: str | int, name: str = N_("position")) -> int:
     """A position in the log: a whole number from 0 to 2^63-1."""
     number = _whole(text)
     if number is None or not 0 <= number <= MAX_POSITION:
-        raise InvalidInput(f"invalid {name} {_quote(str(text))}: a whole number from 0 to {MAX_POSITION}")
+        raise InvalidInput(_("invalid {name} {text}: a whole number from 0 to {top}", name=gettext(name),
+                             text=_quote(str(text)), top=MAX_POSITION))
     return number
 
 
@@ -129,20 +132,21 @@ def check_id(value: object, what: str) -> str:
     """An id of a lead, person or pool: 1 to 128 characters, no surrounding whitespace, no
     ':', no control or formatting (bidirectional, zero-width) characters. Returns it."""
     if not isinstance(value, str):
-        raise InvalidInput(f"invalid {what}: it must be text")
+        raise InvalidInput(_("invalid {what}: it must be text", what=gettext(what)))
     problem = None
     if not value:
-        problem = "it is empty"
+        problem = _("it is empty")
     elif len(value) > MAX_ID:
-        problem = f"it has {len(value)} characters, at most {MAX_ID} are allowed"
+        problem = _("it has {length} characters, at most {most} are allowed", length=len(value), most=MAX_ID)
     elif value != value.strip():
-        problem = "it starts or ends with whitespace"
+        problem = _("it starts or ends with whitespace")
     elif ":" in value:
-        problem = "it holds ':'"
+        problem = _("it holds ':'")
     elif any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
-        problem = "it holds a control or formatting character"
+        problem = _("it holds a control or formatting character")
     if problem:
-        raise InvalidInput(f"invalid {what} {_quote(value)}: {problem}", value=value[:QUOTE])
+        raise InvalidInput(_("invalid {what} {value}: {problem}", what=gettext(what), value=_quote(value),
+                             problem=problem), value=value[:QUOTE])
     return value
 
 
