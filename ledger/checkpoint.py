@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.errors import InvalidInput
+from ledger.i18n import N_, _, gettext
 
 PREFIX = "llh1:"
 ORIGIN = "leadledger"
@@ -98,9 +99,9 @@ def head(origin: str, size: int, root: bytes, signature: bytes | None = None,
          public_key: bytes | None = None) -> TreeHead:
     """A head from its parts, as a receipt or `digest` carries them (signature and key apart)."""
     if not _ORIGIN.fullmatch(origin):
-        raise InvalidInput(f"invalid origin {origin!r}: printable ASCII without spaces or '+'")
+        raise InvalidInput(_("invalid origin {origin}: printable ASCII without spaces or '+'", origin=repr(origin)))
     if not 0 <= size <= MAX_SIZE or len(root) != 32:
-        raise InvalidInput("a tree head needs a size from 0 and a 32-byte root")
+        raise InvalidInput(_("a tree head needs a size from 0 and a 32-byte root"))
     signatures: tuple[NoteSignature, ...] = ()
     if signature is not None and public_key is not None:
         signatures = (NoteSignature(origin, key_id(origin, public_key), signature),)
@@ -128,47 +129,48 @@ def parse_digest(text: str) -> TreeHead:
         try:
             note = base64.b64decode(text[len(PREFIX):], validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise InvalidInput(f"malformed digest: the text after {PREFIX} is not base64 of a tree head",
+            raise InvalidInput(_("malformed digest: the text after {prefix} is not base64 of a tree head", prefix=PREFIX),
                                digest=text) from None
         return parse_note(note)
     if "\n" in text:
         return parse_note(text + "\n")
-    raise InvalidInput(f"malformed digest {text[:80]!r}: expected {PREFIX}… as printed by `leadledger digest`",
+    raise InvalidInput(_("malformed digest {digest}: expected {prefix}… as printed by `leadledger digest`",
+                         digest=repr(text[:80]), prefix=PREFIX),
                        digest=text)
 
 
 def parse_note(note: str) -> TreeHead:
     """A checkpoint, unsigned (its text alone) or as a signed note."""
     if len(note) > MAX_NOTE or any(c < " " and c != "\n" for c in note):
-        raise InvalidInput("malformed tree head: too long, or holds control characters")
+        raise InvalidInput(_("malformed tree head: too long, or holds control characters"))
     text, block = note, ""
     if "\n\n" in note:  # a signed note: the text, a blank line, the signature lines
-        text, _, block = note.rpartition("\n\n")
+        text, _blank, block = note.rpartition("\n\n")
         text += "\n"
     lines = text.split("\n")
     if len(lines) != 4 or lines[3] != "" or "\n\n" in note and not block:
-        raise InvalidInput("malformed tree head: expected three lines (origin, tree size, base64 root)")
+        raise InvalidInput(_("malformed tree head: expected three lines (origin, tree size, base64 root)"))
     origin, size, root_text = lines[:3]
     if not _SIZE.fullmatch(size) or int(size) > MAX_SIZE:
-        raise InvalidInput(f"malformed tree head: tree size {size[:30]!r} is not a number")
-    root = b64decode(root_text, 32, "root")
+        raise InvalidInput(_("malformed tree head: tree size {size} is not a number", size=repr(size[:30])))
+    root = b64decode(root_text, 32, N_("root"))
     result = head(origin, int(size), root)
     return replace(result, signatures=tuple(_signature(line) for line in _lines(block)))
 
 
 def _lines(block: str) -> list[str]:
     if block and not block.endswith("\n"):
-        raise InvalidInput("malformed tree head: a signature line does not end")
+        raise InvalidInput(_("malformed tree head: a signature line does not end"))
     return block.split("\n")[:-1] if block else []
 
 
 def _signature(line: str) -> NoteSignature:
-    name, _, encoded = line.removeprefix(_DASH).partition(" ")
+    name, _space, encoded = line.removeprefix(_DASH).partition(" ")
     if not line.startswith(_DASH) or not _ORIGIN.fullmatch(name) or " " in encoded:
-        raise InvalidInput(f"malformed signature line {line[:60]!r}")
-    raw = b64decode(encoded, None, "signature")
+        raise InvalidInput(_("malformed signature line {line}", line=repr(line[:60])))
+    raw = b64decode(encoded, None, N_("signature"))
     if len(raw) < 5:
-        raise InvalidInput("malformed signature line: too short")
+        raise InvalidInput(_("malformed signature line: too short"))
     return NoteSignature(name, raw[:4], raw[4:])
 
 
@@ -183,8 +185,9 @@ def b64decode(text: object, size: int | None, what: str) -> bytes:
     except (binascii.Error, ValueError):
         raw = None
     if raw is None or b64(raw) != text or size is not None and len(raw) != size:
-        length = f" of {size} bytes" if size else ""
-        raise InvalidInput(f"malformed {what}: not base64{length}")
+        if size:
+            raise InvalidInput(_("malformed {what}: not base64 of {size} bytes", what=gettext(what), size=size))
+        raise InvalidInput(_("malformed {what}: not base64", what=gettext(what)))
     return raw
 
 
@@ -196,11 +199,11 @@ def public_key_of(key: Ed25519PrivateKey) -> bytes:
 
 def parse_public_key(text: str) -> bytes:
     """A public key as `digest` prints it: base64 of 32 bytes."""
-    raw = b64decode((text or "").strip(), 32, "public key")
+    raw = b64decode((text or "").strip(), 32, N_("public key"))
     try:
         Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
-        raise InvalidInput("malformed public key: not an Ed25519 key") from None
+        raise InvalidInput(_("malformed public key: not an Ed25519 key")) from None
     return raw
 
 
@@ -212,9 +215,9 @@ def write_new_key(path: str | Path) -> Ed25519PrivateKey:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise InvalidInput(f"{path} already exists: a key is never overwritten", file=str(path)) from None
+        raise InvalidInput(_("{path} already exists: a key is never overwritten", path=path), file=str(path)) from None
     except OSError as e:
-        raise InvalidInput(f"cannot create {path}: {e.strerror}", file=str(path)) from None
+        raise InvalidInput(_("cannot create {path}: {reason}", path=path, reason=e.strerror), file=str(path)) from None
     with os.fdopen(fd, "wb") as f:
         os.fchmod(f.fileno(), 0o600)  # whatever the umask
         f.write(pem)
@@ -226,12 +229,12 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise InvalidInput(f"cannot read the signing key {path}: {e.strerror}") from None
+        raise InvalidInput(_("cannot read the signing key {path}: {reason}", path=path, reason=e.strerror)) from None
     try:
         key = (Ed25519PrivateKey.from_private_bytes(data) if len(data) == 32
                else serialization.load_pem_private_key(data, password=None))
     except (ValueError, TypeError):
         key = None
     if not isinstance(key, Ed25519PrivateKey):
-        raise InvalidInput(f"{path} is not an unencrypted Ed25519 private key (PEM or raw)")
+        raise InvalidInput(_("{path} is not an unencrypted Ed25519 private key (PEM or raw)", path=path))
     return key

@@ -57,8 +57,46 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger import checkpoint, codec, merkle
 from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
+from ledger.i18n import N_, _, english, reword
 from ledger.store import Store
 from ledger.store.merkle import positioned_leaves
+
+# A problem is data (the `problem` of verify's JSON) and stays in English; the message shows it
+# in the reader's language, made again from its template (`reword`).
+GAP = N_("position {position} is missing: positions are gap-free")
+GAP_BEFORE = N_("position {position} is missing: positions are gap-free (the log goes on at {next})")
+NOT_INTACT = N_("the store is not an intact ledger: {reason}")
+TREE_DIFFERS = N_("the event at position {position} is not the one the stored Merkle tree recorded when it was appended")
+UNDECODABLE = N_("the stored bytes of {stream} v{version} do not decode: {reason}")
+HASH_DIFFERS = N_("the hash of {stream} v{version} does not match its bytes "
+                  "(altered, swapped, or moved from another stream)")
+WRONG_TOPIC = N_("{stream} v{version} is stored as a {topic} but is a {actual}")
+JUMP_AFTER = N_("{stream} jumps from v{last} to v{version}: {gap} (after position {position}) is missing")
+JUMP_FIRST = N_("{stream} jumps from v{last} to v{version}: {gap} (before it) is missing")
+OUT_OF_PLACE = N_("{stream} v{version} comes after v{last}: out of place")
+REWRITTEN = N_("{stream} v{version} does not follow v{last}: the event at position {position} was rewritten")
+FALSE_START = N_("{stream} v{version} does not follow v{last}: the stream's first event names a predecessor")
+OTHER_LEDGER = N_("the digest is of another ledger ({digest}, this one is {ledger}), "
+                  "or this log's first event was rewritten")
+OTHER_LOG = N_("the digest is of another ledger ({digest}, this log is {ledger}), "
+               "or this log's first event was rewritten")
+OTHER_EMPTY = N_("the digest is of another ledger ({digest}, this log is empty), "
+                 "or this log's first event was rewritten")
+ENDS_BEFORE = N_("the log ends at position {last}, before the digest's position {position}: "
+                 "the events after position {after} were removed")
+DIGEST_GONE = N_("the event at the digest's position {position} is missing: events after "
+                 "position {after} were removed")
+NOT_TAKEN = N_("the log up to position {position} is not the one the digest was taken of: "
+               "an event at or before it was removed, rewritten or inserted")
+NO_PROOF = N_("the stored tree's consistency proof does not lead to the digest")
+PROBLEMS = (GAP, GAP_BEFORE, NOT_INTACT, TREE_DIFFERS, UNDECODABLE, HASH_DIFFERS, WRONG_TOPIC, JUMP_AFTER,
+            JUMP_FIRST, OUT_OF_PLACE, REWRITTEN, FALSE_START, OTHER_LEDGER, OTHER_LOG, OTHER_EMPTY,
+            ENDS_BEFORE, DIGEST_GONE, NOT_TAKEN, NO_PROOF)
+
+
+def _message(position: int | None, problem: str) -> str:
+    shown = reword(problem, PROBLEMS)
+    return _("position {position}: {problem}", position=position, problem=shown) if position else shown
 
 DIGEST_PREFIX = "lld1"
 EMPTY_DIGEST = f"{DIGEST_PREFIX}:-:0:-"  # the digest of an empty log: every log extends it
@@ -127,8 +165,8 @@ class Integrity:
             self._tree(scan, rows, stop)
             for position, stream, version, topic, state in rows:
                 if position != scan.last + 1:
-                    scan.blame(scan.last + 1, f"position {scan.last + 1} is missing: positions are gap-free"
-                               + (f" (the log goes on at {position})" if position > scan.last + 2 else ""))
+                    scan.blame(scan.last + 1, english(GAP_BEFORE, position=scan.last + 1, next=position)
+                               if position > scan.last + 2 else english(GAP, position=scan.last + 1))
                 own = _check(scan, position, stream, version, topic, state)
                 scan.heads[stream] = (version, position, own)
                 scan.rolling = _roll(scan.rolling, position, own)
@@ -152,8 +190,8 @@ class Integrity:
         except (StoreUnavailable, PersistenceError) as e:
             if not self.store.damaged():
                 raise
-            problem = f"the store is not an intact ledger: {getattr(e, 'message', e)}"
-            raise IntegrityViolation(problem, ok=False, events_checked=0, first_bad_position=None,
+            problem = english(NOT_INTACT, reason=getattr(e, "message", e))
+            raise IntegrityViolation(_message(None, problem), ok=False, events_checked=0, first_bad_position=None,
                                      problem=problem) from None
 
     def _tree(self, scan: Scan, rows: list[tuple], stop: int | None) -> None:
@@ -183,8 +221,7 @@ class Integrity:
         stop = head.size if head else wanted.position if wanted else None
         scan = self.opened(lambda: self._scan(stop=stop, progress=progress))
         if scan.bad is None and scan.tree_bad is not None and scan.tree_bad <= scan.last:
-            scan.blame(scan.tree_bad, f"the event at position {scan.tree_bad} is not the one the stored "
-                                      "Merkle tree recorded when it was appended")
+            scan.blame(scan.tree_bad, english(TREE_DIFFERS, position=scan.tree_bad))
         result: dict[str, Any] = {"ok": True, "events_checked": scan.checked,
                                   "first_bad_position": scan.bad, "problem": scan.problem}
         if stop is not None:
@@ -196,8 +233,7 @@ class Integrity:
         if result["problem"] is not None:
             result["ok"] = False
             where = result["first_bad_position"]
-            message = f"position {where}: {result['problem']}" if where else result["problem"]
-            raise IntegrityViolation(message, **result)
+            raise IntegrityViolation(_message(where, result["problem"]), **result)
         return result
 
     def digest(self) -> dict[str, Any]:
@@ -205,7 +241,7 @@ class Integrity:
         self.store.ensure_ready()
         scan = self._scan()
         if scan.bad is not None:
-            raise IntegrityViolation(f"position {scan.bad}: {scan.problem}", ok=False,
+            raise IntegrityViolation(_message(scan.bad, scan.problem), ok=False,
                                      events_checked=scan.checked, first_bad_position=scan.bad,
                                      problem=scan.problem)
         return {"digest": str(scan.digest()), "position": scan.last, "events": scan.checked}
@@ -218,18 +254,15 @@ class Integrity:
         first = self.store.read_log_raw(after=0, limit=1)
         origin = checkpoint.origin_of(codec.decode_raw(first[0][4]).hash if first else None)
         if origin != head.origin:
-            return None, (f"the digest is of another ledger ({head.origin}, this one is {origin}), "
-                          "or this log's first event was rewritten")
+            return None, english(OTHER_LEDGER, digest=head.origin, ledger=origin)
         if scan.frontier.size < head.size:
-            return scan.last + 1, (f"the log ends at position {scan.last}, before the digest's position "
-                                   f"{head.size}: the events after position {scan.last} were removed")
+            return scan.last + 1, english(ENDS_BEFORE, last=scan.last, position=head.size, after=scan.last)
         if scan.root_at_stop != head.root:
-            return scan.tree_bad, (f"the log up to position {head.size} is not the one the digest was "
-                                   "taken of: an event at or before it was removed, rewritten or inserted")
+            return scan.tree_bad, english(NOT_TAKEN, position=head.size)
         if scan.tree_bad is None and self.store.tree_size() == scan.frontier.size:
             proof = merkle.consistency_proof(head.size, scan.frontier.size, self.store.tree_nodes)
             if not merkle.verify_consistency(head.size, scan.frontier.size, head.root, scan.frontier.root(), proof):
-                return None, "the stored tree's consistency proof does not lead to the digest"
+                return None, english(NO_PROOF)
         return None, None
 
 
@@ -245,33 +278,31 @@ def _check(scan: Scan, position: int, stream: str, version: int, topic: str | No
         raw = codec.decode_raw(state)
         record = codec.decode(state)
     except msgspec.DecodeError as e:
-        scan.blame(position, f"the stored bytes of {stream} v{version} do not decode: {e}")
+        scan.blame(position, english(UNDECODABLE, stream=stream, version=version, reason=e))
         return f"undecodable@{position}"  # chains on from here, so a later event of the stream still counts
     expected = codec.chain_hash(stream, version, raw.prev, bytes(raw.recorded_at), bytes(raw.event))
     intact = expected == raw.hash
     if not intact:
-        scan.blame(position, f"the hash of {stream} v{version} does not match its bytes "
-                             "(altered, swapped, or moved from another stream)")
+        scan.blame(position, english(HASH_DIFFERS, stream=stream, version=version))
     elif topic is not None and topic != codec.topic_of(record.event):
-        scan.blame(position, f"{stream} v{version} is stored as a {topic} but is a "
-                             f"{codec.topic_of(record.event)}")
+        scan.blame(position, english(WRONG_TOPIC, stream=stream, version=version, topic=topic,
+                                     actual=codec.topic_of(record.event)))
     last_version, last_position, last_hash = scan.heads.get(stream, (0, 0, codec.GENESIS))
     if version != last_version + 1:
         if version > last_version + 1:
             gap = (f"v{last_version + 1}" if version == last_version + 2
                    else f"v{last_version + 1}-v{version - 1}")
-            where = f"after position {last_position}" if last_position else "before it"
-            scan.blame(position, f"{stream} jumps from v{last_version} to v{version}: {gap} "
-                                 f"({where}) is missing")
+            scan.blame(position, english(JUMP_AFTER, stream=stream, last=last_version, version=version, gap=gap,
+                                         position=last_position) if last_position
+                       else english(JUMP_FIRST, stream=stream, last=last_version, version=version, gap=gap))
         else:
-            scan.blame(position, f"{stream} v{version} comes after v{last_version}: out of place")
+            scan.blame(position, english(OUT_OF_PLACE, stream=stream, version=version, last=last_version))
     elif intact and raw.prev != last_hash:
         # The predecessor no longer has the hash this intact event recorded: it was
         # rewritten (and re-hashed). With no predecessor, this event claims a false start.
         scan.blame(last_position or position,
-                   f"{stream} v{version} does not follow v{last_version}: "
-                   + (f"the event at position {last_position} was rewritten" if last_position
-                      else "the stream's first event names a predecessor"))
+                   english(REWRITTEN, stream=stream, version=version, last=last_version, position=last_position)
+                   if last_position else english(FALSE_START, stream=stream, version=version, last=last_version))
     return raw.hash
 
 
@@ -280,18 +311,16 @@ def _compare(wanted: Digest, scan: Scan) -> tuple[int | None, str | None]:
     if wanted.ledger is None:
         return None, None
     if scan.ledger != wanted.ledger:
-        return None, (f"the digest is of another ledger ({wanted.ledger}, this log is "
-                      f"{scan.ledger or 'empty'}), or this log's first event was rewritten")
+        if scan.ledger is None:
+            return None, english(OTHER_EMPTY, digest=wanted.ledger)
+        return None, english(OTHER_LOG, digest=wanted.ledger, ledger=scan.ledger)
     if scan.rolling_at_stop is None:
         gone = scan.before_stop + 1
         if scan.last < wanted.position:
-            return gone, (f"the log ends at position {scan.last}, before the digest's position "
-                          f"{wanted.position}: the events after position {scan.before_stop} were removed")
-        return gone, (f"the event at the digest's position {wanted.position} is missing: events after "
-                      f"position {scan.before_stop} were removed")
+            return gone, english(ENDS_BEFORE, last=scan.last, position=wanted.position, after=scan.before_stop)
+        return gone, english(DIGEST_GONE, position=wanted.position, after=scan.before_stop)
     if scan.rolling_at_stop != wanted.rolling:
-        return None, (f"the log up to position {wanted.position} is not the one the digest was taken "
-                      "of: an event at or before it was removed, rewritten or inserted")
+        return None, english(NOT_TAKEN, position=wanted.position)
     return None, None
 
 
@@ -302,8 +331,9 @@ def parse_digest(text: str) -> Digest:
         return Digest(None, 0, "")
     found = _DIGEST.fullmatch(text.lower())
     if not found:
-        raise InvalidInput(f"malformed digest {text!r}: expected {DIGEST_PREFIX}:LEDGER:POSITION:HASH "
-                           "(16 and 64 hex digits, a position from 1) as printed by `leadledger digest`",
+        raise InvalidInput(_("malformed digest {digest}: expected {prefix}:LEDGER:POSITION:HASH "
+                             "(16 and 64 hex digits, a position from 1) as printed by `leadledger digest`",
+                             digest=repr(text), prefix=DIGEST_PREFIX),
                            digest=text)
     ledger, position, rolling = found.groups()
     return Digest(ledger, int(position), rolling)

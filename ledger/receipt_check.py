@@ -34,13 +34,14 @@ import msgspec
 from ledger import checkpoint, codec, merkle
 from ledger.checkpoint import TreeHead
 from ledger.errors import IntegrityViolation, InvalidInput
+from ledger.i18n import N_, _, gettext
 
 BACKDATED_AFTER = 300  # seconds; as the change feed computes `backdated`
 MAX_PROOF = 64  # no tree of 2**63 leaves has a longer path
 # Personal data (spec section 7): not bound by a receipt. Paths of field names; list items skipped.
 PERSONAL = {("attributes", "contact"), ("attributes", "phone"), ("attributes", "email"), ("note",),
             ("duplicates", "value")}
-_KINDS = {int: "a whole number", str: "text", dict: "an object"}
+_KINDS = {int: N_("a whole number"), str: N_("text"), dict: N_("an object")}
 _HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
@@ -55,30 +56,30 @@ def check_receipt(receipt: Any, digest: TreeHead | None = None, public_key: byte
     try:
         return _check(receipt, digest, public_key)
     except Failed as e:
-        raise IntegrityViolation(f"{e.check}: {e.message}", ok=False, failed=e.check) from None
+        raise IntegrityViolation(_("{check}: {problem}", check=e.check, problem=e.message), ok=False, failed=e.check) from None
 
 
 def _check(receipt: Any, digest: TreeHead | None, public_key: bytes | None) -> dict[str, Any]:
     if not isinstance(receipt, dict):
-        raise Failed("receipt", "not a JSON object")
+        raise Failed("receipt", _("not a JSON object"))
     event, record = _need(receipt, "event", dict), _need(receipt, "record", dict)
     size = _need(receipt, "tree_size", int)
     if size < 1 or size > checkpoint.MAX_SIZE:
-        raise Failed("tree_size", f"{size}: a tree holds from 1 event")
+        raise Failed("tree_size", _("{size}: a tree holds from 1 event", size=size))
     position = _need(event, "position", int, "event")
     if not 1 <= position <= size:
-        raise Failed("position", f"position {position} is not in a tree of {size} events")
+        raise Failed("position", _("position {position} is not in a tree of {size} events", position=position, size=size))
 
     event_hash = _check_record(record)
     _check_event(event, record)
     leaf = _hex(receipt.get("leaf_hash"), "leaf_hash")
     if leaf != merkle.leaf_hash(event_hash):
-        raise Failed("leaf_hash", "it is not the leaf of the record's hash")
+        raise Failed("leaf_hash", _("it is not the leaf of the record's hash"))
     root = _hex(receipt.get("root"), "root")
     proof = _hashes(receipt.get("inclusion_proof"), "inclusion_proof")
     if not merkle.verify_inclusion(position - 1, size, leaf, proof, root):
-        raise Failed("inclusion_proof", f"it does not lead from position {position} to the root "
-                                        f"of a tree of {size} events")
+        raise Failed("inclusion_proof", _("it does not lead from position {position} to the root "
+                                          "of a tree of {size} events", position=position, size=size))
     head, key = _check_signature(receipt, size, root, public_key)
     result = {"ok": True, "position": position, "stream": record["stream"], "version": record["version"],
               "tree_size": size, "root": root.hex(), "signed": bool(head.signatures),
@@ -99,10 +100,11 @@ def _check_record(record: dict[str, Any]) -> bytes:
         raw = codec.decode_raw(state)
         codec.decode(state)
     except msgspec.DecodeError as e:
-        raise Failed("record", f"the stored record does not decode: {e}") from None
+        raise Failed("record", _("the stored record does not decode: {reason}", reason=e)) from None
     expected = codec.chain_hash(stream, version, raw.prev, bytes(raw.recorded_at), bytes(raw.event))
     if not _HEX.fullmatch(raw.hash) or raw.hash != expected:
-        raise Failed("record", f"the hash of {stream} v{version} does not match its stored bytes")
+        raise Failed("record", _("the hash of {stream} v{version} does not match its stored bytes",
+                                   stream=stream, version=version))
     return bytes.fromhex(raw.hash)
 
 
@@ -116,7 +118,7 @@ def _check_event(event: dict[str, Any], record: dict[str, Any]) -> None:
                 "backdated": abs(seconds) > BACKDATED_AFTER, **fields}
     where = _mismatch(expected, event, ())
     if where is not None:
-        raise Failed("event", f"field {where!r} differs from the stored record")
+        raise Failed("event", _("field {field} differs from the stored record", field=repr(where)))
 
 
 def _mismatch(expected: Any, actual: Any, path: tuple[str | int, ...]) -> str | None:
@@ -150,35 +152,39 @@ def _check_signature(receipt: dict[str, Any], size: int, root: bytes,
     signature = _b64(receipt.get("signature"), 64, "signature")
     carried = _b64(receipt.get("public_key"), 32, "public_key")
     if trusted is not None and carried is not None and carried != trusted:
-        raise Failed("signature", "the head is signed by another key than the one given")
+        raise Failed("signature", _("the head is signed by another key than the one given"))
     key = trusted or carried
     if signature is None:
         if trusted is not None:
-            raise Failed("signature", "the receipt is not signed, and a public key was given")
+            raise Failed("signature", _("the receipt is not signed, and a public key was given"))
         key = None
     elif key is None:
-        raise Failed("signature", "the receipt is signed but names no public key")
+        raise Failed("signature", _("the receipt is signed but names no public key"))
     try:
         head = checkpoint.head(origin, size, root, signature, key)
     except InvalidInput as e:
         raise Failed("origin", e.message) from None
     if signature is not None and not head.verify(key):
-        raise Failed("signature", "the signature over the tree head does not verify")
+        raise Failed("signature", _("the signature over the tree head does not verify"))
     return head, key
 
 
 def _check_digest(receipt: dict[str, Any], head: TreeHead, digest: TreeHead, key: bytes | None) -> None:
     proof = _hashes(receipt.get("consistency_proof", []), "consistency_proof")
     if digest.size > head.size:
-        raise Failed("digest", f"the digest's log ({digest.size} events) is longer than the receipt's ({head.size})")
+        raise Failed("digest", _("the digest's log ({size} events) is longer than the receipt's ({here})",
+                                   size=digest.size, here=head.size))
     if digest.size and digest.origin != head.origin:
-        raise Failed("digest", f"the digest is of another log ({digest.origin}, the receipt's is {head.origin})")
+        raise Failed("digest", _("the digest is of another log ({origin}, the receipt's is {here})",
+                                   origin=digest.origin, here=head.origin))
     if not merkle.verify_consistency(digest.size, head.size, digest.root, head.root, proof):
-        raise Failed("digest", f"the receipt's tree of {head.size} events does not extend the digest's "
-                               f"tree of {digest.size}" + ("" if proof or digest.size in (0, head.size)
-                                                           else " (the receipt has no consistency_proof)"))
+        if proof or digest.size in (0, head.size):
+            raise Failed("digest", _("the receipt's tree of {size} events does not extend the digest's tree of "
+                                     "{digest}", size=head.size, digest=digest.size))
+        raise Failed("digest", _("the receipt's tree of {size} events does not extend the digest's tree of "
+                                 "{digest} (the receipt has no consistency_proof)", size=head.size, digest=digest.size))
     if key is not None and digest.signature_by(key) is not None and not digest.verify(key):
-        raise Failed("digest", "the digest's signature by the receipt's key does not verify")
+        raise Failed("digest", _("the digest's signature by the receipt's key does not verify"))
 
 
 # --- fields -------------------------------------------------------------------------------
@@ -186,19 +192,19 @@ def _check_digest(receipt: dict[str, Any], head: TreeHead, digest: TreeHead, key
 def _need(obj: dict[str, Any], name: str, kind: type, where: str | None = None) -> Any:
     value = obj.get(name)
     if not isinstance(value, kind) or kind is int and isinstance(value, bool):
-        raise Failed(where or name, f"{name} is missing or not {_KINDS[kind]}")
+        raise Failed(where or name, _("{name} is missing or not {kind}", name=name, kind=gettext(_KINDS[kind])))
     return value
 
 
 def _hex(value: Any, what: str) -> bytes:
     if not isinstance(value, str) or not _HEX.fullmatch(value):
-        raise Failed(what, "not 64 lowercase hex digits")
+        raise Failed(what, _("not 64 lowercase hex digits"))
     return bytes.fromhex(value)
 
 
 def _hashes(value: Any, what: str) -> list[bytes]:
     if not isinstance(value, list) or len(value) > MAX_PROOF:
-        raise Failed(what, f"not a list of at most {MAX_PROOF} hashes")
+        raise Failed(what, _("not a list of at most {most} hashes", most=MAX_PROOF))
     return [_hex(v, f"{what}[{i}]") for i, v in enumerate(value)]
 
 

@@ -20,6 +20,7 @@ import msgspec
 
 from ledger import events as ev
 from ledger.errors import IntegrityViolation
+from ledger.i18n import _
 
 KEY_BYTES = 32  # 256 bits
 NONCE_BYTES = 12
@@ -54,8 +55,8 @@ def _open(key: bytes, sealed: str, associated: bytes) -> dict[str, str | None]:
         return _decode(AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated))
     except (InvalidTag, ValueError, msgspec.DecodeError):
         raise IntegrityViolation(
-            "a sealed personal field does not open under its lead's key: the event or the key "
-            "was changed, or the ciphertext belongs to another event") from None
+            _("a sealed personal field does not open under its lead's key: the event or the key "
+              "was changed, or the ciphertext belongs to another event")) from None
 
 
 def personal_of(event: ev.Event) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.errors import StoreUnavailable
+from ledger.i18n import _
 from ledger.merkle import Key
 from ledger.store.checks import AppendChecks
 from ledger.store.merkle import TreeSql, leaves_of
@@ -131,7 +132,7 @@ class Store:
         except PersistenceError as e:
             if self._is_busy(e):
                 raise Conflict(str(e)) from None
-            raise StoreUnavailable(f"the store could not record the events: {e}") from None
+            raise StoreUnavailable(_("the store could not record the events: {reason}", reason=e)) from None
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None) -> None:

@@ -25,6 +25,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import StoreUnavailable
+from ledger.i18n import _
 from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
 from ledger.store.merkle import PostgresTreeSql
@@ -138,7 +139,7 @@ class PostgresStore(Store):
             return psycopg.connect(self.conninfo, connect_timeout=timeout, autocommit=True)
         except psycopg.Error as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise StoreUnavailable(f"cannot reach PostgreSQL: {msg}") from None
+            raise StoreUnavailable(_("cannot reach PostgreSQL: {reason}", reason=msg)) from None
 
     @property
     def datastore(self) -> PostgresDatastore:
@@ -173,7 +174,8 @@ class PostgresStore(Store):
                                 "WHERE table_schema IN (%s, %s)", [self.schema, self.read_schema]).fetchall()
             ledger = any(row == (self.schema, EVENTS_TABLE) for row in found)
             refuse_foreign([EVENTS_TABLE] if ledger else [t for _, t in found],
-                           f"PostgreSQL schema {self.schema!r} (or {self.read_schema!r})")
+                           _("PostgreSQL schema {schema} (or {read})", schema=repr(self.schema),
+                             read=repr(self.read_schema)))
             con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.schema)))
             con.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.read_schema)))
         try:
@@ -183,7 +185,7 @@ class PostgresStore(Store):
                     cur.execute(statement)
                 self.personal.create(cur)
         except PersistenceError as e:
-            raise StoreUnavailable(f"cannot create the store: {e}") from None
+            raise StoreUnavailable(_("cannot create the store: {reason}", reason=e)) from None
         self._checked = True
 
     def append_only_sql(self) -> list[Any]:
@@ -200,7 +202,7 @@ class PostgresStore(Store):
         with self._connect() as con:
             row = con.execute("SELECT to_regclass(%s)", [self._events]).fetchone()
         if not row or row[0] is None:
-            raise StoreUnavailable("the PostgreSQL store is not initialised; run `leadledger init` first")
+            raise StoreUnavailable(_("the PostgreSQL store is not initialised; run `leadledger init` first"))
         self._checked = True
         self._tree_table()
 

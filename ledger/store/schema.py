@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ledger.errors import InvalidInput
+from ledger.i18n import _
 
 EVENTS_TABLE = "leadledger_events"
 KEYS_TABLE = "leadledger_lead_keys"
@@ -66,8 +67,9 @@ def refuse_foreign(tables: Iterable[str], where: str) -> None:
     tables = sorted(tables)
     if tables and EVENTS_TABLE not in tables:
         shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
-        raise InvalidInput(f"{where} holds another application's tables ({shown}); `init` changes "
-                           "nothing there: choose a new file, or a PostgreSQL ?schema=NAME of its own")
+        raise InvalidInput(_("{where} holds another application's tables ({tables}); `init` changes "
+                             "nothing there: choose a new file, or a PostgreSQL ?schema=NAME of its own",
+                             where=where, tables=shown))
 
 
 def role_grants(schema: str, read_schema: str, app: str, reader: str | None = None) -> list[Any]:

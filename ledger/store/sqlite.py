@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError, Persiste
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger.errors import InvalidInput, StoreUnavailable
+from ledger.i18n import _
 from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
 from ledger.store.merkle import SQLiteTreeSql
@@ -90,7 +91,7 @@ class SQLiteStore(Store):
     def init(self) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
-            raise StoreUnavailable(f"cannot create the store: no folder {folder}")
+            raise StoreUnavailable(_("cannot create the store: no folder {folder}", folder=folder))
         self._refuse_foreign()
         try:
             self.recorder.create_table()
@@ -99,7 +100,7 @@ class SQLiteStore(Store):
                     cur.execute(statement)
                 self.personal.create(cur)
         except PersistenceError as e:
-            raise StoreUnavailable(f"cannot create the store at {self.path}: {e}") from None
+            raise StoreUnavailable(_("cannot create the store at {path}: {reason}", path=self.path, reason=e)) from None
 
     def _refuse_foreign(self) -> None:
         """Before anything is written: a file that is not a database, or a database of another
@@ -113,7 +114,8 @@ class SQLiteStore(Store):
             finally:
                 con.close()
         except sqlite3.Error as e:
-            raise InvalidInput(f"{self.path} is not a SQLite database ({e}); `init` changes nothing in it") from None
+            raise InvalidInput(_("{path} is not a SQLite database ({reason}); `init` changes nothing in it",
+                                 path=self.path, reason=e)) from None
         refuse_foreign(tables, self.path)
 
     def ensure_ready(self) -> None:
@@ -121,7 +123,7 @@ class SQLiteStore(Store):
             return
         if not os.path.exists(self.path):
             raise StoreUnavailable(
-                f"no store at {self.path}; run `leadledger init --admin ID --name NAME` first"
+                _("no store at {path}; run `leadledger init --admin ID --name NAME` first", path=self.path)
             )
         try:
             con = sqlite3.connect(self._read_only_uri(), uri=True, timeout=5)
@@ -132,10 +134,10 @@ class SQLiteStore(Store):
             finally:
                 con.close()
         except sqlite3.Error as e:
-            raise StoreUnavailable(f"cannot open the store at {self.path}: {e}") from None
+            raise StoreUnavailable(_("cannot open the store at {path}: {reason}", path=self.path, reason=e)) from None
         if not row:
             raise StoreUnavailable(
-                f"the store at {self.path} is not initialised; run `leadledger init` first"
+                _("the store at {path} is not initialised; run `leadledger init` first", path=self.path)
             )
         self._checked = True
 

@@ -7,6 +7,7 @@ import os
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from ledger.errors import InvalidInput
+from ledger.i18n import _
 from ledger.store.base import Store
 
 DEFAULT_STORE = "sqlite:///leadledger.db"
@@ -21,7 +22,7 @@ def open_store(url: str | None) -> Store:
         query = parse_qs(parts.query)
         schema = (query.pop("schema", ["leadledger"]) or ["leadledger"])[0]
         if not schema.replace("_", "").isalnum():
-            raise InvalidInput(f"invalid schema name in store URL: {schema!r}")
+            raise InvalidInput(_("invalid schema name in store URL: {schema}", schema=repr(schema)))
         conninfo = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
         from ledger.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only when used
         return PostgresStore(url, conninfo, schema)
@@ -30,8 +31,8 @@ def open_store(url: str | None) -> Store:
     if url.startswith("sqlite:///"):
         path = unquote(url[len("sqlite:///"):].split("?", 1)[0])  # sqlite:////abs, sqlite:///rel
         if not path:
-            raise InvalidInput(f"no file named in store URL {url!r}")
+            raise InvalidInput(_("no file named in store URL {url}", url=repr(url)))
         return SQLiteStore(url, path)
     if "://" in url:
-        raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///FILE or postgresql://...")
+        raise InvalidInput(_("unsupported store URL {url}: use sqlite:///FILE or postgresql://...", url=repr(url)))
     return SQLiteStore(f"sqlite:///{url}", url)
