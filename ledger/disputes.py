@@ -6,11 +6,12 @@ from typing import Any
 
 from ledger import decisions
 from ledger import events as ev
+from ledger import refusals
 from ledger.acting import Acting, When
 from ledger.errors import InvalidInput, Refused
 from ledger.repository import Repository
 from ledger.values import format_time
-from ledger.i18n import _, gettext
+from ledger.i18n import _, english, gettext
 
 
 class Disputes:
@@ -70,7 +71,7 @@ class Disputes:
             old = self.repo.holdings(lead.owner, lead.pool) if lead.owner else None
             new = self.repo.holdings(rep.id, lead.pool)
             events += decisions.hand_over(lead, pool, old, new, rep, by, when,
-                                          reason=f"awarded by dispute {dispute_id}", dispute=dispute_id)
+                                          reason=english(refusals.AWARDED, dispute=dispute_id), dispute=dispute_id)
             heads += [new.head, pool.head] + ([old.head] if old else [])  # the pool: membership holds
         stored = self.repo.commit(heads, events)
         moved = next((s.position for s in stored if isinstance(s.event, ev.OWNERSHIP_STARTS)), None)

@@ -263,7 +263,7 @@ class LeadFile:
                 except StopIteration:
                     return
                 except csv.Error as e:
-                    yield start, f"broken CSV: {e}"
+                    yield start, _("broken CSV: {reason}", reason=e)
                     continue
                 if "".join(row).strip():  # a blank line (or only separators and spaces) is skipped
                     yield start, row
@@ -276,9 +276,9 @@ class LeadFile:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
-                    yield line_no, f"invalid JSON: {e.msg}"
+                    yield line_no, _("invalid JSON: {reason}", reason=e.msg)
                     continue
-                yield line_no, obj if isinstance(obj, dict) else "each line must be a JSON object"
+                yield line_no, obj if isinstance(obj, dict) else _("each line must be a JSON object")
 
     def _fields(self, line: int, cells: list[Any], seen: dict[str, int]) -> dict[str, Any]:
         """A CSV or sheet row's fields; text as it is (the ledger trims it), times parsed."""

@@ -9,12 +9,12 @@ from typing import Any
 
 import msgspec
 
-from ledger import codec, decisions
+from ledger import codec, decisions, refusals
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.disclosure import is_erased, opened, shown
 from ledger.errors import NotFound
-from ledger.i18n import _
+from ledger.i18n import _, gettext
 from ledger.moments import Moment, resolve
 from ledger.repository import Repository
 from ledger.shapes import dispute_brief, event_dict, ownership_intervals, rules_dict, rules_row
@@ -256,53 +256,84 @@ def _last(stored: list[Stored], kind: type) -> Stored | None:
 def _reasons(lead: Lead, placed: Stored, due: Any, now: datetime, version: int, dispute: dict | None,
              converted: Stored | None, cooldowns: list[dict]) -> list[str]:
     e = placed.event
-    at = f"at {format_time(e.occurred_at)} (event #{placed.position}, by {e.actor})"
-    out = []
-    if isinstance(e, ev.LeadClaimed):
-        out.append(f"{lead.id} is {'converted and ' if converted else ''}held by {e.rep}, who claimed it {at} "
-                   f"under rules v{e.rules_version} (claim_limit {e.claim_limit}; "
-                   f"{e.rep} held {e.held_before} of pool {e.pool} before).")
-    elif isinstance(e, ev.LeadAssigned):
-        why = f" by the ruling on dispute {e.dispute}" if e.dispute else (f" ({e.reason})" if e.reason else "")
-        out.append(f"{lead.id} is {'converted and ' if converted else ''}held by {e.rep}, who was assigned it "
-                   f"from pool {e.pool}{why} {at} under rules v{e.rules_version}.")
-    elif isinstance(e, ev.LeadReassigned):
-        why = f"by the ruling on dispute {e.dispute}" if e.dispute else f"because: {e.reason}"
-        out.append(f"{lead.id} is {'converted and ' if lead.status == CONVERTED else ''}held by {e.rep}: it was "
-                   f"reassigned from {e.from_rep} {why}, {at}, under rules v{e.rules_version}.")
-    elif isinstance(e, ev.LeadRecycled):
-        out.append(f"{lead.id} is in pool {lead.pool}: it was recycled from {e.rep} {at}, because rule {e.rule} "
-                   f"(limit {format_duration(e.limit)}, rules v{e.rules_version}) passed its deadline "
-                   f"{format_time(e.deadline)}; {e.rep} had held it since {format_time(e.held_since)}, "
-                   f"last follow-up {format_time(e.last_follow_up_at) or 'none'}.")
-    elif isinstance(e, ev.LeadReturned):
-        out.append(f"{lead.id} is in pool {lead.pool}: it was returned from {e.rep} {at}, because {e.reason}.")
-    elif isinstance(e, ev.LeadReleased):
-        why = f" ({e.reason})" if e.reason else ""
-        out.append(f"{lead.id} is in pool {lead.pool}: {e.rep} released it{why} {at}.")
-    elif isinstance(e, ev.LeadMoved):
-        out.append(f"{lead.id} is in pool {lead.pool}: it was moved from pool {e.from_pool} {at}"
-                   + (f" ({e.reason})." if e.reason else "."))
-    else:
-        out.append(f"{lead.id} is in pool {lead.pool}: it was added {at} and has never been held.")
+    at = _("at {time} (event #{position}, by {actor})", time=format_time(e.occurred_at), position=placed.position,
+           actor=e.actor)
+    out = [_placed(lead, e, at, converted is not None)]
     if dispute is not None:
-        out.append(f"Dispute {dispute['dispute']} (opened by {dispute['opened_by']}: \"{dispute['reason']}\") "
-                   f"was {dispute['outcome']} by {dispute['resolved_by']} at {dispute['resolved_at']}: "
-                   f"\"{dispute['rationale']}\".")
+        out.append(_('Dispute {dispute} (opened by {opened_by}: "{reason}") was {outcome} by {resolved_by} at '
+                     '{resolved_at}: "{rationale}".', dispute=dispute["dispute"], opened_by=dispute["opened_by"],
+                     reason=dispute["reason"], outcome=gettext(dispute["outcome"]),
+                     resolved_by=dispute["resolved_by"], resolved_at=dispute["resolved_at"],
+                     rationale=dispute["rationale"]))
     if converted is not None:
         c = converted.event
-        deal = f" under deal {c.deal}" if c.deal else ""
-        out.append(f"{c.rep} converted it{deal} at {format_time(c.occurred_at)} (event #{converted.position}); "
-                   f"a converted lead is never recycled.")
+        values = {"rep": c.rep, "deal": c.deal, "at": format_time(c.occurred_at), "position": converted.position}
+        out.append(_("{rep} converted it under deal {deal} at {at} (event #{position}); a converted lead is "
+                     "never recycled.", **values) if c.deal else
+                   _("{rep} converted it at {at} (event #{position}); a converted lead is never recycled.", **values))
     if due is not None:
-        base = "its last follow-up" if due.rule == "idle_limit" and lead.last_follow_up else "the time it was taken"
-        state = "was due" if now >= due.at else "is due"
-        out.append(f"Under rules v{version} its recycle by {due.rule} ({format_duration(due.limit)} from {base}) "
-                   f"{state} at {format_time(due.at)}" + (" — OVERDUE: the next sweep will recycle it."
-                                                           if now >= due.at else f"; a warning goes out at "
-                                                           f"{format_time(due.warn_at)}."))
+        out.append(_due(lead, due, now, version))
     active = [c for c in cooldowns if c["active"]]
     if active:
-        out.append("Cooldown: " + "; ".join(f"{c['rep']} may not claim it again until {c['until']}"
-                                            for c in active) + ".")
+        out.append(_("Cooldown: {reps}.", reps="; ".join(
+            _("{rep} may not claim it again until {until}", rep=c["rep"], until=c["until"]) for c in active)))
     return out
+
+
+def _placed(lead: Lead, e: Any, at: str, converted: bool) -> str:  # noqa: PLR0911 - one sentence per event type
+    """Why the lead is where it is: the event that put it there, in words."""
+    values = {"lead": lead.id, "pool": lead.pool, "rep": getattr(e, "rep", None), "at": at,
+              "version": getattr(e, "rules_version", None), "reason": refusals.reword(getattr(e, "reason", None))}
+    if isinstance(e, ev.LeadClaimed):
+        values.update(claim_limit=e.claim_limit, held=e.held_before, pool=e.pool)
+        return (_("{lead} is converted and held by {rep}, who claimed it {at} under rules v{version} (claim_limit "
+                  "{claim_limit}; {rep} held {held} of pool {pool} before).", **values) if converted else
+                _("{lead} is held by {rep}, who claimed it {at} under rules v{version} (claim_limit {claim_limit}; "
+                  "{rep} held {held} of pool {pool} before).", **values))
+    if isinstance(e, ev.LeadAssigned):
+        why = (_(" by the ruling on dispute {dispute}", dispute=e.dispute) if e.dispute else
+               _(" ({reason})", reason=values["reason"]) if e.reason else "")
+        values.update(why=why, pool=e.pool)
+        return (_("{lead} is converted and held by {rep}, who was assigned it from pool {pool}{why} {at} under "
+                  "rules v{version}.", **values) if converted else
+                _("{lead} is held by {rep}, who was assigned it from pool {pool}{why} {at} under rules v{version}.",
+                  **values))
+    if isinstance(e, ev.LeadReassigned):
+        values.update(from_rep=e.from_rep, why=_("by the ruling on dispute {dispute}", dispute=e.dispute)
+                      if e.dispute else _("because: {reason}", reason=values["reason"]))
+        return (_("{lead} is converted and held by {rep}: it was reassigned from {from_rep} {why}, {at}, under "
+                  "rules v{version}.", **values) if lead.status == CONVERTED else
+                _("{lead} is held by {rep}: it was reassigned from {from_rep} {why}, {at}, under rules v{version}.",
+                  **values))
+    if isinstance(e, ev.LeadRecycled):
+        return _("{lead} is in pool {pool}: it was recycled from {rep} {at}, because rule {rule} (limit {limit}, "
+                 "rules v{version}) passed its deadline {deadline}; {rep} had held it since {since}, last "
+                 "follow-up {last}.", **values, rule=e.rule, limit=format_duration(e.limit),
+                 deadline=format_time(e.deadline), since=format_time(e.held_since),
+                 last=format_time(e.last_follow_up_at) or _("none"))
+    if isinstance(e, ev.LeadReturned):
+        return _("{lead} is in pool {pool}: it was returned from {rep} {at}, because {reason}.", **values)
+    if isinstance(e, ev.LeadReleased):
+        return (_("{lead} is in pool {pool}: {rep} released it ({reason}) {at}.", **values) if e.reason else
+                _("{lead} is in pool {pool}: {rep} released it {at}.", **values))
+    if isinstance(e, ev.LeadMoved):
+        return (_("{lead} is in pool {pool}: it was moved from pool {from_pool} {at} ({reason}).", **values,
+                  from_pool=e.from_pool) if e.reason else
+                _("{lead} is in pool {pool}: it was moved from pool {from_pool} {at}.", **values,
+                  from_pool=e.from_pool))
+    return _("{lead} is in pool {pool}: it was added {at} and has never been held.", **values)
+
+
+def _due(lead: Lead, due: Any, now: datetime, version: int) -> str:
+    values = {"version": version, "rule": due.rule, "limit": format_duration(due.limit),
+              "at": format_time(due.at), "warn_at": format_time(due.warn_at)}
+    since_follow_up = due.rule == "idle_limit" and lead.last_follow_up
+    if now >= due.at:
+        return (_("Under rules v{version} its recycle by {rule} ({limit} from its last follow-up) was due at {at}"
+                  " — OVERDUE: the next sweep will recycle it.", **values) if since_follow_up else
+                _("Under rules v{version} its recycle by {rule} ({limit} from the time it was taken) was due at "
+                  "{at} — OVERDUE: the next sweep will recycle it.", **values))
+    return (_("Under rules v{version} its recycle by {rule} ({limit} from its last follow-up) is due at {at}; "
+              "a warning goes out at {warn_at}.", **values) if since_follow_up else
+            _("Under rules v{version} its recycle by {rule} ({limit} from the time it was taken) is due at {at}; "
+              "a warning goes out at {warn_at}.", **values))

@@ -20,11 +20,13 @@ DAILY_LIMIT = N_("{rep} already claimed {claimed} leads of pool {pool} on {day} 
                  "(daily_claim_limit {daily}, rules v{version})")
 POOLED = N_("lead {lead} is in pool {pool}, not held")
 
-# The reason a LeadReturned / LeadReassigned event records when the owner leaves.
+# Reasons recorded by LeadReturned / LeadAssigned / LeadReassigned events that the ledger, not a
+# person, gave: the owner left, or a ruling moved the lead.
 OWNER_DEACTIVATED = N_("owner {owner} deactivated")
+AWARDED = N_("awarded by dispute {dispute}")
 
 REFUSALS = (CONVERTED_BY, OWNED_SINCE, CLAIM_LIMIT, NOT_MEMBER, COOLDOWN, DAILY_LIMIT, POOLED)
-REASONS = (OWNER_DEACTIVATED,)
+REASONS = (OWNER_DEACTIVATED, AWARDED)
 
 A_ROLE = {"admin": N_("an admin"), "manager": N_("a manager"), "rep": N_("a rep"),
           "auditor": N_("an auditor")}
