@@ -166,7 +166,8 @@ def timeline(r: dict[str, Any]) -> str:
         dx, label_y = x(d["occurred_at"]), TOP - 14 - 11 * (n % 2)
         label = _("dispute opened") if d["type"] == "DisputeOpened" else _("ruling: {outcome}",
                                                                              outcome=gettext(d["outcome"]) if d.get("outcome") else "")
-        tip = escape(f"#{d['position']} {d['type']} at {d['occurred_at']} by {d['actor']}")
+        tip = escape(_("#{position} {event} at {at} by {actor}", position=d["position"], event=d["type"],
+                       at=d["occurred_at"], actor=d["actor"]))
         out.append(f'<g class="dispute-mark"><line x1="{dx:.1f}" y1="{label_y + 3}" x2="{dx:.1f}" y2="{height - 24}"/>'
                    + (f'<text x="{dx - 3:.1f}" y="{label_y}" text-anchor="end">' if dx > WIDTH - 160
                       else f'<text x="{dx + 3:.1f}" y="{label_y}">') + f"{escape(label)}</text><title>{tip}</title></g>")
@@ -185,14 +186,17 @@ def _lane(r: dict[str, Any], rep: str, ly: float, x: Callable[[str | None], floa
     for d in e["duplicates"]:
         for i in d["ownership"]:
             if i["owner"] == rep:
-                out.append(_bar(x(i["from"]), x(i["to"]), ly + 24, 10, "dup",
-                                f"{rep} held duplicate lead {d['lead']} from {i['from']} to {i['to'] or 'now'}"))
+                tip = _("{rep} held duplicate lead {lead} from {start} to {end}", rep=rep, lead=d["lead"],
+                        start=i["from"], end=i["to"]) if i["to"] else \
+                    _("{rep} holds duplicate lead {lead} from {start} to now", rep=rep, lead=d["lead"], start=i["from"])
+                out.append(_bar(x(i["from"]), x(i["to"]), ly + 24, 10, "dup", tip))
     for i in e["ownership"]:
         if i["owner"] == rep:
-            out.append(_bar(x(i["from"]), x(i["to"]), ly + 8, 16, "own",
-                            f"{rep} owned {r['lead']} from {i['from']} (#{i['start_position']}, {i['started_by']})"
-                            f" to {i['to'] or 'now'}" + (f" ({i['ended_by']} #{i['end_position']})"
-                                                         if i["to"] else "")))
+            held = {"rep": rep, "lead": r["lead"], "start": i["from"], "first": i["start_position"],
+                    "started_by": i["started_by"], "end": i["to"], "ended_by": i["ended_by"], "last": i["end_position"]}
+            out.append(_bar(x(i["from"]), x(i["to"]), ly + 8, 16, "own", _(
+                "{rep} owned {lead} from {start} (#{first}, {started_by}) to {end} ({ended_by} #{last})", **held)
+                if i["to"] else _("{rep} owns {lead} from {start} (#{first}, {started_by}) to now", **held)))
             if i.get("converted_at"):
                 cx = x(i["converted_at"])
                 tip = escape(_("converted by {rep} (deal {deal}) at {at}", rep=rep, deal=i["deal"], at=i["converted_at"]))
@@ -202,8 +206,9 @@ def _lane(r: dict[str, Any], rep: str, ly: float, x: Callable[[str | None], floa
         if a["rep"] != rep:
             continue
         ax, my = x(a["occurred_at"]), ly + 16
-        tip = escape(f"#{a['position']} {a['type']} at {a['occurred_at']}"
-                     + ("" if a["accepted"] else f": {a['message'] or a['reason']}"))
+        tip = escape(_("#{position} {event} at {at}", position=a["position"], event=a["type"], at=a["occurred_at"])
+                     if a["accepted"] else _("#{position} {event} at {at}: {refusal}", position=a["position"],
+                                             event=a["type"], at=a["occurred_at"], refusal=a["message"] or a["reason"]))
         if a["accepted"]:
             out.append(f'<circle class="mark ok" cx="{ax:.1f}" cy="{my}" r="5"><title>{tip}</title></circle>')
         else:
@@ -215,7 +220,7 @@ def _lane(r: dict[str, Any], rep: str, ly: float, x: Callable[[str | None], floa
         fx, fy = x(f["occurred_at"]), ly + 33
         kind = "follow" if f["lead"] == r["lead"] else "follow dup-follow"
         tip = escape(_("#{position} follow-up on {lead} by {channel} at {at}: {note}", position=f["position"],
-                       lead=f["lead"], channel=f["channel"], at=f["occurred_at"], note=f["note"]))
+                       lead=f["lead"], channel=gettext(f["channel"]), at=f["occurred_at"], note=f["note"]))
         out.append(f'<path class="mark {kind}" d="M{fx:.1f},{fy - 5} l5,5 l-5,5 l-5,-5 z"><title>{tip}</title></path>')
     out.append("</g>")
     return out
