@@ -4,6 +4,7 @@ and the demo follow `--lang` or the locale; machine output (JSON apart from an e
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -237,3 +238,70 @@ def test_demo_in_both_languages(backend, store_url, twin_store):
     assert plain["en"].code == plain["zh"].code == 0
     assert plain["en"].stdout != plain["zh"].stdout and CHINESE.search(plain["zh"].stdout)
 
+
+
+# --- errors of imports, verify and receipts: the message in the reader's language -----------------
+
+def in_both_languages(store: str, *argv: str, actor: str | None = None) -> dict[str, Run]:
+    """The same command with --json in English and in Chinese; equal apart from the message."""
+    answers = {lang: run_cli(store, "--lang", lang, *argv, actor=actor) for lang in ("en", "zh")}
+    assert answers["en"].code == answers["zh"].code != 0
+    assert without_message(answers["en"].json) == without_message(answers["zh"].json)
+    assert answers["en"].json["error"]["message"] != answers["zh"].json["error"]["message"]
+    assert CHINESE.search(answers["zh"].json["error"]["message"])
+    return answers
+
+
+def test_an_import_error_in_both_languages(store_url, tmp_path):
+    build(store_url)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("公司,电话\n杭州物流,13800000001\n", encoding="utf-8")
+    before = len(events(store_url))
+    answers = in_both_languages(store_url, "lead", "import", str(leads), "--pool", "east", actor="root")
+    assert answers["en"].code == 2 and answers["en"].json["error"]["code"] == "invalid_input"
+    assert answers["en"].json["error"]["message"].startswith(f"{leads}: no id column: name one id or 编号")
+    assert answers["zh"].json["error"]["message"].startswith(f"{leads}：没有编号列")
+    assert len(events(store_url)) == before
+    plain = run_cli(store_url, "--lang", "zh", "--as", "root", "lead", "import", str(leads), "--pool", "east",
+                    as_json=False)
+    assert plain.code == 2 and plain.stderr.startswith("错误：") and "[invalid_input]" in plain.stderr
+
+
+def test_a_verify_failure_in_both_languages(twins):
+    store, other = twins
+    digest = run_cli(other, "digest").json["digest"]
+    answers = in_both_languages(store, "verify", "--digest", digest)
+    english = answers["en"].json
+    assert answers["en"].code == 6 and english["error"]["code"] == "integrity_violation" and english["ok"] is False
+    assert english["problem"].startswith("the digest is of another ledger")  # data: English in both languages
+    assert english["error"]["message"] == english["problem"]
+    assert answers["zh"].json["error"]["message"].startswith("该摘要属于另一个账本")
+    malformed = in_both_languages(store, "verify", "--digest", "lld1:nonsense")
+    assert malformed["en"].code == 2 and malformed["zh"].json["error"]["message"].startswith("摘要格式错误")
+
+
+def test_a_receipt_check_failure_in_both_languages(store_url, tmp_path):
+    build(store_url)
+    made = run_cli(store_url, "receipt", "3")
+    assert made.code == 0
+    forged = {**made.json, "leaf_hash": "0" * 64}
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(forged), encoding="utf-8")
+    answers = in_both_languages(store_url, "verify-receipt", str(path))
+    english = answers["en"].json
+    assert answers["en"].code == 6 and (english["error"]["code"], english["failed"]) == ("integrity_violation",
+                                                                                          "leaf_hash")
+    assert english["error"]["message"] == "leaf_hash: it is not the leaf of the record's hash"
+    assert answers["zh"].json["error"]["message"] == "leaf_hash：它不是该记录哈希的叶子"
+
+
+def test_a_return_on_deactivation_reads_in_both_languages(store_url):
+    """The reason a LeadReturned event stores in English is shown made again in the reader's language."""
+    build(store_url)
+    assert run_cli(store_url, "person", "deactivate", "alice", actor="root").code == 0
+    explained = {lang: run_cli(store_url, "--lang", lang, "explain", "L-1") for lang in ("en", "zh")}
+    assert explained["en"].code == explained["zh"].code == 0
+    assert "because owner alice deactivated." in explained["en"].json["summary"]
+    assert "原因：归属人 alice 已停用。" in explained["zh"].json["summary"]
+    history = run_cli(store_url, "--lang", "zh", "history", "L-1", as_json=False)
+    assert "alice -> 公海池 east：归属人 alice 已停用" in history.stdout, history.stdout
