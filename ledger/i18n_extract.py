@@ -108,10 +108,10 @@ def main(argv: list[str]) -> None:
     from babel.messages.pofile import write_po  # noqa: PLC0415
 
     catalogue = Catalog(project="leadledger", charset="utf-8")
-    for file, line, message in source_messages() + click_messages():
-        catalogue.add(message, locations=[(file, line)])
-    with open(argv[0], "wb") as f:
-        write_po(f, catalogue, width=100)
+    for _file, _line, message in source_messages() + click_messages():
+        catalogue.add(message)
+    with open(argv[0], "wb") as f:  # no locations: line numbers in the catalogue would only churn
+        write_po(f, catalogue, width=100, no_location=True)
 
 
 if __name__ == "__main__":
