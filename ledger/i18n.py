@@ -134,9 +134,11 @@ def reword(stored: str, templates: Any) -> str:
     for template in templates:
         pattern = _patterns.get(template)
         if pattern is None:
-            parts = re.split(r"\{(\w+)\}", template)
-            pattern = _patterns[template] = re.compile("".join(
-                re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)))
+            parts, seen, regex = re.split(r"\{(\w+)\}", template), set(), []
+            for i, part in enumerate(parts):  # a name met again must match the same text again
+                regex.append(re.escape(part) if i % 2 == 0 else f"(?P={part})" if part in seen else f"(?P<{part}>.+?)")
+                seen.add(part)
+            pattern = _patterns[template] = re.compile("".join(regex))
         found = pattern.fullmatch(stored)
         if found:
             return _(template, **found.groupdict())
