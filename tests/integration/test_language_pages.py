@@ -135,6 +135,17 @@ def test_the_dispute_page_in_chinese_draws_every_character(dispute_page, tmp_pat
     check_chinese_page(dispute_page, tmp_path, "争议 L-1-D1", "归属时间线", "我上周已经见过客户")
 
 
+def test_the_dispute_pages_tooltips_follow_the_language(dispute_page):
+    """The `<title>` of each mark of the timeline (a holding, an attempt, a dispute event) is in
+    Chinese; event types, ids and times stay as they are."""
+    tips = re.findall(r"<title>(.*?)</title>", dispute_page.read_text(encoding="utf-8"))
+    assert len(tips) >= 4 and all(CJK.search(tip) or "，" in tip for tip in tips), tips
+    assert any(tip.startswith("alice 自 ") and "持有 L-1" in tip for tip in tips), tips
+    assert any("ClaimRefused" in tip and "线索 L-1 已归属于 alice" in tip for tip in tips), tips
+    english = re.compile(r" (owned|owns|held duplicate lead|holds duplicate lead|follow-up on) | to now")
+    assert not any(english.search(tip) for tip in tips), tips
+
+
 def test_the_dispute_page_in_english_stays_english(world, store_url, tmp_path):
     clash(world)
     world.open_dispute("bob", "L-1", "met them first", at=t(4))
