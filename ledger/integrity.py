@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,7 @@ from ledger import checkpoint, codec, merkle
 from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
 from ledger.store import Store
 from ledger.store.merkle import positioned_leaves
+from ledger.store.tree import StoredTree
 
 DIGEST_PREFIX = "lld1"
 EMPTY_DIGEST = f"{DIGEST_PREFIX}:-:0:-"  # the digest of an empty log: every log extends it
@@ -95,8 +96,7 @@ class Scan:
     before_stop: int = 0  # the last position at or before `stop`
     rolling_at_stop: str | None = None  # the rolling hash at exactly `stop`, if an event is there
     heads: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # stream -> (version, position, hash)
-    frontier: merkle.Frontier = field(default_factory=merkle.Frontier)  # the tree of the events as they are
-    root_at_stop: bytes | None = None  # the recomputed tree's root at `stop` leaves
+    leaves: int = 0  # the leaves compared with the stored tree's
     tree_bad: int | None = None  # the first position whose stored leaf differs from its event's
     has_tree: bool = False  # whether the store has a stored tree to compare with
 
@@ -117,14 +117,12 @@ class Integrity:
         self.store = store
 
     def _scan(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> Scan:
-        """Check every event of the log, and recompute its Merkle tree against the stored
-        one; note the rolling digest and the tree's root at position `stop`."""
+        """Check every event of the log, and its leaf against the stored tree's; note the
+        rolling digest at position `stop`."""
         scan = Scan()
-        scan.has_tree = bool(self.store.tree_size())
-        if stop == 0:
-            scan.root_at_stop = merkle.EMPTY_ROOT
+        scan.has_tree = bool(self.store.tree.size())
         while rows := self.store.read_log_raw(after=scan.last, limit=BATCH):
-            self._tree(scan, rows, stop)
+            self._tree(scan, rows)
             for position, stream, version, topic, state in rows:
                 if position != scan.last + 1:
                     scan.blame(scan.last + 1, f"position {scan.last + 1} is missing: positions are gap-free"
@@ -156,17 +154,14 @@ class Integrity:
             raise IntegrityViolation(problem, ok=False, events_checked=0, first_bad_position=None,
                                      problem=problem) from None
 
-    def _tree(self, scan: Scan, rows: list[tuple], stop: int | None) -> None:
-        """Add a batch of events to the recomputed tree; compare each leaf with the stored one."""
-        first, end = scan.frontier.size, rows[-1][0]
-        stored = self.store.tree_leaves(first, end) if scan.has_tree else None
-        for leaf in positioned_leaves(scan.last, end, ((r[0], r[4]) for r in rows)):
-            index = scan.frontier.size
+    def _tree(self, scan: Scan, rows: list[tuple]) -> None:
+        """Compare the leaf of each event of a batch with the stored tree's."""
+        first, end = scan.leaves, rows[-1][0]
+        stored = self.store.tree.leaves(first, end) if scan.has_tree else None
+        for index, leaf in enumerate(positioned_leaves(scan.last, end, ((r[0], r[4]) for r in rows)), first):
             if stored is not None and scan.tree_bad is None and stored.get(index, leaf) != leaf:
                 scan.tree_bad = index + 1
-            scan.frontier.append(leaf)
-            if stop is not None and scan.frontier.size == stop:
-                scan.root_at_stop = scan.frontier.root()
+        scan.leaves = end
 
     def verify(self, digest: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Recompute every chain (and, given a digest, prove the log extends it).
@@ -175,29 +170,35 @@ class Integrity:
         (plus `digest_position`); raises IntegrityViolation carrying the same object, not ok,
         when anything is wrong (see the module docstring), InvalidInput for a malformed digest.
         """
-        head = wanted = None
         if digest is not None and is_tree_head(digest):
             head = checkpoint.parse_digest(digest)
-        elif digest is not None:
-            wanted = parse_digest(digest)
-        stop = head.size if head else wanted.position if wanted else None
+            checked, bad, problem = self.opened(lambda: self._compare_head(head, progress))
+            result: dict[str, Any] = {"ok": True, "events_checked": checked, "first_bad_position": bad,
+                                      "problem": problem, "digest_position": head.size}
+        else:
+            result = self._verify_chains(parse_digest(digest) if digest is not None else None, progress)
+        if result["problem"] is not None:
+            result["ok"] = False
+            where = result["first_bad_position"]
+            message = f"position {where}: {result['problem']}" if where else result["problem"]
+            raise IntegrityViolation(message, **result)
+        return result
+
+    def _verify_chains(self, wanted: Digest | None, progress: Callable[[int], None] | None) -> dict[str, Any]:
+        """Every chain, every event's leaf against the stored tree's, and an lld1 digest."""
+        stop = wanted.position if wanted else None
         scan = self.opened(lambda: self._scan(stop=stop, progress=progress))
         if scan.bad is None and scan.tree_bad is not None and scan.tree_bad <= scan.last:
             scan.blame(scan.tree_bad, f"the event at position {scan.tree_bad} is not the one the stored "
                                       "Merkle tree recorded when it was appended")
         result: dict[str, Any] = {"ok": True, "events_checked": scan.checked,
                                   "first_bad_position": scan.bad, "problem": scan.problem}
-        if stop is not None:
+        if wanted is not None:
             result["digest_position"] = stop
-        if scan.bad is None and (wanted is not None or head is not None):
-            bad, problem = _compare(wanted, scan) if wanted else self._compare_head(head, scan)
-            if problem:
-                result.update(first_bad_position=bad, problem=problem)
-        if result["problem"] is not None:
-            result["ok"] = False
-            where = result["first_bad_position"]
-            message = f"position {where}: {result['problem']}" if where else result["problem"]
-            raise IntegrityViolation(message, **result)
+            if scan.bad is None:
+                bad, problem = _compare(wanted, scan)
+                if problem:
+                    result.update(first_bad_position=bad, problem=problem)
         return result
 
     def digest(self) -> dict[str, Any]:
@@ -211,26 +212,86 @@ class Integrity:
         return {"digest": str(scan.digest()), "position": scan.last, "events": scan.checked}
 
 
-    def _compare_head(self, head: checkpoint.TreeHead, scan: Scan) -> tuple[int | None, str | None]:
-        """(first bad position, problem) of an intact log against a tree head."""
+    def _compare_head(self, head: checkpoint.TreeHead,
+                      progress: Callable[[int], None] | None) -> tuple[int, int | None, str | None]:
+        """(events checked, first bad position, problem) of the log against a tree head: the
+        stored tree's proofs, then the events' recorded hashes under it (module docstring)."""
         if head.size == 0:
-            return None, None
+            return 0, None, None
+        last = self.store.max_position()
+        if last < head.size:
+            return 0, last + 1, (f"the log ends at position {last}, before the digest's position "
+                                 f"{head.size}: the events after position {last} were removed")
+        tree = self.store.tree
+        size = tree.caught_up(last)
+        stored = _root(head.size, tree.nodes) if size >= head.size else None
+        origin = self._origin()
+        if origin not in (None, head.origin) and stored != head.root:
+            return 0, None, (f"the digest is of another ledger ({head.origin}, this one is {origin}), "
+                             "or this log's first event was rewritten")
+        if stored == head.root and not _consistent(head, min(size, last), tree.nodes):
+            return 0, None, "the stored tree's consistency proof does not lead to the digest"
+        events = _Events(tree, head.size, progress)
+        if stored == head.root and events.root != head.root:  # the stored tree vouches for the head
+            bad = merkle.first_difference(head.size, tree.nodes, events.hash)
+        elif stored not in (None, head.root) and events.root == head.root:  # the events do
+            bad = merkle.first_difference(head.size, events.get, lambda key: tree.nodes([key]).get(key))
+            if bad is None:
+                return head.size, None, "the stored tree's consistency proof does not lead to the digest"
+            return head.size, bad + 1, (f"the event at position {bad + 1} is not the one the stored "
+                                        "Merkle tree recorded when it was appended")
+        elif events.root == head.root:
+            return head.size, None, None
+        else:
+            bad = None  # neither: a root alone cannot say where
+        return head.size, None if bad is None else bad + 1, (
+            f"the log up to position {head.size} is not the one the digest was "
+            "taken of: an event at or before it was removed, rewritten or inserted")
+
+    def _origin(self) -> str | None:
+        """The log's origin, from its first event's recorded hash (None if it does not decode)."""
         first = self.store.read_log_raw(after=0, limit=1)
-        origin = checkpoint.origin_of(codec.decode_raw(first[0][4]).hash if first else None)
-        if origin != head.origin:
-            return None, (f"the digest is of another ledger ({head.origin}, this one is {origin}), "
-                          "or this log's first event was rewritten")
-        if scan.frontier.size < head.size:
-            return scan.last + 1, (f"the log ends at position {scan.last}, before the digest's position "
-                                   f"{head.size}: the events after position {scan.last} were removed")
-        if scan.root_at_stop != head.root:
-            return scan.tree_bad, (f"the log up to position {head.size} is not the one the digest was "
-                                   "taken of: an event at or before it was removed, rewritten or inserted")
-        if scan.tree_bad is None and self.store.tree_size() == scan.frontier.size:
-            proof = merkle.consistency_proof(head.size, scan.frontier.size, self.store.tree_nodes)
-            if not merkle.verify_consistency(head.size, scan.frontier.size, head.root, scan.frontier.root(), proof):
-                return None, "the stored tree's consistency proof does not lead to the digest"
-        return None, None
+        try:
+            return checkpoint.origin_of(codec.decode_raw(first[0][4]).hash if first else None)
+        except msgspec.DecodeError:
+            return None
+
+
+class _Events:
+    """The tree of the log's first `size` events as they are now (`StoredTree.recomputed`):
+    its top subtrees from one pass, any other subtree recomputed from its events when asked."""
+
+    def __init__(self, tree: StoredTree, size: int, progress: Callable[[int], None] | None) -> None:
+        self.tree = tree
+        frontier = tree.recomputed(0, size, progress)
+        self.root = frontier.root()
+        self.known = frontier.subtrees()
+
+    def hash(self, key: merkle.Key) -> bytes:
+        if key not in self.known:
+            level, index = key
+            self.known[key] = self.tree.recomputed(index << level, (index + 1) << level).root()
+        return self.known[key]
+
+    def get(self, keys: Collection[merkle.Key]) -> dict[merkle.Key, bytes]:
+        return {key: self.hash(key) for key in keys}
+
+
+def _root(size: int, get: merkle.Get) -> bytes | None:
+    """The stored tree's root at `size`; None when it lacks a subtree it needs."""
+    try:
+        return merkle.root(size, get)
+    except merkle.MissingNode:
+        return None
+
+
+def _consistent(head: checkpoint.TreeHead, size: int, get: merkle.Get) -> bool:
+    """Whether the stored tree's consistency proof from the head to its root at `size` holds."""
+    try:
+        proof = merkle.consistency_proof(head.size, size, get)
+        return merkle.verify_consistency(head.size, size, head.root, merkle.root(size, get), proof)
+    except merkle.MissingNode:
+        return False
 
 
 def is_tree_head(digest: str) -> bool:
