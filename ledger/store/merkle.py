@@ -6,7 +6,7 @@ positions are known: leaf p - 1 is the event at position p. A position with no e
 only tampering leaves: positions are gap-free) is the leaf of 32 zero bytes, so later
 positions keep their leaves and `verify` reports the gap.
 
-A store written before the tree existed gets it on its first append (or `tree_upgrade`): the
+A store written before the tree existed gets it on its first append (or `StoredTree.upgrade`): the
 events the tree lacks are streamed through `nodes_for_append` in batches, in that transaction.
 """
 

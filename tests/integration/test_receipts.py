@@ -116,8 +116,8 @@ def test_a_receipt_of_no_event_is_invalid_input(busy_log, store_url, position):
 
 def test_the_tree_is_stored_with_each_append(busy_log):
     size = busy_log.store.max_position()
-    assert busy_log.store.tree_size() == size
-    leaves = busy_log.store.tree_leaves(0, size)
+    assert busy_log.store.tree.size() == size
+    leaves = busy_log.store.tree.leaves(0, size)
     assert [leaves[i] for i in range(size)] == [
         merkle.leaf_hash(bytes.fromhex(s.hash)) for s in busy_log.store.read_log(after=0, limit=size)]
 
@@ -129,7 +129,7 @@ def test_an_import_stores_the_tree(busy_log, store_url, tmp_path):
     out = run_cli(store_url, "lead", "import", str(csv), "--pool", "east", actor="root")
     assert out.code == 0, out
     size = busy_log.store.max_position()
-    assert size > before + 200 and busy_log.store.tree_size() == size
+    assert size > before + 200 and busy_log.store.tree.size() == size
     assert bytes.fromhex(run_cli(store_url, "digest").json["root"]) == recomputed_root(busy_log, size)
     assert run_cli(store_url, "verify").code == 0
 
@@ -143,15 +143,15 @@ def test_an_old_store_gets_its_tree_and_answers_the_same(backend, store_url, tmp
         url = store_url
     with Ledger(url) as led:
         size = led.store.max_position()
-        assert not led.store.tree_size()  # written before the tree
+        assert not led.store.tree.size()  # written before the tree
         expected = recomputed_root(led, size)
         head = led.digest()
         assert bytes.fromhex(head["root"]) == expected and head["position"] == size
-        assert led.store.tree_size() == size  # built once, on this first use
+        assert led.store.tree.size() == size  # built once, on this first use
         assert led.verify(head["digest"])["ok"] is True
         led.add_person("root", "newcomer", "New Comer", "rep")  # now: after everything in the fixture
         assert led.verify(head["digest"])["ok"] is True
-        assert led.store.tree_size() == size + 1
+        assert led.store.tree.size() == size + 1
 
 
 def test_a_read_only_old_store_answers_from_the_events(tmp_path):
