@@ -244,7 +244,9 @@ def first_difference(size: int, trusted: Get, other: Callable[[Key], bytes | Non
             key, good = right, theirs  # the left child is as it was; the right one is the trusted one
         else:
             return None  # the trusted side was altered below its good hash too
-    return None if key is None or good is None else key[1]
+    if key is None or good is None or other(key) == good:
+        return None  # agreeing children under differing parents: the parents alone were altered
+    return key[1]
 
 
 # --- verifying (RFC 9162 2.1.3.2 and 2.1.4.2, step by step) ---------------------------------

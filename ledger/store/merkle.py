@@ -12,6 +12,7 @@ events the tree lacks are streamed through `nodes_for_append` in batches, in tha
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -142,11 +143,11 @@ class TreeSql:
 
 
 def _recorded_leaf(start: bytes) -> bytes | None:
-    if start[:len(_HASH_OPEN)] != _HASH_OPEN or start[_HASH_END:_HASH_END + 1] != b'"':
+    if not start.startswith(_HASH_OPEN) or start[_HASH_END:_HASH_END + 1] != b'"':
         return None
-    try:
-        return merkle.leaf_hash(bytes.fromhex(start[len(_HASH_OPEN):_HASH_END].decode("ascii")))
-    except ValueError:
+    try:  # strict hex, where `leaf_of` would allow spaces: such a record is read whole
+        return hashlib.sha256(b"\x00" + binascii.unhexlify(start[len(_HASH_OPEN):_HASH_END])).digest()
+    except binascii.Error:
         return None
 
 
