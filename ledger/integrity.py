@@ -1,4 +1,4 @@
-"""Tamper evidence: recompute every hash chain, and a digest of the whole log.
+"""Tamper evidence: recompute every hash chain; check a digest of the log.
 
 Each stored event carries the hash of the previous event of its stream and its own hash
 (see codec). `verify` walks the whole log in position order and checks each event: its
@@ -29,14 +29,30 @@ a position, and a rolling hash over (position, event hash) of every event up to 
 - the digest belongs to another ledger (or this log's first event was rewritten and
   re-hashed; the two cannot be told apart): not ok, `first_bad_position` null.
 
-The Merkle tree (spec section 8). The same pass recomputes the tree of the events as they
-are now and compares each leaf with the stored tree's, written when the event was appended:
-an event rewritten (even re-hashed with its whole chain) or a log cut and grown again is
-found at its position. A missing position (positions are gap-free) is found at itself. A
-tree-head digest (`llh1:`) is checked by the recomputed root at its size, its origin, and the
-stored tree's consistency proof from it to today; when it fails, the first position whose
-stored leaf differs is named, if any does. A store file that cannot be read as a ledger at
-all is not ok either (`Integrity.opened`).
+The Merkle tree (spec section 8). The same pass compares each event's leaf with the stored
+tree's, written when the event was appended: an event rewritten (even re-hashed with its whole
+chain) or a log cut and grown again is found at its position. A missing position (positions are
+gap-free) is found at itself. A store file that cannot be read as a ledger at all is not ok
+either (`Integrity.opened`).
+
+A tree head (`llh1:`, what `digest` prints) is checked without that pass, and without rehashing
+the log (`_compare_head`):
+
+1. by the stored tree, in O(log n) stored rows: its root at the head's size is the head's, and
+   its consistency proof from there to the log's size holds. The head's root then vouches for
+   every stored subtree under it;
+2. by the events the head covers, one read of each one's *recorded* hash (the start of its
+   record): the tree they make is recomputed, compared with those trusted subtrees, and the
+   first position that differs found by walking down the stored tree (`merkle.first_difference`);
+3. when the stored tree does not give the head's root but the events do, the stored tree was
+   changed: the first position whose stored leaf differs is named.
+
+What it does not do: check each event's bytes against its recorded hash, or its stream's chain
+(that is `verify` without a digest, which a forger who changed a byte but not the hash meets).
+Nor can it name a position when the stored tree was rewritten with the events (its rows above
+the change no longer vouched for by the head): the head's root alone does not say where. An
+old head's events are checked, not the ones after it; the origin check only stands when the
+stored tree does not already vouch for the head (a first event rewritten is then named).
 
 All of these are integrity violations (exit 6): the log cannot be shown to extend the
 digest. A digest that is not of the form `leadledger digest` prints is `invalid_input`
