@@ -180,7 +180,8 @@ class Integrity:
         scan.leaves = end
 
     def verify(self, digest: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Recompute every chain (and, given a digest, prove the log extends it).
+        """Recompute every chain (with an lld1 digest, prove the log extends it), or check that
+        the log extends a tree head by the stored tree's proofs (module docstring).
 
         Returns `{"ok": True, "events_checked": N, "first_bad_position": None, "problem": None}`
         (plus `digest_position`); raises IntegrityViolation carrying the same object, not ok,
@@ -226,7 +227,6 @@ class Integrity:
                                      events_checked=scan.checked, first_bad_position=scan.bad,
                                      problem=scan.problem)
         return {"digest": str(scan.digest()), "position": scan.last, "events": scan.checked}
-
 
     def _compare_head(self, head: checkpoint.TreeHead,
                       progress: Callable[[int], None] | None) -> tuple[int, int | None, str | None]:
