@@ -84,12 +84,13 @@ class TreeSql:
         return {idx: bytes(h) for idx, h in cur.fetchall()}
 
     def recorded_leaves(self, cur: Any, after: int, upto: int) -> list[tuple[int, bytes | None]]:
-        """(position, leaf) of the events after..upto (a few thousand positions), each leaf from the event's
-        recorded hash alone (the start of its record, not the rest); None for a record not laid
-        out as the codec writes it."""
+        """(position, leaf) of the events after..upto (a few thousand positions), in order, each
+        leaf from the event's recorded hash alone (the start of its record, not the rest); None
+        for a record not laid out as the codec writes it."""
         p = self.param
         cur.execute(f"SELECT {self.position}, substr(state, 1, {_HASH_END + 1}) FROM {self.events} "
-                    f"WHERE {self.position} > {p} AND {self.position} <= {p}", [after, upto])
+                    f"WHERE {self.position} > {p} AND {self.position} <= {p} ORDER BY {self.position}",
+                    [after, upto])
         return [(position, _recorded_leaf(bytes(start))) for position, start in cur.fetchall()]
 
     def states(self, cur: Any, positions: Sequence[int]) -> list[tuple[int, bytes]]:

@@ -71,10 +71,13 @@ class StoredTree:
             while at < end:
                 upto = min(end, (at // WINDOW + 1) * WINDOW)
                 rows = self.sql.recorded_leaves(cur, at, upto)
-                odd = [p for p, leaf in rows if leaf is None]
-                whole = dict(self.sql.states(cur, odd)) if odd else {}
-                found = {p: leaf if leaf is not None else leaf_of(whole[p]) for p, leaf in rows}
-                frontier.extend([found.get(p, MISSING_LEAF) for p in range(at + 1, upto + 1)])
+                leaves = [leaf for _, leaf in rows]
+                if len(rows) != upto - at or None in leaves:  # a gap, or a record laid out otherwise
+                    odd = [p for p, leaf in rows if leaf is None]
+                    whole = dict(self.sql.states(cur, odd)) if odd else {}
+                    found = {p: leaf if leaf is not None else leaf_of(whole[p]) for p, leaf in rows}
+                    leaves = [found.get(p, MISSING_LEAF) for p in range(at + 1, upto + 1)]
+                frontier.extend(leaves)
                 if progress:
                     progress(len(rows))
                 at = upto
