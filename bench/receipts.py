@@ -1,12 +1,15 @@
 """Tree heads and receipts on a large log: `digest`, `receipt` and `verify-receipt` times
 (targets, stated for 1,000,000 events: digest and receipt <= 20 ms, verify-receipt <= 5 ms
-plus the interpreter's start), and the import that builds the log (its tree included).
+plus the interpreter's start), `verify --digest` of an old head (by the stored tree's proofs,
+not rehashing the log), and the import that builds the log (its tree included).
 
-The log is leads imported in bulk (one event per lead). `verify-receipt` is timed in process
-(the check alone) and as the command (a new interpreter each time), beside the interpreter
-starting and importing the CLI without doing anything.
+The log is leads imported in bulk (one event per lead, 100,000 an import). `verify-receipt` is
+timed in process (the check alone) and as the command (a new interpreter each time), beside the
+interpreter starting and importing the CLI without doing anything. `verify --digest` of the
+head at half the log is set beside a keyset read of those events' rows (the least a check that
+rehashes them must read), and beside `verify` of the whole log (every chain), run once.
 
-    python bench/receipts.py [--store URL] [--quick] [--events N]
+    python bench/receipts.py [--store URL] [--quick] [--events N] [--repeat R]
 """
 
 from __future__ import annotations
@@ -19,12 +22,35 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import T0, Result, fresh_target, import_leads, make_world, median, run_main, server_version
+from common import POOL, T0, Result, Target, fresh_target, lead_fields, make_world, median, run_main, server_version
 
 from ledger.application import Ledger
 from ledger.receipt_check import check_receipt
 
 ROOT = Path(__file__).resolve().parent.parent
+CHUNK = 100_000  # leads an import
+BATCH = 5000
+
+
+def _import(led: Ledger, count: int) -> None:
+    for start in range(0, count, CHUNK):
+        rows = ((i + 2, lead_fields(i)) for i in range(start, min(count, start + CHUNK)))
+        led.import_leads("mgr", POOL, rows, at=T0)
+
+
+def _raw_read(target: Target, upto: int) -> float:
+    """Every row of positions 1..upto, BATCH at a time (keyset pagination)."""
+    p = target.param
+    sql = (f"SELECT {target.position}, originator_id, originator_version, state FROM {target.events} "
+           f"WHERE {target.position} > {p} AND {target.position} <= {p} ORDER BY {target.position} LIMIT {p}")
+    con = target.connect()
+    try:
+        start, position = time.perf_counter(), 0
+        while batch := con.execute(sql, (position, upto, BATCH)).fetchall():
+            position = batch[-1][0]
+        return time.perf_counter() - start
+    finally:
+        con.close()
 
 
 def _times(fn, repeat: int) -> list[float]:
@@ -47,17 +73,18 @@ def measure(args) -> Result:
         result = Result("receipts", server_version(target), {"events": events})
         make_world(led, reps=2)
         start = time.perf_counter()
-        import_leads(led, events)
+        _import(led, events)
         result.add("import (tree included)", "s", time.perf_counter() - start)
         size = led.store.max_position()
         result.params["log_size"] = size
-        assert led.store.tree_size() == size
+        assert led.store.tree.size() == size
         led.digest()  # warm
         result.add("digest", "s", median(_times(led.digest, 50)), target="<= 20 ms at 1M")
         picks = [random.Random(7).randint(1, size) for _ in range(50)]
         it = iter(picks * 2)
         result.add("receipt", "s", median(_times(lambda: led.receipt(next(it)), 50)), target="<= 20 ms at 1M")
         receipt = led.receipt(size // 2)
+        _verify_digest(led, target, result, args.repeat)
     result.add("verify-receipt (the check, in process)", "s", median(_times(lambda: check_receipt(receipt), 200)),
                target="<= 5 ms")
     with tempfile.TemporaryDirectory() as folder:
@@ -67,6 +94,21 @@ def measure(args) -> Result:
         result.add("verify-receipt (the command)", "s", _command(["cli.py", "verify-receipt", str(file)], repeat))
         result.add("interpreter start + CLI import", "s", _command(["-c", "import cli"], repeat))
     return result
+
+
+def _verify_digest(led: Ledger, target: Target, result: Result, repeat: int) -> None:
+    """`verify --digest` of an old head (half the log) and of today's, against a raw read of the
+    old head's rows; `verify` of the whole log once."""
+    size = led.store.max_position()
+    old = led.digest(size // 2)["digest"]
+    raw = median([_raw_read(target, size // 2) for _ in range(repeat)])
+    took = median(_times(lambda: led.verify(old), repeat))
+    result.add(f"verify --digest, head at {size // 2:,}", "s", took, raw, bound="keyset read of those events' rows",
+               target="no rehash of the log")
+    now = led.digest()["digest"]
+    result.add(f"verify --digest, head at {size:,}", "s", median(_times(lambda: led.verify(now), repeat)))
+    result.add(f"verify (every chain), {size:,} events", "s", median(_times(led.verify, 1)),
+               median([_raw_read(target, size) for _ in range(repeat)]), bound="keyset read of the events table")
 
 
 if __name__ == "__main__":

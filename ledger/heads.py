@@ -5,18 +5,16 @@ it holds every event: O(log n) rows, one query each. A store written before the 
 gets it built here when it can be written (under the append lock); a read-only one (an
 auditor's copy, a SELECT-only role) answers from a tree computed in memory from the events,
 writing nothing. A stored tree longer than the log (a log cut behind its back) is not used
-either: `verify --digest` reports that store.
+either: `verify` finds a log cut and grown again, `verify --digest` one cut before the digest.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
-
 from ledger import checkpoint, codec, merkle
 from ledger.checkpoint import TreeHead
-from ledger.errors import InvalidInput, StoreUnavailable
+from ledger.errors import InvalidInput
 from ledger.i18n import _
 from ledger.receipt_check import make_receipt
 from ledger.shapes import event_dict
@@ -37,14 +35,8 @@ class Heads:
         """(the log's size, a `get` over its tree)."""
         self.store.ensure_ready()
         top = self.store.max_position()
-        if self.store.tree_size() == top:
-            return top, self.store.tree_nodes
-        if (self.store.tree_size() or 0) < top:
-            try:
-                if self.store.tree_upgrade() == top:
-                    return top, self.store.tree_nodes
-            except (PersistenceError, StoreUnavailable):
-                pass  # a read-only store: the tree in memory
+        if self.store.tree.caught_up(top) == top:
+            return top, self.store.tree.nodes
         return top, self._in_memory(top)
 
     def _in_memory(self, top: int) -> merkle.Get:

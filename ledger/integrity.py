@@ -1,4 +1,4 @@
-"""Tamper evidence: recompute every hash chain, and a digest of the whole log.
+"""Tamper evidence: recompute every hash chain; check a digest of the log.
 
 Each stored event carries the hash of the previous event of its stream and its own hash
 (see codec). `verify` walks the whole log in position order and checks each event: its
@@ -29,14 +29,30 @@ a position, and a rolling hash over (position, event hash) of every event up to 
 - the digest belongs to another ledger (or this log's first event was rewritten and
   re-hashed; the two cannot be told apart): not ok, `first_bad_position` null.
 
-The Merkle tree (spec section 8). The same pass recomputes the tree of the events as they
-are now and compares each leaf with the stored tree's, written when the event was appended:
-an event rewritten (even re-hashed with its whole chain) or a log cut and grown again is
-found at its position. A missing position (positions are gap-free) is found at itself. A
-tree-head digest (`llh1:`) is checked by the recomputed root at its size, its origin, and the
-stored tree's consistency proof from it to today; when it fails, the first position whose
-stored leaf differs is named, if any does. A store file that cannot be read as a ledger at
-all is not ok either (`Integrity.opened`).
+The Merkle tree (spec section 8). The same pass compares each event's leaf with the stored
+tree's, written when the event was appended: an event rewritten (even re-hashed with its whole
+chain) or a log cut and grown again is found at its position. A missing position (positions are
+gap-free) is found at itself. A store file that cannot be read as a ledger at all is not ok
+either (`Integrity.opened`).
+
+A tree head (`llh1:`, what `digest` prints) is checked without that pass, and without rehashing
+the log (`_compare_head`):
+
+1. by the stored tree, in O(log n) stored rows: its root at the head's size is the head's, and
+   its consistency proof from there to the log's size holds. The head's root then vouches for
+   every stored subtree under it;
+2. by the events the head covers, one read of each one's *recorded* hash (the start of its
+   record): the tree they make is recomputed, compared with those trusted subtrees, and the
+   first position that differs found by walking down the stored tree (`merkle.first_difference`);
+3. when the stored tree does not give the head's root but the events do, the stored tree was
+   changed: the first position whose stored leaf differs is named.
+
+What it does not do: check each event's bytes against its recorded hash, or its stream's chain
+(that is `verify` without a digest, which a forger who changed a byte but not the hash meets).
+Nor can it name a position when the stored tree was rewritten with the events (its rows above
+the change no longer vouched for by the head): the head's root alone does not say where. An
+old head's events are checked, not the ones after it; the origin check only stands when the
+stored tree does not already vouch for the head (a first event rewritten is then named).
 
 All of these are integrity violations (exit 6): the log cannot be shown to extend the
 digest. A digest that is not of the form `leadledger digest` prints is `invalid_input`
@@ -47,7 +63,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +76,7 @@ from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
 from ledger.i18n import N_, _, english, reword
 from ledger.store import Store
 from ledger.store.merkle import positioned_leaves
+from ledger.store.tree import StoredTree
 
 # A problem is data (the `problem` of verify's JSON) and stays in English; the message shows it
 # in the reader's language, made again from its template (`reword`).
@@ -133,8 +150,7 @@ class Scan:
     before_stop: int = 0  # the last position at or before `stop`
     rolling_at_stop: str | None = None  # the rolling hash at exactly `stop`, if an event is there
     heads: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # stream -> (version, position, hash)
-    frontier: merkle.Frontier = field(default_factory=merkle.Frontier)  # the tree of the events as they are
-    root_at_stop: bytes | None = None  # the recomputed tree's root at `stop` leaves
+    leaves: int = 0  # the leaves compared with the stored tree's
     tree_bad: int | None = None  # the first position whose stored leaf differs from its event's
     has_tree: bool = False  # whether the store has a stored tree to compare with
 
@@ -155,14 +171,12 @@ class Integrity:
         self.store = store
 
     def _scan(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> Scan:
-        """Check every event of the log, and recompute its Merkle tree against the stored
-        one; note the rolling digest and the tree's root at position `stop`."""
+        """Check every event of the log, and its leaf against the stored tree's; note the
+        rolling digest at position `stop`."""
         scan = Scan()
-        scan.has_tree = bool(self.store.tree_size())
-        if stop == 0:
-            scan.root_at_stop = merkle.EMPTY_ROOT
+        scan.has_tree = bool(self.store.tree.size())
         while rows := self.store.read_log_raw(after=scan.last, limit=BATCH):
-            self._tree(scan, rows, stop)
+            self._tree(scan, rows)
             for position, stream, version, topic, state in rows:
                 if position != scan.last + 1:
                     scan.blame(scan.last + 1, english(GAP_BEFORE, position=scan.last + 1, next=position)
@@ -194,46 +208,50 @@ class Integrity:
             raise IntegrityViolation(_message(None, problem), ok=False, events_checked=0, first_bad_position=None,
                                      problem=problem) from None
 
-    def _tree(self, scan: Scan, rows: list[tuple], stop: int | None) -> None:
-        """Add a batch of events to the recomputed tree; compare each leaf with the stored one."""
-        first, end = scan.frontier.size, rows[-1][0]
-        stored = self.store.tree_leaves(first, end) if scan.has_tree else None
-        for leaf in positioned_leaves(scan.last, end, ((r[0], r[4]) for r in rows)):
-            index = scan.frontier.size
+    def _tree(self, scan: Scan, rows: list[tuple]) -> None:
+        """Compare the leaf of each event of a batch with the stored tree's."""
+        first, end = scan.leaves, rows[-1][0]
+        stored = self.store.tree.leaves(first, end) if scan.has_tree else None
+        for index, leaf in enumerate(positioned_leaves(scan.last, end, ((r[0], r[4]) for r in rows)), first):
             if stored is not None and scan.tree_bad is None and stored.get(index, leaf) != leaf:
                 scan.tree_bad = index + 1
-            scan.frontier.append(leaf)
-            if stop is not None and scan.frontier.size == stop:
-                scan.root_at_stop = scan.frontier.root()
+        scan.leaves = end
 
     def verify(self, digest: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Recompute every chain (and, given a digest, prove the log extends it).
+        """Recompute every chain (with an lld1 digest, prove the log extends it), or check that
+        the log extends a tree head by the stored tree's proofs (module docstring).
 
         Returns `{"ok": True, "events_checked": N, "first_bad_position": None, "problem": None}`
         (plus `digest_position`); raises IntegrityViolation carrying the same object, not ok,
         when anything is wrong (see the module docstring), InvalidInput for a malformed digest.
         """
-        head = wanted = None
         if digest is not None and is_tree_head(digest):
             head = checkpoint.parse_digest(digest)
-        elif digest is not None:
-            wanted = parse_digest(digest)
-        stop = head.size if head else wanted.position if wanted else None
+            checked, bad, problem = self.opened(lambda: self._compare_head(head, progress))
+            result: dict[str, Any] = {"ok": True, "events_checked": checked, "first_bad_position": bad,
+                                      "problem": problem, "digest_position": head.size}
+        else:
+            result = self._verify_chains(parse_digest(digest) if digest is not None else None, progress)
+        if result["problem"] is not None:
+            result["ok"] = False
+            where = result["first_bad_position"]
+            raise IntegrityViolation(_message(where, result["problem"]), **result)
+        return result
+
+    def _verify_chains(self, wanted: Digest | None, progress: Callable[[int], None] | None) -> dict[str, Any]:
+        """Every chain, every event's leaf against the stored tree's, and an lld1 digest."""
+        stop = wanted.position if wanted else None
         scan = self.opened(lambda: self._scan(stop=stop, progress=progress))
         if scan.bad is None and scan.tree_bad is not None and scan.tree_bad <= scan.last:
             scan.blame(scan.tree_bad, english(TREE_DIFFERS, position=scan.tree_bad))
         result: dict[str, Any] = {"ok": True, "events_checked": scan.checked,
                                   "first_bad_position": scan.bad, "problem": scan.problem}
-        if stop is not None:
+        if wanted is not None:
             result["digest_position"] = stop
-        if scan.bad is None and (wanted is not None or head is not None):
-            bad, problem = _compare(wanted, scan) if wanted else self._compare_head(head, scan)
-            if problem:
-                result.update(first_bad_position=bad, problem=problem)
-        if result["problem"] is not None:
-            result["ok"] = False
-            where = result["first_bad_position"]
-            raise IntegrityViolation(_message(where, result["problem"]), **result)
+            if scan.bad is None:
+                bad, problem = _compare(wanted, scan)
+                if problem:
+                    result.update(first_bad_position=bad, problem=problem)
         return result
 
     def digest(self) -> dict[str, Any]:
@@ -246,24 +264,81 @@ class Integrity:
                                      problem=scan.problem)
         return {"digest": str(scan.digest()), "position": scan.last, "events": scan.checked}
 
-
-    def _compare_head(self, head: checkpoint.TreeHead, scan: Scan) -> tuple[int | None, str | None]:
-        """(first bad position, problem) of an intact log against a tree head."""
+    def _compare_head(self, head: checkpoint.TreeHead,
+                      progress: Callable[[int], None] | None) -> tuple[int, int | None, str | None]:
+        """(events checked, first bad position, problem) of the log against a tree head: the
+        stored tree's proofs, then the events' recorded hashes under it (module docstring)."""
         if head.size == 0:
-            return None, None
+            return 0, None, None
+        last = self.store.max_position()
+        if last < head.size:
+            return 0, last + 1, english(ENDS_BEFORE, last=last, position=head.size, after=last)
+        tree = self.store.tree
+        size = tree.caught_up(last)
+        stored = _root(head.size, tree.nodes) if size >= head.size else None
+        origin = self._origin()
+        if origin not in (None, head.origin) and stored != head.root:
+            return 0, None, english(OTHER_LEDGER, digest=head.origin, ledger=origin)
+        if stored == head.root and not _consistent(head, min(size, last), tree.nodes):
+            return 0, None, english(NO_PROOF)
+        events = _Events(tree, head.size, progress)
+        if stored == head.root and events.root != head.root:  # the stored tree vouches for the head
+            bad = merkle.first_difference(head.size, tree.nodes, events.hash)
+        elif stored not in (None, head.root) and events.root == head.root:  # the events do
+            bad = merkle.first_difference(head.size, events.get, lambda key: tree.nodes([key]).get(key))
+            if bad is None:
+                return head.size, None, english(NO_PROOF)
+            return head.size, bad + 1, english(TREE_DIFFERS, position=bad + 1)
+        elif events.root == head.root:
+            return head.size, None, None
+        else:
+            bad = None  # neither: a root alone cannot say where
+        return head.size, None if bad is None else bad + 1, english(NOT_TAKEN, position=head.size)
+
+    def _origin(self) -> str | None:
+        """The log's origin, from its first event's recorded hash (None if it does not decode)."""
         first = self.store.read_log_raw(after=0, limit=1)
-        origin = checkpoint.origin_of(codec.decode_raw(first[0][4]).hash if first else None)
-        if origin != head.origin:
-            return None, english(OTHER_LEDGER, digest=head.origin, ledger=origin)
-        if scan.frontier.size < head.size:
-            return scan.last + 1, english(ENDS_BEFORE, last=scan.last, position=head.size, after=scan.last)
-        if scan.root_at_stop != head.root:
-            return scan.tree_bad, english(NOT_TAKEN, position=head.size)
-        if scan.tree_bad is None and self.store.tree_size() == scan.frontier.size:
-            proof = merkle.consistency_proof(head.size, scan.frontier.size, self.store.tree_nodes)
-            if not merkle.verify_consistency(head.size, scan.frontier.size, head.root, scan.frontier.root(), proof):
-                return None, english(NO_PROOF)
-        return None, None
+        try:
+            return checkpoint.origin_of(codec.decode_raw(first[0][4]).hash if first else None)
+        except msgspec.DecodeError:
+            return None
+
+
+class _Events:
+    """The tree of the log's first `size` events as they are now (`StoredTree.recomputed`):
+    its top subtrees from one pass, any other subtree recomputed from its events when asked."""
+
+    def __init__(self, tree: StoredTree, size: int, progress: Callable[[int], None] | None) -> None:
+        self.tree = tree
+        frontier = tree.recomputed(0, size, progress)
+        self.root = frontier.root()
+        self.known = frontier.subtrees()
+
+    def hash(self, key: merkle.Key) -> bytes:
+        if key not in self.known:
+            level, index = key
+            self.known[key] = self.tree.recomputed(index << level, (index + 1) << level).root()
+        return self.known[key]
+
+    def get(self, keys: Collection[merkle.Key]) -> dict[merkle.Key, bytes]:
+        return {key: self.hash(key) for key in keys}
+
+
+def _root(size: int, get: merkle.Get) -> bytes | None:
+    """The stored tree's root at `size`; None when it lacks a subtree it needs."""
+    try:
+        return merkle.root(size, get)
+    except merkle.MissingNode:
+        return None
+
+
+def _consistent(head: checkpoint.TreeHead, size: int, get: merkle.Get) -> bool:
+    """Whether the stored tree's consistency proof from the head to its root at `size` holds."""
+    try:
+        proof = merkle.consistency_proof(head.size, size, get)
+        return merkle.verify_consistency(head.size, size, head.root, merkle.root(size, get), proof)
+    except merkle.MissingNode:
+        return False
 
 
 def is_tree_head(digest: str) -> bool:

@@ -16,12 +16,15 @@ tree head, an inclusion proof and a consistency proof each read O(log n) stored 
 before any is read, so a store answers each with one query: every function here takes a `get`
 that maps a collection of keys to their hashes, and calls it once.
 
-The first position that differs. When a log no longer extends an old tree head, the stored
-subtree hashes (written as each event was appended) and the ones recomputed from the events as
-they are now tell where: `first_difference` walks down from the first top-level perfect subtree
-whose two hashes differ, always into the leftmost differing child, and lands on the first leaf
-that differs in 2 * log2(n) look-ups per side. If the two sides disagree on a parent but agree
-on both its children, the stored tree was altered on its own, and no position is named.
+The first position that differs. A tree head's root vouches for the perfect subtrees it folds
+from, and they for their children: when the stored tree's top subtrees fold into an old head's
+root, the stored subtree hashes (written as each event was appended) are the head's, and the
+ones recomputed from the events as they are now can be compared with them. `first_difference`
+walks down from the first top-level subtree whose two hashes differ into the leftmost child that
+differs, trusting a stored child only when it hashes, with its sibling, into its trusted parent,
+and lands on the first leaf that differs in log2(n) steps (each reads two stored children and
+recomputes one). Where the stored children no longer hash into their parent (the tree's rows
+were rewritten there too) nothing below it is trusted, and no position is named.
 """
 
 from __future__ import annotations
@@ -105,14 +108,23 @@ def nodes_for_append(size: int, leaves: Sequence[bytes], get: Get) -> list[Row]:
     return rows
 
 
-def _push(stack: list[Row], index: int, leaf: bytes, rows: list[Row]) -> None:
-    """Add leaf `index` on top of a frontier (smallest subtree last), merging equal neighbours."""
-    stack.append((0, index, leaf))
+def _push(stack: list[Row], index: int, leaf: bytes, rows: list[Row], level: int = 0) -> None:
+    """Add the perfect subtree (level, index) on top of a frontier (smallest subtree last),
+    merging equal neighbours."""
+    stack.append((level, index, leaf))
     rows.append(stack[-1])
     while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
         (level, index, right), (_, _, left) = stack.pop(), stack.pop()
         stack.append((level + 1, index >> 1, node_hash(left, right)))
         rows.append(stack[-1])
+
+
+def perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """MTH of 2**k leaves, level by level."""
+    hashes = list(leaves)
+    while len(hashes) > 1:
+        hashes = [hashlib.sha256(b"\x01" + a + b).digest() for a, b in zip(hashes[::2], hashes[1::2], strict=True)]
+    return hashes[0]
 
 
 class Frontier:
@@ -130,8 +142,24 @@ class Frontier:
         self.size += 1
         return rows
 
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Add many leaves, each aligned run of 2**k folded at once (faster than one by one)."""
+        done = 0
+        while done < len(leaves):
+            run = 1 << (len(leaves) - done).bit_length() - 1  # the largest power of two left...
+            if self.size:
+                run = min(run, self.size & -self.size)  # ...that starts at a multiple of itself
+            level = run.bit_length() - 1
+            _push(self._stack, self.size >> level, perfect_root(leaves[done:done + run]), [], level)
+            self.size += run
+            done += run
+
     def root(self) -> bytes:
         return _fold([h for _, _, h in self._stack]) if self._stack else EMPTY_ROOT
+
+    def subtrees(self) -> dict[Key, bytes]:
+        """The perfect subtrees the leaves so far split into (`root_keys(size)`), by key."""
+        return {(level, index): h for level, index, h in self._stack}
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -197,18 +225,28 @@ def consistency_proof(m: int, n: int, get: Get) -> list[bytes]:
     return _fetch(get, _consistency_ranges(m, n))
 
 
-def first_difference(size: int, stored: Get, recomputed: Get) -> int | None:
-    """The first leaf at which two trees of `size` leaves differ (see the module docstring);
-    None when they agree, or when no single leaf can be named."""
+def first_difference(size: int, trusted: Get, other: Callable[[Key], bytes | None]) -> int | None:
+    """The first leaf at which a tree of `size` leaves, given one subtree at a time by `other`,
+    differs from the tree `trusted` holds, whose top subtrees (`root_keys(size)`) the caller
+    knows to be good (they fold into a tree head's root); None when they agree, or when no
+    single leaf can be named (see the module docstring)."""
     tops = _subtrees(0, size)
-    a, b = stored(tops), recomputed(tops)
-    key = next((k for k in tops if a.get(k) != b.get(k)), None)
-    while key is not None and key[0] > 0:
-        level, index = key
-        children = [(level - 1, 2 * index), (level - 1, 2 * index + 1)]
-        a, b = stored(children), recomputed(children)
-        key = next((k for k in children if a.get(k) != b.get(k)), None)
-    return None if key is None else key[1]
+    known = trusted(tops)
+    key = next((k for k in tops if other(k) != known.get(k)), None)
+    good = known.get(key) if key else None
+    while key is not None and good is not None and key[0] > 0:
+        left, right = (key[0] - 1, 2 * key[1]), (key[0] - 1, 2 * key[1] + 1)
+        found = trusted([left, right])
+        mine, theirs, then = found.get(left), found.get(right), other(left)
+        if mine is not None and theirs is not None and node_hash(mine, theirs) == good:
+            key, good = (left, mine) if then != mine else (right, theirs)
+        elif then is not None and theirs is not None and node_hash(then, theirs) == good:
+            key, good = right, theirs  # the left child is as it was; the right one is the trusted one
+        else:
+            return None  # the trusted side was altered below its good hash too
+    if key is None or good is None or other(key) == good:
+        return None  # agreeing children under differing parents: the parents alone were altered
+    return key[1]
 
 
 # --- verifying (RFC 9162 2.1.3.2 and 2.1.4.2, step by step) ---------------------------------

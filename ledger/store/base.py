@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,11 +16,11 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.errors import StoreUnavailable
 from ledger.i18n import _
-from ledger.merkle import Key
 from ledger.store.checks import AppendChecks
-from ledger.store.merkle import TreeSql, leaves_of
+from ledger.store.merkle import leaves_of
 from ledger.store.personal import PersonalData
 from ledger.store.records import Conflict, LeadKey, NewEvent, Row, Stored, encoded, stored, stream_order
+from ledger.store.tree import StoredTree
 
 Also = Callable[[Any], None]  # more work for an append's transaction, given its cursor
 
@@ -35,6 +35,7 @@ class Store:
     _events: str  # the events table, named as queries need it
     checks: AppendChecks  # what an append checks under its lock; the key-index SQL
     personal: PersonalData  # data keys and the duplicate check's secret (personal.py)
+    tree: StoredTree  # the log's Merkle tree (tree.py)
 
     def init(self) -> None:
         raise NotImplementedError
@@ -244,40 +245,11 @@ class Store:
                 f"SELECT {self._position_column}, originator_version FROM {self._events} "
                 f"WHERE {self._position_column} IN ({', '.join([self.param] * len(chunk))})", chunk))
         return found
-    # -- the Merkle tree (ledger/store/merkle.py) ------------------------------------------
-
-    tree: TreeSql
-
-    def tree_nodes(self, keys: Collection[Key]) -> dict[Key, bytes]:
-        """The stored subtrees of these keys (those there are), in one query."""
-        with self.reading() as cur:
-            return self.tree.get(cur, keys)
-
-    def tree_leaves(self, first: int, end: int) -> dict[int, bytes] | None:
-        """The stored leaves first..end-1 by index; None when the store has no tree table."""
-        try:
-            with self.reading() as cur:
-                return self.tree.leaves(cur, first, end)
-        except PersistenceError:
-            return None
 
     def damaged(self) -> bool:
         """Whether a store that failed to open is there but is not an intact ledger (a
         truncated or corrupted file): `verify` reports it, not ok, rather than as unavailable."""
         return False
-
-    def tree_size(self) -> int | None:
-        """How many leaves the stored tree has; None when the store has no tree table."""
-        try:
-            with self.reading() as cur:
-                return self.tree.tail(cur)[0]
-        except PersistenceError:
-            return None
-
-    def tree_upgrade(self) -> int:
-        """Build the tree of the events it lacks (a store written before it), under the append
-        lock; the tree's size. Raises PersistenceError when the store cannot be written."""
-        raise NotImplementedError
 
     def max_position(self) -> int:
         return self._rows(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0

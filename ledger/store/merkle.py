@@ -6,12 +6,13 @@ positions are known: leaf p - 1 is the event at position p. A position with no e
 only tampering leaves: positions are gap-free) is the leaf of 32 zero bytes, so later
 positions keep their leaves and `verify` reports the gap.
 
-A store written before the tree existed gets it on its first append (or `tree_upgrade`): the
+A store written before the tree existed gets it on its first append (or `StoredTree.upgrade`): the
 events the tree lacks are streamed through `nodes_for_append` in batches, in that transaction.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ LEVELS = 63  # 2**62 events is more than any log holds
 BATCH = 5000
 COPY_FROM = 1000  # rows from which PostgreSQL gets them by COPY
 MISSING_LEAF = merkle.leaf_hash(bytes(32))  # a position with no event
+_HASH_OPEN, _HASH_END = b'{"hash":"', 73  # a record as the codec writes it: its hash, first
 
 
 def leaf_of(state: bytes) -> bytes:
@@ -81,6 +83,23 @@ class TreeSql:
         cur.execute(f"SELECT idx, hash FROM {self.table} WHERE level = 0 AND idx >= {p} AND idx < {p}", [first, end])
         return {idx: bytes(h) for idx, h in cur.fetchall()}
 
+    def recorded_leaves(self, cur: Any, after: int, upto: int) -> list[tuple[int, bytes | None]]:
+        """(position, leaf) of the events after..upto (a few thousand positions), in order, each
+        leaf from the event's recorded hash alone (the start of its record, not the rest); None
+        for a record not laid out as the codec writes it."""
+        p = self.param
+        cur.execute(f"SELECT {self.position}, substr(state, 1, {_HASH_END + 1}) FROM {self.events} "
+                    f"WHERE {self.position} > {p} AND {self.position} <= {p} ORDER BY {self.position}",
+                    [after, upto])
+        return [(position, _recorded_leaf(bytes(start))) for position, start in cur.fetchall()]
+
+    def states(self, cur: Any, positions: Sequence[int]) -> list[tuple[int, bytes]]:
+        """(position, stored bytes) of these events."""
+        marks = ", ".join([self.param] * len(positions))
+        cur.execute(f"SELECT {self.position}, state FROM {self.events} WHERE {self.position} IN ({marks})",
+                    list(positions))
+        return [(position, bytes(state)) for position, state in cur.fetchall()]
+
     def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
         p = self.param
         cur.executemany(f"INSERT INTO {self.table} (level, idx, hash) VALUES ({p}, {p}, {p})", rows)
@@ -122,6 +141,15 @@ class TreeSql:
             size = end
             lasts = frontier_of(size, lasts, rows)
         return size, lasts
+
+
+def _recorded_leaf(start: bytes) -> bytes | None:
+    if not start.startswith(_HASH_OPEN) or start[_HASH_END:_HASH_END + 1] != b'"':
+        return None
+    try:  # strict hex, where `leaf_of` would allow spaces: such a record is read whole
+        return hashlib.sha256(b"\x00" + binascii.unhexlify(start[len(_HASH_OPEN):_HASH_END])).digest()
+    except binascii.Error:
+        return None
 
 
 def leaves_of(digests: Sequence[str]) -> list[bytes]:

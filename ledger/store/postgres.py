@@ -35,6 +35,7 @@ from ledger.store.recorder import LedgerPostgresRecorder, append_lock_key
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import (EVENTS_TABLE, KEYS_TABLE, append_only_sql, keys_table_sql, refuse_foreign,
                                  role_grants)
+from ledger.store.tree import StoredTree
 
 COPY_ROWS = 100  # rows from which a COPY beats an INSERT (two round trips to one)
 
@@ -125,7 +126,8 @@ class PostgresStore(Store):
         self._events = f'"{schema}".{EVENTS_TABLE}'
         self._keys = f'"{schema}".{KEYS_TABLE}'
         self.checks = PostgresChecks("%s", self._events, self._keys, self._position_column)
-        self.tree = PostgresTreeSql(schema, self._events, self._position_column)
+        self.tree = StoredTree(PostgresTreeSql(schema, self._events, self._position_column), self.reading,
+                               self._tree_writing)
         self._datastore: PostgresDatastore | None = None
         self._recorder: LedgerPostgresRecorder | None = None
         self._checked = False
@@ -163,7 +165,7 @@ class PostgresStore(Store):
     def recorder(self) -> LedgerPostgresRecorder:
         if self._recorder is None:
             self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE,
-                                                    cursor=self.cursor, checks=self.checks, tree=self.tree)
+                                                    cursor=self.cursor, checks=self.checks, tree=self.tree.sql)
         return self._recorder
 
     def init(self) -> None:
@@ -194,7 +196,7 @@ class PostgresStore(Store):
 
     def role_grants(self, app: str, reader: str | None = None) -> list[Any]:
         """The grants of an application role `app` and a read-only `reader` (see `role_grants` in schema.py)."""
-        return [*role_grants(self.schema, self.read_schema, app, reader), *self.tree.grants_sql(app)]
+        return [*role_grants(self.schema, self.read_schema, app, reader), *self.tree.sql.grants_sql(app)]
 
     def ensure_ready(self) -> None:
         if self._checked:
@@ -211,17 +213,19 @@ class PostgresStore(Store):
         opens it; for any other role, appends fail until the owner has opened it once."""
         try:
             with self._connect() as con:
-                if con.execute("SELECT to_regclass(%s)", [self.tree.table]).fetchone()[0] is None:
+                if con.execute("SELECT to_regclass(%s)", [self.tree.sql.table]).fetchone()[0] is None:
                     with con.transaction():
                         for statement in self.tree.create_sql():
                             con.execute(statement)
         except psycopg.Error:
             pass  # no right to create it: reads answer from the events (integrity.py)
 
-    def tree_upgrade(self) -> int:
+    @contextmanager
+    def _tree_writing(self) -> Iterator[psycopg.Cursor]:
+        """A transaction under the append lock (the tree's upgrade)."""
         with self.cursor() as cur, cur.connection.transaction():
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(self.schema)])
-            return self.tree.catch_up(cur)
+            yield cur
 
     def _is_busy(self, e: Exception) -> bool:
         return "deadlock" in str(e).lower()

@@ -27,6 +27,7 @@ from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, SQLitePersonal
 from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql, refuse_foreign, sqlite_append_only_sql
+from ledger.store.tree import StoredTree
 
 CHUNK = 500  # keys per IN (...) list of a read-model look-up
 
@@ -58,7 +59,6 @@ class SQLiteStore(Store):
     _position_column = "rowid"
     _events = EVENTS_TABLE
     checks = AppendChecks("?", EVENTS_TABLE, KEYS_TABLE, "rowid")
-    tree = SQLiteTreeSql(EVENTS_TABLE, "rowid")
     db_type = SQLiteDb
 
     def __init__(self, url: str, path: str) -> None:
@@ -72,6 +72,7 @@ class SQLiteStore(Store):
         self._connections: list[sqlite3.Connection] = []
         self.personal = SQLitePersonal(self, DATA_KEYS_TABLE, SECRETS_TABLE, KEYS_TABLE, "?")
         self._tree_made = False  # the tree's table made sure of (a store from before it has none)
+        self.tree = StoredTree(SQLiteTreeSql(EVENTS_TABLE, "rowid"), self.reading, self._tree_writing)
 
     @property
     def datastore(self) -> SQLiteDatastore:
@@ -244,10 +245,12 @@ class SQLiteStore(Store):
                 cur.execute(statement)
             self._tree_made = True
 
-    def tree_upgrade(self) -> int:
+    @contextmanager
+    def _tree_writing(self) -> Iterator[sqlite3.Cursor]:
+        """A transaction under the append lock, the tree's table made (the tree's upgrade)."""
         with self._appending() as cur:
             self._tree_table(cur)
-            return self.tree.catch_up(cur)
+            yield cur
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None) -> None:

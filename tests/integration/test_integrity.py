@@ -15,11 +15,13 @@ import psycopg
 import pytest
 
 from commands import integrity as integrity_commands
-from ledger import checkpoint, codec
+from ledger import checkpoint, codec, merkle
 from ledger.application import Ledger
 from ledger.errors import IntegrityViolation, InvalidInput
 from ledger.integrity import parse_digest
+from ledger.receipt_check import check_receipt
 from ledger.store import APPEND_ONLY, EVENTS_TABLE
+from ledger.store.merkle import MERKLE_TABLE
 from tests.conftest import PG, T0, event_count, run_cli
 
 DAY2 = "2026-03-03T09:00:00Z"
@@ -33,17 +35,19 @@ class Raw:
 
     def run(self, sql: str, params: list | tuple = ()) -> list[tuple]:
         if self.store.kind == "sqlite":
-            sql = sql.format(events=EVENTS_TABLE, pos="rowid").replace("%s", "?")
+            sql = sql.format(events=EVENTS_TABLE, pos="rowid", tree=MERKLE_TABLE).replace("%s", "?")
             con = sqlite3.connect(self.store.path)
             try:
                 for op in ("update", "delete"):  # the file's owner can drop the append-only triggers
                     con.execute(f"DROP TRIGGER IF EXISTS {APPEND_ONLY}_{op}")
+                    con.execute(f"DROP TRIGGER IF EXISTS {MERKLE_TABLE}_no_{op}")
                 rows = con.execute(sql, list(params)).fetchall()
                 con.commit()
             finally:
                 con.close()
             return rows
-        sql = sql.format(events=f'"{self.store.schema}".{EVENTS_TABLE}', pos="notification_id")
+        sql = sql.format(events=f'"{self.store.schema}".{EVENTS_TABLE}', pos="notification_id",
+                         tree=f'"{self.store.schema}".{MERKLE_TABLE}')
         with psycopg.connect(PG) as con:
             con.execute("SET session_replication_role = replica")  # superuser: triggers off
             cur = con.execute(sql, list(params))
@@ -59,6 +63,11 @@ class Raw:
 
     def delete(self, position: int) -> None:
         self.run("DELETE FROM {events} WHERE {pos} = %s", [position])
+
+    def set_leaf(self, position: int, state: bytes) -> None:
+        """The stored tree's leaf of a position made the leaf of this record (its parents kept)."""
+        leaf = merkle.leaf_hash(bytes.fromhex(codec.decode_raw(state).hash))
+        self.run("UPDATE {tree} SET hash = %s WHERE level = 0 AND idx = %s", [leaf, position - 1])
 
 
 def forge(state: bytes, stream: str, version: int, *, event: bytes | None = None,
@@ -121,8 +130,10 @@ def test_a_later_log_extends_an_earlier_digest(busy, store_url):
     assert out.code == 0, out
     assert out.json["ok"] is True
     assert out.json["digest_position"] == taken.json["position"]
-    assert out.json["events_checked"] == event_count(busy)
+    assert out.json["events_checked"] == taken.json["position"]  # the digest's events, not the log's
     assert run_cli(store_url, "digest").json["digest"] != taken.json["digest"]
+    text = run_cli(store_url, "verify", "--digest", taken.json["digest"], as_json=False)
+    assert text.code == 0 and "extends the digest" in text.stdout and "every chain intact" not in text.stdout
 
 
 def test_the_same_log_gives_the_same_digest(busy, store_url):
@@ -236,14 +247,19 @@ def test_the_first_bad_position_is_the_earliest_over_the_whole_log(busy, store_u
 
 
 def test_a_digest_reads_the_stored_tree_and_verify_finds_the_broken_log(busy, store_url):
-    """`digest` answers from the stored tree without a scan; `verify` finds the altered event."""
+    """`digest` answers from the stored tree without a scan; `verify` finds the altered event.
+    A byte changed without its recorded hash is the chains' to find: `verify --digest` checks
+    what the digest binds, the recorded hashes, and they still hold."""
     taken = run_cli(store_url, "digest").json
     target = positions(busy, "lead:L-2")[1]
     stream, version, state = Raw(busy).row(target)
     Raw(busy).set_state(target, state.replace(b"alice", b"carol", 1))
     assert run_cli(store_url, "digest").json == taken
     assert bad(store_url)["first_bad_position"] == target
-    assert bad(store_url, "--digest", taken["digest"])["first_bad_position"] == target
+    assert run_cli(store_url, "verify", "--digest", taken["digest"]).code == 0
+    with pytest.raises(IntegrityViolation) as caught:  # nor does the event's receipt hold
+        check_receipt(busy.receipt(target))
+    assert caught.value.details["failed"] == "record"
 
 
 # --- forged records --------------------------------------------------------------------------
@@ -330,7 +346,6 @@ def test_a_truncated_tail_is_found_at_its_first_missing_position(busy, store_url
     report = bad(store_url, "--digest", taken["digest"])
     assert report["first_bad_position"] == keep + 1
     assert f"ends at position {keep}" in report["problem"]
-    assert report["events_checked"] == event_count(busy)
 
 
 def test_a_truncated_then_regrown_log_is_found(busy, store_url):
@@ -346,6 +361,115 @@ def test_a_truncated_then_regrown_log_is_found(busy, store_url):
     assert bad(store_url)["first_bad_position"] == taken["position"] - 2
     report = bad(store_url, "--digest", taken["digest"])
     assert report["first_bad_position"] == taken["position"] - 2
+
+
+# --- an old tree head against the stored tree, and rows changed under it ---------------------
+
+def rewrite(raw: Raw, position: int, old: bytes = b"alice", new: bytes = b"carol") -> bytes:
+    """The event at `position` rewritten as a forger would (hash recomputed); its new record."""
+    stream, version, state = raw.row(position)
+    forged = forge(state, stream, version, event=bytes(codec.decode_raw(state).event).replace(old, new))
+    raw.set_state(position, forged)
+    return forged
+
+
+@pytest.fixture
+def longer(busy: Ledger) -> Ledger:
+    """The busy world grown to a few levels of tree (a few dozen events)."""
+    for i in range(12):
+        busy.add_person("root", f"p{i}", f"P {i}", "rep", at=DAY2)
+    return busy
+
+
+def test_the_digest_check_reads_the_digests_events_not_the_whole_log(longer, store_url):
+    old = run_cli(store_url, "digest", "--upto", "20").json
+    seen: list[int] = []
+    report = longer.verify(old["digest"], progress=seen.append)
+    assert report == {"ok": True, "events_checked": 20, "first_bad_position": None, "problem": None,
+                      "digest_position": 20}
+    assert sum(seen) == 20 < longer.store.max_position()
+
+
+def test_a_store_rewritten_in_the_middle_is_caught_by_an_old_digest_at_its_position(longer, store_url):
+    """A stream rewritten from its second event on, every later event re-chained: the chains
+    hold; the stored tree (plain verify) and an old digest (by its proofs) name the first one."""
+    old = run_cli(store_url, "digest").json
+    lead = positions(longer, "lead:L-1")
+    raw = Raw(longer)
+    prev = None
+    for position in lead[1:]:
+        stream, version, state = raw.row(position)
+        event = bytes(codec.decode_raw(state).event).replace(b"alice", b"mallory").replace(b"bob", b"mallory")
+        forged = forge(state, stream, version, event=event, prev=prev)
+        raw.set_state(position, forged)
+        prev = codec.decode_raw(forged).hash
+    assert bad(store_url)["first_bad_position"] == lead[1]
+    report = bad(store_url, "--digest", old["digest"])
+    assert report["first_bad_position"] == lead[1]
+    assert report["events_checked"] == old["position"]
+    assert f"up to position {old['position']} is not the one the digest was taken of" in report["problem"]
+
+
+def test_a_rewrite_after_the_digest_is_not_the_digests_to_find(longer, store_url):
+    old = run_cli(store_url, "digest", "--upto", "20").json
+    target = positions(longer, "desk:east:bob")[-1]
+    assert target > 20
+    rewrite(Raw(longer), target, b'"held":', b'"held": ')
+    assert run_cli(store_url, "verify", "--digest", old["digest"]).code == 0
+    assert bad(store_url)["first_bad_position"] == target  # the stored tree recorded another event
+
+
+def test_an_event_rewritten_with_its_tree_leaf_is_caught_by_a_digest_but_not_named(longer, store_url):
+    """A forger who rewrites a stream's last event and the stored leaf of its position: the
+    chains and the stored leaves agree with the events; the leaf's parent does not, and an old
+    digest fails. No position is named: below that parent nothing stored is to be trusted."""
+    old = run_cli(store_url, "digest").json
+    target = positions(longer, "lead:L-2")[-1]
+    raw = Raw(longer)
+    raw.set_leaf(target, rewrite(raw, target))
+    assert run_cli(store_url, "verify").code == 0
+    report = bad(store_url, "--digest", old["digest"])
+    assert report["first_bad_position"] is None
+    assert "is not the one the digest was taken of" in report["problem"]
+
+
+def test_an_event_rewritten_with_the_whole_tree_is_caught_by_a_digest_but_not_named(longer, store_url):
+    """The forger also drops the stored tree; the ledger builds it again from the events as they
+    are. Everything the store holds agrees; only a digest kept outside it shows the change."""
+    old = run_cli(store_url, "digest").json
+    target = positions(longer, "lead:L-2")[-1]
+    raw = Raw(longer)
+    rewrite(raw, target)
+    raw.run("DELETE FROM {tree}")
+    assert run_cli(store_url, "digest").json["digest"] != old["digest"]  # rebuilt on this first use
+    assert run_cli(store_url, "verify").code == 0
+    report = bad(store_url, "--digest", old["digest"])
+    assert report["first_bad_position"] is None
+    assert "is not the one the digest was taken of" in report["problem"]
+
+
+def test_a_stored_tree_changed_under_intact_events_is_named(longer, store_url):
+    """Tree rows changed, the events intact: they extend the digest, the stored tree does not;
+    the position whose stored leaf and every parent above it were changed is named."""
+    old = run_cli(store_url, "digest").json
+    size = old["position"]
+    target = 6
+    raw = Raw(longer)
+    for level in range(size.bit_length()):
+        raw.run("UPDATE {tree} SET hash = %s WHERE level = %s AND idx = %s",
+                [bytes(32), level, (target - 1) >> level])
+    report = bad(store_url, "--digest", old["digest"])
+    assert report["first_bad_position"] == target
+    assert "not the one the stored Merkle tree recorded" in report["problem"]
+
+
+def test_a_stored_parent_changed_alone_fails_a_digest_without_a_position(longer, store_url):
+    old = run_cli(store_url, "digest").json
+    top = merkle.root_keys(old["position"])[0]
+    Raw(longer).run("UPDATE {tree} SET hash = %s WHERE level = %s AND idx = %s", [bytes(32), *top])
+    report = bad(store_url, "--digest", old["digest"])
+    assert report["first_bad_position"] is None
+    assert "consistency proof" in report["problem"]
 
 
 # --- digests that cannot be checked ----------------------------------------------------------

@@ -299,20 +299,63 @@ def test_every_old_head_stays_consistent_as_the_log_grows(batches):
             assert merkle.verify_consistency(m, n, old, new, merkle.consistency_proof(m, n, t.get))
 
 
+def _one(get):
+    """A `first_difference` side that gives one subtree at a time."""
+    return lambda key: get([key]).get(key)
+
+
 @given(sizes, st.data())
 def test_first_difference_names_the_first_changed_leaf(table, n, data):
     changed = sorted(set(data.draw(st.lists(st.integers(0, n - 1), max_size=3))))
     other = Counting()
     for i in range(n):
         other.append([_flip(leaf(i), 5) if i in changed else leaf(i)])
-    found = merkle.first_difference(n, table.get, other.get)
+    table.calls = 0
+    found = merkle.first_difference(n, table.get, _one(other.get))
     assert found == (changed[0] if changed else None)
+    assert table.calls <= n.bit_length() + 1  # one read of the top subtrees, two children a level
+    assert merkle.first_difference(n, other.get, _one(table.get)) == found  # either side may be trusted
 
 
-def test_first_difference_names_nothing_when_a_stored_parent_alone_was_changed(table):
+@given(sizes, st.data())
+def test_first_difference_recomputes_a_tree_by_extending_a_frontier(table, n, data):
+    """Recomputed subtrees (`Frontier.extend`, runs of any length) are those the RFC defines."""
+    runs = data.draw(st.lists(st.integers(1, 70), min_size=1, max_size=8))
+    frontier, done = merkle.Frontier(), 0
+    for run in runs:
+        run = min(run, n - done)
+        frontier.extend([leaf(i) for i in range(done, done + run)])
+        done += run
+    assert frontier.size == done and frontier.root() == mth(0, done)
+    assert frontier.subtrees() == {k: table.nodes[k] for k in merkle.root_keys(done)}
+
+
+def test_first_difference_names_nothing_below_a_trusted_node_whose_stored_children_were_rewritten(table):
+    """Leaf 5 and its event rewritten alike: the stored leaf no longer hashes into its parent,
+    and the leaf's sibling cannot tell which of the two changed."""
+    other = Counting()
+    for i in range(20):
+        other.append([_flip(leaf(i), 5) if i == 5 else leaf(i)])
     altered = dict(table.nodes)
-    altered[(4, 0)] = _flip(altered[(4, 0)], 0)
-    get = lambda keys: {k: altered[k] for k in keys}  # noqa: E731
-    assert merkle.first_difference(16, get, table.get) is None  # its children agree
-    assert merkle.first_difference(15, get, table.get) is None  # a tree of 15 does not use it
-    assert merkle.first_difference(17, table.get, table.get) is None
+    altered[(0, 5)] = other.nodes[(0, 5)]
+    get = lambda keys: {k: altered[k] for k in keys if k in altered}  # noqa: E731
+    assert merkle.first_difference(20, get, _one(other.get)) is None
+    assert merkle.first_difference(20, table.get, _one(other.get)) == 5
+
+
+def test_first_difference_trusts_a_recomputed_left_child_that_hashes_into_the_parent(table):
+    """The stored left leaf was altered (and nothing else stored); the event after it, rewritten:
+    the recomputed left leaf with the stored right one makes the trusted parent, so the right
+    leaf is the one that differs."""
+    other = Counting()
+    for i in range(20):
+        other.append([_flip(leaf(i), 5) if i == 7 else leaf(i)])
+    altered = dict(table.nodes)
+    altered[(0, 6)] = _flip(altered[(0, 6)], 1)
+    get = lambda keys: {k: altered[k] for k in keys if k in altered}  # noqa: E731
+    assert merkle.first_difference(20, get, _one(other.get)) == 7
+
+
+def test_first_difference_names_nothing_when_the_trees_agree(table):
+    assert merkle.first_difference(17, table.get, _one(table.get)) is None
+    assert merkle.first_difference(0, table.get, _one(table.get)) is None
