@@ -8,23 +8,16 @@ from typing import Any
 
 from ledger import decisions
 from ledger import events as ev
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern
 from ledger.errors import InvalidInput, Refused
-from ledger.repository import Holdings, Repository, holdings_stream
+from ledger.repository import Holdings, holdings_stream
 from ledger.state import HELD, Head, Lead, Person
 from ledger.values import check_at, check_id
 from ledger.i18n import _
-from projections.queries import ReadModels
-from projections.runner import Projector
 
 
-class People:
-    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels):
-        self.repo = repo
-        self.acting = acting
-        self.views = views
-        self.models = models
-
+class People(Concern):
     def init(self, admin: str, name: str, at: When = None) -> dict[str, Any]:
         """Create the store (idempotent) and register its first admin."""
         check_id(admin, "admin id")
