@@ -29,21 +29,27 @@ class Context:
         self.repo = Repository(store, commit)
         self.acting = Acting(self.repo, clock)
 
-    @functools.cached_property
+    @property
     def views(self) -> Fallback:
         """The live runner (on a store it may not write: a replay of the events)."""
-        from projections.replay import Fallback  # noqa: PLC0415 - only the commands that read models
+        return self._read[0]
 
-        return Fallback(self.store)
+    @property
+    def models(self) -> ReadModels:
+        return self._read[1]
 
     @functools.cached_property
-    def models(self) -> ReadModels:
+    def _read(self) -> tuple[Fallback, ReadModels]:
+        """The runner and the models it serves, made together: a runner that falls back
+        turns the models it serves to its replay."""
         from projections.queries import ReadModels  # noqa: PLC0415 - only the commands that read models
+        from projections.replay import Fallback  # noqa: PLC0415
 
-        return self.views.serve(ReadModels(self.store, self.views))
+        views = Fallback(self.store)
+        return views, views.serve(ReadModels(self.store, views))
 
     def close(self) -> None:
-        if "views" in self.__dict__:
+        if "_read" in self.__dict__:
             self.views.close()
 
 

@@ -12,9 +12,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, PersistenceError
-
 from ledger.errors import StoreUnavailable
+from ledger.store import failures
 from ledger.merkle import Key
 from ledger.store.checks import AppendChecks
 from ledger.store.merkle import TreeSql, leaves_of
@@ -126,9 +125,9 @@ class Store:
             yield
         except Conflict:
             raise
-        except IntegrityError as e:
+        except failures.IntegrityError as e:
             raise Conflict(str(e)) from None
-        except PersistenceError as e:
+        except failures.PersistenceError as e:
             if self._is_busy(e):
                 raise Conflict(str(e)) from None
             raise StoreUnavailable(f"the store could not record the events: {e}") from None
@@ -257,7 +256,7 @@ class Store:
         try:
             with self.reading() as cur:
                 return self.tree.leaves(cur, first, end)
-        except PersistenceError:
+        except failures.PersistenceError:
             return None
 
     def damaged(self) -> bool:
@@ -270,7 +269,7 @@ class Store:
         try:
             with self.reading() as cur:
                 return self.tree.tail(cur)[0]
-        except PersistenceError:
+        except failures.PersistenceError:
             return None
 
     def tree_upgrade(self) -> int:
