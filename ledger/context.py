@@ -6,7 +6,7 @@ reads only a lead's own stream (`owner`, `history`) never loads the projections.
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -28,29 +28,33 @@ class Context:
         self.clock = clock
         self.repo = Repository(store, commit)
         self.acting = Acting(self.repo, clock)
+        self._lock = threading.Lock()
+        self._made: tuple[Fallback, ReadModels] | None = None
 
     @property
     def views(self) -> Fallback:
         """The live runner (on a store it may not write: a replay of the events)."""
-        return self._read[0]
+        return self._read()[0]
 
     @property
     def models(self) -> ReadModels:
-        return self._read[1]
+        return self._read()[1]
 
-    @functools.cached_property
     def _read(self) -> tuple[Fallback, ReadModels]:
-        """The runner and the models it serves, made together: a runner that falls back
-        turns the models it serves to its replay."""
-        from projections.queries import ReadModels  # noqa: PLC0415 - only the commands that read models
-        from projections.replay import Fallback  # noqa: PLC0415
+        """The runner and the models it serves, made together (a runner that falls back turns
+        the models it serves to its replay), once whichever thread asks first."""
+        with self._lock:
+            if self._made is None:
+                from projections.queries import ReadModels  # noqa: PLC0415 - only the commands that read models
+                from projections.replay import Fallback  # noqa: PLC0415
 
-        views = Fallback(self.store)
-        return views, views.serve(ReadModels(self.store, views))
+                views = Fallback(self.store)
+                self._made = views, views.serve(ReadModels(self.store, views))
+            return self._made
 
     def close(self) -> None:
-        if "_read" in self.__dict__:
-            self.views.close()
+        if self._made is not None:
+            self._made[0].close()
 
 
 class Concern:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import ledger.store.failures as failures
 from ledger.errors import StoreUnavailable
-from ledger.store import failures
 from ledger.merkle import Key
 from ledger.store.checks import AppendChecks
 from ledger.store.merkle import TreeSql, leaves_of

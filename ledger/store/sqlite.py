@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import ledger.store.failures as failures
 from ledger.errors import InvalidInput, StoreUnavailable
-from ledger.store import failures
 from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
 from ledger.store.merkle import SQLiteTreeSql
