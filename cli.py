@@ -9,45 +9,15 @@ from typing import Any
 import click
 
 from commands import helptext
+from commands.summaries import SUMMARIES
 from commands.output import App, debug, report, stdout_gone, unexpected, usage_error, wants_json
 from ledger import i18n
-from ledger.i18n import N_, _, gettext
+from ledger.i18n import _, gettext
 
-# Every command: the module of commands/ that defines it, and its short help as `--help` lists
-# it. A module is imported only when one of its commands runs, so that a query loads neither
-# the other commands nor what they use (file readers, signing keys, reports).
-# tests/cli/test_startup.py checks this table against the commands themselves.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "assign": ("ownership", N_("Assign a pooled lead to a rep (manager).")),
-    "claim": ("ownership", N_("Claim a pooled lead.")),
-    "convert": ("ownership", N_("Mark your lead converted (won); it is never recycled.")),
-    "demo": ("setup", N_("Build a realistic small world in a fresh store and tell its story.")),
-    "digest": ("integrity", N_("Print the log's tree head (a digest), to keep outside the database.")),
-    "dispute": ("disputes", N_("Open, examine and resolve ownership disputes (撞单).")),
-    "explain": ("audit", N_("Why a lead is where it is: the event, the rule version in force, the facts checked.")),
-    "export": ("readmodels", N_("Write a read model's rows, or the events (the change feed), as JSON Lines, "
-                             "CSV or Excel.")),
-    "follow-up": ("ownership", N_("Log a follow-up on your lead (resets its idle deadline).")),
-    "history": ("audit", N_("The full audit trail of one lead: events, ownership periods, refused attempts.")),
-    "holdings": ("audit", N_("What a rep holds now (or as of a moment), with each recycle deadline.")),
-    "init": ("setup", N_("Create the store (idempotent) and its first admin.")),
-    "keygen": ("receipts", N_("Make an Ed25519 signing key for tree heads and receipts.")),
-    "lead": ("leads", N_("Add, import and show leads.")),
-    "move": ("ownership", N_("Move an unowned lead to another pool (manager).")),
-    "owner": ("audit", N_("Who owned a lead at a time (default now), since when, by which event.")),
-    "person": ("people", N_("Register and deactivate people.")),
-    "pool": ("pools", N_("Create pools, change their rules, manage members.")),
-    "project": ("readmodels", N_("Bring the read models up to date (tables other apps may query).")),
-    "report": ("audit", N_("What happened in a business-time period [FROM, TO): per rep and per pool.")),
-    "reassign": ("ownership", N_("Move a held lead to another rep (manager).")),
-    "receipt": ("receipts", N_("Print the receipt of the event at POSITION: proof it is in the log.")),
-    "release": ("ownership", N_("Release your lead back to its pool.")),
-    "sweep": ("ownership", N_("Issue due recycle warnings and recycle overdue leads (admin or manager, e.g. "
-                           "from cron).")),
-    "verify": ("integrity", N_("Recompute every hash chain and the Merkle tree; report the first bad position "
-                               "(exit 6).")),
-    "verify-receipt": ("receipts", N_("Check a receipt offline: the event, its place in the log, the signed head.")),
-}
+# Every command's module and short help, written from the commands by `python -m
+# commands.summarise`: a module is imported only when one of its commands runs, so that a query
+# loads neither the other commands nor what they use (file readers, signing keys, reports).
+COMMANDS = SUMMARIES
 
 
 class LazyGroup(helptext.Group):

@@ -123,8 +123,8 @@ class Target:
                 con.execute("DROP TABLE IF EXISTS raw_keys")
                 for name, raw in ((EVENTS_TABLE, "raw_events"), (KEYS_TABLE, "raw_keys")):
                     for (sql,) in con.execute(
-                        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL AND type != 'trigger' "
-                        "ORDER BY type DESC", (name,)).fetchall():
+                        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL AND type IN ('table', 'index') "
+                        "ORDER BY type != 'table', type", (name,)).fetchall():
                         con.execute(sql.replace(name, raw))
         finally:
             con.close()

@@ -9,7 +9,6 @@ from commands.output import App, label, pass_app
 from commands.tables import fields, table
 from ledger import refusals
 from ledger.i18n import N_, _, gettext, ngettext
-from ledger.period_html import write_page
 
 
 @helptext.command()
@@ -226,6 +225,8 @@ def report(app: App, start: str, end: str, pool: str | None, rep: str | None, ht
     def call(ledger):
         result = ledger.report(start, end, pool, rep)
         if html:
+            from ledger.period_html import write_page  # noqa: PLC0415 - the other queries need no page
+
             write_page(result, html)
         return result
 

@@ -14,31 +14,30 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.acting import Acting, When
-from ledger.asof import AsOf
-from ledger.disputes import Disputes
-from ledger.disclosure import with_personal
-from ledger.erasure import Erasure
+from ledger.acting import When
+from ledger.context import Context
 from ledger.errors import LedgerError
-from ledger.evidence import Evidence
-from ledger.feeds import Feeds, Progress
-from ledger.importer import IMPORT_BATCH, Importer
-from ledger.leads import Leads
-from ledger.ownership import Ownership
-from ledger.people import People
-from ledger.period import Period
-from ledger.pools import Pools
-from ledger.queries import Queries
 from ledger.repository import Holdings, Repository
 from ledger.shapes import event_dict
 from ledger.state import CONVERTED, HELD, POOLED
 from ledger.store import Store, open_store
-from projections.queries import ReadModels
-from projections.replay import Fallback
 
-if TYPE_CHECKING:  # loaded when first used: see `Ledger.heads`
+if TYPE_CHECKING:  # each loaded when first used: a query loads only what it asks
+    from ledger.asof import AsOf
+    from ledger.disputes import Disputes
+    from ledger.erasure import Erasure
+    from ledger.evidence import Evidence
+    from ledger.feeds import Feeds, Progress
     from ledger.heads import Heads
     from ledger.integrity import Integrity
+    from ledger.leads import Leads
+    from ledger.ownership import Ownership
+    from ledger.people import People
+    from ledger.period import Period
+    from ledger.pools import Pools
+    from ledger.queries import Queries
+    from projections.queries import ReadModels
+    from projections.replay import Fallback
 
 Result = dict[str, Any]
 
@@ -49,24 +48,90 @@ class Ledger:
     def __init__(self, store: Store | str | None = None, *, clock: Callable[[], datetime] | None = None):
         self.store = store if isinstance(store, Store) else open_store(store)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.views = Fallback(self.store)  # on a store it may not write: a replay of the events
-        self.repo = Repository(self.store, type(self)._commit)
-        models = self.views.serve(ReadModels(self.store, self.views))
-        self.acting = Acting(self.repo, self.clock)
-        self.people = People(self.repo, self.acting, self.views, models)
-        self.pools = Pools(self.repo, self.acting, self.views, models)
-        self.leads = Leads(self.repo, self.acting)
-        self.ownership = Ownership(self.repo, self.acting, self.views, models)
-        self.disputes = Disputes(self.repo, self.acting)
-        self.queries = Queries(self.repo, self.acting, self.views, models)
-        self.evidence = Evidence(self.repo, self.views, models)
-        self.feeds = Feeds(self.store, self.views, models)
-        self.asof = AsOf(self.repo, self.acting, self.views, models)
-        self.period = Period(self.store, self.repo)
-        self.erasure = Erasure(self.repo, self.acting)
+        self.context = Context(self.store, self.clock, type(self)._commit)
+        self.repo = self.context.repo
+        self.acting = self.context.acting
+
+    # Each concern's object is made on first use, its module imported then: `owner` loads
+    # neither the writers nor the read models, `--help` none of the ledger.
+
+    @property
+    def views(self) -> Fallback:
+        """The read models' runner (on a store it may not write: a replay of the events)."""
+        return self.context.views
+
+    @property
+    def models(self) -> ReadModels:
+        return self.context.models
+
+    @functools.cached_property
+    def people(self) -> People:
+        from ledger.people import People  # noqa: PLC0415
+
+        return People(self.context)
+
+    @functools.cached_property
+    def pools(self) -> Pools:
+        from ledger.pools import Pools  # noqa: PLC0415
+
+        return Pools(self.context)
+
+    @functools.cached_property
+    def leads(self) -> Leads:
+        from ledger.leads import Leads  # noqa: PLC0415
+
+        return Leads(self.context)
+
+    @functools.cached_property
+    def ownership(self) -> Ownership:
+        from ledger.ownership import Ownership  # noqa: PLC0415
+
+        return Ownership(self.context)
+
+    @functools.cached_property
+    def disputes(self) -> Disputes:
+        from ledger.disputes import Disputes  # noqa: PLC0415
+
+        return Disputes(self.context)
+
+    @functools.cached_property
+    def queries(self) -> Queries:
+        from ledger.queries import Queries  # noqa: PLC0415
+
+        return Queries(self.context)
+
+    @functools.cached_property
+    def evidence(self) -> Evidence:
+        from ledger.evidence import Evidence  # noqa: PLC0415
+
+        return Evidence(self.repo, self.views, self.models)
+
+    @functools.cached_property
+    def feeds(self) -> Feeds:
+        from ledger.feeds import Feeds  # noqa: PLC0415
+
+        return Feeds(self.store, self.views, self.models)
+
+    @functools.cached_property
+    def asof(self) -> AsOf:
+        from ledger.asof import AsOf  # noqa: PLC0415
+
+        return AsOf(self.context)
+
+    @functools.cached_property
+    def period(self) -> Period:
+        from ledger.period import Period  # noqa: PLC0415
+
+        return Period(self.store, self.repo)
+
+    @functools.cached_property
+    def erasure(self) -> Erasure:
+        from ledger.erasure import Erasure  # noqa: PLC0415
+
+        return Erasure(self.context)
 
     def close(self) -> None:
-        self.views.close()
+        self.context.close()
         self.store.close()
 
     def __enter__(self) -> Ledger:
@@ -128,7 +193,7 @@ class Ledger:
         return added
 
     def import_leads(self, actor: str, pool_id: str, rows: Iterable[tuple[int, dict[str, Any] | str]],
-                     *, allow_duplicate: bool = False, at: When = None, batch: int = IMPORT_BATCH,
+                     *, allow_duplicate: bool = False, at: When = None, batch: int | None = None,
                      progress: Callable[[int], None] | None = None, dry_run: bool = False) -> Result:
         """Import (line, fields) rows; a row given as a string is a parse error for that line.
 
@@ -137,16 +202,17 @@ class Ledger:
         check is made and nothing written. Ctrl-C raises `ImportInterrupted` (a KeyboardInterrupt)
         whose `report` counts what was committed.
         """
+        from ledger.importer import IMPORT_BATCH, Importer  # noqa: PLC0415
+
         return Importer(self.repo, self.acting).run(actor, pool_id, rows, allow_duplicate=allow_duplicate, at=at,
-                                                    batch=batch, progress=progress, dry_run=dry_run)
+                                                    batch=IMPORT_BATCH if batch is None else batch, progress=progress, dry_run=dry_run)
 
     def lead_show(self, lead_id: str, at: When = None, upto: int | str | None = None) -> Result:
         """A lead now, or as of `at` (business time) or `upto` (a log position); its personal
         fields opened, or null once erased."""
         if at is None and upto is None:
-            return with_personal(self.store, self.leads.show(lead_id))
-        answer = self.asof.lead_show(lead_id, at, upto)
-        return with_personal(self.store, answer) if answer.get("exists", True) else answer
+            return self.leads.show(lead_id)
+        return self.asof.lead_show(lead_id, at, upto)
 
     def erase_lead(self, actor: str, lead_id: str, reason: str, at: When = None) -> Result:
         """Erase a lead's personal data for good: admins only."""

@@ -14,24 +14,16 @@ from typing import Any
 import msgspec
 
 from ledger import decisions
-from ledger.acting import Acting
+from ledger.context import Concern
+from ledger.disclosure import with_personal
 from ledger.moments import Moment, resolve
-from ledger.repository import Repository
 from ledger.shapes import pool_view
-from ledger.state import HELD, Lead, Pool
+from ledger.state import HELD, Lead, Pool, lead_stream
 from ledger.values import format_time
-from projections.queries import ReadModels
 from projections.replay import Replay
-from projections.runner import Projector
 
 
-class AsOf:
-    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels) -> None:
-        self.repo = repo
-        self.acting = acting
-        self.views = views
-        self.models = models
-
+class AsOf(Concern):
     def moment(self, at: Any, upto: Any) -> Moment | None:
         return resolve(self.repo.store, self.acting.clock, at, upto)
 
@@ -39,12 +31,15 @@ class AsOf:
         """A lead as `lead show` prints it, as of `--at`/`--upto`."""
         self.repo.ready()
         moment = self.moment(at, upto)
+        stored = self.repo.store.read_stream(lead_stream(lead_id))
         if moment is None:
-            lead = self.repo.lead(lead_id)
-            return lead_view(lead, self.repo.pool(lead.pool) if lead.status == HELD else None, self.acting.clock())
-        lead = moment.lead(self.repo, lead_id)
-        pool = moment.pool(self.repo, lead.pool) if lead.status == HELD and lead.exists else None
-        return {**lead_view(lead, pool, moment.now), **moment.label()}
+            lead = self.repo.lead(lead_id, stored=stored)
+            answer = lead_view(lead, self.repo.pool(lead.pool) if lead.status == HELD else None, self.acting.clock())
+        else:
+            lead = moment.lead(self.repo, lead_id, stored)
+            pool = moment.pool(self.repo, lead.pool) if lead.status == HELD and lead.exists else None
+            answer = {**lead_view(lead, pool, moment.now), **moment.label()}
+        return with_personal(self.repo.store, answer, stored) if lead.exists else answer
 
     def pool_show(self, pool_id: str, at: Any = None, upto: Any = None) -> dict[str, Any]:
         """A pool as `pool show` prints it, as of `--at`/`--upto`."""

@@ -3,6 +3,7 @@ per batch of events), and blanked once it is erased."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ledger import events as ev
@@ -10,7 +11,6 @@ from ledger import sealing
 from ledger.state import lead_stream
 from ledger.store import Store, Stored
 from ledger.store.personal import ERASED
-from ledger.store.records import stored
 
 
 def is_erased(stored: Iterable[Stored]) -> bool:
@@ -57,17 +57,17 @@ def opened_log(store: Store, stored: list[Stored]) -> tuple[list[Stored], set[st
     return out, {lead for lead in leads if keys.get(lead) == ERASED}
 
 
-def with_personal(store: Store, answer: dict[str, Any]) -> dict[str, Any]:
+def with_personal(store: Store, answer: dict[str, Any], stored: list[Stored]) -> dict[str, Any]:
     """`lead show`'s answer with the lead's personal fields opened (one key read), or null and
-    `"erased": true` once erased."""
+    `"erased": true` once erased. `stored`: the lead's events, as read for the answer (its
+    `LeadAdded` holds the fields)."""
     lead_id = answer["lead"]
     key = store.personal.keys_of([lead_id]).get(lead_id)
     if key == ERASED:  # only then: answers about other leads stay as they were
         answer["erased"] = True
-    rows = store.read_stream_rows(lead_stream(lead_id), ["LeadAdded"])
-    if not rows:
+    added = next((s for s in stored if isinstance(s.event, ev.LeadAdded)), None)
+    if added is None:
         return answer
-    added = stored_event(rows[0], lead_id)
     event = sealing.erased_copy(added.event) if key == ERASED else sealing.unseal(
         added.event, key, added.stream, added.version)
     attributes = dict(answer.get("attributes") or {})
@@ -81,11 +81,6 @@ def with_personal(store: Store, answer: dict[str, Any]) -> dict[str, Any]:
         attributes.update(dict.fromkeys(sealing.PERSONAL_ATTRIBUTES))
     answer["attributes"] = attributes
     return answer
-
-
-def stored_event(row: tuple[int, int, bytes], lead_id: str) -> Stored:
-    position, version, state = row
-    return stored(position, lead_stream(lead_id), version, state)
 
 
 def opened_notes(store: Store, events: list[tuple[int, Any]]) -> dict[int, str | None]:

@@ -7,18 +7,14 @@ from typing import Any
 from ledger import decisions
 from ledger import events as ev
 from ledger import refusals
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern
 from ledger.errors import InvalidInput, Refused
-from ledger.repository import Repository
 from ledger.values import format_time
 from ledger.i18n import _, english, gettext
 
 
-class Disputes:
-    def __init__(self, repo: Repository, acting: Acting):
-        self.repo = repo
-        self.acting = acting
-
+class Disputes(Concern):
     def open(self, actor: str, lead_id: str, reason: str, at: When = None) -> dict[str, Any]:
         if not reason or not reason.strip():
             raise InvalidInput(_("a dispute needs a --reason"))

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from ledger import decisions, sealing
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern
 from ledger.disclosure import is_erased
 from ledger.errors import InvalidInput
 from ledger.i18n import _
-from ledger.repository import Repository
 from ledger.state import Person, lead_stream
 from ledger.values import format_time
 
@@ -27,11 +27,7 @@ REBUILD_SUFFIX = "__rebuild"
 MAX_REASON = 2000
 
 
-class Erasure:
-    def __init__(self, repo: Repository, acting: Acting):
-        self.repo = repo
-        self.acting = acting
-
+class Erasure(Concern):
     def erase(self, actor: str, lead_id: str, reason: str, at: When = None) -> dict[str, Any]:
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             stored = self.repo.store.read_stream(lead_stream(lead_id))

@@ -250,7 +250,7 @@ class LeadFile:
 
     def _csv_cells(self) -> Iterator[tuple[int, list[str] | str]]:
         with self._open() as f:
-            for _ in range(self.skip_lines):
+            for _skipped in range(self.skip_lines):
                 f.readline()
             reader = csv.reader(f, delimiter=self.delimiter)
             before = self.skip_lines

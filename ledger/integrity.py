@@ -69,11 +69,10 @@ from typing import Any
 
 import msgspec
 
-from eventsourcing.persistence import PersistenceError
-
 from ledger import checkpoint, codec, merkle
 from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
 from ledger.i18n import N_, _, english, reword
+import ledger.store.failures as failures
 from ledger.store import Store
 from ledger.store.merkle import positioned_leaves
 from ledger.store.tree import StoredTree
@@ -201,7 +200,7 @@ class Integrity:
         try:
             self.store.ensure_ready()
             return read()
-        except (StoreUnavailable, PersistenceError) as e:
+        except (StoreUnavailable, failures.PersistenceError) as e:
             if not self.store.damaged():
                 raise
             problem = english(NOT_INTACT, reason=getattr(e, "message", e))

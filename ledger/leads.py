@@ -9,20 +9,17 @@ import msgspec
 
 from ledger import decisions, inputs
 from ledger import events as ev
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern
+from ledger.disclosure import with_personal
 from ledger.errors import Refused
-from ledger.repository import Repository
-from ledger.state import HELD, POOLED, Person, Pool
+from ledger.state import HELD, POOLED, Person, Pool, lead_stream
 from ledger.store import LeadKey
 from ledger.values import check_id, format_time, lead_keys
 from ledger.i18n import N_, _
 
 
-class Leads:
-    def __init__(self, repo: Repository, acting: Acting):
-        self.repo = repo
-        self.acting = acting
-
+class Leads(Concern):
     def add(self, actor: str, lead_id: str, pool_id: str, *, allow_duplicate: bool = False,
             at: When = None, **fields: Any) -> dict[str, Any]:
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
@@ -67,15 +64,16 @@ class Leads:
 
     def show(self, lead_id: str) -> dict[str, Any]:
         self.repo.ready()
-        lead = self.repo.lead(lead_id)
+        stored = self.repo.store.read_stream(lead_stream(lead_id))
+        lead = self.repo.lead(lead_id, stored=stored)
         due = (decisions.deadline(lead, self.repo.pool(lead.pool), self.acting.clock())
                if lead.status == HELD else None)
-        return {
+        return with_personal(self.repo.store, {
             "lead": lead.id, "pool": lead.pool, "status": lead.status, "owner": lead.owner,
             "since": format_time(lead.placed_at), "since_position": lead.placed_position,
             "last_follow_up": format_time(lead.last_follow_up), "deal": lead.deal,
             "recycle_at": format_time(due.at) if due else None, "recycle_rule": due.rule if due else None,
             "attributes": msgspec.to_builtins(lead.attributes), "version": lead.head.version,
             "disputes": [d.id for d in lead.disputes],
-        }
+        }, stored)
 

@@ -46,10 +46,11 @@ class Moment:
 
     # --- states then --------------------------------------------------------------------
 
-    def lead(self, repo: Repository, lead_id: str) -> Lead:
-        """The lead as it was (`exists` False if not added yet); unknown_lead if it never was."""
+    def lead(self, repo: Repository, lead_id: str, stored: list[Stored] | None = None) -> Lead:
+        """The lead as it was (`exists` False if not added yet); unknown_lead if it never was.
+        `stored`: its events, if read already."""
         stream = lead_stream(lead_id)
-        stored = repo.store.read_stream(stream)
+        stored = repo.store.read_stream(stream) if stored is None else stored
         if not stored:
             raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
         return replay(Lead(Head(stream), lead_id), self.then(stored))

@@ -9,27 +9,23 @@ from typing import Any
 from ledger import decisions
 from ledger import events as ev
 from ledger import refusals
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern, Context
 from ledger.errors import InvalidInput, Refused
 from ledger.i18n import _
-from ledger.repository import Holdings, Repository
+from ledger.repository import Holdings
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, replay
 from ledger.store import Stored
 from ledger.values import check_at, format_time, parse_time
-from projections.queries import ReadModels
-from projections.runner import Projector
 
 CHANNELS = ("call", "visit", "email", "message", "meeting", "other")
 
 Decided = tuple[list[Head], list[ev.Event]]  # the heads the events follow (the lead's aside), and the events
 
 
-class Ownership:
-    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels):
-        self.repo = repo
-        self.acting = acting
-        self.views = views
-        self.models = models
+class Ownership(Concern):
+    def __init__(self, context: Context):
+        super().__init__(context)
         self.last_pool: str | None = None  # where the next command probably acts (a read-ahead guess)
 
     def _on_lead(self, actor: str, command: str, lead_id: str, at: When, decide: Callable[..., Decided],

@@ -9,23 +9,16 @@ from typing import Any
 from ledger import decisions
 from ledger import events as ev
 from ledger import refusals
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern
 from ledger.errors import InvalidInput, Refused
-from ledger.repository import Holdings, Repository, holdings_stream
+from ledger.repository import Holdings, holdings_stream
 from ledger.state import HELD, Head, Lead, Person
 from ledger.values import check_at, check_id
 from ledger.i18n import N_, _, english
-from projections.queries import ReadModels
-from projections.runner import Projector
 
 
-class People:
-    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels):
-        self.repo = repo
-        self.acting = acting
-        self.views = views
-        self.models = models
-
+class People(Concern):
     def init(self, admin: str, name: str, at: When = None) -> dict[str, Any]:
         """Create the store (idempotent) and register its first admin."""
         check_id(admin, N_("admin id"))

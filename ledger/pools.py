@@ -9,24 +9,16 @@ import msgspec
 
 from ledger import decisions
 from ledger import events as ev
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern
 from ledger.errors import InvalidInput, Refused
-from ledger.repository import Repository
 from ledger.shapes import pool_view, rules_dict
 from ledger.state import Person
 from ledger.values import check_id, format_time, parse_rule
 from ledger.i18n import N_, _
-from projections.queries import ReadModels
-from projections.runner import Projector
 
 
-class Pools:
-    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels):
-        self.repo = repo
-        self.acting = acting
-        self.views = views
-        self.models = models
-
+class Pools(Concern):
     def create(self, actor: str, pool_id: str, name: str, at: When = None, **rules: Any) -> dict[str, Any]:
         def check() -> None:
             check_id(pool_id, N_("pool id"))

@@ -11,18 +11,16 @@ import msgspec
 
 from ledger import codec, decisions, refusals
 from ledger import events as ev
-from ledger.acting import Acting, When
+from ledger.acting import When
+from ledger.context import Concern
 from ledger.disclosure import is_erased, opened, shown
 from ledger.errors import NotFound
 from ledger.i18n import _, gettext
 from ledger.moments import Moment, resolve
-from ledger.repository import Repository
 from ledger.shapes import dispute_brief, event_dict, ownership_intervals, rules_dict, rules_row
 from ledger.state import CONVERTED, HELD, POOLED, Lead, Pool, lead_stream
 from ledger.store import Stored
 from ledger.values import add, format_duration, format_time
-from projections.queries import ReadModels
-from projections.runner import Projector
 
 # The events that decide where a lead is (its pool, its owner, whether it is converted).
 PLACING = (ev.LeadAdded, ev.LeadMoved, *ev.OWNERSHIP_STARTS, *ev.OWNERSHIP_ENDS)
@@ -72,13 +70,7 @@ def _taken_converted(event: Any, i: int) -> bool:
     return False
 
 
-class Queries:
-    def __init__(self, repo: Repository, acting: Acting, views: Projector, models: ReadModels):
-        self.repo = repo
-        self.acting = acting
-        self.views = views
-        self.models = models
-
+class Queries(Concern):
     def owner(self, lead_id: str, at: When = None, upto: int | str | None = None) -> dict[str, Any]:
         """Who owned the lead at `at` (default now), or when the log ended at position `upto`;
         an event at `at` counts as done."""

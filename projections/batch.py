@@ -19,9 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
-
-from ledger.store import Db
+from ledger.store import Db, failures
 
 _UNREAD: Any = object()  # a key the batch has not read
 
@@ -139,7 +137,7 @@ class Rows:
         """A new row; its key must have none (as a primary key makes an INSERT fail)."""
         k = self._key(row)
         if self.get(k) is not None:
-            raise IntegrityError(f"{self.table}: a row with key {k!r} exists already")
+            raise failures.IntegrityError(f"{self.table}: a row with key {k!r} exists already")
         self.rows[k] = row
         self.changed.add(k)
 

@@ -18,13 +18,12 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
-
-from eventsourcing.persistence import PersistenceError
 
 from ledger import codec
 from ledger.errors import StoreUnavailable
-from ledger.store import Store
+from ledger.store import Store, failures
 from projections.queries import ReadModels
 from projections.runner import Projector
 
@@ -116,7 +115,7 @@ class Fallback(Projector):
         if self.replay is None:
             try:
                 return super().catch_up(batch, upto, progress)
-            except (PersistenceError, StoreUnavailable) as e:
+            except (failures.PersistenceError, StoreUnavailable) as e:
                 if not self.served or not _not_writable(e):
                     raise
                 self.replay = Replay(self.store)

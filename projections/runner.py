@@ -22,11 +22,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
-
 from ledger import codec
 from ledger.errors import StoreUnavailable
-from ledger.store import Conflict, Db, Store
+from ledger.store import Conflict, Db, Store, failures
 from projections.batch import Batch
 from projections.model import ReadModel
 from projections.rebuild import Rebuild
@@ -223,7 +221,7 @@ class Projector:
                     for position in arrivals:
                         if position > reached:
                             advance()
-            except (PersistenceError, StoreUnavailable) as e:
+            except (failures.PersistenceError, StoreUnavailable) as e:
                 if stop.is_set():
                     return
                 if on_error:

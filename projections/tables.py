@@ -3,9 +3,7 @@ holds the position each set of tables (the live one, a rebuild's) has reached.""
 
 from __future__ import annotations
 
-from eventsourcing.persistence import PersistenceError
-
-from ledger.store import Db, Store
+from ledger.store import Db, Store, failures
 from projections.batch import Table
 from projections.model import ReadModel
 
@@ -68,7 +66,7 @@ class Tables:
                 db = self.db(cur)
                 db.exec(f"SELECT 1 FROM {tables} LIMIT 0").fetchall()
                 return db.one("SELECT position FROM {tracking} WHERE name = %s", [NAME]) is not None
-        except PersistenceError:
+        except failures.PersistenceError:
             return False
 
     def ensure(self) -> None:
@@ -82,7 +80,7 @@ class Tables:
                     self.create(db)
                     db.exec("INSERT INTO {tracking} (name, position) VALUES (%s, 0) "
                             "ON CONFLICT (name) DO NOTHING", [NAME])
-            except PersistenceError:
+            except failures.PersistenceError:
                 if not self._exists():  # not a concurrent creator that got there first
                     raise
         self._ready = True

@@ -9,7 +9,7 @@ duplicate check, checked and written under the same lock as the events themselve
 checks under its lock; `sqlite.py` and `postgres.py` (with its recorder, `recorder.py`)
 override what differs, down to the read models' bulk reads and writes (`readmodels.Db`);
 `schema.py` names the tables and holds PostgreSQL's DDL and grants; `urls.py` picks the
-backend from a store URL. Code elsewhere asks a store what
+backend from a store URL; `failures.py` names the library's errors without loading it. Code elsewhere asks a store what
 it can do, never which one it is.
 """
 

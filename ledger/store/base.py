@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, PersistenceError
-
+import ledger.store.failures as failures
 from ledger.errors import StoreUnavailable
 from ledger.i18n import _
 from ledger.store.checks import AppendChecks
@@ -128,9 +127,9 @@ class Store:
             yield
         except Conflict:
             raise
-        except IntegrityError as e:
+        except failures.IntegrityError as e:
             raise Conflict(str(e)) from None
-        except PersistenceError as e:
+        except failures.PersistenceError as e:
             if self._is_busy(e):
                 raise Conflict(str(e)) from None
             raise StoreUnavailable(_("the store could not record the events: {reason}", reason=e)) from None

@@ -13,11 +13,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-
+import ledger.store.failures as failures
 from ledger.errors import InvalidInput, StoreUnavailable
 from ledger.i18n import _
 from ledger.store.base import Also, Store
@@ -28,6 +26,9 @@ from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql, refuse_foreign, sqlite_append_only_sql
 from ledger.store.tree import StoredTree
+
+if TYPE_CHECKING:  # the library loads with the first append: a query needs none of it
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 CHUNK = 500  # keys per IN (...) list of a read-model look-up
 
@@ -77,6 +78,8 @@ class SQLiteStore(Store):
     @property
     def datastore(self) -> SQLiteDatastore:
         if self._datastore is None:
+            from eventsourcing.sqlite import SQLiteDatastore  # noqa: PLC0415
+
             self._datastore = SQLiteDatastore(
                 self.path, lock_timeout=60, pool_size=2, max_overflow=4, originator_id_type="text"
             )
@@ -86,6 +89,8 @@ class SQLiteStore(Store):
     def recorder(self) -> SQLiteApplicationRecorder:
         """The library's recorder: it creates the events table."""
         if self._recorder is None:
+            from eventsourcing.sqlite import SQLiteApplicationRecorder  # noqa: PLC0415
+
             self._recorder = SQLiteApplicationRecorder(self.datastore, events_table_name=EVENTS_TABLE)
         return self._recorder
 
@@ -100,7 +105,7 @@ class SQLiteStore(Store):
                 for statement in [*keys_table_sql(KEYS_TABLE), *sqlite_append_only_sql(), *self.tree.create_sql()]:
                     cur.execute(statement)
                 self.personal.create(cur)
-        except PersistenceError as e:
+        except failures.PersistenceError as e:
             raise StoreUnavailable(_("cannot create the store at {path}: {reason}", path=self.path, reason=e)) from None
 
     def _refuse_foreign(self) -> None:
@@ -217,9 +222,9 @@ class SQLiteStore(Store):
                     cur.execute("ROLLBACK")
                 raise
         except sqlite3.IntegrityError as e:
-            raise IntegrityError(str(e)) from e
+            raise failures.IntegrityError(str(e)) from e
         except sqlite3.Error as e:
-            raise OperationalError(str(e)) from e
+            raise failures.OperationalError(str(e)) from e
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
                 expect: Sequence[tuple[str, int]], leaves: list[bytes], also: Also | None = None) -> Sequence[int]:
@@ -272,7 +277,7 @@ class SQLiteStore(Store):
         try:
             return self._connection("append").execute(sql, params).fetchall()
         except sqlite3.Error as e:
-            raise OperationalError(str(e)) from e
+            raise failures.OperationalError(str(e)) from e
 
     @contextmanager
     def reading(self) -> Iterator[Any]:
@@ -286,7 +291,7 @@ class SQLiteStore(Store):
                 cur.execute("ROLLBACK")
                 cur.close()
         except sqlite3.Error as e:
-            raise OperationalError(str(e)) from e
+            raise failures.OperationalError(str(e)) from e
 
     @contextmanager
     def writing(self) -> Iterator[Any]:
@@ -295,7 +300,7 @@ class SQLiteStore(Store):
                 cur.sqlite_cursor.execute("PRAGMA secure_delete=ON")  # as on every connection
                 yield cur.sqlite_cursor
         except sqlite3.Error as e:  # a file we may not write, say: a store error, as in `reading`
-            raise OperationalError(str(e)) from e
+            raise failures.OperationalError(str(e)) from e
 
     def truncate_log_file(self) -> None:
         """Copy the write-ahead log into the file and empty it: what an erasure deleted is then

@@ -9,11 +9,10 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
-
 from ledger import merkle
 from ledger.errors import StoreUnavailable
 from ledger.merkle import Key
+import ledger.store.failures as failures
 from ledger.store.merkle import MISSING_LEAF, TreeSql, leaf_of
 
 Cursor = Callable[[], AbstractContextManager[Any]]
@@ -49,7 +48,7 @@ class StoredTree:
         try:
             with self._reading() as cur:
                 return self.sql.leaves(cur, first, end)
-        except PersistenceError:
+        except failures.PersistenceError:
             return None
 
     def size(self) -> int | None:
@@ -57,7 +56,7 @@ class StoredTree:
         try:
             with self._reading() as cur:
                 return self.sql.tail(cur)[0]
-        except PersistenceError:
+        except failures.PersistenceError:
             return None
 
     def recomputed(self, start: int, end: int, progress: Callable[[int], None] | None = None) -> merkle.Frontier:
@@ -90,7 +89,7 @@ class StoredTree:
         if size < top:
             try:
                 size = self.upgrade()
-            except (PersistenceError, StoreUnavailable):
+            except (failures.PersistenceError, StoreUnavailable):
                 pass  # a read-only store
         return size
 

@@ -89,7 +89,7 @@ def test_every_help_is_chinese_under_zh_with_the_same_options(path):
 
 
 def test_root_help_lists_every_command_with_a_chinese_short_help():
-    # a process of its own: the listing of commands not imported yet (the table in cli.py)
+    # a process of its own: the listing of commands not imported yet (commands/summaries.py)
     out = subprocess.run([sys.executable, "-m", "cli", "--lang", "zh", "--help"], capture_output=True, text=True,
                          check=True, cwd=Path(cli.__file__).parent).stdout
     listed = out[out.index("命令"):].splitlines()[1:]

@@ -10,6 +10,9 @@ processes decide before either appends, so the second append certainly meets the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pytest
 
 from ledger import events as ev
@@ -24,62 +27,71 @@ def position_of(events, kind) -> int | None:
     return next((s.position for s in events if isinstance(s.event, kind)), None)
 
 
+def member_again(led: Ledger, r: int) -> str:
+    """Each round starts with alice a member again; she claims a lead of her own."""
+    led.grant("root", "east", ["alice"])
+    return f"L-{r + 1}"
+
+
+def holding_one(led: Ledger, r: int) -> str:
+    """Each round starts with alice holding one lead under a limit of 2: a second claim is
+    within 2, not within 1."""
+    for lead in led.holdings("alice")["leads"]:
+        led.release("alice", lead["lead"])
+    led.change_rules("root", "east", claim_limit=2)
+    led.claim("alice", f"L-{2 * r + 1}")
+    return f"L-{2 * r + 2}"
+
+
+@dataclass(frozen=True)
+class PoolChange:
+    """A change to the pool that races alice's claim, and the refusal the claim meets after it."""
+
+    claim_limit: int
+    leads: int
+    round_start: Callable[[Ledger, int], str]  # readies the round; the lead alice then claims
+    call: tuple[str, list, dict]  # the racing call of the Ledger
+    event: type
+    refusal: str
+
+
+CHANGES = {
+    "revoke": PoolChange(5, 3, member_again, ("revoke", ["root", "east", ["alice"]], {}), ev.MembersRevoked,
+                         "not_pool_member"),
+    "lower-limit": PoolChange(2, 6, holding_one, ("change_rules", ["root", "east"], {"claim_limit": 1}),
+                              ev.PoolRulesChanged, "claim_limit_reached"),
+}
+
+
 @FORCED
-def test_a_revoke_and_a_claim_at_once(store_url, forced):
-    build(store_url, ["alice"], claim_limit=5, leads=3)
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_a_pool_change_and_a_claim_at_once(store_url, forced, change):
+    build(store_url, ["alice"], claim_limit=change.claim_limit, leads=change.leads)
 
     def jobs(r: int) -> list:
         with Ledger(store_url) as led:
-            led.grant("root", "east", ["alice"])  # a member again at each round's start
-        return [(workers.api, {"store": store_url, "calls": [("claim", ["alice", f"L-{r + 1}"], {})]}),
-                (workers.api, {"store": store_url, "calls": [("revoke", ["root", "east", ["alice"]], {})]})]
+            lead = change.round_start(led, r)
+        return [(workers.api, {"store": store_url, "calls": [("claim", ["alice", lead], {})]}),
+                (workers.api, {"store": store_url, "calls": [change.call]})]
 
     def check(r, reports, before) -> None:
         no_tracebacks(reports)
-        claim, revoke = outcomes(reports)
-        assert "result" in revoke and revoke["result"]["changed"] == ["alice"], revoke
+        claim, changed = outcomes(reports)
+        assert "result" in changed, changed
         events = log(store_url)[before:]
-        revoked = position_of(events, ev.MembersRevoked)
+        at = position_of(events, change.event)
         claimed = position_of(events, ev.LeadClaimed)
-        if "result" in claim:  # recorded before the revoke, never after it
-            assert claimed is not None and claimed < revoked
+        if "result" in claim:  # recorded before the change, never after it
+            assert claimed is not None and claimed < at
         else:
-            assert (claim["error"]["code"], claim["exit"]) == ("not_pool_member", 1), claim
+            assert (claim["error"]["code"], claim["exit"]) == (change.refusal, 1), claim
             assert claimed is None
-        if forced and "error" in claim:
-            assert reports[0]["conflicts"] >= 1  # decided as a member, lost, decided again
-        verified(store_url)
-
-    race_rounds(store_url, jobs, check, forced=forced)
-
-
-@FORCED
-def test_a_lower_claim_limit_and_a_claim_at_once(store_url, forced):
-    build(store_url, ["alice"], claim_limit=2, leads=6)
-
-    def jobs(r: int) -> list:
-        with Ledger(store_url) as led:
-            for lead in led.holdings("alice")["leads"]:
-                led.release("alice", lead["lead"])
-            led.change_rules("root", "east", claim_limit=2)
-            led.claim("alice", f"L-{2 * r + 1}")  # holds one; a second is within 2, not within 1
-        return [(workers.api, {"store": store_url, "calls": [("claim", ["alice", f"L-{2 * r + 2}"], {})]}),
-                (workers.api, {"store": store_url, "calls": [("change_rules", ["root", "east"],
-                                                              {"claim_limit": 1})]})]
-
-    def check(r, reports, before) -> None:
-        no_tracebacks(reports)
-        claim, change = outcomes(reports)
-        assert "result" in change, change
-        events = log(store_url)[before:]
-        changed = position_of(events, ev.PoolRulesChanged)
-        if "result" in claim:
-            assert position_of(events, ev.LeadClaimed) < changed
-        else:
-            assert (claim["error"]["code"], claim["exit"]) == ("claim_limit_reached", 1), claim
             refusal = [s for s in events if isinstance(s.event, ev.ClaimRefused)]
-            assert len(refusal) == 1 and refusal[0].position > changed
-            assert refusal[0].event.rules_version == change["result"]["rules_version"]
+            assert len(refusal) == 1 and refusal[0].position > at
+            if "rules_version" in changed["result"]:  # decided under the rules just changed
+                assert refusal[0].event.rules_version == changed["result"]["rules_version"]
+        if forced and "error" in claim:
+            assert reports[0]["conflicts"] >= 1  # decided before the change, lost, decided again
         verified(store_url)
 
     race_rounds(store_url, jobs, check, forced=forced)
