@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import click
@@ -113,7 +114,7 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
         if total < 5000:
             return ledger.import_leads(app.actor, pool_id, source, **options)
         with click.progressbar(length=total, label=_("checking") if dry_run else _("importing"),
-                               file=click.get_text_stream("stderr")) as bar:
+                               file=sys.stderr) as bar:
             return ledger.import_leads(app.actor, pool_id, source, progress=bar.update, **options)
 
     def interrupted(report: dict) -> NoReturn:
