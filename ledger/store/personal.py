@@ -189,8 +189,8 @@ class PostgresPersonal(PersonalData):
         return cur.fetchone()[0] is not None
 
     def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
-        """Many rows (an import) go by COPY."""
-        if len(rows) < 100:
+        """Many rows (an import) go by COPY, unless the connection is pipelining (which COPY cannot)."""
+        if len(rows) < 100 or cur.connection.pgconn.pipeline_status:
             super().insert_keys(cur, rows)
             return
         with cur.copy(f"COPY {self.keys} (lead, key) FROM STDIN") as copy:
