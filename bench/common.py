@@ -124,7 +124,7 @@ class Target:
                 for name, raw in ((EVENTS_TABLE, "raw_events"), (KEYS_TABLE, "raw_keys")):
                     for (sql,) in con.execute(
                         "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL "
-                        "ORDER BY type DESC", (name,)).fetchall():
+                        "AND type IN ('table', 'index') ORDER BY type DESC", (name,)).fetchall():
                         con.execute(sql.replace(name, raw))
         finally:
             con.close()
