@@ -110,8 +110,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     also: Callable[[Any], None] | None = None) -> Sequence[int]:
         """`Store.append`: insert event rows, return their positions.
 
-        One explicit transaction sent as a pipeline: the lock, the checks (streams read but not
-        written, lead keys), `also(cur)` (more work of the caller's), NOTIFY, the events at the
+        One explicit transaction sent as a pipeline: the lock and NOTIFY, the checks (streams
+        read but not written, lead keys), `also(cur)` (more work of the caller's), the events at the
         positions after the log's last one (drawn here, under the lock, not from the sequence,
         whose numbers a rolled-back append would skip: positions stay gap-free) and the tree's
         new subtrees. A version clash aborts the whole transaction (IntegrityError, or Conflict
@@ -142,12 +142,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             try:
                 with conn.pipeline():
                     cur.execute("BEGIN")
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
+                    cur.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')",
+                                [append_lock_key(schema), self.channel_name], prepare=True)
                     self.checks.versions_refused(cur, expect)
                     self.checks.new_keys(cur, keys, unique_keys)
                     if also is not None:
                         also(cur)
-                    cur.execute("SELECT pg_notify(%s, '')", [self.channel_name], prepare=True)
                     if head is None:
                         top, *tail = self.tree.head(cur)
                         alone = top == self._last
