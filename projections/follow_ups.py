@@ -8,9 +8,8 @@ from ledger import events as ev
 from ledger import sealing
 from ledger.state import lead_stream
 from ledger.store.personal import ERASED
-from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 
 
 class FollowUps(ReadModel):
@@ -50,6 +49,6 @@ class FollowUps(ReadModel):
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
         batch.rows("follow_ups").add({
-            "position": position, "lead": e.lead, "rep": e.rep, "at": format_time(e.occurred_at),
+            "position": position, "lead": e.lead, "rep": e.rep, "at": occurred(e),
             "channel": e.channel, "note": self._notes.get(position, e.note) or "",
         })
