@@ -88,23 +88,6 @@ def stored_event(row: tuple[int, int, bytes], lead_id: str) -> Stored:
     return stored(position, lead_stream(lead_id), version, state)
 
 
-def opened_notes(store: Store, events: list[tuple[int, Any]]) -> dict[int, str | None]:
-    """The notes of these follow-ups (position, event) as the read models hold them: opened
-    with one key read for all their leads; None once erased."""
-    if not events:
-        return {}
-    keys = store.personal.keys_of([e.lead for _, e in events])
-    versions = store.versions_at([p for p, e in events if e.sealed and keys.get(e.lead)])
-    notes: dict[int, str | None] = {}
-    for position, e in events:
-        key = keys.get(e.lead)
-        if key == ERASED:
-            notes[position] = None
-        elif e.sealed and key:
-            notes[position] = sealing.unseal(e, key, lead_stream(e.lead), versions[position]).note
-    return notes
-
-
 def shown(row: dict[str, Any], erased: bool) -> dict[str, Any]:
     """An event as outputs print it (`shapes.event_dict`): once its lead is erased, its
     personal fields named as null and `"erased": true`. An event stored before sealing has no
