@@ -136,14 +136,13 @@ def measure(args: Any) -> Result:
         return median([percentile(lat, p) * 1000 for lat in figures[key]])
 
     o1, r1, o4, r4 = (median(figures[k]) for k in ("o1", "r1", "o4", "r4"))
-    pg = target.kind == "postgresql"
     bound = "one single-row autocommit INSERT per claim"
-    result.add("claims/s, 1 client", "ops/s", o1, r1, "≥ 0.5× raw", o1 >= 0.5 * r1, bound=bound)
+    result.add("claims/s, 1 client", "ops/s", o1, r1, "≥ 0.6× raw", o1 >= 0.6 * r1, bound=bound)
     result.add("claim p50, 1 client", "ms", pct("o1lat", 50), pct("r1lat", 50), bound=bound)
-    result.add("claim p99, 1 client", "ms", pct("o1lat", 99), pct("r1lat", 99),
-               "≤ 5 ms" if pg else "", pct("o1lat", 99) <= 5 if pg else None, bound=bound)
-    result.add(f"claims/s, {clients} clients", "ops/s", o4, r4,
-               "> 1 client" if pg else "", o4 > o1 if pg else None, bound=f"{bound}, {clients} clients")
+    result.add("claim p99, 1 client", "ms", pct("o1lat", 99), pct("r1lat", 99), "≤ 5 ms",
+               pct("o1lat", 99) <= 5, bound=bound)
+    result.add(f"claims/s, {clients} clients", "ops/s", o4, r4, "≥ 0.5× raw", o4 >= 0.5 * r4,
+               bound=f"{bound}, {clients} clients")
     result.add(f"claim p50, {clients} clients", "ms", pct("o4lat", 50))
     result.add(f"claim p99, {clients} clients", "ms", pct("o4lat", 99))
     return result

@@ -8,7 +8,6 @@ from typing import Any
 
 from ledger import events as ev
 from ledger import sealing
-from ledger.state import lead_stream
 from ledger.store import Store, Stored
 from ledger.store.personal import ERASED
 
@@ -83,21 +82,6 @@ def with_personal(store: Store, answer: dict[str, Any], stored: list[Stored]) ->
     return answer
 
 
-def opened_notes(store: Store, events: list[tuple[int, Any]]) -> dict[int, str | None]:
-    """The notes of these follow-ups (position, event) as the read models hold them: opened
-    with one key read for all their leads; None once erased."""
-    if not events:
-        return {}
-    keys = store.personal.keys_of([e.lead for _, e in events])
-    versions = store.versions_at([p for p, e in events if e.sealed and keys.get(e.lead)])
-    notes: dict[int, str | None] = {}
-    for position, e in events:
-        key = keys.get(e.lead)
-        if key == ERASED:
-            notes[position] = None
-        elif e.sealed and key:
-            notes[position] = sealing.unseal(e, key, lead_stream(e.lead), versions[position]).note
-    return notes
 
 
 def shown(row: dict[str, Any], erased: bool) -> dict[str, Any]:

@@ -12,8 +12,10 @@ never the values themselves.
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import os
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -46,14 +48,25 @@ def _seal(key: bytes, data: bytes, associated: bytes) -> str:
     return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, data, associated)).decode()
 
 
-def _open(key: bytes, sealed: str, associated: bytes) -> dict[str, str | None]:
-    from cryptography.exceptions import InvalidTag  # noqa: PLC0415 - a query of no sealed field needs none
+@functools.cache
+def _crypto() -> tuple[Any, type[Exception]]:
+    """AESGCM and the error of a ciphertext that does not open (imported once: a query of no
+    sealed field needs neither)."""
+    from cryptography.exceptions import InvalidTag  # noqa: PLC0415
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
+    return AESGCM, InvalidTag
+
+
+def _open(key: bytes, sealed: str, associated: bytes) -> dict[str, str | None]:
+    return _opened(_crypto()[0](key), sealed, associated)
+
+
+def _opened(cipher: Any, sealed: str, associated: bytes) -> dict[str, str | None]:
     try:
         raw = base64.b64decode(sealed, validate=True)
-        return _decode(AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated))
-    except (InvalidTag, ValueError, msgspec.DecodeError):
+        return _decode(cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated))
+    except (_crypto()[1], ValueError, msgspec.DecodeError):
         raise IntegrityViolation(
             _("a sealed personal field does not open under its lead's key: the event or the key "
               "was changed, or the ciphertext belongs to another event")) from None
@@ -97,6 +110,18 @@ def unseal(event: Any, key: bytes | None, stream: str, version: int) -> Any:
         fields = {n: opened.get(n) for n in PERSONAL_ATTRIBUTES}
         return msgspec.structs.replace(event, attributes=msgspec.structs.replace(event.attributes, **fields))
     return msgspec.structs.replace(event, note=opened.get("note"))
+
+
+def note_opener(key: bytes) -> Callable[[Any, str, int], str | None]:
+    """The note of a follow-up of one lead (stream, version) as `unseal` opens it, the cipher
+    of `key` made once for all of them. IntegrityViolation when a note does not open."""
+    cipher = _crypto()[0](key)
+
+    def note(event: Any, stream: str, version: int) -> str | None:
+        if event.sealed is None:
+            return event.note
+        return _opened(cipher, event.sealed, _associated(stream, version, event)).get("note")
+    return note
 
 
 def erased_copy(event: Any) -> Any:

@@ -185,9 +185,11 @@ class Rows:
 class Batch:
     """The rows one batch of events reads and writes, table by table, in one transaction."""
 
-    def __init__(self, db: Db, tables: dict[str, Table], source: Any = None) -> None:
+    def __init__(self, db: Db, tables: dict[str, Table], source: Any = None,
+                 versions: dict[int, int] | None = None) -> None:
         self.db = db
         self.source = source if source is not None else db.store  # where the events and their keys are
+        self.versions = versions or {}  # of the events that may hold sealed fields, by position
         self._rows = {table: Rows(db, table, spec) for table, spec in tables.items()}
         self.memo: dict[Any, Any] = {}  # what models remember within the batch
 

@@ -1,8 +1,7 @@
 """disputes: every dispute, open or resolved, with its outcome."""
 
-from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 
 
 class Disputes(ReadModel):
@@ -18,7 +17,7 @@ class Disputes(ReadModel):
     def on_DisputeOpened(self, batch: Batch, position: int, e) -> None:
         batch.rows("disputes").add({
             "dispute": e.dispute, "lead": e.lead, "status": "open", "opened_by": e.actor,
-            "opened_at": format_time(e.occurred_at), "reason": e.reason, "owner_at_open": e.owner,
+            "opened_at": occurred(e), "reason": e.reason, "owner_at_open": e.owner,
             "open_position": position, "outcome": None, "owner_after": None, "resolved_by": None,
             "resolved_at": None, "rationale": None,
         })
@@ -26,4 +25,4 @@ class Disputes(ReadModel):
     def on_DisputeResolved(self, batch: Batch, position: int, e) -> None:
         batch.rows("disputes").update(
             e.dispute, status="resolved", outcome=e.outcome, owner_after=e.owner, resolved_by=e.actor,
-            resolved_at=format_time(e.occurred_at), rationale=e.rationale)
+            resolved_at=occurred(e), rationale=e.rationale)

@@ -5,10 +5,11 @@ its leads. An erased lead's notes are the empty text here (the column is NOT NUL
 made before notes could be erased)."""
 
 from ledger import events as ev
-from ledger.disclosure import opened_notes
-from ledger.values import format_time
+from ledger import sealing
+from ledger.state import lead_stream
+from ledger.store.personal import ERASED
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 
 
 class FollowUps(ReadModel):
@@ -24,10 +25,30 @@ class FollowUps(ReadModel):
 
     def prepare(self, batch: Batch, events: list[tuple[int, object]]) -> None:
         super().prepare(batch, events)
-        self._notes = opened_notes(batch.source, [(p, e) for p, e in events if isinstance(e, ev.FollowUpLogged)])
+        self._notes = self._opened(batch, [(p, e) for p, e in events if isinstance(e, ev.FollowUpLogged)])
+
+    @staticmethod
+    def _opened(batch: Batch, events: list[tuple[int, ev.FollowUpLogged]]) -> dict[int, str | None]:
+        """The notes of these follow-ups: opened with one key read for all their leads and one
+        cipher per lead; None once erased. Nothing else of a lead is opened."""
+        if not events:
+            return {}
+        keys = batch.source.personal.keys_of([e.lead for _, e in events])
+        openers: dict[str, object] = {}
+        notes: dict[int, str | None] = {}
+        for position, e in events:
+            key = keys.get(e.lead)
+            if key == ERASED:
+                notes[position] = None
+            elif e.sealed and key:
+                note = openers.get(e.lead)
+                if note is None:
+                    note = openers[e.lead] = sealing.note_opener(key)
+                notes[position] = note(e, lead_stream(e.lead), batch.versions[position])
+        return notes
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
         batch.rows("follow_ups").add({
-            "position": position, "lead": e.lead, "rep": e.rep, "at": format_time(e.occurred_at),
+            "position": position, "lead": e.lead, "rep": e.rep, "at": occurred(e),
             "channel": e.channel, "note": self._notes.get(position, e.note) or "",
         })

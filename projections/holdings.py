@@ -10,7 +10,7 @@ from ledger.decisions import next_deadline
 from ledger.events import Rules
 from ledger.values import format_time, parse_time
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 from projections.pools import RULES
 
 
@@ -32,7 +32,7 @@ class Holdings(ReadModel):
     def _taken(self, batch: Batch, position: int, e) -> None:
         batch.rows("holdings").add({
             "lead": e.lead, "rep": e.rep, "pool": e.pool, "status": "held",
-            "since": format_time(e.occurred_at), "since_position": position, "last_follow_up": None,
+            "since": occurred(e), "since_position": position, "last_follow_up": None,
             "recycle_at": None, "recycle_rule": None, "deal": None,
         })
         batch.memo["due"].add(e.lead)
@@ -54,7 +54,7 @@ class Holdings(ReadModel):
     on_LeadReleased = on_LeadReturned = on_LeadRecycled = _left
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:
-        if batch.rows("holdings").update(e.lead, last_follow_up=format_time(e.occurred_at)) is not None:
+        if batch.rows("holdings").update(e.lead, last_follow_up=occurred(e)) is not None:
             batch.memo["due"].add(e.lead)
 
     def on_LeadConverted(self, batch: Batch, position: int, e) -> None:

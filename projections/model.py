@@ -10,9 +10,22 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.events import AnyEvent
+from ledger.values import format_time
 from projections.batch import Batch, Table
 
 EVENT_TYPES: tuple[type, ...] = typing.get_args(AnyEvent)
+
+_last: tuple[Any, str | None] = (None, None)  # the time last formatted, kept alive so it is not reused
+
+
+def occurred(event: Any) -> str:
+    """`format_time(event.occurred_at)`, remembered for the event last asked about: the
+    models an event concerns ask for it in turn."""
+    global _last  # noqa: PLW0603 - one tuple, swapped whole
+    last = _last
+    if last[0] is not event.occurred_at:
+        last = _last = (event.occurred_at, format_time(event.occurred_at))
+    return last[1]
 
 
 class ReadModel:

@@ -1,9 +1,8 @@
 """ownership_intervals: one row per period a rep owned a lead, from the event that started
 it to the event that ended it (open intervals have no end)."""
 
-from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 
 TABLE = "ownership_intervals"
 
@@ -43,14 +42,14 @@ class OwnershipIntervals(ReadModel):
     def _end(self, batch: Batch, position: int, e) -> None:
         intervals, started = batch.rows(TABLE), self._open(batch, e.lead)
         for start in started:
-            intervals.update(start, to_at=format_time(e.occurred_at), end_position=position,
+            intervals.update(start, to_at=occurred(e), end_position=position,
                              ended_by=type(e).__name__)
         started.clear()
 
     def _start(self, batch: Batch, position: int, e) -> None:
         batch.rows(TABLE).add({
             "start_position": position, "lead": e.lead, "owner": e.rep, "pool": e.pool,
-            "from_at": format_time(e.occurred_at), "to_at": None, "end_position": None,
+            "from_at": occurred(e), "to_at": None, "end_position": None,
             "started_by": type(e).__name__, "ended_by": None, "dispute": getattr(e, "dispute", None),
         })
         self._open(batch, e.lead).append(position)

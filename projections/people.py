@@ -1,8 +1,7 @@
 """people: every registered person, with role and whether still active."""
 
-from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 
 
 class People(ReadModel):
@@ -15,8 +14,8 @@ class People(ReadModel):
     def on_PersonRegistered(self, batch: Batch, position: int, e) -> None:
         batch.rows("people").add({
             "person": e.person, "name": e.name, "role": e.role, "team": e.team, "active": True,
-            "registered_at": format_time(e.occurred_at), "deactivated_at": None,
+            "registered_at": occurred(e), "deactivated_at": None,
         })
 
     def on_PersonDeactivated(self, batch: Batch, position: int, e) -> None:
-        batch.rows("people").update(e.person, active=False, deactivated_at=format_time(e.occurred_at))
+        batch.rows("people").update(e.person, active=False, deactivated_at=occurred(e))

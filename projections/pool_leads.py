@@ -1,8 +1,7 @@
 """pool_leads: each unowned lead, the pool it sits in, and since when."""
 
-from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 
 
 class PoolLeads(ReadModel):
@@ -15,7 +14,7 @@ class PoolLeads(ReadModel):
 
     def _pooled(self, batch: Batch, position: int, e) -> None:
         batch.rows("pool_leads").add(
-            {"lead": e.lead, "pool": e.pool, "since": format_time(e.occurred_at), "since_position": position})
+            {"lead": e.lead, "pool": e.pool, "since": occurred(e), "since_position": position})
 
     on_LeadAdded = on_LeadReleased = on_LeadReturned = on_LeadRecycled = _pooled
 
@@ -25,5 +24,5 @@ class PoolLeads(ReadModel):
     on_LeadClaimed = on_LeadAssigned = _taken
 
     def on_LeadMoved(self, batch: Batch, position: int, e) -> None:
-        batch.rows("pool_leads").update(e.lead, pool=e.pool, since=format_time(e.occurred_at),
+        batch.rows("pool_leads").update(e.lead, pool=e.pool, since=occurred(e),
                                         since_position=position)

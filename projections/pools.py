@@ -1,8 +1,7 @@
 """pools and pool_members: each pool with the rules in force (latest version), and its members."""
 
-from ledger.values import format_time
 from projections.batch import Batch, Table
-from projections.model import ReadModel
+from projections.model import ReadModel, occurred
 
 RULES = ("claim_limit", "daily_claim_limit", "idle_limit", "hold_limit", "cooldown", "warn_before")
 
@@ -19,7 +18,7 @@ class Pools(ReadModel):
     def on_PoolCreated(self, batch: Batch, position: int, e) -> None:
         batch.rows("pools").add({
             "pool": e.pool, "name": e.name, "rules_version": 1,
-            **{r: getattr(e.rules, r) for r in RULES}, "created_at": format_time(e.occurred_at),
+            **{r: getattr(e.rules, r) for r in RULES}, "created_at": occurred(e),
         })
 
     def on_PoolRulesChanged(self, batch: Batch, position: int, e) -> None:

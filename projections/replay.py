@@ -21,11 +21,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ledger import codec
 from ledger.errors import StoreUnavailable
 from ledger.store import Store, failures
 from projections.queries import ReadModels
-from projections.runner import Projector
+from projections.runner import Projector, Read
 
 Keep = Callable[[Any], bool]  # whether an event (decoded) belongs to the world replayed
 
@@ -51,23 +50,12 @@ class Replay(Projector):
         self.reached = 0
         weakref.finalize(self, shutil.rmtree, self.folder, True)  # even if never closed
 
-    def _read(self, after: int, limit: int, upto: int | None) -> tuple[int | None, list[tuple[int, Any]], bool]:
-        """As the live runner's read, but from the source log, keeping only what `keep` accepts."""
-        upto = self.upto if upto is None else upto
-        rows = self.source.read_log_raw(after=after, limit=limit)
-        more = len(rows) == limit
-        if upto is not None and rows and rows[-1][0] >= upto:
-            rows, more = [row for row in rows if row[0] <= upto], False
-        if not rows:
-            return None, [], False
-        handled = self.handled_topics()
-        events = [(row[0], codec.decode_event(row[4])) for row in rows if row[3] in handled]
+    def _read(self, after: int, limit: int, upto: int | None) -> Read:
+        """As the live runner's read, up to `self.upto`, keeping only what `keep` accepts."""
+        last, events, versions, more = super()._read(after, limit, self.upto if upto is None else upto)
         if self.keep is not None:
             events = [(p, e) for p, e in events if self.keep(e)]
-        return rows[-1][0], events, more
-
-    def handled_topics(self) -> set[str]:
-        return {kind.__name__ for model in self.models for kind in model.handlers()}
+        return last, events, versions, more
 
     def run(self) -> ReadModels:
         """Replay the log into the scratch tables; the read models over them."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ledger import codec
+from ledger import codec, sealing
 from ledger.errors import StoreUnavailable
 from ledger.store import Conflict, Db, Store, failures
 from projections.batch import Batch
@@ -34,6 +34,10 @@ from projections.tables import NAME, REBUILD, Tables
 __all__ = ["NAME", "REBUILD", "Db", "Projector", "collector_paused"]
 
 FIRST_BATCH = 2500  # events at most in the first batch of a run
+SEALED_TOPICS = frozenset(kind.__name__ for kind in sealing.SEALED_TYPES)
+# a batch read: its last position (None: none), the events some model handles, decoded
+# (position, event), the versions of those that may hold sealed fields, whether more may follow
+Read = tuple[int | None, list[tuple[int, Any]], dict[int, int], bool]
 
 
 @contextlib.contextmanager
@@ -97,18 +101,19 @@ class Projector:
 
     # --- applying -----------------------------------------------------------------------
 
-    def _read(self, after: int, limit: int, upto: int | None
-              ) -> tuple[int | None, list[tuple[int, Any]], bool]:
+    def _read(self, after: int, limit: int, upto: int | None) -> Read:
         """The last position of the next `limit` events after `after` (None: none); those of
-        them some model handles, decoded: (position, event); and whether more may follow."""
-        rows = self.store.read_log_raw(after=after, limit=limit)
+        them some model handles, decoded: (position, event); the versions of those of them
+        that may hold sealed fields, by position; and whether more may follow."""
+        rows = self.source.read_log_raw(after=after, limit=limit)
         more = len(rows) == limit
         if upto is not None and rows and rows[-1][0] >= upto:
             rows, more = [row for row in rows if row[0] <= upto], False
         if not rows:
-            return None, [], False
-        topics = self._topics
-        return rows[-1][0], [(row[0], codec.decode_event(row[4])) for row in rows if row[3] in topics], more
+            return None, [], {}, False
+        topics, decode = self._topics, codec.decode_event
+        events = [(row[0], decode(row[4])) for row in rows if row[3] in topics]
+        return rows[-1][0], events, {row[0]: row[2] for row in rows if row[3] in SEALED_TOPICS}, more
 
     def close(self) -> None:
         """Stop the read-ahead thread, if one was started."""
@@ -123,9 +128,10 @@ class Projector:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
         return self._reader.submit(self._read, after, limit, upto)
 
-    def _apply(self, events: list[tuple[int, Any]], start: int, last: int, name: str, suffix: str) -> None:
-        """Apply a batch read after `start` and move the tracking row on to `last`, or raise
-        Conflict."""
+    def _apply(self, events: list[tuple[int, Any]], versions: dict[int, int], start: int, last: int,
+               name: str, suffix: str) -> None:
+        """Apply a batch read after `start` (`_read`) and move the tracking row on to `last`,
+        or raise Conflict."""
         with self.store.writing() as cur:
             db = self.tables.db(cur, suffix)
             db.exec("UPDATE {tracking} SET position = %s WHERE name = %s AND position = %s",
@@ -134,7 +140,7 @@ class Projector:
                 raise Conflict("another runner moved the tracking position")
             if not events:
                 return
-            batch = Batch(db, self.tables.specs, self.source)
+            batch = Batch(db, self.tables.specs, self.source, versions)
             by_type: dict[type, list[tuple[int, Any]]] = {}
             for pe in events:
                 by_type.setdefault(type(pe[1]), []).append(pe)
@@ -162,9 +168,9 @@ class Projector:
         size = min(batch, FIRST_BATCH) if self._reads_ahead else batch
         while position is not None:
             if ahead is not None and ahead[0] == position:
-                last, events, more = ahead[1].result()
+                last, events, versions, more = ahead[1].result()
             else:
-                last, events, more = self._read(position, size, upto)
+                last, events, versions, more = self._read(position, size, upto)
             ahead = None
             if more and self._reads_ahead:
                 size = min(batch, size * 2)
@@ -173,7 +179,7 @@ class Projector:
                 return position
             try:
                 with collector_paused():
-                    self._apply(events, position, last, name, suffix)
+                    self._apply(events, versions, position, last, name, suffix)
             except Conflict:
                 position = self.position(name)  # another runner got there first
                 continue

@@ -234,16 +234,6 @@ class Store:
         )
         return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self._rows(sql, [after, limit])]
 
-    def versions_at(self, positions: Sequence[int]) -> dict[int, int]:
-        """The version of the event at each of these positions (to open its sealed fields)."""
-        found: dict[int, int] = {}
-        positions = list(positions)
-        for i in range(0, len(positions), 500):
-            chunk = positions[i:i + 500]
-            found.update(self._rows(
-                f"SELECT {self._position_column}, originator_version FROM {self._events} "
-                f"WHERE {self._position_column} IN ({', '.join([self.param] * len(chunk))})", chunk))
-        return found
 
     def damaged(self) -> bool:
         """Whether a store that failed to open is there but is not an intact ledger (a

@@ -9,6 +9,8 @@ from typing import Any
 
 from ledger.store.records import Conflict, DuplicateKeys, LeadKey
 
+REFUSED = "leadledger refused the append"  # how a check failing in the server begins its error
+
 
 class AppendChecks:
     """The checks of one store: `param` its placeholder, `events` and `keys` its events table
@@ -46,6 +48,21 @@ class AppendChecks:
                         f"WHERE originator_id = {self.param}", [stream])
             if (cur.fetchone()[0] or 0) != version:
                 raise Conflict(f"{stream} moved on from version {version}")
+
+    def versions_refused(self, cur: Any, expect: Sequence[tuple[str, int]]) -> None:
+        """`versions` for a PostgreSQL pipeline: each check fails in the server (`refuse`),
+        so the append waits for no answer before it goes on."""
+        for stream, version in expect:
+            self.refuse(cur, f"(SELECT COALESCE(MAX(originator_version), 0) FROM {self.events} "
+                             f"WHERE originator_id = {self.param}) = {self.param}", [stream, version],
+                        f"{stream} moved on from version {version}")
+
+    def refuse(self, cur: Any, condition: str, params: list[Any], why: str) -> None:
+        """A statement that fails, its transaction with it, unless the SQL `condition` holds:
+        PostgreSQL then reports a text cast to an integer, the text starting with `REFUSED`
+        (the cast is of the whole CASE, which the planner cannot fold ahead of the condition)."""
+        cur.execute(f"SELECT CAST(CASE WHEN {condition} THEN '0' ELSE {self.param} END AS INTEGER)",
+                    [*params, f"{REFUSED}: {why}"], prepare=True)
 
     def keys_free(self, cur: Any, pairs: Sequence[tuple[str, str]]) -> None:
         """Raise DuplicateKeys if any of these keys is indexed."""

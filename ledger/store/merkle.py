@@ -105,20 +105,24 @@ class TreeSql:
         cur.executemany(f"INSERT INTO {self.table} (level, idx, hash) VALUES ({p}, {p}, {p})", rows)
 
     def append(self, cur: Any, first_position: int, leaves: Sequence[bytes],
-               tail: tuple[int, dict[Key, bytes]] | None = None) -> None:
+               tail: tuple[int, dict[Key, bytes]] | None = None, *, tail_after: bool = False
+               ) -> tuple[int, dict[Key, bytes]] | None:
         """Store the subtrees that the events from `first_position` on (with these leaves)
         complete; first those of any events before them the tree lacks (an upgraded store).
-        `tail` is the tree's, if already read under this lock."""
+        `tail` is the tree's, if already read under this lock. With `tail_after`, returns the
+        tree's size and frontier after it (what the next append would read)."""
         size, lasts = tail or self.tail(cur)
         if size > first_position - 1:
             # The log was cut behind the tree's back (tampering) and grows again: the tree
             # keeps the leaves it has, which `verify` then finds differ from the events.
             leaves = leaves[size - (first_position - 1):]
             if not leaves:
-                return
+                return (size, lasts) if tail_after else None
         elif size < first_position - 1:
             size, lasts = self._catch_up(cur, size, lasts, first_position - 1)
-        self.insert(cur, merkle.nodes_for_append(size, leaves, _lookup(lasts)))
+        rows = merkle.nodes_for_append(size, leaves, _lookup(lasts))
+        self.insert(cur, rows)
+        return (size + len(leaves), frontier_of(size + len(leaves), lasts, rows)) if tail_after else None
 
     def catch_up(self, cur: Any) -> int:
         """Add the events the tree lacks (a store written before it); the tree's size."""

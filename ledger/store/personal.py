@@ -129,12 +129,17 @@ class PersonalData:
                 if not self.table_exists(cur, self.keys):
                     return {}  # a store no version with sealing has written to
                 self._tables = True
-            for i in range(0, len(leads), 500):
-                chunk = leads[i:i + 500]
-                cur.execute(f"SELECT lead, key FROM {self.keys} WHERE lead IN ({', '.join([self.p] * len(chunk))})",
-                            chunk)
-                found.update((lead, bytes.fromhex(key) if key else ERASED) for lead, key in cur.fetchall())
+            for lead, key in self._key_rows(cur, leads):
+                found[lead] = bytes.fromhex(key) if key else ERASED
         return found
+
+    def _key_rows(self, cur: Any, leads: list[str]) -> list[tuple[str, str]]:
+        rows = []
+        for i in range(0, len(leads), 500):
+            chunk = leads[i:i + 500]
+            cur.execute(f"SELECT lead, key FROM {self.keys} WHERE lead IN ({', '.join([self.p] * len(chunk))})", chunk)
+            rows += cur.fetchall()
+        return rows
 
     def seal(self, events: Sequence[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, str]]]:
         """The events as they are stored (personal fields sealed), and the key rows to insert
@@ -188,9 +193,14 @@ class PostgresPersonal(PersonalData):
         cur.execute("SELECT to_regclass(%s)", [table])
         return cur.fetchone()[0] is not None
 
+    def _key_rows(self, cur: Any, leads: list[str]) -> list[tuple[str, str]]:
+        """One array parameter, however many leads (a read-model batch names thousands)."""
+        cur.execute(f"SELECT lead, key FROM {self.keys} WHERE lead = ANY(%s)", [leads])
+        return cur.fetchall()
+
     def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
-        """Many rows (an import) go by COPY."""
-        if len(rows) < 100:
+        """Many rows (an import) go by COPY, unless the connection is pipelining (which COPY cannot)."""
+        if len(rows) < 100 or cur.connection.pgconn.pipeline_status:
             super().insert_keys(cur, rows)
             return
         with cur.copy(f"COPY {self.keys} (lead, key) FROM STDIN") as copy:

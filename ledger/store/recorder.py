@@ -13,12 +13,28 @@ import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from psycopg.sql import SQL, Identifier
 
-from ledger.store.checks import AppendChecks
+from ledger.merkle import Key
+from ledger.store.checks import REFUSED, AppendChecks
 from ledger.store.merkle import TreeSql
-from ledger.store.records import LeadKey, Row
+from ledger.store.records import Conflict, LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE
 
 SMALL_APPEND = 8  # appends of up to this many events use a VALUES list; larger ones, arrays
+HEAD_MOVED = "another writer appended since"
+LogHead = tuple[int, int, dict[Key, bytes]]  # the log's last position, the tree's size and frontier
+
+
+class _HeadMoved(Exception):
+    """The log or the tree is not where this recorder's last append left it."""
+
+
+def _refused(error: BaseException) -> None:
+    """A check that failed in the server (`AppendChecks.refuse`) as the ledger's: the log
+    moved on from the head assumed (_HeadMoved), or a stream from the version read (Conflict)."""
+    if isinstance(error, psycopg.errors.InvalidTextRepresentation) and REFUSED in str(error):
+        if HEAD_MOVED in str(error):
+            raise _HeadMoved() from None
+        raise Conflict(str(error).split(REFUSED + ": ", 1)[-1].split('"', 1)[0]) from None
 
 
 @functools.cache
@@ -73,6 +89,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.tree = tree  # the Merkle tree's SQL (merkle.py)
         self.cursor = cursor  # the cursor appends go through (`PostgresStore.cursor`)
         self.checks = checks  # what is checked under the lock
+        self._head: LogHead | None = None  # the log's last position and the tree's tail after our last append
+        self._last = -1  # the last position of our last append
 
     @functools.cache  # noqa: B019 (one recorder per store)
     def _statements(self, rows: int) -> bytes:
@@ -92,28 +110,51 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     also: Callable[[Any], None] | None = None) -> Sequence[int]:
         """`Store.append`: insert event rows, return their positions.
 
-        One explicit transaction sent as a pipeline: the lock, the checks (streams read but not
-        written, lead keys), `also(cur)` (more work of the caller's), NOTIFY, then the log's last
-        position and the tree's frontier in one query, whose answer the rest waits for: the
-        events at the positions after it (drawn here, under the lock, not from the sequence,
+        One explicit transaction sent as a pipeline: the lock and NOTIFY, the checks (streams
+        read but not written, lead keys), `also(cur)` (more work of the caller's), the events at the
+        positions after the log's last one (drawn here, under the lock, not from the sequence,
         whose numbers a rolled-back append would skip: positions stay gap-free) and the tree's
-        new subtrees. A version clash aborts the whole transaction (IntegrityError): nothing is
-        written.
+        new subtrees. A version clash aborts the whole transaction (IntegrityError, or Conflict
+        from a check): nothing is written.
+
+        The last position and the tree's frontier are what this recorder's own last append
+        left, when it knows them: a check in the same pipeline makes the server refuse the
+        append if another writer has appended since, and only then are they read (and the
+        append sent again), a round trip of its own. So a writer that is not interleaved with
+        others waits for one round trip an append. One that is (its last append found the log
+        moved on) reads them first, under the lock, until it finds itself alone again.
         """
+        if self._head is not None:
+            try:
+                return self._insert_rows(rows, keys, unique_keys, expect, leaves, also, self._head)
+            except _HeadMoved:
+                pass  # another writer appended meanwhile: read where the log and tree are
+        return self._insert_rows(rows, keys, unique_keys, expect, leaves, also, None)
+
+    def _insert_rows(self, rows: list[Row], keys: Sequence[LeadKey], unique_keys: bool,
+                     expect: Sequence[tuple[str, int]], leaves: list[bytes],
+                     also: Callable[[Any], None] | None, head: LogHead | None) -> Sequence[int]:
         schema = self.datastore.schema
         insert = self._statements(min(len(rows), SMALL_APPEND + 1))
+        self._head = None  # known again once this append commits
         with self.cursor() as cur:
             conn = cur.connection
             try:
                 with conn.pipeline():
                     cur.execute("BEGIN")
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(schema)], prepare=True)
-                    self.checks.versions(cur, expect)
+                    cur.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')",
+                                [append_lock_key(schema), self.channel_name], prepare=True)
+                    self.checks.versions_refused(cur, expect)
                     self.checks.new_keys(cur, keys, unique_keys)
                     if also is not None:
                         also(cur)
-                    cur.execute("SELECT pg_notify(%s, '')", [self.channel_name], prepare=True)
-                    top, *tail = self.tree.head(cur)
+                    if head is None:
+                        top, *tail = self.tree.head(cur)
+                        alone = top == self._last
+                    else:
+                        alone = True
+                        top, *tail = head
+                        self._head_unmoved(cur, head)
                     ids = list(range(top + 1, top + 1 + len(rows)))
                     numbered = [(i, *row) for i, row in zip(ids, rows, strict=True)]
                     if len(rows) <= SMALL_APPEND:
@@ -121,13 +162,29 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     else:
                         params = [list(column) for column in zip(*numbered, strict=True)]
                     cur.execute(insert, params, prepare=True)
-                    self.tree.append(cur, top + 1, leaves, tuple(tail))
+                    after = self.tree.append(cur, top + 1, leaves, tuple(tail), tail_after=True)
                     cur.execute("COMMIT")
-                return ids
-            except BaseException:
+            except BaseException as e:
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
+                _refused(e)
                 raise
+        self._last = ids[-1]
+        self._head = (ids[-1], *after) if after is not None and alone else None
+        return ids
+
+    def _head_unmoved(self, cur: Any, head: LogHead) -> None:
+        """Refuse the append (in the server) unless the log ends at `head`'s position and the
+        tree has `head`'s size."""
+        top, size, _ = head
+        table, position = self.tree.table, self.checks.position
+        condition = (f"(SELECT COALESCE(MAX({position}), 0) FROM {self.checks.events}) = %s AND NOT EXISTS "
+                     f"(SELECT 1 FROM {table} WHERE level = 0 AND idx >= %s)")
+        params: list[Any] = [top, size]
+        if size:
+            condition += f" AND EXISTS (SELECT 1 FROM {table} WHERE level = 0 AND idx = %s)"
+            params.append(size - 1)
+        self.checks.refuse(cur, condition, params, HEAD_MOVED)
 
     def insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                     unique_keys: bool, checked_at: int | None, leaves: list[bytes],

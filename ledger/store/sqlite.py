@@ -74,6 +74,8 @@ class SQLiteStore(Store):
         self.personal = SQLitePersonal(self, DATA_KEYS_TABLE, SECRETS_TABLE, KEYS_TABLE, "?")
         self._tree_made = False  # the tree's table made sure of (a store from before it has none)
         self.tree = StoredTree(SQLiteTreeSql(EVENTS_TABLE, "rowid"), self.reading, self._tree_writing)
+        # the log's last position, the tree's size and frontier after this store's last append
+        self._tail: tuple[int, int, dict[Any, bytes]] | None = None
 
     @property
     def datastore(self) -> SQLiteDatastore:
@@ -240,7 +242,13 @@ class SQLiteStore(Store):
                             "RETURNING rowid", [x for row in chunk for x in row])
                 ids.extend(sorted(row[0] for row in cur.fetchall()))
             self._tree_table(cur)
-            self.tree.append(cur, ids[0], leaves)
+            # No event appended since ours (the log goes on right after it): the tree is as
+            # our append left it, and its frontier need not be read again.
+            known = self._tail
+            self._tail = None
+            tail = known[1:] if known is not None and known[0] == ids[0] - 1 else None
+            after = self.tree.append(cur, ids[0], leaves, tail, tail_after=True)
+        self._tail = (ids[-1], *after) if after is not None else None
         return ids
 
     def _tree_table(self, cur: sqlite3.Cursor) -> None:

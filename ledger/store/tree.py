@@ -33,8 +33,10 @@ class StoredTree:
         return self.sql.create_sql()
 
     def append(self, cur: Any, first_position: int, leaves: Sequence[bytes],
-               tail: tuple[int, dict[Key, bytes]] | None = None) -> None:
-        self.sql.append(cur, first_position, leaves, tail)
+               tail: tuple[int, dict[Key, bytes]] | None = None, *, tail_after: bool = False
+               ) -> tuple[int, dict[Key, bytes]] | None:
+        """`TreeSql.append`; with `tail_after`, the tree's size and tail after it."""
+        return self.sql.append(cur, first_position, leaves, tail, tail_after=tail_after)
 
     # -- reads -------------------------------------------------------------------------------
 
