@@ -123,7 +123,7 @@ class Target:
                 con.execute("DROP TABLE IF EXISTS raw_keys")
                 for name, raw in ((EVENTS_TABLE, "raw_events"), (KEYS_TABLE, "raw_keys")):
                     for (sql,) in con.execute(
-                        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL "
+                        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL AND type != 'trigger' "
                         "ORDER BY type DESC", (name,)).fetchall():
                         con.execute(sql.replace(name, raw))
         finally:

@@ -114,6 +114,8 @@ class PersonalData:
 
     def hashed_pairs(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
         """Each (kind, hash) to look up, mapped back to the (kind, value) it stands for."""
+        if len(self._hashes) + len(pairs) > HASHES_KEPT:  # forget before a batch, not midway through it
+            self._hashes.clear()
         return {(kind, self._hash(kind, value)): (kind, value) for kind, value in pairs}
 
     # --- data keys -------------------------------------------------------------------------
@@ -194,5 +196,5 @@ class PostgresPersonal(PersonalData):
             super().insert_keys(cur, rows)
             return
         with cur.copy(f"COPY {self.keys} (lead, key) FROM STDIN") as copy:
-            for row in rows:
+            for row in sorted(rows):  # in index order
                 copy.write_row(row)
