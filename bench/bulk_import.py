@@ -13,7 +13,7 @@ Also measured, each import in a fresh process on a fresh store (so its peak RSS 
 - the peak RSS of the import at a tenth of the size (memory flat with the file's size) and
   of a dry run of the whole file (no more than the import).
 
-    python bench/bulk_import.py [--store URL] [--quick] [--leads N] [--variant-leads N]
+    python bench/bulk_import.py [--store URL] [--quick] [--leads N] [--variant-leads N] [--variant-repeat N]
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def measure(args: Any) -> Result:
                 if rows != count:
                     raise RuntimeError(f"the raw load stored {rows} of {count} rows")
                 raw.append(elapsed)
+        for _ in range(args.variant_repeat or args.repeat):
             for variant in VARIANTS:  # taking turns: a busy spell on the machine hits each alike
                 with fresh_target(args.store) as target:
                     variants[variant].append(run_child(target.url, small_path, variant, small)["seconds"])
@@ -148,7 +149,8 @@ def measure(args: Any) -> Result:
             tenth = run_child(target.url, tenth_path, VARIANTS[0], count // 10)
         with fresh_target(args.store) as target:
             dry = run_child(target.url, path, "dry run", count)
-    result = Result("bulk import", backend, {"leads": count, "variant_leads": small, "repeat": args.repeat})
+    result = Result("bulk import", backend, {"leads": count, "repeat": args.repeat, "variant_leads": small,
+                                             "variant_repeat": args.variant_repeat or args.repeat})
     o, r = count / median(ours), count / median(raw)
     pg = backend.startswith("PostgreSQL")
     result.add(f"import of {count:,} leads", "leads/s", o, r, "≥ 0.25× raw", o >= 0.25 * r,
@@ -175,4 +177,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
         child(*sys.argv[2:])
     else:
-        run_main(__doc__.splitlines()[0], measure, leads=0, variant_leads=0)
+        run_main(__doc__.splitlines()[0], measure, leads=0, variant_leads=0, variant_repeat=0)
