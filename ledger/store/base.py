@@ -109,31 +109,21 @@ class Store:
         raise NotImplementedError
 
     def prepare_bulk(self, events: Sequence[NewEvent], keys: Sequence[tuple[str, str, str]] = ()) -> Bulk:
-        """What `append_bulk` stores, made ready without the store (personal fields sealed,
-        rows encoded, keys hashed, leaves hashed): an import does it for one batch while the
-        one before it is being written."""
+        """`append_bulk`'s rows made ready, sealed and hashed (an import's next batch, meanwhile)."""
         sealed, key_rows = self.personal.seal(events)
         _, rows, digests = encoded(sealed)
         return Bulk(rows, self.personal.hashed_rows(keys), leaves_of(digests), key_rows)
 
-    def append_bulk(
-        self, events: Sequence[NewEvent], *, keys: Sequence[tuple[str, str, str]] = (),
-        unique_keys: bool = True, checked_at: int | None = None, prepared: Bulk | None = None,
-        ours: tuple[int, int] | None = None,
-    ) -> int:
-        """Append many events atomically, stored exactly as `append` stores them, under the
-        same lock, without reading their positions back (an import needs none); the last
-        position they took.
-
-        `keys` are (kind, value, lead) rows for the key index. With `unique_keys` none of them
-        may be indexed already (else DuplicateKeys, and nothing is written). `checked_at` is
-        the log's last position as read before the caller looked these keys up itself: keys
-        are only ever indexed together with events, so if no event was stored since, none was
-        indexed since either, and they are not looked up again under the lock. `ours`
-        (after, last) is a bulk append of the caller's whose keys it checked these against
-        itself: if it alone was stored since `checked_at`, they are not looked up either.
-        `prepared` is `prepare_bulk(events, keys)`, if made already.
-        """
+    def append_bulk(self, events: Sequence[NewEvent], *, keys: Sequence[tuple[str, str, str]] = (),
+                    unique_keys: bool = True, checked_at: int | None = None, prepared: Bulk | None = None,
+                    ours: tuple[int, int] | None = None) -> int:
+        """Append many events atomically, stored as `append` stores them, under the same lock,
+        reading no positions back; the last position taken. `keys`: (kind, value, lead) rows
+        for the key index; with `unique_keys` none may be indexed already (else DuplicateKeys,
+        nothing written). `checked_at`: the log's last position read before the caller looked
+        the keys up (keys are indexed only with events: if no event was stored since, or only
+        `ours` (after, last), a bulk append whose keys the caller counted, they are not looked
+        up again under the lock). `prepared`: `prepare_bulk(events, keys)`, if made already."""
         bulk = prepared or self.prepare_bulk(events, keys)
         with self._recording():
             return self._insert_bulk(bulk.rows, bulk.keys, unique_keys=unique_keys, checked_at=checked_at,
