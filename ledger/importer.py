@@ -23,7 +23,7 @@ from ledger import decisions, inputs
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.codec import GENESIS
-from ledger.dry_run import ScratchKeys
+from ledger.scratch import ScratchIds, ScratchKeys
 from ledger.errors import InvalidInput, LedgerError
 from ledger.repository import Holdings, Repository, holdings_stream, stream_of
 from ledger.state import Head, Person, Pool, lead_stream, person_stream, pool_stream
@@ -184,24 +184,26 @@ class Importer:
 
     def _read(self, job: Job, rows: Rows, batch: int, progress: Callable[[int], None] | None) -> None:
         report = job.report
-        seen_ids: set[str] = set()
+        seen_ids = ScratchIds()  # marked with the row's number
         chunk: list[Row] = []
         held = 0
-        for line, fields in rows:
-            report["rows"] += 1
-            row = parse_row(line, fields, job.at)
-            if type(row) is str:
-                report["rejected"].append({"line": line, "error": row})
-                continue
-            if row.lead in seen_ids:
-                report["skipped_existing"] += 1
-                continue
-            seen_ids.add(row.lead)
-            chunk.append(row)
-            held += row.held is not None
-            if len(chunk) >= batch or held >= HELD_BATCH:
-                self._flush(job, chunk, progress)
-                chunk, held = [], 0
+        try:
+            for line, fields in rows:
+                report["rows"] += 1
+                row = parse_row(line, fields, job.at)
+                if type(row) is str:
+                    report["rejected"].append({"line": line, "error": row})
+                    continue
+                if seen_ids.setdefault(row.lead, report["rows"]) != report["rows"]:
+                    report["skipped_existing"] += 1
+                    continue
+                chunk.append(row)
+                held += row.held is not None
+                if len(chunk) >= batch or held >= HELD_BATCH:
+                    self._flush(job, chunk, progress)
+                    chunk, held = [], 0
+        finally:
+            seen_ids.close()
         if chunk:
             self._flush(job, chunk, progress)
         self._land(job, progress)
