@@ -130,8 +130,10 @@ def file_of(tmp: str, count: int) -> str:
 
 
 def measure(args: Any) -> Result:
-    count = args.leads or (100_000 if args.quick else 1_000_000)
-    small = args.variant_leads or (50_000 if args.quick else 200_000)
+    # run_all.py passes only --store, --quick and --repeat
+    count = getattr(args, "leads", 0) or (100_000 if args.quick else 1_000_000)
+    small = getattr(args, "variant_leads", 0) or (50_000 if args.quick else 200_000)
+    variant_repeat = getattr(args, "variant_repeat", 0) or args.repeat
     ours, raw, peaks = [], [], []
     variants: dict[str, list[float]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="leadledger-bench-") as tmp:
@@ -147,7 +149,7 @@ def measure(args: Any) -> Result:
                 if rows != count:
                     raise RuntimeError(f"the raw load stored {rows} of {count} rows")
                 raw.append(elapsed)
-        for _ in range(args.variant_repeat or args.repeat):
+        for _ in range(variant_repeat):
             for variant in VARIANTS:  # taking turns: a busy spell on the machine hits each alike
                 with fresh_target(args.store) as target:
                     variants[variant].append(run_child(target.url, small_path, variant, small)["seconds"])
@@ -156,7 +158,7 @@ def measure(args: Any) -> Result:
         with fresh_target(args.store) as target:
             dry = run_child(target.url, path, "dry run", count)
     result = Result("bulk import", backend, {"leads": count, "repeat": args.repeat, "variant_leads": small,
-                                             "variant_repeat": args.variant_repeat or args.repeat})
+                                             "variant_repeat": variant_repeat})
     o, r = count / median(ours), count / median(raw)
     pg = backend.startswith("PostgreSQL")
     result.add(f"import of {count:,} leads", "leads/s", o, r, "≥ 0.25× raw", o >= 0.25 * r,
