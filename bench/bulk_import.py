@@ -2,18 +2,29 @@
 does) against loading the same file raw: its rows, read by the csv module, into a plain
 table with the file's columns (id, company, ..., source; all text, no key, no index), with
 COPY on PostgreSQL and one executemany transaction on SQLite. That is the least any import
-of the file does: the ratio is what checking, deduplicating, recording events, keys and
-hashes costs on top.
+of the file does: the ratio is what checking, deduplicating, sealing personal fields,
+recording events, keys, hashes and the Merkle tree costs on top. Each lead has three
+duplicate keys (phone, email, company).
 
-Every repetition starts from a fresh store.
+Also measured, each import in a fresh process on a fresh store (so its peak RSS is its own):
+- the same import with the personal fields left unsealed and the keys unhashed, and with no
+  Merkle tree (both patched out in that process only), on a smaller file, the three taking
+  turns: what sealing and the tree cost;
+- the peak RSS of the import at a tenth of the size (memory flat with the file's size) and
+  of a dry run of the whole file (no more than the import).
 
-    python bench/bulk_import.py [--store URL] [--quick]
+    python bench/bulk_import.py [--store URL] [--quick] [--leads N] [--variant-leads N] [--variant-repeat N]
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import random
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Any
@@ -23,15 +34,21 @@ from common import (
     server_version,
 )
 
-from ledger.application import Ledger
 from ledger.importing import FIELDS, read_rows
+
+VARIANTS = ("sealed, with tree", "unsealed", "no tree")
 
 
 def write_csv(path: str, count: int) -> None:
+    """The leads in a shuffled order, as a real file has its phones and emails: not rising,
+    which would let an index of them (the plaintext one the unsealed import keeps) grow at
+    its right edge only."""
+    order = list(range(count))
+    random.Random(count).shuffle(order)
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(FIELDS)
-        for i in range(count):
+        for i in order:
             row = lead_fields(i)
             out.writerow([row[k] for k in FIELDS])
 
@@ -67,37 +84,105 @@ def load_raw(target: Target, path: str) -> tuple[float, int]:
         con.close()
 
 
-def measure(args: Any) -> Result:
-    count = 100_000 if args.quick else 1_000_000
-    ours, raw = [], []
-    with tempfile.TemporaryDirectory(prefix="leadledger-bench-") as tmp:
-        path = os.path.join(tmp, "leads.csv")
+def child(url: str, path: str, variant: str) -> None:
+    """One import in this process: prints seconds, the report's counts and memory as JSON.
+    `variant`: one of VARIANTS, or "dry run"."""
+    from ledger.application import Ledger
+    from ledger.store import base
+
+    with Ledger(url, clock=lambda: T0) as led:
+        make_world(led, 1)
+        store = led.store
+        if variant == "unsealed":  # personal fields stored as given, keys indexed unhashed
+            store.personal.seal = lambda events: (list(events), [])
+            store.personal.hashed_rows = list
+            store.personal.hashed_pairs = lambda pairs: {p: p for p in pairs}
+        elif variant == "no tree":
+            store.tree.append = lambda *args, **kwargs: None
+            base.leaves_of = lambda digests: []
+        loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        start = time.perf_counter()
+        report = led.import_leads("mgr", POOL, read_rows(path), at=T0, dry_run=variant == "dry run")
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "imported": report["imported"], "rejected": len(report["rejected"]),
+                      "peak_mb": peak, "growth_mb": peak - loaded}))
+
+
+def run_child(url: str, path: str, variant: str, count: int) -> dict[str, Any]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.path.dirname(here), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, __file__, "--child", url, path, variant], capture_output=True,
+                          text=True, env=env, check=False)
+    if done.returncode:
+        raise RuntimeError(f"the {variant} import failed: {done.stderr[-2000:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    if got["imported"] != count:
+        raise RuntimeError(f"the {variant} import took {got['imported']} of {count} leads")
+    return got
+
+
+def file_of(tmp: str, count: int) -> str:
+    path = os.path.join(tmp, f"leads-{count}.csv")
+    if not os.path.exists(path):
         write_csv(path, count)
+    return path
+
+
+def measure(args: Any) -> Result:
+    # run_all.py passes only --store, --quick and --repeat
+    count = getattr(args, "leads", 0) or (100_000 if args.quick else 1_000_000)
+    small = getattr(args, "variant_leads", 0) or (50_000 if args.quick else 200_000)
+    variant_repeat = getattr(args, "variant_repeat", 0) or args.repeat
+    ours, raw, peaks = [], [], []
+    variants: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="leadledger-bench-") as tmp:
+        path, small_path, tenth_path = file_of(tmp, count), file_of(tmp, small), file_of(tmp, count // 10)
         backend = ""
         for _ in range(args.repeat):
             with fresh_target(args.store) as target:
                 backend = backend or server_version(target)
-                with Ledger(target.url, clock=lambda: T0) as led:
-                    make_world(led, 1)
-                    start = time.perf_counter()
-                    report = led.import_leads("mgr", POOL, read_rows(path), at=T0)
-                    ours.append(time.perf_counter() - start)
-                if report["imported"] != count:
-                    raise RuntimeError(f"imported {report['imported']} of {count}: {report}")
+                got = run_child(target.url, path, VARIANTS[0], count)
+                ours.append(got["seconds"])
+                peaks.append(got["growth_mb"])
                 elapsed, rows = load_raw(target, path)
                 if rows != count:
                     raise RuntimeError(f"the raw load stored {rows} of {count} rows")
                 raw.append(elapsed)
-    result = Result("bulk import", backend, {"leads": count, "repeat": args.repeat})
+        for _ in range(variant_repeat):
+            for variant in VARIANTS:  # taking turns: a busy spell on the machine hits each alike
+                with fresh_target(args.store) as target:
+                    variants[variant].append(run_child(target.url, small_path, variant, small)["seconds"])
+        with fresh_target(args.store) as target:
+            tenth = run_child(target.url, tenth_path, VARIANTS[0], count // 10)
+        with fresh_target(args.store) as target:
+            dry = run_child(target.url, path, "dry run", count)
+    result = Result("bulk import", backend, {"leads": count, "repeat": args.repeat, "variant_leads": small,
+                                             "variant_repeat": variant_repeat})
     o, r = count / median(ours), count / median(raw)
     pg = backend.startswith("PostgreSQL")
-    result.add(f"import of {count:,} leads", "leads/s", o, r,
-               "≥ 0.25× COPY" if pg else "", o >= 0.25 * r if pg else None,
+    result.add(f"import of {count:,} leads", "leads/s", o, r, "≥ 0.25× raw", o >= 0.25 * r,
                bound=f"{'COPY' if pg else 'one executemany transaction'} of the file's rows into a plain "
                      "table of its columns",
                note=f"{median(ours):.1f} s vs {median(raw):.2f} s")
+    base_rate = small / median(variants[VARIANTS[0]])
+    for variant, what in (("unsealed", "sealing"), ("no tree", "the Merkle tree")):
+        rate = small / median(variants[variant])
+        result.add(f"import of {small:,} leads, with {what} ÷ without", "leads/s", base_rate, rate,
+                   "≥ 0.91× (within 10%)", base_rate >= rate / 1.1,
+                   bound=f"the same import without {what}",
+                   note=f"{median(variants[VARIANTS[0]]):.1f} s vs {median(variants[variant]):.1f} s")
+    result.add(f"import peak RSS growth, {count:,} ÷ {count // 10:,} leads", "MB", median(peaks),
+               tenth["growth_mb"], "flat with file size", median(peaks) <= tenth["growth_mb"] * 1.5 + 10,
+               bound="the same import of a tenth of the file")
+    result.add(f"dry run peak RSS growth, {count:,} leads, ÷ the import", "MB", dry["growth_mb"], median(peaks),
+               "≤ the import", dry["growth_mb"] <= median(peaks) * 1.05 + 5,
+               bound="the import of the same file", note=f"dry run {dry['seconds']:.1f} s")
     return result
 
 
 if __name__ == "__main__":
-    run_main(__doc__.splitlines()[0], measure)
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(*sys.argv[2:])
+    else:
+        run_main(__doc__.splitlines()[0], measure, leads=0, variant_leads=0, variant_repeat=0)

@@ -135,8 +135,9 @@ def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
         if local.tzinfo is not None:
             return local.astimezone(UTC)
         offset = _day_offset(tz, local.toordinal())
-        if offset is not None:
-            return (local - offset).replace(tzinfo=UTC)
+        if offset is not None:  # made whole: `replace(tzinfo=...)` costs twice the constructor
+            u = local - offset
+            return datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, UTC)
         utc = local.replace(tzinfo=tz).astimezone(UTC)  # a day the clocks change: look closely
     except OverflowError:
         raise RowError(_("{field} {time} is out of range", field=field, time=local.isoformat(sep=" "))) from None

@@ -13,10 +13,8 @@ batches would have stored are kept in a scratch file, not in memory.
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -25,11 +23,12 @@ from ledger import decisions, inputs
 from ledger import events as ev
 from ledger.acting import Acting, When
 from ledger.codec import GENESIS
+from ledger.scratch import ScratchIds, ScratchKeys
 from ledger.errors import InvalidInput, LedgerError
 from ledger.i18n import N_, _
 from ledger.repository import Holdings, Repository, holdings_stream, stream_of
 from ledger.state import Head, Person, Pool, lead_stream, person_stream, pool_stream
-from ledger.store import NewEvent
+from ledger.store import Conflict, NewEvent
 from ledger.values import format_time, lead_keys, parse_time
 from projections.runner import collector_paused
 
@@ -118,39 +117,6 @@ def _moment(value: Any, name: str, at: datetime) -> datetime | None:
     return moment
 
 
-class ScratchKeys:
-    """A dry run's stand-in for the key index: the keys its earlier batches would have stored,
-    in a scratch SQLite file (a dry run of a million rows holds no more memory than the import)."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="leadledger-dry-run-")
-        self._con = sqlite3.connect(os.path.join(self._dir.name, "keys.db"), isolation_level=None)
-        self._con.execute("PRAGMA journal_mode = OFF")
-        self._con.execute("PRAGMA synchronous = OFF")
-        self._con.execute("CREATE TABLE k (kind TEXT, value TEXT, lead TEXT, PRIMARY KEY (kind, value)) "
-                          "WITHOUT ROWID")
-
-    def find(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """One look-up by the primary key each (in-process, a few microseconds): a row-value
-        IN list is not answered from the index, and would scan the table for every batch."""
-        found: dict[tuple[str, str], str] = {}
-        look = self._con.cursor()
-        for key in keys:
-            row = look.execute("SELECT lead FROM k WHERE kind = ? AND value = ?", key).fetchone()
-            if row is not None:
-                found[key] = row[0]
-        return found
-
-    def add(self, keys: Sequence[tuple[str, str, str]]) -> None:
-        self._con.execute("BEGIN")
-        self._con.executemany("INSERT OR IGNORE INTO k VALUES (?, ?, ?)", keys)
-        self._con.execute("COMMIT")
-
-    def close(self) -> None:
-        self._con.close()
-        self._dir.cleanup()
-
-
 @dataclass
 class Outcome:
     """What one batch does; the report takes it once the batch is in."""
@@ -175,6 +141,15 @@ class Job:
     book: ScratchKeys | None  # a dry run's: the keys of its earlier batches
     held: dict[str, int] = field(default_factory=dict)  # rep -> held after the batches done
     pending: Outcome | None = None  # the batch being appended
+    flight: Flight | None = None  # the batch being appended in the background
+
+
+class Flight(NamedTuple):
+    """A batch appended by the import's writer thread while the next one is decided."""
+
+    chunk: list[Row]
+    outcome: Outcome
+    done: Future[int]  # the last position it took
 
 
 Owners = dict[str, "tuple[Person, Holdings] | str"]  # owner -> himself and his holdings, or why not
@@ -197,6 +172,7 @@ class Importer:
         decisions.check_when(when, self.acting.clock(), by, pool)
         job = Job(by, pool, when, allow_duplicate, new_report(dry_run, getattr(rows, "ignored_columns", ())),
                   ScratchKeys() if dry_run else None)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="leadledger-import")
         try:
             with collector_paused():  # the rows and batches make no cycles to collect
                 self._read(job, rows, batch, progress)
@@ -204,67 +180,124 @@ class Importer:
             self._settle(job)
             raise ImportInterrupted(summary(job)) from None
         finally:
+            self._writer.shutdown()
             if job.book is not None:
                 job.book.close()
         return summary(job)
 
     def _read(self, job: Job, rows: Rows, batch: int, progress: Callable[[int], None] | None) -> None:
         report = job.report
-        seen_ids: set[str] = set()
+        seen_ids = ScratchIds()  # marked with the row's number
         chunk: list[Row] = []
         held = 0
-        for line, fields in rows:
-            report["rows"] += 1
-            row = parse_row(line, fields, job.at)
-            if type(row) is str:
-                report["rejected"].append({"line": line, "error": row})
-                continue
-            if row.lead in seen_ids:
-                report["skipped_existing"] += 1
-                continue
-            seen_ids.add(row.lead)
-            chunk.append(row)
-            held += row.held is not None
-            if len(chunk) >= batch or held >= HELD_BATCH:
-                self._flush(job, chunk, progress)
-                chunk, held = [], 0
+        try:
+            for line, fields in rows:
+                report["rows"] += 1
+                row = parse_row(line, fields, job.at)
+                if type(row) is str:
+                    report["rejected"].append({"line": line, "error": row})
+                    continue
+                if seen_ids.setdefault(row.lead, report["rows"]) != report["rows"]:
+                    report["skipped_existing"] += 1
+                    continue
+                chunk.append(row)
+                held += row.held is not None
+                if len(chunk) >= batch or held >= HELD_BATCH:
+                    self._flush(job, chunk, progress)
+                    chunk, held = [], 0
+        finally:
+            seen_ids.close()
         if chunk:
             self._flush(job, chunk, progress)
+        self._land(job, progress)
 
     def _flush(self, job: Job, chunk: list[Row], progress: Callable[[int], None] | None) -> None:
+        """Decide a batch while the one before it is appended by the writer thread, then hand
+        it over. Its look-ups could not see the keys of the batch in flight: they are taken
+        from it instead, and the append does not look them up again if only that batch was
+        stored since (`ours`). If that batch loses a race, both are decided again in turn.
+        Held rows and dry runs go one batch at a time (a held row moves its owner's streams)."""
+        if job.book is not None or any(row.held for row in chunk):
+            self._land(job, progress)
+            self._again(job, chunk, progress)
+            return
+        store = self.repo.store
+        checked_at, outcome = self._decide_batch(job, chunk, job.flight.outcome.keys if job.flight else ())
+        bulk = store.prepare_bulk(outcome.events, outcome.keys) if outcome.events else None
+        ours = self._land(job, progress)
+        if ours is False:
+            self._again(job, chunk, progress)
+        elif bulk is None:
+            _take(job, outcome)
+            if progress:
+                progress(len(chunk))
+        else:
+            job.flight = Flight(chunk, outcome, self._writer.submit(
+                store.append_bulk, outcome.events, keys=outcome.keys, unique_keys=not job.allow_duplicate,
+                checked_at=checked_at, prepared=bulk, ours=ours))
+
+    def _land(self, job: Job, progress: Callable[[int], None] | None) -> tuple[int, int] | bool | None:
+        """Wait for the batch in flight and take it: the positions (after, last) it took;
+        False if it lost a race and was decided and appended again; None if none was in flight."""
+        flight = job.flight
+        if flight is None:
+            return None
+        try:
+            last = flight.done.result()
+        except Conflict:
+            job.flight = None
+            self._again(job, flight.chunk, progress)
+            return False
+        job.flight = None
+        _take(job, flight.outcome)
+        if progress:
+            progress(len(flight.chunk))
+        return last - len(flight.outcome.events), last
+
+    def _again(self, job: Job, chunk: list[Row], progress: Callable[[int], None] | None) -> None:
+        """Decide and append a batch in this thread until it does not lose a race."""
         self.repo.retry(lambda: self._batch(job, chunk))
         if progress:
             progress(len(chunk))
 
     def _batch(self, job: Job, chunk: list[Row]) -> None:
-        """Decide one batch and append it (or none, on a lost race: Conflict, and it is redone).
+        """Decide one batch and append it (or none, on a lost race: Conflict, and it is redone)."""
+        checked_at, outcome = self._decide_batch(job, chunk, ())
+        job.pending = outcome
+        if job.book is not None:
+            job.book.add(outcome.keys)
+        elif outcome.events:
+            self.repo.store.append_bulk(outcome.events, keys=outcome.keys, unique_keys=not job.allow_duplicate,
+                                        checked_at=checked_at)
+        _take(job, outcome)
 
-        The key index (which holds the keys of the file's earlier batches too) is read once,
-        outside the append lock, to name each duplicate; the append then checks under the
-        lock that no lead was stored since that read (else it looks at the keys again there),
-        so a lead added meanwhile is never duplicated. The report changes once the batch is in.
+    def _decide_batch(self, job: Job, chunk: list[Row],
+                      flying: Sequence[tuple[str, str, str]]) -> tuple[int, Outcome]:
+        """What a batch does, and the log's last position read before its look-ups.
+
+        The key index (which holds the keys of the file's earlier batches too, or those of
+        `flying`, the batch being appended) is read once, outside the append lock, to name
+        each duplicate; the append then checks under the lock that no lead was stored since
+        that read (else it looks at the keys again there), so a lead added meanwhile is never
+        duplicated. The report changes once the batch is in.
         """
         store = self.repo.store
         checked_at = store.max_position()  # before the reads below: what they see at least
-        existing = store.existing_streams([lead_stream(row.lead) for row in chunk])
+        existing = store.existing_streams(sorted(lead_stream(row.lead) for row in chunk))  # index order
         rows = [row for row in chunk if lead_stream(row.lead) not in existing]
         wanted = [key for row in rows for key in row.keys]
         indexed = {(k.kind, k.value): k.lead for k in store.find_keys(wanted)}
         if job.book is not None:
             for key, lead in job.book.find(wanted).items():
                 indexed.setdefault(key, lead)
+        for kind, value, lead in flying:
+            indexed.setdefault((kind, value), lead)
         owners = self._owners(job, {row.held.owner for row in rows if row.held})
         outcome = Outcome(skipped=len(chunk) - len(rows))
         batch_keys: dict[tuple[str, str], str] = {}
         for row in rows:
             self._decide(job, row, indexed, batch_keys, owners, outcome)
-        job.pending = outcome
-        if job.book is not None:
-            job.book.add(outcome.keys)
-        elif outcome.events:
-            store.append_bulk(outcome.events, keys=outcome.keys, unique_keys=not job.allow_duplicate,
-                              checked_at=checked_at)
-        _take(job, outcome)
+        return checked_at, outcome
 
     def _owners(self, job: Job, owners: set[str]) -> Owners:
         """The owners a batch names, with their holdings in the pool, in one round trip (the
@@ -328,7 +361,11 @@ class Importer:
 
     def _settle(self, job: Job) -> None:
         """After Ctrl-C: whether the batch being appended got in (the interrupt may come just
-        after its commit), so that the report counts it if it did."""
+        after its commit), so that the report counts it if it did. One in the writer thread is
+        waited for: it goes on to its commit or its failure."""
+        flight, job.flight = job.flight, None
+        if flight is not None and flight.done.exception() is None:
+            _take(job, flight.outcome)
         outcome, job.pending = job.pending, None
         if outcome is None:
             return

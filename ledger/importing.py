@@ -22,6 +22,7 @@ from ledger.cells import (
 )
 from ledger.errors import InvalidInput
 from ledger.i18n import _
+from ledger.scratch import ScratchIds
 from ledger.spreadsheets import cell_text, open_sheet, sheet_rows, workbook_kind
 
 __all__ = ["FIELDS", "LeadFile", "count_rows", "read_rows"]
@@ -217,16 +218,19 @@ class LeadFile:
     # --- the rows ----------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Row]:
-        seen: dict[str, int] = {}
+        seen = ScratchIds()
         convert = self._json_fields if self.kind == "jsonl" else self._fields
-        for line, cells in self._cells():
-            if isinstance(cells, str):
-                yield line, cells
-                continue
-            try:
-                yield line, convert(line, cells, seen)
-            except RowError as e:
-                yield line, str(e)
+        try:
+            for line, cells in self._cells():
+                if isinstance(cells, str):
+                    yield line, cells
+                    continue
+                try:
+                    yield line, convert(line, cells, seen)
+                except RowError as e:
+                    yield line, str(e)
+        finally:
+            seen.close()
 
     def size_hint(self) -> int:
         """About how many rows, for a progress bar."""
@@ -280,7 +284,7 @@ class LeadFile:
                     continue
                 yield line_no, obj if isinstance(obj, dict) else _("each line must be a JSON object")
 
-    def _fields(self, line: int, cells: list[Any], seen: dict[str, int]) -> dict[str, Any]:
+    def _fields(self, line: int, cells: list[Any], seen: ScratchIds) -> dict[str, Any]:
         """A CSV or sheet row's fields; text as it is (the ledger trims it), times parsed."""
         width = len(self.header)
         if len(cells) != width and (len(cells) < width or "".join(map(str, cells[width:])).strip()):
@@ -302,7 +306,7 @@ class LeadFile:
                 error = error or e
         return _checked(out, error, line, seen)
 
-    def _json_fields(self, line: int, obj: dict[str, Any], seen: dict[str, int]) -> dict[str, Any]:
+    def _json_fields(self, line: int, obj: dict[str, Any], seen: ScratchIds) -> dict[str, Any]:
         """A JSON object's fields: its keys read like column names; an unknown key is kept, for
         the ledger to refuse the row by name."""
         out: dict[str, Any] = {}
@@ -354,7 +358,7 @@ class LeadFile:
         return columns, [(line, [obj.get(c) for c in columns], error) for line, obj, error in objects]
 
 
-def _checked(fields: dict[str, Any], error: RowError | None, line: int, seen: dict[str, int]) -> dict[str, Any]:
+def _checked(fields: dict[str, Any], error: RowError | None, line: int, seen: ScratchIds) -> dict[str, Any]:
     """The row's fields, or its first error. Its id counts as seen even when the row is
     rejected: a later row repeating it is rejected too, naming the earlier line."""
     lead_id = fields.get("id")

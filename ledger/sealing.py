@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import hmac
 import os
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from ledger.i18n import _
 KEY_BYTES = 32  # 256 bits
 NONCE_BYTES = 12
 PERSONAL_ATTRIBUTES = ("contact", "phone", "email")
+_BLOCK = 64  # SHA-256's block, in bytes
 SEALED_TYPES = (ev.LeadAdded, ev.FollowUpLogged)
 
 _encode = msgspec.json.Encoder().encode
@@ -144,3 +146,27 @@ def new_secret() -> str:
 def keyed_hash(secret: bytes, kind: str, value: str) -> str:
     """HMAC-SHA-256 of one normalised key (its kind too: a phone never equals an email)."""
     return hmac.digest(secret, f"{kind}\n{value}".encode(), "sha256").hex()  # one-shot: in C
+
+
+class KeyHasher:
+    """`keyed_hash` under one secret, for many keys (an import's): the secret's inner and
+    outer pads (RFC 2104) are hashed once, and each key costs two copies of them, a third
+    of what a one-shot `hmac.digest` spends setting itself up every time."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) > _BLOCK:
+            secret = hashlib.sha256(secret).digest()
+        secret = secret.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in secret)).copy
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in secret)).copy
+
+    def pads(self) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        """New copies of the hashes of the inner and outer pads, as `__call__` uses them."""
+        return self._inner, self._outer
+
+    def __call__(self, kind: str, value: str) -> str:
+        inner = self._inner()
+        inner.update(f"{kind}\n{value}".encode())
+        outer = self._outer()
+        outer.update(inner.digest())
+        return outer.hexdigest()

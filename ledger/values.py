@@ -224,13 +224,16 @@ _CHINA = re.compile(r"^(?:\(\s*(?:\+|00)?\s*86\s*\)|(?:\+|00)\s*86|86(?=[\s\-./)
                     re.ASCII)
 
 
+_NOT_DIGIT = re.compile(r"[^0-9]")  # ASCII digits only: NFKC has made full-width ones ASCII
+
+
 def normal_phone(phone: str | None) -> str | None:
     """NFKC (full-width digits become ASCII), country code 86 removed, then digits only."""
     if not phone:
         return None
     text = unicodedata.normalize("NFKC", phone).strip()
     text = _CHINA.sub("", text, count=1)
-    digits = "".join(c for c in text if "0" <= c <= "9")
+    digits = _NOT_DIGIT.sub("", text)
     return digits or None
 
 

@@ -10,7 +10,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import ledger.store.failures as failures
 from ledger.errors import StoreUnavailable
@@ -22,6 +22,15 @@ from ledger.store.records import Conflict, LeadKey, NewEvent, Row, Stored, encod
 from ledger.store.tree import StoredTree
 
 Also = Callable[[Any], None]  # more work for an append's transaction, given its cursor
+
+
+class Bulk(NamedTuple):
+    """A bulk append made ready (`Store.prepare_bulk`)."""
+
+    rows: list[Row]
+    keys: list[tuple[str, str, str]]  # (kind, keyed hash, lead)
+    leaves: list[bytes]
+    key_rows: list[tuple[str, str]]  # the new leads' data keys
 
 
 class Store:
@@ -100,24 +109,26 @@ class Store:
                 expect: Sequence[tuple[str, int]], leaves: list[bytes], also: Also | None = None) -> Sequence[int]:
         raise NotImplementedError
 
-    def append_bulk(
-        self, events: Sequence[NewEvent], *, keys: Sequence[tuple[str, str, str]] = (),
-        unique_keys: bool = True, checked_at: int | None = None,
-    ) -> None:
-        """Append many events atomically, stored exactly as `append` stores them, under the
-        same lock, without reading their positions back (an import needs none).
-
-        `keys` are (kind, value, lead) rows for the key index. With `unique_keys` none of them
-        may be indexed already (else DuplicateKeys, and nothing is written). `checked_at` is
-        the log's last position as read before the caller looked these keys up itself: keys
-        are only ever indexed together with events, so if no event was stored since, none was
-        indexed since either, and they are not looked up again under the lock.
-        """
+    def prepare_bulk(self, events: Sequence[NewEvent], keys: Sequence[tuple[str, str, str]] = ()) -> Bulk:
+        """`append_bulk`'s rows made ready, sealed and hashed (an import's next batch, meanwhile)."""
         sealed, key_rows = self.personal.seal(events)
         _, rows, digests = encoded(sealed)
+        return Bulk(rows, self.personal.hashed_rows(keys), leaves_of(digests), key_rows)
+
+    def append_bulk(self, events: Sequence[NewEvent], *, keys: Sequence[tuple[str, str, str]] = (),
+                    unique_keys: bool = True, checked_at: int | None = None, prepared: Bulk | None = None,
+                    ours: tuple[int, int] | None = None) -> int:
+        """Append many events atomically, stored as `append` stores them, under the same lock,
+        reading no positions back; the last position taken. `keys`: (kind, value, lead) rows
+        for the key index; with `unique_keys` none may be indexed already (else DuplicateKeys,
+        nothing written). `checked_at`: the log's last position read before the caller looked
+        the keys up (keys are indexed only with events: if no event was stored since, or only
+        `ours` (after, last), a bulk append whose keys the caller counted, they are not looked
+        up again under the lock). `prepared`: `prepare_bulk(events, keys)`, if made already."""
+        bulk = prepared or self.prepare_bulk(events, keys)
         with self._recording():
-            self._insert_bulk(rows, self.personal.hashed_rows(keys), unique_keys=unique_keys,
-                              checked_at=checked_at, leaves=leaves_of(digests), also=self._also(key_rows, None))
+            return self._insert_bulk(bulk.rows, bulk.keys, unique_keys=unique_keys, checked_at=checked_at,
+                                     leaves=bulk.leaves, also=self._also(bulk.key_rows, None), ours=ours)
 
     @contextmanager
     def _recording(self) -> Iterator[None]:
@@ -135,7 +146,8 @@ class Store:
             raise StoreUnavailable(_("the store could not record the events: {reason}", reason=e)) from None
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None) -> None:
+                     unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None,
+                     ours: tuple[int, int] | None = None) -> int:
         raise NotImplementedError
 
     def truncate_log_file(self) -> None:
@@ -260,7 +272,7 @@ class Store:
             return []
         found: list[LeadKey] = []
         wanted = self.personal.hashed_pairs(keys)  # the index holds keyed hashes, never values
-        keys = list(wanted)
+        keys = sorted(wanted)  # in index order: a long look-up visits each page of the index once
         size = self.checks.key_chunk
         for i in range(0, len(keys), size):
             sql, params = self.checks.keys_matching(keys[i:i + size], "k.kind, k.value, k.lead")

@@ -81,11 +81,14 @@ class AppendChecks:
             self.keys_free(cur, [(k.kind, k.value) for k in keys])
         self.index_keys(cur, keys)
 
-    def bulk_keys(self, cur: Any, keys: Sequence[tuple[str, str, str]], checked_at: int | None) -> None:
+    def bulk_keys(self, cur: Any, keys: Sequence[tuple[str, str, str]], checked_at: int | None,
+                  ours: tuple[int, int] | None = None) -> None:
         """Inside a bulk append: refuse keys already indexed, looking them up only if an event
-        was stored after `checked_at` (keys are indexed only together with events)."""
+        was stored after `checked_at` other than those of `ours` (after, last): a bulk append
+        the caller checked these keys against itself (keys are indexed only with events)."""
         if not keys:
             return
         cur.execute(f"SELECT MAX({self.position}) FROM {self.events}")
-        if checked_at is None or (cur.fetchone()[0] or 0) > checked_at:
+        top = cur.fetchone()[0] or 0
+        if checked_at is None or (top > checked_at and (checked_at, top) != ours):
             self.keys_free(cur, [(kind, value) for kind, value, _ in keys])

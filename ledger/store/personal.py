@@ -8,6 +8,7 @@ inserted, never upserted: an erased lead can never get a key again, whatever pat
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ class PersonalData:
         self.store = store
         self.keys, self.secrets, self.index, self.p = keys, secrets, index, param
         self._secret: bytes | None = None
+        self._keyed: sealing.KeyHasher | None = None
         self._tables = False
         self._hashes: dict[tuple[str, str], str] = {}
 
@@ -103,18 +105,38 @@ class PersonalData:
         if found is None:
             if len(self._hashes) >= HASHES_KEPT:
                 self._hashes.clear()
-            found = self._hashes[(kind, value)] = sealing.keyed_hash(self.secret(), kind, value)
+            found = self._hashes[(kind, value)] = self._hasher()(kind, value)
         return found
+
+    def _hasher(self) -> sealing.KeyHasher:
+        if self._keyed is None:
+            self._keyed = sealing.KeyHasher(self.secret())
+        return self._keyed
 
     def hashed(self, keys: Sequence[LeadKey]) -> list[LeadKey]:
         return [LeadKey(k.kind, self._hash(k.kind, k.value), k.lead) for k in keys]
 
     def hashed_rows(self, keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-        return [(kind, self._hash(kind, value), lead) for kind, value, lead in keys]
+        known, get = self._hashes.get, self._hash
+        return [(kind, known((kind, value)) or get(kind, value), lead) for kind, value, lead in keys]
 
     def hashed_pairs(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
         """Each (kind, hash) to look up, mapped back to the (kind, value) it stands for."""
-        return {(kind, self._hash(kind, value)): (kind, value) for kind, value in pairs}
+        if len(self._hashes) + len(pairs) > HASHES_KEPT:  # forget before a batch, not midway through it
+            self._hashes.clear()
+        hashes, keyed = self._hashes, self._hasher()
+        inner, outer = keyed.pads()  # `keyed(kind, value)` inlined: a call costs as much as the hash
+        found = {}
+        for pair in pairs:
+            digest = hashes.get(pair)
+            if digest is None:
+                h = inner()
+                h.update(f"{pair[0]}\n{pair[1]}".encode())
+                o = outer()
+                o.update(h.digest())
+                digest = hashes[pair] = o.hexdigest()
+            found[(pair[0], digest)] = pair
+        return found
 
     # --- data keys -------------------------------------------------------------------------
 
@@ -188,6 +210,12 @@ class SQLitePersonal(PersonalData):
         return cur.fetchone() is not None
 
 
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # COPY's binary format: signature, flags, extension
+COPY_TRAILER = b"\xff\xff"
+_two_fields = struct.Struct("!hi").pack  # 2 fields; the first's length
+_length = struct.Struct("!i").pack
+
+
 class PostgresPersonal(PersonalData):
     def table_exists(self, cur: Any, table: str) -> bool:
         cur.execute("SELECT to_regclass(%s)", [table])
@@ -203,6 +231,10 @@ class PostgresPersonal(PersonalData):
         if len(rows) < 100 or cur.connection.pgconn.pipeline_status:
             super().insert_keys(cur, rows)
             return
-        with cur.copy(f"COPY {self.keys} (lead, key) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        parts = [COPY_SIGNATURE]
+        for lead, key in sorted(rows):  # in index order
+            lead_bytes = lead.encode()
+            parts += (_two_fields(2, len(lead_bytes)), lead_bytes, _length(len(key)), key.encode())
+        parts.append(COPY_TRAILER)
+        with cur.copy(f"COPY {self.keys} (lead, key) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(b"".join(parts))

@@ -236,9 +236,10 @@ class PostgresStore(Store):
                                          also=also)
 
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
-                     unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None) -> None:
-        self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at, leaves=leaves,
-                                  also=also)
+                     unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None,
+                     ours: tuple[int, int] | None = None) -> int:
+        return self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at,
+                                         leaves=leaves, also=also, ours=ours)
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:

@@ -8,6 +8,7 @@ leads L-1..L-6 in east (company "Company N", phone 138000000NN), all at T0.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -670,6 +671,70 @@ def test_import_rechecks_keys_a_lead_took_while_the_batch_was_decided(world, tmp
     assert (report["imported"], report["skipped_existing"]) == (1, 1)  # counted once, not per attempt
     assert [(x["lead"], x["duplicate_of"], x["field"]) for x in report["duplicates"]] == [("N-2", "M-1", "phone")]
     assert [s.event.lead for s in world.store.read_log(after=0, limit=10**6)[-2:]] == ["M-1", "N-1"]
+    assert world.verify()["ok"] is True
+
+
+def _hold_each_append_until_the_next_batch_is_decided(world, monkeypatch) -> list[Any]:
+    """Each batch's append (in the import's writer thread) waits until the batch after it
+    has been decided and made ready (or 5 s): that batch's look-ups then cannot see its keys
+    in the index. Returns the `ours` each append was given."""
+    prepare, append = world.store.prepare_bulk, world.store.append_bulk
+    prepared, seen = threading.Semaphore(0), []
+
+    def preparing(*args, **kwargs):
+        ready = prepare(*args, **kwargs)
+        prepared.release()
+        return ready
+
+    def appending(*args, **kwargs):
+        seen.append(kwargs.get("ours"))
+        if kwargs.get("prepared") is not None:  # in the writer thread: the next batch first
+            prepared.acquire(timeout=5)
+        return append(*args, **kwargs)
+
+    monkeypatch.setattr(world.store, "prepare_bulk", preparing)
+    monkeypatch.setattr(world.store, "append_bulk", appending)
+    return seen
+
+
+def test_import_finds_duplicates_of_the_batch_being_appended(world, tmp_path, monkeypatch):
+    """A batch is decided while the one before it is appended: a row sharing a key with a
+    lead of that batch is its duplicate, though the index did not hold the key yet."""
+    seen = _hold_each_append_until_the_next_batch_is_decided(world, monkeypatch)
+    path = tmp_path / "leads.csv"
+    path.write_text("id,phone,email\nN-1,13700000001,a@x.cn\nN-2,13700000002,b@x.cn\n"
+                    "N-3,13700000002,c@x.cn\nN-4,13700000004,d@x.cn\nN-5,13700000005,d@x.cn\n",
+                    encoding="utf-8")
+    report = run_import(world, path, batch=2)
+    assert report["imported"] == 3
+    assert [(x["lead"], x["duplicate_of"], x["field"]) for x in report["duplicates"]] == [
+        ("N-3", "N-2", "phone"), ("N-5", "N-4", "email")]
+    assert seen[0] is None and all(ours is not None for ours in seen[1:])  # no look-up again under the lock
+    assert world.verify()["ok"] is True
+
+
+def test_import_decides_again_after_the_batch_being_appended_lost_a_race(world, tmp_path, monkeypatch):
+    """Another writer takes a phone of the batch being appended: that batch is decided
+    again, and so is the next one, which had counted on its keys."""
+    _hold_each_append_until_the_next_batch_is_decided(world, monkeypatch)
+    append = world.store.append_bulk
+    tries = []
+
+    def after_another_writer(*args, **kwargs):
+        if not tries:
+            with Ledger(world.store.url) as other:
+                other.add_lead("mgr", "M-1", "east", phone="+86 137 0000 0001", at=d(1))
+        tries.append(kwargs["checked_at"])
+        return append(*args, **kwargs)
+
+    monkeypatch.setattr(world.store, "append_bulk", after_another_writer)
+    path = tmp_path / "leads.csv"
+    path.write_text("id,phone\nN-1,13700000001\nN-2,13700000002\nN-3,13700000001\nN-4,13700000004\n",
+                    encoding="utf-8")
+    report = run_import(world, path, batch=2)
+    assert report["imported"] == 2
+    assert [(x["lead"], x["duplicate_of"]) for x in report["duplicates"]] == [("N-1", "M-1"), ("N-3", "M-1")]
+    assert sorted(k.lead for k in world.store.find_keys([("phone", "13700000001")])) == ["M-1"]
     assert world.verify()["ok"] is True
 
 

@@ -380,6 +380,35 @@ def test_two_imports_sharing_customers_at_once(store_url, forced):
                 forced=forced)
 
 
+@pytest.mark.parametrize("forced", [False, True], ids=["barrier", "forced"])
+def test_two_imports_in_small_batches_sharing_customers_at_once(store_url, forced):
+    """The same, in batches of 7, the customers they share spread over both files: each
+    import decides a batch while its previous one is appended; each customer still once."""
+    build(store_url, ["alice"], claim_limit=2, leads=0, managers=["mgr", "meg"])
+
+    def rows(prefix: str, r: int) -> list:
+        leads = [{"id": f"{prefix}-{i}", "email": f"Shared{r}x{i}@X.CN " if i % 3 == 0 else f"{prefix}{i}@x.cn"}
+                 for i in range(45)]
+        return list(enumerate(leads, start=2))
+
+    def jobs(r: int) -> list:
+        return [(workers.api, {"store": store_url, "calls": [("import_leads", [actor, "east", rows(prefix + str(r), r)],
+                                                               {"batch": 7})]})
+                for actor, prefix in [("mgr", "A"), ("meg", "B")]]
+
+    def checked(r, reports, before) -> None:
+        no_tracebacks(reports)
+        first, second = (o["result"] for o in outcomes(reports))
+        assert first["imported"] + second["imported"] == 75  # 2 x 30 own, 15 shared once
+        assert len(first["duplicates"]) + len(second["duplicates"]) == 15
+        events = log(store_url)[before:]
+        emails = [s.event.attributes.email.strip().lower() for s in events]
+        assert len(events) == 75 and len(set(emails)) == 75
+        verified(store_url)
+
+    race_rounds(store_url, jobs, checked, forced=forced)
+
+
 def two_imports_checked(store_url, reports, before, forced) -> None:
     no_tracebacks(reports)
     first, second = (o["result"] for o in outcomes(reports))

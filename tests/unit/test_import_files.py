@@ -370,3 +370,16 @@ def test_export_formats(tmp_path):
         write_export(iter(rows), "xlsx", None)
     with pytest.raises(InvalidInput, match="csv only"):
         write_export(iter(rows), "jsonl", None, bom=True)
+
+
+def test_ids_seen_go_to_a_scratch_file_past_the_first_ones():
+    """An import remembers the ids of a file of any size without holding them all in memory:
+    past `keep` ids they go to a scratch file, and a repeat still names its first mark."""
+    from ledger.scratch import ScratchIds
+
+    seen = ScratchIds(keep=3)
+    try:
+        marks = [seen.setdefault(key, i) for i, key in enumerate(["a", "b", "c", "d", "a", "d", "e", "e", "c"])]
+    finally:
+        seen.close()
+    assert marks == [0, 1, 2, 3, 0, 3, 6, 6, 2]

@@ -166,3 +166,13 @@ def test_lead_keys_only_present_fields():
     assert lead_keys(None, None, None) == []
     assert lead_keys("Acme", None, " X@Y.cn ") == [("email", "x@y.cn"), ("company", normal_company("Acme"))]
     assert lead_keys(None, "+86 138 0013 8000", None) == [("phone", "13800138000")]
+
+
+@pytest.mark.parametrize("secret", [bytes(range(32)), b"k" * 64, b"long" * 40, b""])
+def test_the_bulk_key_hasher_is_the_keyed_hash(secret):
+    """An import hashes its keys with `KeyHasher`, any other path with `keyed_hash`: one index."""
+    from ledger.sealing import KeyHasher, keyed_hash
+
+    hasher = KeyHasher(secret)
+    for kind, value in [("phone", "13700000001"), ("email", "a@x.cn"), ("company", "上海贸易"), ("phone", "")]:
+        assert hasher(kind, value) == keyed_hash(secret, kind, value)
