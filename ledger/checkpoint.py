@@ -25,10 +25,10 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:  # the library loads when a key is used: an unsigned head needs none of it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.errors import InvalidInput
 from ledger.i18n import N_, _, gettext
@@ -113,6 +113,9 @@ def key_id(name: str, public_key: bytes) -> bytes:
 
 
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - see TYPE_CHECKING above
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: PLC0415
+
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
@@ -194,11 +197,15 @@ def b64decode(text: object, size: int | None, what: str) -> bytes:
 # --- keys ---------------------------------------------------------------------------------
 
 def public_key_of(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def parse_public_key(text: str) -> bytes:
     """A public key as `digest` prints it: base64 of 32 bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: PLC0415
+
     raw = b64decode((text or "").strip(), 32, N_("public key"))
     try:
         Ed25519PublicKey.from_public_bytes(raw)
@@ -209,6 +216,9 @@ def parse_public_key(text: str) -> bytes:
 
 def write_new_key(path: str | Path) -> Ed25519PrivateKey:
     """Make a key and write it (PEM, PKCS#8) to a new file only its owner may read."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -226,6 +236,9 @@ def write_new_key(path: str | Path) -> Ed25519PrivateKey:
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     """A private key from a file: PEM (as `keygen` writes it) or the raw 32 bytes."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
+
     try:
         data = Path(path).read_bytes()
     except OSError as e:
