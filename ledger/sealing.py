@@ -44,10 +44,8 @@ def _associated(stream: str, version: int, event: ev.Event) -> bytes:
 
 
 def _seal(key: bytes, data: bytes, associated: bytes) -> str:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415 - only when sealing
-
     nonce = os.urandom(NONCE_BYTES)
-    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, data, associated)).decode()
+    return base64.b64encode(nonce + _crypto()[0](key).encrypt(nonce, data, associated)).decode()
 
 
 @functools.cache
