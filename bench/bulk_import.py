@@ -172,8 +172,12 @@ def measure(args: Any) -> Result:
                    "≥ 0.91× (within 10%)", base_rate >= rate / 1.1,
                    bound=f"the same import without {what}",
                    note=f"{median(variants[VARIANTS[0]]):.1f} s vs {median(variants[variant]):.1f} s")
+    # Up to 100,000 ids are kept in memory and every batch's work is bounded, so only past a
+    # few hundred thousand leads does "flat" say something: a quick run reports, not judges.
+    judged = count >= 500_000
     result.add(f"import peak RSS growth, {count:,} ÷ {count // 10:,} leads", "MB", median(peaks),
-               tenth["growth_mb"], "flat with file size", median(peaks) <= tenth["growth_mb"] * 1.5 + 10,
+               tenth["growth_mb"], "flat with file size" if judged else "",
+               median(peaks) <= tenth["growth_mb"] * 1.5 + 10 if judged else None,
                bound="the same import of a tenth of the file")
     result.add(f"dry run peak RSS growth, {count:,} leads, ÷ the import", "MB", dry["growth_mb"], median(peaks),
                "≤ the import", dry["growth_mb"] <= median(peaks) * 1.05 + 5,

@@ -89,7 +89,7 @@ def build_log(url: str, events: int) -> int:
 
 
 def measure(args: Any) -> Result:
-    count = args.events or (100_000 if args.quick else 1_000_000)
+    count = getattr(args, "events", 0) or (100_000 if args.quick else 1_000_000)
     ctx = mp.get_context("spawn")
     ours, raw, ours_rss, raw_rss, verify = [], [], [], [], []
     with fresh_target(args.store) as target:
