@@ -9,21 +9,18 @@ parameter, and read-model rows in bulk by COPY.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import psycopg
-from eventsourcing.persistence import (
-    DatabaseError, DataError, IntegrityError, InterfaceError, InternalError, NotSupportedError,
-    OperationalError, PersistenceError, ProgrammingError,
-)
-from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+import ledger.store.failures as failures
 from ledger.errors import StoreUnavailable
 from ledger.i18n import _
 from ledger.store.base import Also, Store
@@ -31,22 +28,29 @@ from ledger.store.checks import AppendChecks
 from ledger.store.merkle import PostgresTreeSql
 from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, PostgresPersonal
 from ledger.store.readmodels import Change, Db
-from ledger.store.recorder import LedgerPostgresRecorder, append_lock_key
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import (EVENTS_TABLE, KEYS_TABLE, append_only_sql, keys_table_sql, refuse_foreign,
                                  role_grants)
 from ledger.store.tree import StoredTree
 
+if TYPE_CHECKING:  # the library loads with the first append or read-model transaction: a query needs none of it
+    from eventsourcing.postgres import PostgresDatastore
+
+    from ledger.store.recorder import LedgerPostgresRecorder
+
 COPY_ROWS = 100  # rows from which a COPY beats an INSERT (two round trips to one)
 
-# psycopg's errors and the library's, as its PostgreSQL datastore translates them
-_ERRORS = [
-    (psycopg.InterfaceError, InterfaceError), (psycopg.OperationalError, OperationalError),
-    (psycopg.DataError, DataError), (psycopg.IntegrityError, IntegrityError),
-    (psycopg.InternalError, InternalError), (psycopg.ProgrammingError, ProgrammingError),
-    (psycopg.NotSupportedError, NotSupportedError), (psycopg.DatabaseError, DatabaseError),
-    (psycopg.Error, PersistenceError),
-]
+
+@functools.cache
+def _errors() -> list[tuple[type[Exception], type[Exception]]]:
+    """psycopg's errors and the library's, as its PostgreSQL datastore translates them."""
+    return [
+        (psycopg.InterfaceError, failures.InterfaceError), (psycopg.OperationalError, failures.OperationalError),
+        (psycopg.DataError, failures.DataError), (psycopg.IntegrityError, failures.IntegrityError),
+        (psycopg.InternalError, failures.InternalError), (psycopg.ProgrammingError, failures.ProgrammingError),
+        (psycopg.NotSupportedError, failures.NotSupportedError), (psycopg.DatabaseError, failures.DatabaseError),
+        (psycopg.Error, failures.PersistenceError),
+    ]
 
 
 def _json(rows: Sequence[Any]) -> str:
@@ -146,6 +150,8 @@ class PostgresStore(Store):
     @property
     def datastore(self) -> PostgresDatastore:
         if self._datastore is None:
+            from eventsourcing.postgres import PostgresDatastore  # noqa: PLC0415 - see TYPE_CHECKING above
+
             info = psycopg.conninfo.conninfo_to_dict(self.conninfo)
             self._datastore = PostgresDatastore(
                 dbname=str(info.get("dbname", "")),
@@ -164,6 +170,8 @@ class PostgresStore(Store):
     @property
     def recorder(self) -> LedgerPostgresRecorder:
         if self._recorder is None:
+            from ledger.store.recorder import LedgerPostgresRecorder  # noqa: PLC0415
+
             self._recorder = LedgerPostgresRecorder(self.datastore, events_table_name=EVENTS_TABLE,
                                                     cursor=self.cursor, checks=self.checks, tree=self.tree.sql)
         return self._recorder
@@ -186,7 +194,7 @@ class PostgresStore(Store):
                 for statement in [*keys_table_sql(self._keys), *self.append_only_sql(), *self.tree.create_sql()]:
                     cur.execute(statement)
                 self.personal.create(cur)
-        except PersistenceError as e:
+        except failures.PersistenceError as e:
             raise StoreUnavailable(_("cannot create the store: {reason}", reason=e)) from None
         self._checked = True
 
@@ -201,29 +209,34 @@ class PostgresStore(Store):
     def ensure_ready(self) -> None:
         if self._checked:
             return
-        with self._connect() as con:
-            row = con.execute("SELECT to_regclass(%s)", [self._events]).fetchone()
-        if not row or row[0] is None:
+        # On this thread's own connection, which the reads after it use too: a query pays
+        # for one connection, not one more for this check.
+        with self.cursor() as cur:
+            events, tree = cur.execute("SELECT to_regclass(%s), to_regclass(%s)",
+                                       [self._events, self.tree.sql.table]).fetchone()
+        if events is None:
             raise StoreUnavailable(_("the PostgreSQL store is not initialised; run `leadledger init` first"))
         self._checked = True
-        self._tree_table()
+        if tree is None:
+            self._tree_table()
 
     def _tree_table(self) -> None:
         """A store from before the Merkle tree gets its table when a role that may create it
         opens it; for any other role, appends fail until the owner has opened it once."""
         try:
-            with self._connect() as con:
-                if con.execute("SELECT to_regclass(%s)", [self.tree.sql.table]).fetchone()[0] is None:
-                    with con.transaction():
-                        for statement in self.tree.create_sql():
-                            con.execute(statement)
-        except psycopg.Error:
+            with self.cursor() as cur, cur.connection.transaction():
+                if cur.execute("SELECT to_regclass(%s)", [self.tree.sql.table]).fetchone()[0] is None:
+                    for statement in self.tree.create_sql():
+                        cur.execute(statement)
+        except failures.PersistenceError:
             pass  # no right to create it: reads answer from the events (integrity.py)
 
     @contextmanager
     def _tree_writing(self) -> Iterator[psycopg.Cursor]:
         """A transaction under the append lock (the tree's upgrade)."""
         with self.cursor() as cur, cur.connection.transaction():
+            from ledger.store.recorder import append_lock_key  # noqa: PLC0415
+
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [append_lock_key(self.schema)])
             yield cur
 
@@ -265,7 +278,7 @@ class PostgresStore(Store):
         try:
             yield self._local.cur
         except psycopg.Error as e:
-            raise next(ours for theirs, ours in _ERRORS if isinstance(e, theirs))(str(e)) from e
+            raise next(ours for theirs, ours in _errors() if isinstance(e, theirs))(str(e)) from e
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """A read is tried once more on a new connection when the kept one was found broken
@@ -273,7 +286,7 @@ class PostgresStore(Store):
         try:
             with self.cursor() as cur:
                 return cur.execute(sql, params, prepare=True).fetchall()
-        except OperationalError:
+        except failures.OperationalError:
             if not self._local.con.broken:
                 raise
         with self.cursor() as cur:
