@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from common import (
-    T0, Result, Writer, fresh_target, lead_history, make_world, median, percentile, run_main,
+    T0, Result, Writer, fresh_target, latencies, lead_history, make_world, median, percentile, run_main,
     server_version,
 )
 
@@ -52,15 +52,6 @@ def build(led: Ledger, events: int, held_each: int) -> tuple[Any, Any]:
         n += 1
     writer.flush()
     return start, last
-
-
-def latencies(call: Any, args_list: list[Any]) -> list[float]:
-    out = []
-    for args in args_list:
-        t = time.perf_counter()
-        call(*args)
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def measure(args: Any) -> Result:

@@ -281,6 +281,16 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def latencies(call: Callable[..., Any], args_list: list[Any]) -> list[float]:
+    """Seconds each `call(*args)` took, in order."""
+    out = []
+    for args in args_list:
+        start = time.perf_counter()
+        call(*args)
+        out.append(time.perf_counter() - start)
+    return out
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")

@@ -35,9 +35,10 @@ from datetime import timedelta
 from typing import Any
 
 from common import (
-    ADMIN, POOL, T0, Result, Target, fresh_target, lead_fields, make_world, median, peak_rss_mb,
-    percentile, run_main, server_version,
+    ADMIN, POOL, T0, Result, Target, fresh_target, latencies, lead_fields, make_world, median, percentile,
+    run_main, server_version,
 )
+from rebuild import timed_scan
 
 from ledger.application import Ledger
 from ledger.values import format_time
@@ -105,38 +106,16 @@ def grow_block(led: Ledger, g: Growth, size: int) -> None:
     g.blocks += 1
 
 
-def _scan(url: str, job: str, out: Any) -> None:
-    """In a process of its own: a rebuild of every read model, or a verify; its time and peak."""
-    with Ledger(url, clock=lambda: LATER) as led:
-        start = time.perf_counter()
-        if job == "verify":
-            report = led.verify()
-            if not report.get("ok", True):
-                raise RuntimeError(f"verify failed: {report}")
-        else:
-            led.views.rebuild()
-        out.put((time.perf_counter() - start, peak_rss_mb()))
-
-
 def scan(url: str, job: str) -> tuple[float, float]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(target=_scan, args=(url, job, out))
+    proc = ctx.Process(target=timed_scan, args=(url, job, out))
     proc.start()
     result = out.get()
     proc.join()
     if proc.exitcode:
         raise RuntimeError(f"{job} ended with status {proc.exitcode}")
     return result
-
-
-def latencies(call: Any, args: list[tuple]) -> list[float]:
-    out = []
-    for a in args:
-        start = time.perf_counter()
-        call(*a)
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def size_on_disk(target: Target) -> int:

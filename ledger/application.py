@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.acting import When
-from ledger.context import Context
+from ledger.context import Concern, Context
 from ledger.errors import LedgerError
 from ledger.repository import Holdings, Repository
 from ledger.shapes import event_dict
@@ -36,33 +36,21 @@ if TYPE_CHECKING:  # each loaded when first used: a query loads only what it ask
     from ledger.period import Period
     from ledger.pools import Pools
     from ledger.queries import Queries
-    from projections.queries import ReadModels
-    from projections.replay import Fallback
 
 Result = dict[str, Any]
 
 
-class Ledger:
-    """An ownership ledger over one store (a SQLite file or a PostgreSQL database)."""
+class Ledger(Concern):
+    """An ownership ledger over one store (a SQLite file or a PostgreSQL database); `views` is
+    the read models' runner (on a store it may not write: a replay of the events)."""
 
     def __init__(self, store: Store | str | None = None, *, clock: Callable[[], datetime] | None = None):
         self.store = store if isinstance(store, Store) else open_store(store)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.context = Context(self.store, self.clock, type(self)._commit)
-        self.repo = self.context.repo
-        self.acting = self.context.acting
+        super().__init__(Context(self.store, self.clock, type(self)._commit))
 
     # Each concern's object is made on first use, its module imported then: `owner` loads
     # neither the writers nor the read models, `--help` none of the ledger.
-
-    @property
-    def views(self) -> Fallback:
-        """The read models' runner (on a store it may not write: a replay of the events)."""
-        return self.context.views
-
-    @property
-    def models(self) -> ReadModels:
-        return self.context.models
 
     @functools.cached_property
     def people(self) -> People:
