@@ -4,6 +4,7 @@ run's stand-in for the key index (`ScratchKeys`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import tempfile
@@ -12,15 +13,21 @@ from collections.abc import Sequence
 
 class ScratchKeys:
     """A dry run's stand-in for the key index: the keys its earlier batches would have stored,
-    in a scratch SQLite file (a dry run of a million rows holds no more memory than the import)."""
+    in a scratch SQLite file (a dry run of a million rows holds no more memory than the import).
+    Phones and emails are personal data: the file holds them only keyed-hashed, under a key
+    that lives in this object alone."""
 
     def __init__(self) -> None:
+        self._secret = os.urandom(32)
         self._dir = tempfile.TemporaryDirectory(prefix="leadledger-dry-run-")
-        self._con = sqlite3.connect(os.path.join(self._dir.name, "keys.db"), isolation_level=None)
+        self.path = os.path.join(self._dir.name, "keys.db")
+        self._con = sqlite3.connect(self.path, isolation_level=None)
         self._con.execute("PRAGMA journal_mode = OFF")
         self._con.execute("PRAGMA synchronous = OFF")
-        self._con.execute("CREATE TABLE k (kind TEXT, value TEXT, lead TEXT, PRIMARY KEY (kind, value)) "
-                          "WITHOUT ROWID")
+        self._con.execute("CREATE TABLE k (key BLOB PRIMARY KEY, lead TEXT) WITHOUT ROWID")
+
+    def _hidden(self, kind: str, value: str) -> bytes:
+        return hashlib.blake2b(f"{kind}\n{value}".encode(), key=self._secret, digest_size=16).digest()
 
     def find(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """One look-up by the primary key each (in-process, a few microseconds): a row-value
@@ -28,14 +35,15 @@ class ScratchKeys:
         found: dict[tuple[str, str], str] = {}
         look = self._con.cursor()
         for key in keys:
-            row = look.execute("SELECT lead FROM k WHERE kind = ? AND value = ?", key).fetchone()
+            row = look.execute("SELECT lead FROM k WHERE key = ?", (self._hidden(*key),)).fetchone()
             if row is not None:
                 found[key] = row[0]
         return found
 
     def add(self, keys: Sequence[tuple[str, str, str]]) -> None:
         self._con.execute("BEGIN")
-        self._con.executemany("INSERT OR IGNORE INTO k VALUES (?, ?, ?)", keys)
+        self._con.executemany("INSERT OR IGNORE INTO k VALUES (?, ?)",
+                              [(self._hidden(kind, value), lead) for kind, value, lead in keys])
         self._con.execute("COMMIT")
 
     def close(self) -> None:
