@@ -180,6 +180,7 @@ class Importer:
             self._settle(job)
             raise ImportInterrupted(summary(job)) from None
         finally:
+            self._writer.submit(self.repo.store.close_thread)  # its connection ends with it
             self._writer.shutdown()
             if job.book is not None:
                 job.book.close()

@@ -69,6 +69,16 @@ class Store:
             self._datastore = None
             self._recorder = None
 
+    def close_thread(self) -> None:
+        """Close the connections this thread opened: a worker thread's, before it ends (they
+        would stay open, unused, until `close`)."""
+        mine = vars(self._local)  # this thread's own attributes
+        for con in list(mine.values()):
+            if any(con is c for c in self._connections):
+                self._connections.remove(con)
+                con.close()
+        mine.clear()
+
     # -- events -------------------------------------------------------------------------
 
     def append(

@@ -8,6 +8,7 @@ leads L-1..L-6 in east (company "Company N", phone 138000000NN), all at T0.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -695,6 +696,24 @@ def _hold_each_append_until_the_next_batch_is_decided(world, monkeypatch) -> lis
     monkeypatch.setattr(world.store, "prepare_bulk", preparing)
     monkeypatch.setattr(world.store, "append_bulk", appending)
     return seen
+
+
+def test_imports_leave_no_connection_behind(world, tmp_path):
+    """Each import appends from a writer thread of its own: its connection is closed with it,
+    so an app that imports again and again through one ledger holds no more of them."""
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))  # connections are files too (a socket, a database)
+
+    def import_some(n: int) -> None:
+        path = tmp_path / f"leads-{n}.csv"
+        path.write_text("id,phone\n" + "".join(f"C{n}-{i},1370{n:03d}{i:04d}\n" for i in range(6)), encoding="utf-8")
+        assert run_import(world, path, batch=2)["imported"] == 6
+
+    import_some(0)
+    before = open_files()
+    for n in range(1, 6):
+        import_some(n)
+    assert open_files() <= before
 
 
 def test_import_finds_duplicates_of_the_batch_being_appended(world, tmp_path, monkeypatch):
