@@ -70,13 +70,11 @@ class Store:
             self._recorder = None
 
     def close_thread(self) -> None:
-        """Close the connections this thread opened: a worker thread's, before it ends (they
-        would stay open, unused, until `close`)."""
+        """Close this thread's own connections: a worker's, before it ends (else open until `close`)."""
         mine = vars(self._local)  # this thread's own attributes
-        for con in list(mine.values()):
-            if any(con is c for c in self._connections):
-                self._connections.remove(con)
-                con.close()
+        for con in [c for c in self._connections if any(c is v for v in mine.values())]:
+            self._connections.remove(con)
+            con.close()
         mine.clear()
 
     # -- events -------------------------------------------------------------------------
