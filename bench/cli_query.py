@@ -15,16 +15,14 @@ installed package runs: PYTHONDONTWRITEBYTECODE would measure compiling instead.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from typing import Any
 
 from common import (
-    POOL, T0, Result, Target, fresh_target, import_leads, make_world, median, run_main, server_version,
+    POOL, T0, Result, Target, cli_env, fresh_target, import_leads, leadledger, make_world, median, run_main,
+    server_version, wall,
 )
 
 from ledger.application import Ledger
@@ -32,24 +30,6 @@ from ledger.application import Ledger
 PASS = "interpreter start (python -c pass)"
 CLIENT = "import psycopg, sys; psycopg.connect(sys.argv[1]).execute('SELECT 1').fetchone()"
 TARGETS = {"owner": 6, "history": 6, "holdings": 6, "--help": 4}
-
-
-def leadledger() -> list[str]:
-    """The installed `leadledger` script beside this interpreter (or on PATH)."""
-    beside = os.path.join(os.path.dirname(sys.executable), "leadledger")
-    found = beside if os.path.exists(beside) else shutil.which("leadledger")
-    if not found:
-        raise SystemExit("the leadledger command is not installed (pip install -e .)")
-    return [found]
-
-
-def wall(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stdout!r} {done.stderr!r}")
-    return elapsed
 
 
 def queries(target: Target) -> dict[str, list[str]]:
@@ -71,8 +51,7 @@ def check(argv: list[str], env: dict[str, str]) -> None:
 
 def measure(args: Any) -> Result:
     runs = 7 if args.quick else 21
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("LEADLEDGER_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env = cli_env()
     with ExitStack() as stack:
         target = stack.enter_context(fresh_target(args.store))
         backend = server_version(target)

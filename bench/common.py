@@ -16,6 +16,7 @@ import resource
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -274,6 +275,30 @@ def lead_history(w: Writer, lead: str, reps: list[str], events: int, start: date
 
 
 # --- timing and figures ---------------------------------------------------------------------
+
+def leadledger() -> list[str]:
+    """The installed `leadledger` script beside this interpreter (or on PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "leadledger")
+    found = beside if os.path.exists(beside) else shutil.which("leadledger")
+    if not found:
+        raise SystemExit("the leadledger command is not installed (pip install -e .)")
+    return [found]
+
+
+def wall(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stdout!r} {done.stderr!r}")
+    return elapsed
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a measured command: no LEADLEDGER_ setting, and bytecode cached as an
+    installed package's is (PYTHONDONTWRITEBYTECODE would measure compiling instead)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LEADLEDGER_") and k != "PYTHONDONTWRITEBYTECODE"}
+
 
 def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()

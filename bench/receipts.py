@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import POOL, T0, Result, Target, fresh_target, lead_fields, make_world, median, run_main, server_version
+from common import (
+    POOL, T0, Result, Target, cli_env, fresh_target, lead_fields, leadledger, make_world, median, run_main,
+    server_version, wall,
+)
 
+from ledger import checkpoint
 from ledger.application import Ledger
 from ledger.receipt_check import check_receipt
 
 ROOT = Path(__file__).resolve().parent.parent
+PASS = "interpreter start (python -c pass)"
+CRYPTO = "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey"
 CHUNK = 100_000  # leads an import
 BATCH = 5000
 
@@ -62,9 +67,32 @@ def _times(fn, repeat: int) -> list[float]:
     return out
 
 
-def _command(args: list[str], repeat: int) -> float:
-    return median(_times(lambda: subprocess.run([sys.executable, *args], cwd=ROOT, check=True,
-                                                capture_output=True), repeat))
+def _command_times(result: Result, receipts: dict[str, dict], public_key: str, runs: int) -> None:
+    """`leadledger verify-receipt FILE` of an unsigned and of a signed receipt, each a process
+    of its own, in turns with `python -c pass` and with the bare import of the signature's
+    library (which a signed receipt needs and an unsigned one does not)."""
+    env = cli_env()
+    with tempfile.TemporaryDirectory() as folder:
+        commands = {"pass": [sys.executable, "-c", "pass"], "crypto": [sys.executable, "-c", CRYPTO]}
+        for kind, receipt in receipts.items():
+            file = Path(folder) / f"{kind}.json"
+            file.write_text(json.dumps(receipt))
+            commands[kind] = [*leadledger(), "verify-receipt", str(file)]
+        commands["signed, key given"] = [*commands["signed"], "--public-key", public_key]
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for name, argv in commands.items():  # warm the file and bytecode caches
+            wall(argv, env)
+        for _ in range(runs):
+            for name, argv in commands.items():
+                times[name].append(wall(argv, env))
+    m = {name: median(values) for name, values in times.items()}
+    bare = m["pass"]
+    for name in ("unsigned", "signed", "signed, key given"):
+        result.add(f"verify-receipt, {name} receipt (the command), wall", "s", m[name], bare,
+                   "≤ python -c pass + 5 ms", m[name] <= bare + 0.005, bound=PASS,
+                   note=f"{(m[name] - bare) * 1000:.1f} ms beyond the interpreter's start")
+    result.add("python: import the Ed25519 check of the cryptography library", "s", m["crypto"], bare, bound=PASS,
+               note=f"{(m['crypto'] - bare) * 1000:.1f} ms beyond the interpreter's start")
 
 
 def measure(args) -> Result:
@@ -84,15 +112,13 @@ def measure(args) -> Result:
         it = iter(picks * 2)
         result.add("receipt", "s", median(_times(lambda: led.receipt(next(it)), 50)), target="<= 20 ms at 1M")
         receipt = led.receipt(size // 2)
+        key_file = Path(tempfile.mkdtemp()) / "signing.pem"
+        key = checkpoint.b64(checkpoint.public_key_of(checkpoint.write_new_key(key_file)))
+        receipts = {"unsigned": receipt, "signed": led.receipt(size // 2, signing_key=str(key_file))}
         _verify_digest(led, target, result, args.repeat)
     result.add("verify-receipt (the check, in process)", "s", median(_times(lambda: check_receipt(receipt), 200)),
                target="<= 5 ms")
-    with tempfile.TemporaryDirectory() as folder:
-        file = Path(folder) / "r.json"
-        file.write_text(json.dumps(receipt))
-        repeat = max(args.repeat, 5)
-        result.add("verify-receipt (the command)", "s", _command(["cli.py", "verify-receipt", str(file)], repeat))
-        result.add("interpreter start + CLI import", "s", _command(["-c", "import cli"], repeat))
+    _command_times(result, receipts, key, 11 if args.quick else 21)
     return result
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
@@ -12,7 +11,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from commands.helptext import option
-from ledger.errors import IntegrityViolation, InvalidInput, LedgerError, StoreUnavailable
+from commands.plain import emit_json, report
+from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
 from ledger.i18n import N_, _, gettext
 
 if TYPE_CHECKING:
@@ -64,17 +64,6 @@ class App:
         report(error, self.json)
 
 
-def report(error: LedgerError, as_json: bool) -> NoReturn:
-    """Print an error (its JSON object on stdout, or one line on stderr) and exit with its status."""
-    if as_json and isinstance(error, IntegrityViolation):  # verify: its report, plus the error
-        emit_json({**error.details, "error": {"code": error.code, "message": error.message}})
-    elif as_json:
-        emit_json({"error": error.to_dict()})
-    else:
-        click.echo(_("error: {message} [{code}]", message=error.message, code=error.code), err=True)
-    raise SystemExit(error.exit_code)
-
-
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
@@ -103,10 +92,6 @@ def unexpected(e: Exception) -> LedgerError:
 pass_app = click.make_pass_decorator(App)
 
 
-def emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
-
-
 def ownership_line(result: dict[str, Any]) -> None:
     """One line for claim, release, assign, reassign, follow-up, convert, move."""
     facts = {"lead": result["lead"], "event": result["event"], "at": result["occurred_at"],
@@ -131,16 +116,6 @@ def wants_json(argv: Sequence[str]) -> bool:
 
 def usage_error(message: str, as_json: bool) -> NoReturn:
     report(InvalidInput(message), as_json)
-
-
-def stdout_gone() -> None:
-    """The reader of stdout went away (`leadledger export events | head -1`): point stdout at
-    /dev/null so that Python's own flush at exit does not fail again, and end quietly."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # no real file behind stdout (tests)
-        pass
 
 
 def checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 
-from commands import helptext
+from commands import helptext, offline
 from commands.integrity import SIGNING_KEY
 from commands.output import App, emit_json, pass_app
 from ledger.errors import InvalidInput, LedgerError
@@ -63,32 +62,14 @@ def verify_receipt(app: App, file: str, digest: str | None, public_key: str | No
     Example:
       leadledger verify-receipt claim-L-1001.json --public-key 3q2+7w…
     """
-    from ledger import checkpoint  # noqa: PLC0415
-    from ledger.receipt_check import check_receipt  # noqa: PLC0415
-
     try:
-        trusted = checkpoint.parse_public_key(public_key) if public_key is not None else None
-        wanted = checkpoint.parse_digest(digest) if digest is not None else None
-        result = check_receipt(_read(file), wanted, trusted)
+        result = offline.check(file, digest, public_key)
     except LedgerError as e:
         app.fail(e)
     if app.json:
         emit_json(result)
-        return
-    if not result["signed"]:
-        signer = _("unsigned")
-    elif result["key_checked"]:
-        signer = _("signed by {key} (the key given)", key=result["public_key"])
     else:
-        signer = _("signed by {key} (the key it carries: compare it)", key=result["public_key"])
-    facts = {"stream": result["stream"], "version": result["version"], "position": result["position"],
-             "size": result["tree_size"], "root": result["root"], "signer": signer}
-    if "digest_position" in result:
-        click.echo(_("ok: {stream} v{version} is event {position} of a log of {size} events, root {root}; "
-                     "{signer}; it extends the digest at {at}", at=result["digest_position"], **facts))
-    else:
-        click.echo(_("ok: {stream} v{version} is event {position} of a log of {size} events, root {root}; "
-                     "{signer}", **facts))
+        click.echo(offline.text(result))
 
 
 @helptext.command()
@@ -132,19 +113,6 @@ def write_receipt(made: dict, out: str | None) -> None:
         Path(out).write_text(json.dumps(made, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except OSError as e:
         raise InvalidInput(_("cannot write {file}: {reason}", file=out, reason=e.strerror), file=out) from None
-
-
-def _read(file: str) -> dict:
-    try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        receipt = json.loads(text)
-    except OSError as e:
-        raise InvalidInput(_("cannot read {file}: {reason}", file=file, reason=e.strerror), file=file) from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise InvalidInput(_("{file} is not a JSON receipt: {reason}", file=file, reason=e), file=file) from None
-    if not isinstance(receipt, dict):
-        raise InvalidInput(_("{file} is not a JSON receipt: not an object", file=file), file=file)
-    return receipt
 
 
 COMMANDS = [keygen, verify_receipt, receipt]

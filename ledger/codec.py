@@ -9,14 +9,16 @@ another stream breaks the chain. Encoders and decoders are built once, here.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 import msgspec
 
+from ledger import chain
 from ledger.events import AnyEvent, Event
 
-GENESIS = "0" * 64
+# The chain is defined in chain.py (the offline receipt check needs it without msgspec).
+GENESIS = chain.GENESIS
+chain_hash = chain.chain_hash
 
 _event_encoder = msgspec.json.Encoder()
 
@@ -44,15 +46,6 @@ class EventRecord(msgspec.Struct, frozen=True):
 _record_decoder = msgspec.json.Decoder(Record)
 _raw_record_decoder = msgspec.json.Decoder(RawRecord)
 _event_decoder = msgspec.json.Decoder(EventRecord)
-
-
-def chain_hash(stream: str, version: int, prev: str, recorded_at: bytes, event: bytes) -> str:
-    h = hashlib.sha256()
-    h.update(f"{stream}\n{version}\n{prev}\n".encode())
-    h.update(recorded_at)
-    h.update(b"\n")
-    h.update(event)
-    return h.hexdigest()
 
 
 def encode(stream: str, version: int, prev: str, recorded_at: datetime, event: Event) -> tuple[bytes, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # not typing's: it is not loaded by `verify-receipt` (commands/offline.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class LedgerError(Exception):

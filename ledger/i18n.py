@@ -15,19 +15,31 @@ library's gettext (Babel only extracts and compiles them, at development time).
 
 from __future__ import annotations
 
-import gettext as _gettext
 import os
 import sys
 from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False  # not typing's: it is not loaded by `verify-receipt` (commands/offline.py)
+if TYPE_CHECKING:
+    import gettext as _gettext
+    from typing import Any
 
 DOMAIN = "leadledger"
 LANGUAGES = ("en", "zh")
 LOCALE_DIR = Path(__file__).with_name("locale")
 ENVIRONMENT = ("LEADLEDGER_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
 
-_active: _gettext.NullTranslations | None = None
+_active: English | _gettext.NullTranslations | None = None
 _language = "en"
+
+
+class English:
+    """The messages as written (gettext's NullTranslations, without loading gettext)."""
+
+    def gettext(self, message: str) -> str:
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return singular if n == 1 else plural
 
 
 def choose(explicit: str | None = None, environ: Any = None) -> str:
@@ -46,8 +58,13 @@ def activate(lang: str | None = None) -> str:
     """Make `lang` (or the environment's choice) the language of this process; returns it."""
     global _active, _language
     _language = choose(lang)
-    _active = _gettext.translation(DOMAIN, LOCALE_DIR, languages=[_language], fallback=True)
-    _translate_click()
+    if _language == "en":  # the messages as written: no catalogue to read
+        _active = English()
+    else:
+        import gettext as _gettext  # noqa: PLC0415 - English, the default, needs none of it
+
+        _active = _gettext.translation(DOMAIN, LOCALE_DIR, languages=[_language], fallback=True)
+    translate_click()
     return _language
 
 
@@ -70,7 +87,7 @@ def language() -> str:
     return _language
 
 
-def _catalogue() -> _gettext.NullTranslations:
+def _catalogue() -> English | _gettext.NullTranslations:
     if _active is None:
         activate()
     return _active  # type: ignore[return-value]
@@ -102,12 +119,17 @@ def _click_ngettext(singular: str, plural: str, n: int) -> str:
     return _catalogue().ngettext(singular, plural, n)
 
 
-def _translate_click() -> None:
+def translate_click() -> None:
     """click's own messages ("Missing option", "Usage:", "Show this message and exit.") go
     through `gettext.gettext` of the default domain, bound in each click module as `_` and
     `ngettext`. Point those names at our catalogue, which carries their translations, so that
     `--lang` governs them too. Only modules already imported are changed (this module never
-    imports click); names already rebound, or renamed by a later click, are left alone."""
+    imports click: whoever imports it calls this); names already rebound, or renamed by a later
+    click, are left alone."""
+    if not any(name == "click" or name.startswith("click.") for name in sys.modules):
+        return
+    import gettext as _gettext  # noqa: PLC0415 - click has loaded it already
+
     for name, module in list(sys.modules.items()):
         if name == "click" or name.startswith("click."):
             if getattr(module, "_", None) is _gettext.gettext:

@@ -26,12 +26,14 @@ Malformed fields (hex, base64, sizes, over-long proofs) fail the check of the fi
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any
+from datetime import datetime
+TYPE_CHECKING = False  # not typing's: it is not loaded by `verify-receipt` (commands/offline.py)
+if TYPE_CHECKING:
+    from typing import Any
 
-import msgspec
-
-from ledger import checkpoint, codec, merkle
+from ledger import chain, checkpoint, merkle
 from ledger.checkpoint import TreeHead
 from ledger.errors import IntegrityViolation, InvalidInput
 from ledger.i18n import N_, _, gettext
@@ -43,6 +45,11 @@ PERSONAL = {("attributes", "contact"), ("attributes", "phone"), ("attributes", "
             ("duplicates", "value")}
 _KINDS = {int: N_("a whole number"), str: N_("text"), dict: N_("an object")}
 _HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
+# A record as codec.encode lays it out. The standard library reads it, so that a check loads
+# neither msgspec nor the event types (most of a command's start); a record laid out otherwise,
+# or an event whose fields differ from the change feed's as read here (an old event, whose
+# newer fields the feed shows at their defaults), is read again by the codec, which decides.
+_RECORD = re.compile(r'\{"hash":"([^"]*)","prev":"([^"]*)","recorded_at":("[^"\\]*"),"event":(\{.*\})\}', re.DOTALL)
 
 
 class Failed(Exception):
@@ -70,8 +77,8 @@ def _check(receipt: Any, digest: TreeHead | None, public_key: bytes | None) -> d
     if not 1 <= position <= size:
         raise Failed("position", _("position {position} is not in a tree of {size} events", position=position, size=size))
 
-    event_hash = _check_record(record)
-    _check_event(event, record)
+    event_hash, parts = _check_record(record)
+    _check_event(event, record, parts)
     leaf = _hex(receipt.get("leaf_hash"), "leaf_hash")
     if leaf != merkle.leaf_hash(event_hash):
         raise Failed("leaf_hash", _("it is not the leaf of the record's hash"))
@@ -91,25 +98,45 @@ def _check(receipt: Any, digest: TreeHead | None, public_key: bytes | None) -> d
     return result
 
 
-def _check_record(record: dict[str, Any]) -> bytes:
-    """The hash of the stored record, once it matches the record's bytes."""
+def _check_record(record: dict[str, Any]) -> tuple[bytes, tuple[str, str] | None]:
+    """The hash of the stored record, once it matches the record's bytes; and the record's
+    recording time and event as JSON text, when laid out as codec.encode lays them out."""
     stream = _need(record, "stream", str, "record")
     version = _need(record, "version", int, "record")
-    state = _need(record, "state", str, "record").encode()
-    try:
-        raw = codec.decode_raw(state)
-        codec.decode(state)
-    except msgspec.DecodeError as e:
-        raise Failed("record", _("the stored record does not decode: {reason}", reason=e)) from None
-    expected = codec.chain_hash(stream, version, raw.prev, bytes(raw.recorded_at), bytes(raw.event))
-    if not _HEX.fullmatch(raw.hash) or raw.hash != expected:
+    state = _need(record, "state", str, "record")
+    found = _RECORD.fullmatch(state)
+    if found:
+        parts = found.groups()
+    else:
+        raw = _decoded(state, raw=True)
+        parts = (raw.hash, raw.prev, bytes(raw.recorded_at).decode(), bytes(raw.event).decode())
+    digest, prev, recorded_at, event = parts
+    expected = chain.chain_hash(stream, version, prev, recorded_at.encode(), event.encode())
+    if not _HEX.fullmatch(digest) or digest != expected:
         raise Failed("record", _("the hash of {stream} v{version} does not match its stored bytes",
                                    stream=stream, version=version))
-    return bytes.fromhex(raw.hash)
+    return bytes.fromhex(digest), (recorded_at, event) if found else None
 
 
-def _check_event(event: dict[str, Any], record: dict[str, Any]) -> None:
-    stored = codec.decode(record["state"].encode())
+def _decoded(state: str, raw: bool = False) -> Any:
+    """The stored record read by the codec (the event types, msgspec): the record as the
+    ledger reads it, or its raw parts."""
+    import msgspec  # noqa: PLC0415 - see _RECORD
+
+    from ledger import codec  # noqa: PLC0415
+
+    try:
+        return codec.decode_raw(state.encode()) if raw else codec.decode(state.encode())
+    except msgspec.DecodeError as e:
+        raise Failed("record", _("the stored record does not decode: {reason}", reason=e)) from None
+
+
+def _check_event(event: dict[str, Any], record: dict[str, Any], parts: tuple[str, str] | None) -> None:
+    if parts is not None and _mismatch(_as_read(event, record, *parts), event, ()) is None:
+        return
+    stored = _decoded(record["state"])
+    import msgspec  # noqa: PLC0415 - see _RECORD
+
     fields = msgspec.to_builtins(stored.event)
     seconds = (stored.recorded_at - stored.event.occurred_at).total_seconds()
     expected = {"position": event["position"], "stream": record["stream"], "version": record["version"],
@@ -119,6 +146,19 @@ def _check_event(event: dict[str, Any], record: dict[str, Any]) -> None:
     where = _mismatch(expected, event, ())
     if where is not None:
         raise Failed("event", _("field {field} differs from the stored record", field=repr(where)))
+
+
+def _as_read(event: dict[str, Any], record: dict[str, Any], recorded_at: str, stored: str) -> dict[str, Any] | None:
+    """The change-feed object of the stored event as the standard library reads it; None if
+    it cannot (the codec then decides)."""
+    try:
+        fields, recorded = json.loads(stored), json.loads(recorded_at)
+        seconds = (datetime.fromisoformat(recorded) - datetime.fromisoformat(fields["occurred_at"])).total_seconds()
+        return {"position": event["position"], "stream": record["stream"], "version": record["version"],
+                "type": fields.pop("type"), "occurred_at": fields.pop("occurred_at"), "recorded_at": recorded,
+                "backdated": abs(seconds) > BACKDATED_AFTER, **fields}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def _mismatch(expected: Any, actual: Any, path: tuple[str | int, ...]) -> str | None:
@@ -222,6 +262,8 @@ def _b64(value: Any, size: int, what: str) -> bytes | None:
 def make_receipt(event: dict[str, Any], stream: str, version: int, state: bytes, proof: list[bytes],
                  head: TreeHead, public_key: bytes | None, consistency: list[bytes] | None = None) -> dict[str, Any]:
     """A receipt of the change-feed `event` as stored (`state`), in the tree of `head`."""
+    from ledger import codec  # noqa: PLC0415 - the store's side; the check never needs it
+
     signature = head.signature_by(public_key) if public_key else None
     receipt = {
         "event": event, "record": {"stream": stream, "version": version, "state": state.decode()},

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
+from commands import root as commands_root
 from ledger.application import Ledger
 
 # Tests read English unless they choose a language (the CLI reads it on every run): a
@@ -104,8 +105,9 @@ class Run:
         return json.loads(self.stdout)
 
 
-def run_cli(store: str, *args: str, actor: str | None = None, as_json: bool = True) -> Run:
-    """Run the real `leadledger` entry point in-process, capturing stdout and stderr apart."""
+def run_cli(store: str, *args: str, actor: str | None = None, as_json: bool = True, through_click: bool = False) -> Run:
+    """Run the real `leadledger` entry point in-process, capturing stdout and stderr apart
+    (`through_click`: the click group itself, which a plain `verify-receipt` line bypasses)."""
     argv = ["--store", store]
     if actor:
         argv += ["--as", actor]
@@ -115,7 +117,10 @@ def run_cli(store: str, *args: str, actor: str | None = None, as_json: bool = Tr
     runner = CliRunner()
     with runner.isolation(env={"LEADLEDGER_STORE": None, "LEADLEDGER_ACTOR": None}) as (out, err, _):
         try:
-            cli.main(argv)
+            if through_click:
+                commands_root.invoke(argv)
+            else:
+                cli.main(argv)
             code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

@@ -8,7 +8,7 @@ import json
 import click
 import pytest
 
-import cli
+from commands import root as commands_root
 from tests.conftest import T0, event_count, run_cli
 
 AT1 = "2026-03-03T09:00:00Z"
@@ -391,7 +391,7 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()):
             yield from _commands(command, (*path, name))
 
 
-ALL_COMMANDS = list(_commands(cli.root))
+ALL_COMMANDS = list(_commands(commands_root.root))
 
 
 def test_every_spec_command_exists():
@@ -406,7 +406,7 @@ def test_every_spec_command_exists():
 
 @pytest.mark.parametrize("path", [p for p, _ in ALL_COMMANDS] + [()], ids=lambda p: " ".join(p) or "root")
 def test_help(store_url, path):
-    command = cli.root
+    command = commands_root.root
     for name in path:
         command = command.commands[name]
     assert (command.help or "").strip(), f"{' '.join(path)} has no help text"

@@ -5,6 +5,7 @@ and the demo follow `--lang` or the locale; machine output (JSON apart from an e
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
+from commands import root as commands_root
 from ledger import i18n
 from ledger.application import Ledger
 from tests.conftest import T0, Run, drop_schema, pg_url, run_cli
@@ -54,7 +56,7 @@ def command_paths() -> list[tuple[str, ...]]:
             paths.append((*path, name))
             walk(sub, (*path, name))
 
-    walk(cli.root, ())
+    walk(commands_root.root, ())
     return paths
 
 
@@ -93,7 +95,7 @@ def test_root_help_lists_every_command_with_a_chinese_short_help():
     out = subprocess.run([sys.executable, "-m", "cli", "--lang", "zh", "--help"], capture_output=True, text=True,
                          check=True, cwd=Path(cli.__file__).parent).stdout
     listed = out[out.index("命令"):].splitlines()[1:]
-    assert sorted(line.split()[0] for line in listed) == sorted(cli.COMMANDS)
+    assert sorted(line.split()[0] for line in listed) == sorted(commands_root.root.table)
     assert all(CHINESE.search(line) for line in listed), listed
     assert "从公海领取一条线索。" in out and "--lang" in out
 
@@ -107,6 +109,16 @@ def test_lang_overrides_the_locale_and_a_bad_one_is_a_usage_error():
     assert chinese.code == english.code == 2
     assert chinese.json["error"]["code"] == english.json["error"]["code"] == "invalid_input"
     assert CHINESE.search(chinese.json["error"]["message"]) and "No such option" in english.json["error"]["message"]
+
+
+@pytest.mark.parametrize("how", [["--lang", "zh"], []])
+def test_clicks_own_messages_follow_the_language_in_a_process_of_its_own(how):
+    # click loads after the language is chosen (a plain verify-receipt never loads it)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LEADLEDGER_", "LC_", "LANG"))},
+           "LEADLEDGER_LANG": "zh"}
+    done = subprocess.run([sys.executable, "-c", "import cli; cli.main()", *how, "owner"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and "缺少参数" in done.stderr, done.stderr
 
 
 # --- the same command in both languages ----------------------------------------------------------

@@ -44,6 +44,16 @@ def write(tmp_path, receipt, name="receipt.json") -> str:
     return str(path)
 
 
+@pytest.fixture(params=["plain", "click"])
+def route(request) -> str:
+    """How the line is run: as given (a plain `verify-receipt` skips click) or by click."""
+    return request.param
+
+
+def verify(route: str, store: str, *args: str, as_json: bool = True):
+    return run_cli(store, "verify-receipt", *args, as_json=as_json, through_click=route == "click")
+
+
 def integrity_error(run) -> dict:
     assert run.code == 6, run
     out = json.loads(run.stdout)
@@ -92,11 +102,11 @@ def test_keygen_text_output(tmp_path, nowhere):
 
 # --- verify-receipt: what holds -----------------------------------------------------------
 
-def test_a_receipt_of_each_stored_event_verifies(signed, nowhere):
+def test_a_receipt_of_each_stored_event_verifies(signed, nowhere, route):
     log, key, public, tmp_path = signed
     for position in range(1, log.size + 1):
         path = write(tmp_path, log.receipt(position, key=key))
-        run = run_cli(nowhere, "verify-receipt", path, "--public-key", public)
+        run = verify(route, nowhere, path, "--public-key", public)
         assert run.code == 0 and run.stderr == "", run
         out = json.loads(run.stdout)
         assert RESULT_KEYS <= out.keys() and out["ok"] and out["position"] == position
@@ -114,16 +124,16 @@ def test_the_change_feed_object_is_the_receipts_event(signed):
     assert log.feed[claim]["rep"] == "alice" and log.feed[claim]["position"] == claim
 
 
-def test_with_a_digest_and_without_a_key(signed, nowhere):
+def test_with_a_digest_and_without_a_key(signed, nowhere, route):
     log, key, public, tmp_path = signed
     old = log.head(log.size - 3, key).digest()
     path = write(tmp_path, log.receipt(2, key=key, since=log.size - 3))
-    out = json.loads(run_cli(nowhere, "verify-receipt", path, "--digest", old).stdout)
+    out = json.loads(verify(route, nowhere, path, "--digest", old).stdout)
     assert out["ok"] and out["digest_position"] == log.size - 3 and out["key_checked"] is False
-    text = run_cli(nowhere, "verify-receipt", path, "--digest", old, as_json=False)
+    text = verify(route, nowhere, path, "--digest", old, as_json=False)
     assert text.code == 0 and text.stdout.startswith("ok:") and "compare it" in text.stdout
     raw_note = log.head(log.size - 3).note()  # the note as is, not base64
-    assert run_cli(nowhere, "verify-receipt", path, "--digest", raw_note).code == 0
+    assert verify(route, nowhere, path, "--digest", raw_note).code == 0
 
 
 def test_from_stdin(signed, nowhere):
@@ -137,7 +147,7 @@ def test_from_stdin(signed, nowhere):
 
 # --- verify-receipt: what fails -----------------------------------------------------------
 
-def test_a_forged_receipt_fails_naming_what(signed, nowhere):
+def test_a_forged_receipt_fails_naming_what(signed, nowhere, route):
     log, key, public, tmp_path = signed
     claim = next(p for p in log.feed if log.feed[p]["type"] == "LeadClaimed")
     good = log.receipt(claim, key=key)
@@ -152,30 +162,45 @@ def test_a_forged_receipt_fails_naming_what(signed, nowhere):
     for failed, forge in forgeries.items():
         receipt = copy.deepcopy(good)
         forge(receipt)
-        out = integrity_error(run_cli(nowhere, "verify-receipt", write(tmp_path, receipt), "--public-key", public))
+        out = integrity_error(verify(route, nowhere, write(tmp_path, receipt), "--public-key", public))
         assert out["failed"] == failed
     resigned = write(tmp_path, log.receipt(claim, key=other))
-    assert integrity_error(run_cli(nowhere, "verify-receipt", resigned, "--public-key", public))["failed"] == "signature"
-    text = run_cli(nowhere, "verify-receipt", resigned, "--public-key", public, as_json=False)
+    assert integrity_error(verify(route, nowhere, resigned, "--public-key", public))["failed"] == "signature"
+    text = verify(route, nowhere, resigned, "--public-key", public, as_json=False)
     assert text.code == 6 and text.stdout == "" and "[integrity_violation]" in text.stderr
 
 
-def test_a_digest_the_log_does_not_extend_fails(signed, nowhere):
+def test_a_digest_the_log_does_not_extend_fails(signed, nowhere, route):
     log, key, public, tmp_path = signed
     path = write(tmp_path, log.receipt(2, key=key, size=log.size - 1, since=log.size - 1))
     longer = log.head(log.size, key).digest()
-    out = integrity_error(run_cli(nowhere, "verify-receipt", path, "--digest", longer, "--public-key", public))
+    out = integrity_error(verify(route, nowhere, path, "--digest", longer, "--public-key", public))
     assert out["failed"] == "digest"
 
 
-def test_an_unreadable_file_is_bad_input(signed, nowhere):
+def test_an_unreadable_file_is_bad_input(signed, nowhere, route):
     log, key, public, tmp_path = signed
-    bad_input(run_cli(nowhere, "verify-receipt", str(tmp_path / "missing.json")))
+    bad_input(verify(route, nowhere, str(tmp_path / "missing.json")))
     for name, content in [("text.json", b"not json"), ("list.json", b"[1, 2]"), ("bin.json", b"\xff\xfe\x00")]:
         (tmp_path / name).write_bytes(content)
-        bad_input(run_cli(nowhere, "verify-receipt", str(tmp_path / name)))
+        bad_input(verify(route, nowhere, str(tmp_path / name)))
     path = write(tmp_path, log.receipt(2, key=key))
-    assert "digest" in bad_input(run_cli(nowhere, "verify-receipt", path, "--digest", "lld1:nonsense"))["message"]
-    assert "public key" in bad_input(run_cli(nowhere, "verify-receipt", path, "--public-key", "AAAA"))["message"]
-    usage = run_cli(nowhere, "verify-receipt")
+    assert "digest" in bad_input(verify(route, nowhere, path, "--digest", "lld1:nonsense"))["message"]
+    assert "public key" in bad_input(verify(route, nowhere, path, "--public-key", "AAAA"))["message"]
+    usage = verify(route, nowhere)
     assert usage.code == 2 and json.loads(usage.stdout)["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_plain_line_answers_as_click_does(signed, nowhere, lang):
+    log, key, public, tmp_path = signed
+    good = log.receipt(2, key=key)
+    forged = copy.deepcopy(good)
+    forged["root"] = "00" * 32
+    files = [write(tmp_path, good, "good.json"), write(tmp_path, forged, "forged.json")]
+    for args in ([files[0]], [files[0], "--public-key", public], [files[1]], [str(tmp_path / "missing.json")],
+                 [files[0], "--digest", "lld1:nonsense"], [f"--public-key={public}", files[0]]):
+        for as_json in (True, False):
+            plain, clicked = (run_cli(nowhere, "--lang", lang, "verify-receipt", *args, as_json=as_json,
+                                      through_click=through) for through in (False, True))
+            assert plain == clicked and plain.code in (0, 2, 6)

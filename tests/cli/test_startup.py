@@ -13,11 +13,13 @@ from pathlib import Path
 
 import click
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import cli
+from commands import root as commands_root
 from commands import summaries, summarise
 from tests.cli.test_cli import AT1, ok
 from tests.conftest import run_cli
+from tests.receipt_kit import from_ledger
 
 # Printed at exit by the child process: every module it imported.
 PROBE = (
@@ -72,11 +74,23 @@ def test_a_query_imports_only_its_own_backend_and_nothing_it_does_not_use(world,
     assert found(modules, UNUSED_BY_QUERIES | ({"cryptography"} if query[0] != "history" else set())) == []
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_verify_receipt_loads_no_click_no_codec_and_no_store(world, store_url, tmp_path, signed):
+    key = Ed25519PrivateKey.generate() if signed else None
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(from_ledger(world).receipt(2, key=key)), encoding="utf-8")
+    run, modules = imported(store_url, "--json", "verify-receipt", str(path))
+    assert run.returncode == 0 and json.loads(run.stdout)["ok"] is True, run.stderr
+    assert found(modules, {"click", "msgspec", "ledger.codec", "ledger.events", "eventsourcing", "sqlite3",
+                           "ledger.store", "ledger.application"} | DRIVERS) == []
+    assert bool(found(modules, {"cryptography"})) is signed  # the signature's check alone loads it
+
+
 def test_help_imports_no_command_no_store_and_no_driver(store_url):
     run, modules = imported(store_url, "--help")
     assert run.returncode == 0 and "Usage:" in run.stdout
     assert found(modules, DRIVERS | SQLITE_SIDE | {"eventsourcing", "projections", "ledger.application"}) == []
-    assert [m for m in modules if m.startswith("commands.") and m not in ("commands.output", "commands.helptext", "commands.summaries")] == []
+    assert [m for m in modules if m.startswith("commands.") and m not in ("commands.root", "commands.offline", "commands.plain", "commands.output", "commands.helptext", "commands.summaries")] == []
 
 
 def test_a_usage_error_on_sqlite_imports_no_driver(tmp_path):
@@ -90,12 +104,12 @@ def test_a_usage_error_on_sqlite_imports_no_driver(tmp_path):
 def test_the_summaries_are_as_the_commands_make_them():
     # Otherwise: run `python -m commands.summarise`.
     assert Path(summaries.__file__).read_text(encoding="utf-8") == summarise.source()
-    assert cli.COMMANDS == summaries.SUMMARIES
-    for name, (module, _short) in cli.COMMANDS.items():
+    assert commands_root.root.table == summaries.SUMMARIES
+    for name, (module, _short) in commands_root.root.table.items():
         assert not {c.name: c for c in importlib.import_module(f"commands.{module}").COMMANDS}[name].hidden
 
 
-HELP = "import cli, sys\nif sys.argv[1] == 'all':\n    cli.root.commands\ncli.main(['--help'])\n"
+HELP = "import cli, sys\nfrom commands import root\nif sys.argv[1] == 'all':\n    root.root.commands\ncli.main(['--help'])\n"
 
 
 @pytest.mark.parametrize("columns", ["50", "80", "200"])
@@ -104,13 +118,13 @@ def test_help_lists_the_commands_as_click_would_with_them_all_loaded(columns):
     lazy, loaded = (subprocess.run([sys.executable, "-c", HELP, how], env=env, capture_output=True, text=True,
                                    timeout=120, check=True).stdout for how in ("lazy", "all"))
     assert lazy == loaded
-    for name in cli.COMMANDS:
+    for name in commands_root.root.table:
         assert f"\n  {name} " in lazy
 
 
 def test_the_group_finds_each_command_and_refuses_an_unknown_one():
-    ctx = click.Context(cli.root)
-    for name in cli.COMMANDS:
-        assert cli.root.get_command(ctx, name).name == name
-    assert cli.root.get_command(ctx, "no-such") is None
-    assert set(cli.root.list_commands(ctx)) == set(cli.COMMANDS) == set(cli.root.commands)
+    ctx = click.Context(commands_root.root)
+    for name in commands_root.root.table:
+        assert commands_root.root.get_command(ctx, name).name == name
+    assert commands_root.root.get_command(ctx, "no-such") is None
+    assert set(commands_root.root.list_commands(ctx)) == set(commands_root.root.table) == set(commands_root.root.commands)

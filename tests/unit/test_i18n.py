@@ -198,7 +198,7 @@ def test_the_main_hook_translates_parse_errors(lang):
 
 
 def test_every_command_and_option_of_the_cli_has_chinese_help(lang):
-    from cli import root
+    from commands.root import root
 
     untranslated = []
 
