@@ -656,23 +656,29 @@ def test_import_rechecks_keys_a_lead_took_while_the_batch_was_decided(world, tmp
     the row is reported as a duplicate of the lead added meanwhile."""
     path = tmp_path / "leads.csv"
     path.write_text("id,phone\nN-1,13700000001\nN-2,13700000002\nL-1,13700000003\n", encoding="utf-8")
-    append_bulk = world.store.append_bulk
-    tries = []
-
-    def after_another_writer(*args, **kwargs):
-        if not tries:
-            with Ledger(world.store.url) as other:
-                other.add_lead("mgr", "M-1", "east", phone="+86 137 0000 0002", at=d(1))
-        tries.append(kwargs["checked_at"])
-        return append_bulk(*args, **kwargs)
-
-    monkeypatch.setattr(world.store, "append_bulk", after_another_writer)
+    tries = _another_writer_adds_a_lead_before_the_first_append(world, monkeypatch, "+86 137 0000 0002")
     report = run_import(world, path)
     assert len(tries) == 2 and tries[1] > tries[0]
     assert (report["imported"], report["skipped_existing"]) == (1, 1)  # counted once, not per attempt
     assert [(x["lead"], x["duplicate_of"], x["field"]) for x in report["duplicates"]] == [("N-2", "M-1", "phone")]
     assert [s.event.lead for s in world.store.read_log(after=0, limit=10**6)[-2:]] == ["M-1", "N-1"]
     assert world.verify()["ok"] is True
+
+
+def _another_writer_adds_a_lead_before_the_first_append(world, monkeypatch, phone: str) -> list[Any]:
+    """Another ledger adds lead M-1 with `phone` just before the import's first append (after
+    the import looked its keys up). Returns the `checked_at` each append was given."""
+    append, tries = world.store.append_bulk, []
+
+    def after_another_writer(*args, **kwargs):
+        if not tries:
+            with Ledger(world.store.url) as other:
+                other.add_lead("mgr", "M-1", "east", phone=phone, at=d(1))
+        tries.append(kwargs["checked_at"])
+        return append(*args, **kwargs)
+
+    monkeypatch.setattr(world.store, "append_bulk", after_another_writer)
+    return tries
 
 
 def _hold_each_append_until_the_next_batch_is_decided(world, monkeypatch) -> list[Any]:
@@ -736,17 +742,7 @@ def test_import_decides_again_after_the_batch_being_appended_lost_a_race(world, 
     """Another writer takes a phone of the batch being appended: that batch is decided
     again, and so is the next one, which had counted on its keys."""
     _hold_each_append_until_the_next_batch_is_decided(world, monkeypatch)
-    append = world.store.append_bulk
-    tries = []
-
-    def after_another_writer(*args, **kwargs):
-        if not tries:
-            with Ledger(world.store.url) as other:
-                other.add_lead("mgr", "M-1", "east", phone="+86 137 0000 0001", at=d(1))
-        tries.append(kwargs["checked_at"])
-        return append(*args, **kwargs)
-
-    monkeypatch.setattr(world.store, "append_bulk", after_another_writer)
+    _another_writer_adds_a_lead_before_the_first_append(world, monkeypatch, "+86 137 0000 0001")
     path = tmp_path / "leads.csv"
     path.write_text("id,phone\nN-1,13700000001\nN-2,13700000002\nN-3,13700000001\nN-4,13700000004\n",
                     encoding="utf-8")
