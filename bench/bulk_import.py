@@ -31,7 +31,7 @@ from typing import Any
 
 from common import (
     POOL, T0, Result, Target, fresh_target, lead_fields, make_world, median, run_main,
-    server_version,
+    server_version, without_tree,
 )
 
 from ledger.importing import FIELDS, read_rows
@@ -88,7 +88,6 @@ def child(url: str, path: str, variant: str) -> None:
     """One import in this process: prints seconds, the report's counts and memory as JSON.
     `variant`: one of VARIANTS, or "dry run"."""
     from ledger.application import Ledger
-    from ledger.store import base
 
     with Ledger(url, clock=lambda: T0) as led:
         make_world(led, 1)
@@ -98,8 +97,7 @@ def child(url: str, path: str, variant: str) -> None:
             store.personal.hashed_rows = list
             store.personal.hashed_pairs = lambda pairs: {p: p for p in pairs}
         elif variant == "no tree":
-            store.tree.append = lambda *args, **kwargs: None
-            base.leaves_of = lambda digests: []
+            without_tree(store)
         loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
         report = led.import_leads("mgr", POOL, read_rows(path), at=T0, dry_run=variant == "dry run")

@@ -1,12 +1,14 @@
 """Claims through the Python API (read state, decide, append; one transaction each) against
-raw single-row autocommit INSERTs, with one client and with 4 concurrent clients.
+raw single-row autocommit INSERTs, with one client and with 4 concurrent clients; and one
+client's claims with the log's Merkle tree against the same claims with the tree patched out
+(in that client's process only), each on a store of its own, the two taking turns.
 
 Each client is a process of its own, claiming leads nobody else touches (so no claim is
 refused and no retry is measured), as a rep of a pool without a practical claim limit.
 The raw clients run one single-row autocommit INSERT of an event-sized row into `raw_events`
 per claim: the one durable write any claim needs, with nothing read or decided first.
 
-    python bench/claims.py [--store URL] [--quick]
+    python bench/claims.py [--store URL] [--quick] [--variant-repeat N]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from common import (
     POOL, T0, Result, Target, fresh_target, import_leads, make_world, median, percentile,
-    run_main, server_version,
+    run_main, server_version, without_tree,
 )
 
 from ledger import codec
@@ -26,10 +28,13 @@ from ledger import events as ev
 from ledger.application import Ledger
 
 WARMUP = 20
+TREE_VARIANTS = ("with the tree", "no tree")
 
 
-def _ours(url: str, rep: str, leads: list[str], warmup: list[str], barrier: Any, out: Any) -> None:
+def _ours(url: str, rep: str, leads: list[str], warmup: list[str], tree: bool, barrier: Any, out: Any) -> None:
     with Ledger(url, clock=lambda: T0) as led:
+        if not tree:
+            without_tree(led.store)
         for lead in warmup:
             led.claim(rep, lead)
         barrier.wait()
@@ -99,14 +104,33 @@ def _run(ctx: Any, jobs: list[tuple[Any, tuple]]) -> tuple[float, list[float]]:
     return len(latencies) / (end - start), latencies
 
 
+def tree_variants(ctx: Any, store: str | None, count: int, repeat: int) -> dict[str, list[float]]:
+    """Claims/s of one client with the tree and without it, each run on a fresh store, taking
+    turns (a busy spell on the machine hits each alike)."""
+    rates: dict[str, list[float]] = {v: [] for v in TREE_VARIANTS}
+    leads = [f"L-{i}" for i in range(count + WARMUP)]
+    for _ in range(repeat):
+        for variant in TREE_VARIANTS:
+            with fresh_target(store) as target:
+                with Ledger(target.url, clock=lambda: T0) as led:
+                    rep = make_world(led, 1)[0]
+                    import_leads(led, count + WARMUP)
+                tree = variant == TREE_VARIANTS[0]
+                rate, _ = _run(ctx, [(_ours, (target.url, rep, leads[WARMUP:], leads[:WARMUP], tree))])
+                rates[variant].append(rate)
+    return rates
+
+
 def measure(args: Any) -> Result:
     single = 300 if args.quick else 2000
     each = 150 if args.quick else 1000
     clients = 4
+    variant_repeat = getattr(args, "variant_repeat", 0) or args.repeat  # run_all.py passes no --variant-repeat
     ctx = mp.get_context("spawn")
     with fresh_target(args.store) as target:
         result = Result("claims", server_version(target),
-                        {"claims_1_client": single, "claims_per_client_of_4": each, "repeat": args.repeat})
+                        {"claims_1_client": single, "claims_per_client_of_4": each, "repeat": args.repeat,
+                         "variant_repeat": variant_repeat})
         with Ledger(target.url, clock=lambda: T0) as led:
             reps = make_world(led, clients + 1)
             per_round = single + clients * each + (clients + 1) * WARMUP
@@ -118,19 +142,20 @@ def measure(args: Any) -> Result:
 
         figures: dict[str, list] = {k: [] for k in ("o1", "r1", "o4", "r4", "o1lat", "r1lat", "o4lat")}
         for _ in range(args.repeat):
-            rate, lat = _run(ctx, [(_ours, (target.url, reps[0], take(single), take(WARMUP)))])
+            rate, lat = _run(ctx, [(_ours, (target.url, reps[0], take(single), take(WARMUP), True))])
             figures["o1"].append(rate)
             figures["o1lat"].append(lat)
             rate, lat = _run(ctx, [(_raw, (target, "c0", single))])
             figures["r1"].append(rate)
             figures["r1lat"].append(lat)
-            rate, lat = _run(ctx, [(_ours, (target.url, reps[1 + c], take(each), take(WARMUP)))
+            rate, lat = _run(ctx, [(_ours, (target.url, reps[1 + c], take(each), take(WARMUP), True))
                                    for c in range(clients)])
             figures["o4"].append(rate)
             figures["o4lat"].append(lat)
             rate, _ = _run(ctx, [(_raw, (target, f"c{c + 1}", each)) for c in range(clients)])
             figures["r4"].append(rate)
             target.create_raw()  # an empty raw table again for the next round
+    variants = tree_variants(ctx, args.store, single, variant_repeat)
 
     def pct(key: str, p: float) -> float:
         return median([percentile(lat, p) * 1000 for lat in figures[key]])
@@ -145,8 +170,12 @@ def measure(args: Any) -> Result:
                bound=f"{bound}, {clients} clients")
     result.add(f"claim p50, {clients} clients", "ms", pct("o4lat", 50))
     result.add(f"claim p99, {clients} clients", "ms", pct("o4lat", 99))
+    with_tree, no_tree = (median(variants[v]) for v in TREE_VARIANTS)
+    result.add("claims/s, 1 client, with the Merkle tree ÷ without", "ops/s", with_tree, no_tree,
+               "≥ 0.91× (within 10%)", with_tree >= no_tree / 1.1, bound="the same claims without the Merkle tree",
+               note="a fresh store and process each run")
     return result
 
 
 if __name__ == "__main__":
-    run_main(__doc__.splitlines()[0], measure)
+    run_main(__doc__.splitlines()[0], measure, variant_repeat=0)

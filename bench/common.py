@@ -173,6 +173,21 @@ def fresh_target(store: str | None) -> Iterator[Target]:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+def without_tree(store: Store) -> None:
+    """Patch the Merkle tree out of this process's appends (a "no tree" variant): no leaves
+    hashed, no subtree rows read or written. The append passes on the tree's size and frontier
+    as it was given them, so an append's other work (PostgreSQL's check that the log is where
+    its last append left it, say) stays as it is. The store's tree then lags its log: use a
+    store of its own, dropped afterwards."""
+    from ledger.store import base  # noqa: PLC0415
+
+    def planned(cur: Any, first_position: int, leaves: Any, tail: Any = None, *, tail_after: bool = False) -> Any:
+        return [], tail if tail_after else None
+
+    store.tree.sql.planned = planned  # every append asks the tree's SQL object for the rows it adds
+    base.leaves_of = lambda digests: []
+
+
 def make_world(led: Ledger, reps: int, claim_limit: int = 1_000_000) -> list[str]:
     """Pool `bench` (no practical claim limit) with reps r0..r{n-1} as members."""
     names = [f"r{i}" for i in range(reps)]

@@ -54,5 +54,5 @@ class Erasure(Concern):
         store.personal.erase(cur, lead_id)
         for name, blank in BLANKED.items():
             for table in (store.table(name), store.table(name + REBUILD_SUFFIX)):
-                if store.personal.table_exists(cur, table):
+                if store.personal.table_exists(table, cur):
                     cur.execute(f"UPDATE {table} SET {blank} WHERE lead = {store.param}", [lead_id])

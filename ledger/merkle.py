@@ -98,14 +98,33 @@ def nodes_for_append(size: int, leaves: Sequence[bytes], get: Get) -> list[Row]:
     """The rows to store when `leaves` are appended to a tree of `size` leaves: each leaf, and
     every perfect subtree they complete. Reads at most log2(size) stored rows, in one call."""
     keys = frontier_keys(size, len(leaves))
-    found = get(keys) if keys else {}
-    if any(k not in found for k in keys):
-        raise MissingNode(f"the tree of {size} leaves lacks part of its frontier")
-    stack: list[Row] = [(level, index, found[(level, index)]) for level, index in keys]
+    return appended(size, leaves, get(keys) if keys else {})[0]
+
+
+def appended(size: int, leaves: Sequence[bytes], known: Mapping[Key, bytes]) -> tuple[list[Row], dict[Key, bytes]]:
+    """`nodes_for_append` from the stored subtrees at hand (`known`: at least those of the
+    frontier the new leaves complete a parent of), and the frontier after it (as much of it as
+    is known): what an append that keeps the frontier needs, in one walk of it."""
+    end = size + len(leaves)
+    stack: list[Row] = []  # the subtrees the new leaves merge with, smallest last
+    frontier: dict[Key, bytes] = {}
+    start = 0
+    while start < size:  # the frontier, largest first: those left alone stay in it
+        level = (size - start).bit_length() - 1
+        index = start >> level
+        found = known.get((level, index))
+        if (index + 2) << level <= end:
+            if found is None:
+                raise MissingNode(f"the tree of {size} leaves lacks part of its frontier")
+            stack.append((level, index, found))
+        elif found is not None:
+            frontier[(level, index)] = found
+        start += 1 << level
     rows: list[Row] = []
     for offset, leaf in enumerate(leaves):
         _push(stack, size + offset, leaf, rows)
-    return rows
+    frontier.update(((level, index), h) for level, index, h in stack)
+    return rows, frontier
 
 
 def _push(stack: list[Row], index: int, leaf: bytes, rows: list[Row], level: int = 0) -> None:

@@ -179,7 +179,7 @@ class Store:
             sql += f" AND {self._position_column} <= {self.param}"
             params.append(upto_position)
         sql += " ORDER BY originator_version"
-        return [stored(p, stream, v, bytes(s)) for p, v, s in self._rows(sql, params)]
+        return [stored(p, stream, v, bytes(s)) for p, v, s in self.query(sql, params)]
 
     def read_streams(self, streams: Sequence[str], last: Sequence[str] = (),
                      after: Mapping[str, int] | None = None) -> dict[str, list[Stored]]:
@@ -193,7 +193,7 @@ class Store:
         if not (streams or last):
             return found
         params = [*whole, *(x for pair in since for x in pair), *last]
-        rows = self._rows(self._streams_sql(len(whole), len(since), len(last)), params)
+        rows = self.query(self._streams_sql(len(whole), len(since), len(last)), params)
         rows.sort(key=stream_order)  # here rather than in the query: the server's sort costs more
         for o, position, v, state in rows:
             found[o].append(stored(position, o, v, bytes(state)))
@@ -221,14 +221,14 @@ class Store:
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
             f"WHERE originator_id = {self.param} AND topic IN ({marks}) ORDER BY originator_version"
         )
-        return [(p, v, bytes(s)) for p, v, s in self._rows(sql, [stream, *topics])]
+        return [(p, v, bytes(s)) for p, v, s in self.query(sql, [stream, *topics])]
 
     def read_last(self, stream: str) -> Stored | None:
         sql = (
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
             f"WHERE originator_id = {self.param} ORDER BY originator_version DESC LIMIT 1"
         )
-        rows = self._rows(sql, [stream])
+        rows = self.query(sql, [stream])
         return stored(rows[0][0], stream, rows[0][1], bytes(rows[0][2])) if rows else None
 
     def read_log(self, after: int = 0, limit: int = 1000, upto: int | None = None) -> list[Stored]:
@@ -243,7 +243,7 @@ class Store:
             params.append(upto)
         sql += f" ORDER BY {self._position_column} LIMIT {self.param}"
         params.append(limit)
-        return [stored(p, o, v, bytes(s)) for p, o, v, s in self._rows(sql, params)]
+        return [stored(p, o, v, bytes(s)) for p, o, v, s in self.query(sql, params)]
 
     def read_log_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, int, str, bytes]]:
         """Rows as stored (position, stream, version, topic, state bytes), for verification."""
@@ -252,7 +252,7 @@ class Store:
             f"FROM {self._events} WHERE {self._position_column} > {self.param} "
             f"ORDER BY {self._position_column} LIMIT {self.param}"
         )
-        return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self._rows(sql, [after, limit])]
+        return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self.query(sql, [after, limit])]
 
 
     def damaged(self) -> bool:
@@ -261,7 +261,7 @@ class Store:
         return False
 
     def max_position(self) -> int:
-        return self._rows(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0
+        return self.query(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0
 
     def existing_streams(self, streams: Sequence[str]) -> set[str]:
         """Those of these streams that have events."""
@@ -270,7 +270,7 @@ class Store:
         size = self.checks.key_chunk
         for i in range(0, len(streams), size):
             where, params = self.checks.streams_matching(streams[i:i + size])
-            found.update(r[0] for r in self._rows(
+            found.update(r[0] for r in self.query(
                 f"SELECT DISTINCT originator_id FROM {self._events} WHERE {where}", params))
         return found
 
@@ -284,7 +284,7 @@ class Store:
         size = self.checks.key_chunk
         for i in range(0, len(keys), size):
             sql, params = self.checks.keys_matching(keys[i:i + size], "k.kind, k.value, k.lead")
-            found.extend(LeadKey(*wanted[(k, v)], lead) for k, v, lead in self._rows(sql, params))
+            found.extend(LeadKey(*wanted[(k, v)], lead) for k, v, lead in self.query(sql, params))
         return found
 
     # -- read models --------------------------------------------------------------------
@@ -305,8 +305,8 @@ class Store:
         raise NotImplementedError
         yield
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
-        """The rows of one query (one statement sees one snapshot: no transaction needed)."""
+    def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        """The rows of one query (one statement, one snapshot) on this thread's own connection."""
         with self.reading() as cur:
             cur.execute(sql, params)
             return cur.fetchall()

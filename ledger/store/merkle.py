@@ -7,14 +7,14 @@ only tampering leaves: positions are gap-free) is the leaf of 32 zero bytes, so 
 positions keep their leaves and `verify` reports the gap.
 
 A store written before the tree existed gets it on its first append (or `StoredTree.upgrade`): the
-events the tree lacks are streamed through `nodes_for_append` in batches, in that transaction.
+events the tree lacks are streamed through `merkle.appended` in batches, in that transaction.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -26,7 +26,9 @@ MERKLE_TABLE = "leadledger_merkle"
 LEVELS = 63  # 2**62 events is more than any log holds
 BATCH = 5000
 COPY_FROM = 1000  # rows from which PostgreSQL gets them by COPY
+VALUES_UPTO = 16  # rows up to which PostgreSQL gets them as a VALUES list (an append's few)
 MISSING_LEAF = merkle.leaf_hash(bytes(32))  # a position with no event
+Tail = tuple[int, dict[Key, bytes]]  # the tree's size and the last stored subtree of each level (or its frontier)
 _HASH_OPEN, _HASH_END = b'{"hash":"', 73  # a record as the codec writes it: its hash, first
 
 
@@ -104,25 +106,31 @@ class TreeSql:
         p = self.param
         cur.executemany(f"INSERT INTO {self.table} (level, idx, hash) VALUES ({p}, {p}, {p})", rows)
 
-    def append(self, cur: Any, first_position: int, leaves: Sequence[bytes],
-               tail: tuple[int, dict[Key, bytes]] | None = None, *, tail_after: bool = False
-               ) -> tuple[int, dict[Key, bytes]] | None:
+    def append(self, cur: Any, first_position: int, leaves: Sequence[bytes], tail: Tail | None = None, *,
+               tail_after: bool = False) -> Tail | None:
         """Store the subtrees that the events from `first_position` on (with these leaves)
-        complete; first those of any events before them the tree lacks (an upgraded store).
-        `tail` is the tree's, if already read under this lock. With `tail_after`, returns the
-        tree's size and frontier after it (what the next append would read)."""
+        complete (`planned`)."""
+        rows, after = self.planned(cur, first_position, leaves, tail, tail_after=tail_after)
+        self.insert(cur, rows)
+        return after
+
+    def planned(self, cur: Any, first_position: int, leaves: Sequence[bytes], tail: Tail | None = None, *,
+                tail_after: bool = False) -> tuple[list[merkle.Row], Tail | None]:
+        """The subtrees that the events from `first_position` on (with these leaves) complete,
+        to store; those of any events before them the tree lacks (an upgraded store) are stored
+        first, here. `tail` is the tree's, if already read under this lock. With `tail_after`,
+        also the tree's size and frontier after them (what the next append would read)."""
         size, lasts = tail or self.tail(cur)
         if size > first_position - 1:
             # The log was cut behind the tree's back (tampering) and grows again: the tree
             # keeps the leaves it has, which `verify` then finds differ from the events.
             leaves = leaves[size - (first_position - 1):]
             if not leaves:
-                return (size, lasts) if tail_after else None
+                return [], (size, lasts) if tail_after else None
         elif size < first_position - 1:
             size, lasts = self._catch_up(cur, size, lasts, first_position - 1)
-        rows = merkle.nodes_for_append(size, leaves, _lookup(lasts))
-        self.insert(cur, rows)
-        return (size + len(leaves), frontier_of(size + len(leaves), lasts, rows)) if tail_after else None
+        rows, frontier = merkle.appended(size, leaves, lasts)
+        return rows, (size + len(leaves), frontier) if tail_after else None
 
     def catch_up(self, cur: Any) -> int:
         """Add the events the tree lacks (a store written before it); the tree's size."""
@@ -140,10 +148,9 @@ class TreeSql:
             found = cur.fetchall()
             end = found[-1][0] if len(found) == BATCH else upto
             leaves = list(positioned_leaves(size, end, ((pos, bytes(s)) for pos, s in found)))
-            rows = merkle.nodes_for_append(size, leaves, _lookup(lasts))
+            rows, lasts = merkle.appended(size, leaves, lasts)
             self.insert(cur, rows)
             size = end
-            lasts = frontier_of(size, lasts, rows)
         return size, lasts
 
 
@@ -174,21 +181,9 @@ def positioned_leaves(after: int, upto: int, events: Iterable[tuple[int, bytes]]
         yield MISSING_LEAF
 
 
-def frontier_of(size: int, known: Mapping[Key, bytes], rows: Iterable[merkle.Row]) -> dict[Key, bytes]:
-    """The frontier of a tree of `size` leaves, from hashes known and rows just made."""
-    wanted = set(merkle.root_keys(size))
-    found = {k: h for k, h in known.items() if k in wanted}
-    found.update(((level, idx), h) for level, idx, h in rows if (level, idx) in wanted)
-    return found
-
-
 def _tail(rows: Iterable[tuple]) -> tuple[int, dict[Key, bytes]]:
     lasts = {(level, idx): bytes(h) for level, idx, h in rows}
     return next((idx + 1 for (level, idx) in lasts if level == 0), 0), lasts
-
-
-def _lookup(known: Mapping[Key, bytes]) -> merkle.Get:
-    return lambda keys: {k: known[k] for k in keys if k in known}
 
 
 class SQLiteTreeSql(TreeSql):
@@ -211,6 +206,7 @@ class PostgresTreeSql(TreeSql):
     def __init__(self, schema: str, events: str, position: str) -> None:
         super().__init__("%s", f'"{schema}".{MERKLE_TABLE}', events, position, "BYTEA")
         self.schema = schema
+        self._values: dict[int, bytes] = {}  # the INSERT of n rows as a VALUES list
 
     def create_sql(self) -> list[str]:
         function = f'"{self.schema}".leadledger_append_only()'
@@ -223,15 +219,28 @@ class PostgresTreeSql(TreeSql):
         return [f'GRANT SELECT, INSERT ON {self.table} TO "{app}"']
 
     def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
-        """Many rows (an import) by COPY where the connection is not pipelining; else arrays."""
-        if len(rows) >= COPY_FROM and not cur.connection.pgconn.pipeline_status:
+        """An append's few rows as a VALUES list (three arrays cost several times as much to
+        send), more as three binary arrays, many (an import) by COPY where the connection is
+        not pipelining."""
+        if not rows:
+            return
+        if len(rows) <= VALUES_UPTO:
+            cur.execute(self.values_sql(len(rows)), [x for row in rows for x in row], prepare=True)
+        elif len(rows) < COPY_FROM or cur.connection.pgconn.pipeline_status:
+            levels, idxs, hashes = (list(c) for c in zip(*rows, strict=True))
+            cur.execute(f"INSERT INTO {self.table} (level, idx, hash) "
+                        "SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])",
+                        [levels, idxs, hashes], prepare=True)
+        else:
             with cur.copy(f"COPY {self.table} (level, idx, hash) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["int2", "int8", "bytea"])
                 for row in rows:
                     copy.write_row(row)
-            return
-        if rows:
-            levels, idxs, hashes = (list(c) for c in zip(*rows, strict=True))
-            cur.execute(f"INSERT INTO {self.table} (level, idx, hash) "
-                        "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
-                        [levels, idxs, hashes], prepare=True)
+
+    def values_sql(self, count: int) -> bytes:
+        """The INSERT of `count` rows (at most VALUES_UPTO), taking level, index and hash of each."""
+        found = self._values.get(count)
+        if found is None:
+            rows = ", ".join(["(%s::smallint, %s::bigint, %b::bytea)"] * count)
+            found = self._values[count] = f"INSERT INTO {self.table} (level, idx, hash) VALUES {rows}".encode()
+        return found

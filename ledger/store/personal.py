@@ -42,8 +42,14 @@ class PersonalData:
             f"CREATE TABLE IF NOT EXISTS {self.secrets} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]
 
-    def table_exists(self, cur: Any, table: str) -> bool:
-        raise NotImplementedError
+    table_sql: str  # a row if the table named exists, none if not
+
+    def table_exists(self, table: str, cur: Any = None) -> bool:
+        """Whether `table` exists: read on `cur` (a transaction's), else as the store's single reads are."""
+        if cur is None:
+            return bool(self.store.query(self.table_sql, [table]))
+        cur.execute(self.table_sql, [table])
+        return cur.fetchone() is not None
 
     # --- the duplicate check's secret ------------------------------------------------------
 
@@ -91,13 +97,11 @@ class PersonalData:
 
     def _read_secret(self) -> bytes | None:
         """The secret if the store has one (a read: an application role may not create tables)."""
-        with self.store.reading() as cur:
-            if not self.table_exists(cur, self.secrets):
-                return None
-            cur.execute(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
-            row = cur.fetchone()
-        self._tables = row is not None
-        return bytes.fromhex(row[0]) if row else None
+        if not self.table_exists(self.secrets):
+            return None
+        rows = self.store.query(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
+        self._tables = bool(rows)
+        return bytes.fromhex(rows[0][0]) if rows else None
 
     def _hash(self, kind: str, value: str) -> str:
         """A key's hash, remembered: an import hashes each key to look it up, then to index it."""
@@ -145,22 +149,19 @@ class PersonalData:
         leads = list(dict.fromkeys(leads))
         if not leads:
             return {}
-        found: dict[str, bytes] = {}
-        with self.store.reading() as cur:
-            if not self._tables:
-                if not self.table_exists(cur, self.keys):
-                    return {}  # a store no version with sealing has written to
-                self._tables = True
-            for lead, key in self._key_rows(cur, leads):
-                found[lead] = bytes.fromhex(key) if key else ERASED
-        return found
+        if not self._tables:
+            if not self.table_exists(self.keys):
+                return {}  # a store no version with sealing has written to
+            self._tables = True
+        return {lead: bytes.fromhex(key) if key else ERASED for lead, key in self._key_rows(leads)}
 
-    def _key_rows(self, cur: Any, leads: list[str]) -> list[tuple[str, str]]:
+    def _key_rows(self, leads: list[str]) -> list[tuple[str, str]]:
+        """On the connection the lead's events were read on (`Store.query`): no other to open."""
         rows = []
         for i in range(0, len(leads), 500):
             chunk = leads[i:i + 500]
-            cur.execute(f"SELECT lead, key FROM {self.keys} WHERE lead IN ({', '.join([self.p] * len(chunk))})", chunk)
-            rows += cur.fetchall()
+            rows += self.store.query(
+                f"SELECT lead, key FROM {self.keys} WHERE lead IN ({', '.join([self.p] * len(chunk))})", chunk)
         return rows
 
     def seal(self, events: Sequence[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, str]]]:
@@ -205,9 +206,7 @@ class PersonalData:
 
 
 class SQLitePersonal(PersonalData):
-    def table_exists(self, cur: Any, table: str) -> bool:
-        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
-        return cur.fetchone() is not None
+    table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 
 
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # COPY's binary format: signature, flags, extension
@@ -217,14 +216,11 @@ _length = struct.Struct("!i").pack
 
 
 class PostgresPersonal(PersonalData):
-    def table_exists(self, cur: Any, table: str) -> bool:
-        cur.execute("SELECT to_regclass(%s)", [table])
-        return cur.fetchone()[0] is not None
+    table_sql = "SELECT 1 WHERE to_regclass(%s) IS NOT NULL"
 
-    def _key_rows(self, cur: Any, leads: list[str]) -> list[tuple[str, str]]:
+    def _key_rows(self, leads: list[str]) -> list[tuple[str, str]]:
         """One array parameter, however many leads (a read-model batch names thousands)."""
-        cur.execute(f"SELECT lead, key FROM {self.keys} WHERE lead = ANY(%s)", [leads])
-        return cur.fetchall()
+        return self.store.query(f"SELECT lead, key FROM {self.keys} WHERE lead = ANY(%s)", [leads])
 
     def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
         """Many rows (an import) go by COPY, unless the connection is pipelining (which COPY cannot)."""

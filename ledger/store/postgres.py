@@ -280,7 +280,7 @@ class PostgresStore(Store):
         except psycopg.Error as e:
             raise next(ours for theirs, ours in _errors() if isinstance(e, theirs))(str(e)) from e
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """A read is tried once more on a new connection when the kept one was found broken
         (the server restarted, say): reading twice is harmless."""
         try:

@@ -14,9 +14,9 @@ import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresSubscription
 from psycopg.sql import SQL, Identifier
 
-from ledger.merkle import Key
+from ledger.merkle import Key, Row as TreeRow
 from ledger.store.checks import REFUSED, AppendChecks
-from ledger.store.merkle import TreeSql
+from ledger.store.merkle import VALUES_UPTO, PostgresTreeSql
 from ledger.store.personal import COPY_SIGNATURE, COPY_TRAILER
 from ledger.store.records import Conflict, LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE
@@ -103,7 +103,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *,
                  cursor: Callable[[], contextlib.AbstractContextManager[psycopg.Cursor]],
-                 checks: AppendChecks, tree: TreeSql, **kwargs: Any) -> None:
+                 checks: AppendChecks, tree: PostgresTreeSql, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.tree = tree  # the Merkle tree's SQL (merkle.py)
         self.cursor = cursor  # the cursor appends go through (`PostgresStore.cursor`)
@@ -112,9 +112,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._last = -1  # the last position of our last append
 
     @functools.cache  # noqa: B019 (one recorder per store)
-    def _statements(self, rows: int) -> bytes:
+    def _statements(self, rows: int, tree_rows: int) -> bytes:
         """The INSERT of `rows` events at the positions given (a VALUES list for a few,
-        arrays for a batch), as bytes."""
+        arrays for a batch), as bytes; with `tree_rows`, the INSERT of that many of the tree's
+        rows before it in the same statement (their parameters first)."""
         columns = "(notification_id, originator_id, originator_version, topic, state)"
         if rows <= SMALL_APPEND:
             source = "(VALUES " + ", ".join(
@@ -122,7 +123,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         else:
             source = "unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::bytea[])"
         table = f'"{self.datastore.schema}".{self.events_table_name}'
-        return f"INSERT INTO {table} {columns} SELECT * FROM {source} AS v".encode()
+        events = f"INSERT INTO {table} {columns} SELECT * FROM {source} AS v".encode()
+        return b"WITH tree AS (" + self.tree.values_sql(tree_rows) + b") " + events if tree_rows else events
 
     def insert_rows(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
                     expect: Sequence[tuple[str, int]], leaves: list[bytes],
@@ -154,7 +156,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                      expect: Sequence[tuple[str, int]], leaves: list[bytes],
                      also: Callable[[Any], None] | None, head: LogHead | None) -> Sequence[int]:
         schema = self.datastore.schema
-        insert = self._statements(min(len(rows), SMALL_APPEND + 1))
         self._head = None  # known again once this append commits
         with self.cursor() as cur:
             conn = cur.connection
@@ -174,14 +175,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                         alone = True
                         top, *tail = head
                         self._head_unmoved(cur, head)
-                    ids = list(range(top + 1, top + 1 + len(rows)))
-                    numbered = [(i, *row) for i, row in zip(ids, rows, strict=True)]
-                    if len(rows) <= SMALL_APPEND:
-                        params = [x for row in numbered for x in row]
-                    else:
-                        params = [list(column) for column in zip(*numbered, strict=True)]
-                    cur.execute(insert, params, prepare=True)
-                    after = self.tree.append(cur, top + 1, leaves, tuple(tail), tail_after=True)
+                    tree_rows, after = self.tree.planned(cur, top + 1, leaves, tuple(tail), tail_after=True)
+                    ids = self._send_rows(cur, top + 1, rows, tree_rows)
                     cur.execute("COMMIT")
             except BaseException as e:
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -190,6 +185,25 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 raise
         self._last = ids[-1]
         self._head = (ids[-1], *after) if after is not None and alone else None
+        return ids
+
+    def _send_rows(self, cur: Any, first: int, rows: list[Row], tree_rows: list[TreeRow]) -> list[int]:
+        """Insert the events at positions first.., and the tree's rows they complete: a claim's
+        few in the same statement (one statement less to send and run), more after it. Their
+        positions."""
+        ids = list(range(first, first + len(rows)))
+        numbered = [(i, *row) for i, row in zip(ids, rows, strict=True)]
+        if len(rows) <= SMALL_APPEND:
+            params = [x for row in numbered for x in row]
+        else:
+            params = [list(column) for column in zip(*numbered, strict=True)]
+        few = len(tree_rows) <= VALUES_UPTO
+        if few:
+            params[:0] = [x for row in tree_rows for x in row]
+        cur.execute(self._statements(min(len(rows), SMALL_APPEND + 1), len(tree_rows) if few else 0), params,
+                    prepare=True)
+        if not few:
+            self.tree.insert(cur, tree_rows)
         return ids
 
     def _head_unmoved(self, cur: Any, head: LogHead) -> None:

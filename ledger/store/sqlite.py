@@ -282,7 +282,7 @@ class SQLiteStore(Store):
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", sorted(keys))
         return first + len(rows) - 1
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         """On the connection appends use: the pages they just wrote are still in its cache,
         where another connection would have to read them again after each commit."""
         try:

@@ -12,6 +12,7 @@ from ledger import events as ev
 from ledger.application import Ledger
 from ledger.store import Conflict
 from tests.conftest import T0, event_count
+from tests.integration.test_receipts import recomputed_root
 
 
 def d(days: float) -> str:
@@ -57,4 +58,19 @@ def test_an_append_expecting_a_stream_that_moved_on_writes_nothing(world):
     assert world.claim("dave", "L-1", at=d(1))["owner"] == "dave"  # the next append goes through
     found = positions(world)
     assert found == list(range(1, len(found) + 1))
+    assert world.verify()["ok"] is True
+
+
+@pytest.mark.parametrize("count", [1, 5, 12, 40])
+def test_an_append_of_any_size_stores_the_tree_of_its_events(world, count):
+    """An append's subtree rows go to the store by one statement or another as they are few
+    or many (on PostgreSQL a VALUES list, or arrays): the stored tree is the events' either way."""
+    lead = world.repo.lead("L-1")
+    notes = [ev.FollowUpLogged(occurred_at=datetime.fromisoformat(d(1)), actor="mgr", lead="L-1", rep="mgr",
+                               note=f"call {i}", channel="call") for i in range(count)]
+    world.repo.commit([lead.head], notes)
+    world.claim("alice", "L-2", at=d(1))  # and the next append extends it
+    size = world.store.max_position()
+    assert world.store.tree.size() == size
+    assert bytes.fromhex(world.digest()["root"]) == recomputed_root(world, size)
     assert world.verify()["ok"] is True

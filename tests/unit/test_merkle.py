@@ -201,6 +201,22 @@ def test_batches_write_what_single_appends_write(table, batches):
     assert t.nodes == {k: v for k, v in table.nodes.items() if (k[1] + 1) << k[0] <= done}
 
 
+@settings(max_examples=50)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=20))
+def test_appends_that_keep_only_the_frontier_write_what_the_table_holds(table, batches):
+    """Each append from the frontier the one before it left (as a store's appends go, no
+    reads), and the frontier it leaves is the tree's, whatever else is known."""
+    size, frontier, written = 0, {}, {}
+    for count in batches:
+        count = min(count, MAX - size)
+        known = {**frontier, **dict(list(written.items())[-3:])}  # more than the frontier: ignored
+        rows, frontier = merkle.appended(size, [leaf(i) for i in range(size, size + count)], known)
+        written.update(((level, index), h) for level, index, h in rows)
+        size += count
+        assert frontier == {k: table.nodes[k] for k in merkle.root_keys(size)}
+    assert written == {k: v for k, v in table.nodes.items() if (k[1] + 1) << k[0] <= size}
+
+
 def test_frontier_recomputes_the_tree():
     frontier = merkle.Frontier()
     for i in range(70):
