@@ -14,6 +14,7 @@ from typing import Any
 
 from ledger import events as ev
 from ledger import sealing
+from ledger.store.many import insert_many
 from ledger.store.records import LeadKey, NewEvent
 
 DATA_KEYS_TABLE = "leadledger_data_keys"
@@ -205,6 +206,9 @@ class PersonalData:
 
 
 class SQLitePersonal(PersonalData):
+    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
+        insert_many(cur, f"INSERT INTO {self.keys} (lead, key)", 2, rows)
+
     def table_exists(self, cur: Any, table: str) -> bool:
         cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
         return cur.fetchone() is not None

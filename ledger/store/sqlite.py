@@ -20,6 +20,7 @@ from ledger.errors import InvalidInput, StoreUnavailable
 from ledger.i18n import _
 from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
+from ledger.store.many import insert_many
 from ledger.store.merkle import SQLiteTreeSql
 from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, SQLitePersonal
 from ledger.store.readmodels import Db
@@ -268,18 +269,18 @@ class SQLiteStore(Store):
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None,
                      ours: tuple[int, int] | None = None) -> int:
-        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
+        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, rows many a statement."""
         with self._appending() as cur:
             if unique_keys:
                 self.checks.bulk_keys(cur, keys, checked_at, ours)
             if also is not None:
                 also(cur)
             first = (cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0] or 0) + 1
-            cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
+            insert_many(cur, f"INSERT INTO {EVENTS_TABLE}", 4, rows)
             self._tree_table(cur)
             self.tree.append(cur, first, leaves)
             # in index order: the index's pages are then visited once each, not at random
-            cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", sorted(keys))
+            insert_many(cur, f"INSERT INTO {KEYS_TABLE} (kind, value, lead)", 3, sorted(keys))
         return first + len(rows) - 1
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
