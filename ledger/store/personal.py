@@ -171,23 +171,27 @@ class PersonalData:
         notes are not stored."""
         if not any(isinstance(e.event, sealing.SEALED_TYPES) for e in events):
             return list(events), []
-        new: dict[str, bytes] = {}
         wanted = [e.event.lead for e in events
                   if isinstance(e.event, ev.FollowUpLogged) and e.event.note is not None]
-        known = self.keys_of([lead for lead in wanted]) if wanted else {}
+        known = self.keys_of(wanted) if wanted else {}
+        new: dict[str, bytes] = {}
         sealed = []
-        for e in events:
+        # a key and a nonce for each event at most, each kind drawn from the OS in one call
+        count = len(events)
+        for e, fresh, nonce in zip(events, sealing.random_pieces(count, sealing.KEY_BYTES),
+                                   sealing.random_pieces(count, sealing.NONCE_BYTES), strict=True):
             event = e.event
             if isinstance(event, ev.LeadAdded):
-                key = new[event.lead] = sealing.new_key()
+                key = new[event.lead] = fresh
             elif isinstance(event, ev.FollowUpLogged) and event.note is not None:
-                key = new.get(event.lead) or known.get(event.lead)
+                key = new.get(event.lead) or known.get(event.lead)  # ERASED (b"") for a tombstone: no key again
                 if key is None:
-                    key = new[event.lead] = sealing.new_key()
+                    key = new[event.lead] = fresh
             else:
                 sealed.append(e)
                 continue
-            sealed.append(e._replace(event=sealing.seal(event, key or None, e.stream, e.version)))
+            sealed.append(NewEvent(e.stream, e.version, e.prev,
+                                   sealing.seal(event, key or None, e.stream, e.version, nonce)))
         self.secret()  # the tables exist before a key row goes in
         return sealed, [(lead, key.hex()) for lead, key in new.items()]
 
