@@ -15,7 +15,6 @@ import base64
 import binascii
 import functools
 import hashlib
-import hmac
 import os
 from collections.abc import Callable
 from typing import Any
@@ -150,17 +149,15 @@ def new_secret() -> str:
     return os.urandom(KEY_BYTES).hex()
 
 
-def keyed_hash(secret: bytes, kind: str, value: str) -> str:
-    """HMAC-SHA-256 of one normalised key (its kind too: a phone never equals an email)."""
-    return hmac.digest(secret, f"{kind}\n{value}".encode(), "sha256").hex()  # one-shot: in C
-
-
 class KeyHasher:
-    """`keyed_hash` under one secret, for many keys (an import's): the secret's inner and
-    outer pads (RFC 2104) are hashed once, and each key costs two copies of them, a third
-    of what a one-shot `hmac.digest` spends setting itself up every time."""
+    """HMAC-SHA-256 of normalised keys (each with its kind: a phone never equals an email)
+    under one secret. The secret's inner and outer pads (RFC 2104) are hashed once, and each
+    key costs two copies of them, a third of what a one-shot `hmac.digest` spends setting
+    itself up every time. `raw`: the digest's bytes, else its hex (the key index of a store
+    made by an earlier version)."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, *, raw: bool = True) -> None:
+        self.raw = raw
         if len(secret) > _BLOCK:
             secret = hashlib.sha256(secret).digest()
         secret = secret.ljust(_BLOCK, b"\0")
@@ -171,9 +168,9 @@ class KeyHasher:
         """New copies of the hashes of the inner and outer pads, as `__call__` uses them."""
         return self._inner, self._outer
 
-    def __call__(self, kind: str, value: str) -> str:
+    def __call__(self, kind: str, value: str) -> bytes | str:
         inner = self._inner()
         inner.update(f"{kind}\n{value}".encode())
         outer = self._outer()
         outer.update(inner.digest())
-        return outer.hexdigest()
+        return outer.digest() if self.raw else outer.hexdigest()

@@ -105,7 +105,8 @@ class SQLiteStore(Store):
         try:
             self.recorder.create_table()
             with self.writing() as cur:
-                for statement in [*keys_table_sql(KEYS_TABLE), *sqlite_append_only_sql(), *self.tree.create_sql()]:
+                for statement in [*keys_table_sql(KEYS_TABLE, self.personal.blob), *sqlite_append_only_sql(),
+                                  *self.tree.create_sql()]:
                     cur.execute(statement)
                 self.personal.create(cur)
         except failures.PersistenceError as e:
