@@ -199,7 +199,7 @@ class SQLiteTreeSql(TreeSql):
         super().__init__("?", MERKLE_TABLE, events, position, "BLOB")
 
     def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
-        insert_many(cur, f"INSERT INTO {self.table} (level, idx, hash)", 3, rows)
+        insert_many(cur, self.table, "level, idx, hash", 3, rows)
 
     def create_sql(self) -> list[str]:
         return [*super().create_sql(), *(

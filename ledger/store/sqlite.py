@@ -277,11 +277,12 @@ class SQLiteStore(Store):
             if also is not None:
                 also(cur)
             first = (cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0] or 0) + 1
-            insert_many(cur, f"INSERT INTO {EVENTS_TABLE}", 4, rows)
+            insert_many(cur, EVENTS_TABLE, "rowid, originator_id, originator_version, topic, state", 5,
+                        [(position, *row) for position, row in enumerate(rows, first)])
             self._tree_table(cur)
             self.tree.append(cur, first, leaves)
             # in index order: the index's pages are then visited once each, not at random
-            insert_many(cur, f"INSERT INTO {KEYS_TABLE} (kind, value, lead)", 3, sorted(keys))
+            insert_many(cur, KEYS_TABLE, "kind, value, lead", 3, sorted(keys))
         return first + len(rows) - 1
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
