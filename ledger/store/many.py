@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 LARGEST = 8192  # rows a statement holds at most (fewer if the build allows fewer parameters)
+FEW = 64  # fewer rows than this (a claim's) go a statement each: a few waits for the GIL cost little
 
 
 def insert_many(cur: Any, table: str, columns: str, width: int, rows: Sequence[Sequence[Any]]) -> None:
@@ -20,6 +21,9 @@ def insert_many(cur: Any, table: str, columns: str, width: int, rows: Sequence[S
     thread's switch interval, and the append crawls. One statement of many rows lets go once.
     Each statement holds one of a few numbers of rows, the last padded with rows of NULLs that
     it skips, so a connection keeps a few prepared statements, not one for every length."""
+    if len(rows) < FEW:
+        cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * width)})", rows)
+        return
     sizes = _sizes(cur.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
     start = 0
     while start < len(rows):
