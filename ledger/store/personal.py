@@ -238,7 +238,7 @@ class PersonalData:
 
 class SQLitePersonal(PersonalData):
     def insert_keys(self, cur: Any, rows: Sequence[tuple[str, Hash]]) -> None:
-        insert_many(cur, self.keys, "lead, key", 2, rows)
+        insert_many(cur, self.keys, "lead, key", 2, sorted(rows))  # in index order, as on PostgreSQL
 
     def table_exists(self, cur: Any, table: str) -> bool:
         cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
