@@ -98,10 +98,12 @@ def seal(event: ev.Event, key: bytes | None, stream: str, version: int, nonce: b
         personal = {n: v for n in PERSONAL_ATTRIBUTES if (v := getattr(event.attributes, n)) is not None}
         attributes = msgspec.structs.replace(event.attributes, contact=None, phone=None, email=None)
         duplicates = [msgspec.structs.replace(d, value=None) for d in event.duplicates]
-        sealed = _seal(key, _encode(personal), _associated(stream, version, event), nonce) if key and personal else None
+        sealed = _seal(key, _encode(personal), _associated(stream, version, event), nonce) \
+            if key and personal else None
         return msgspec.structs.replace(event, attributes=attributes, duplicates=duplicates, sealed=sealed)
     if isinstance(event, ev.FollowUpLogged) and event.note is not None:
-        sealed = _seal(key, _encode({"note": event.note}), _associated(stream, version, event), nonce) if key else None
+        sealed = _seal(key, _encode({"note": event.note}), _associated(stream, version, event), nonce) \
+            if key else None
         return msgspec.structs.replace(event, note=None, sealed=sealed)
     return event
 

@@ -270,7 +270,7 @@ class SQLiteStore(Store):
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None,
                      ours: tuple[int, int] | None = None) -> int:
-        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, rows many a statement."""
+        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, in multi-row INSERTs."""
         with self._appending() as cur:
             if unique_keys:
                 self.checks.bulk_keys(cur, keys, checked_at, ours)
