@@ -94,8 +94,13 @@ def child(url: str, path: str, variant: str) -> None:
         store = led.store
         if variant == "unsealed":  # personal fields stored as given, keys indexed unhashed
             store.personal.seal = lambda events: (list(events), [])
-            store.personal.hashed_rows = list
-            store.personal.hashed_pairs = lambda pairs: {p: p for p in pairs}
+            if store.kind == "postgresql" and store.personal.secret() and store.personal.raw_hashes:
+                # a BYTEA index holds bytes: the plaintext's (SQLite's BLOB column takes text as it is)
+                store.personal.hashed_rows = lambda keys: [(k, v.encode(), lead) for k, v, lead in keys]
+                store.personal.hashed_pairs = lambda pairs: {(k, v.encode()): (k, v) for k, v in pairs}
+            else:
+                store.personal.hashed_rows = list
+                store.personal.hashed_pairs = lambda pairs: {p: p for p in pairs}
         elif variant == "no tree":
             without_tree(store)
         loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

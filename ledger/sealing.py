@@ -12,9 +12,9 @@ never the values themselves.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
-import hmac
 import os
 from collections.abc import Callable
 from typing import Any
@@ -39,13 +39,20 @@ def new_key() -> bytes:
     return os.urandom(KEY_BYTES)
 
 
+def random_pieces(count: int, size: int) -> list[bytes]:
+    """`count` random strings of `size` bytes each, from one call to the OS: an import's batch
+    takes its data keys and nonces so, where a call for each cost it more than its AEAD."""
+    pool = os.urandom(count * size)
+    return [pool[i:i + size] for i in range(0, count * size, size)]
+
+
 def _associated(stream: str, version: int, event: ev.Event) -> bytes:
     return f"{stream}\n{version}\n{type(event).__name__}".encode()
 
 
-def _seal(key: bytes, data: bytes, associated: bytes) -> str:
-    nonce = os.urandom(NONCE_BYTES)
-    return base64.b64encode(nonce + _crypto()[0](key).encrypt(nonce, data, associated)).decode()
+def _seal(key: bytes, data: bytes, associated: bytes, nonce: bytes | None = None) -> str:
+    nonce = nonce or os.urandom(NONCE_BYTES)
+    return binascii.b2a_base64(nonce + _crypto()[0](key).encrypt(nonce, data, associated), newline=False).decode()
 
 
 @functools.cache
@@ -83,17 +90,20 @@ def personal_of(event: ev.Event) -> dict[str, str]:
     return {}
 
 
-def seal(event: ev.Event, key: bytes | None, stream: str, version: int) -> ev.Event:
-    """The event as it is stored: its personal fields sealed under `key`, or, with no key (the
-    lead's data was erased), not stored at all. Duplicate matches keep their field and lead."""
+def seal(event: ev.Event, key: bytes | None, stream: str, version: int, nonce: bytes | None = None) -> ev.Event:
+    """The event as it is stored: its personal fields sealed under `key` (with `nonce`, or a
+    new one), or, with no key (the lead's data was erased), not stored at all. Duplicate
+    matches keep their field and lead."""
     if isinstance(event, ev.LeadAdded):
         personal = {n: v for n in PERSONAL_ATTRIBUTES if (v := getattr(event.attributes, n)) is not None}
         attributes = msgspec.structs.replace(event.attributes, contact=None, phone=None, email=None)
         duplicates = [msgspec.structs.replace(d, value=None) for d in event.duplicates]
-        sealed = _seal(key, _encode(personal), _associated(stream, version, event)) if key and personal else None
+        sealed = _seal(key, _encode(personal), _associated(stream, version, event), nonce) \
+            if key and personal else None
         return msgspec.structs.replace(event, attributes=attributes, duplicates=duplicates, sealed=sealed)
     if isinstance(event, ev.FollowUpLogged) and event.note is not None:
-        sealed = _seal(key, _encode({"note": event.note}), _associated(stream, version, event)) if key else None
+        sealed = _seal(key, _encode({"note": event.note}), _associated(stream, version, event), nonce) \
+            if key else None
         return msgspec.structs.replace(event, note=None, sealed=sealed)
     return event
 
@@ -141,17 +151,15 @@ def new_secret() -> str:
     return os.urandom(KEY_BYTES).hex()
 
 
-def keyed_hash(secret: bytes, kind: str, value: str) -> str:
-    """HMAC-SHA-256 of one normalised key (its kind too: a phone never equals an email)."""
-    return hmac.digest(secret, f"{kind}\n{value}".encode(), "sha256").hex()  # one-shot: in C
-
-
 class KeyHasher:
-    """`keyed_hash` under one secret, for many keys (an import's): the secret's inner and
-    outer pads (RFC 2104) are hashed once, and each key costs two copies of them, a third
-    of what a one-shot `hmac.digest` spends setting itself up every time."""
+    """HMAC-SHA-256 of normalised keys (each with its kind: a phone never equals an email)
+    under one secret. The secret's inner and outer pads (RFC 2104) are hashed once, and each
+    key costs two copies of them, a third of what a one-shot `hmac.digest` spends setting
+    itself up every time. `raw`: the digest's bytes, else its hex (the key index of a store
+    made by an earlier version)."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, *, raw: bool = True) -> None:
+        self.raw = raw
         if len(secret) > _BLOCK:
             secret = hashlib.sha256(secret).digest()
         secret = secret.ljust(_BLOCK, b"\0")
@@ -162,9 +170,9 @@ class KeyHasher:
         """New copies of the hashes of the inner and outer pads, as `__call__` uses them."""
         return self._inner, self._outer
 
-    def __call__(self, kind: str, value: str) -> str:
+    def __call__(self, kind: str, value: str) -> bytes | str:
         inner = self._inner()
         inner.update(f"{kind}\n{value}".encode())
         outer = self._outer()
         outer.update(inner.digest())
-        return outer.hexdigest()
+        return outer.digest() if self.raw else outer.hexdigest()

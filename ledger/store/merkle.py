@@ -21,6 +21,7 @@ import msgspec
 
 from ledger import codec, merkle
 from ledger.merkle import Key
+from ledger.store.many import insert_many
 
 MERKLE_TABLE = "leadledger_merkle"
 LEVELS = 63  # 2**62 events is more than any log holds
@@ -191,6 +192,9 @@ class SQLiteTreeSql(TreeSql):
 
     def __init__(self, events: str, position: str) -> None:
         super().__init__("?", MERKLE_TABLE, events, position, "BLOB")
+
+    def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
+        insert_many(cur, self.table, "level, idx, hash", 3, rows)
 
     def create_sql(self) -> list[str]:
         return [*super().create_sql(), *(

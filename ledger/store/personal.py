@@ -4,6 +4,10 @@ erasure); an event cannot.
 
 A deleted key leaves a row with no key behind (a tombstone), and key rows are only ever
 inserted, never upserted: an erased lead can never get a key again, whatever path appends.
+
+Data keys and the key index's hashes are raw bytes (BLOB, BYTEA), half the size of the hex
+text a store made by an earlier version holds: each table is read and written in the form
+its column has.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from ledger import events as ev
 from ledger import sealing
+from ledger.store.many import insert_many
 from ledger.store.records import LeadKey, NewEvent
 
 DATA_KEYS_TABLE = "leadledger_data_keys"
@@ -22,11 +27,14 @@ SECRET = "lead_keys"  # the row of the duplicate check's secret
 ERASED = b""  # what `keys_of` gives for a lead whose key was deleted
 UPGRADE_ATTEMPTS = 3
 HASHES_KEPT = 100_000  # keys whose hashes are remembered (an import's batch, looked up then indexed)
+Hash = bytes | str  # a keyed hash or a data key as its table holds it: raw, or hex in an older store
 
 
 class PersonalData:
     """One store's key table and secret; `store` is the Store, `keys`, `secrets` and `index`
     its tables named as queries need them (the key index: the duplicate check's hashes)."""
+
+    blob = "BLOB"  # the backend's type of raw bytes
 
     def __init__(self, store: Any, keys: str, secrets: str, index: str, param: str) -> None:
         self.store = store
@@ -34,11 +42,14 @@ class PersonalData:
         self._secret: bytes | None = None
         self._keyed: sealing.KeyHasher | None = None
         self._tables = False
-        self._hashes: dict[tuple[str, str], str] = {}
+        self._hashes: dict[tuple[str, str], Hash] = {}
+        # whether the index holds raw hashes and the key table raw keys (else hex text): read
+        # with the secret
+        self.raw_hashes = self._raw_keys = True
 
     def ddl(self) -> list[str]:
         return [
-            f"CREATE TABLE IF NOT EXISTS {self.keys} (lead TEXT PRIMARY KEY, key TEXT)",
+            f"CREATE TABLE IF NOT EXISTS {self.keys} (lead TEXT PRIMARY KEY, key {self.blob})",
             f"CREATE TABLE IF NOT EXISTS {self.secrets} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]
 
@@ -51,6 +62,16 @@ class PersonalData:
         cur.execute(self.table_sql, [table])
         return cur.fetchone() is not None
 
+    def column_types(self, cur: Any) -> dict[str, str]:
+        """The declared types of the index's `value` and the key table's `key`, by column name
+        (none for a table not made yet)."""
+        raise NotImplementedError
+
+    def _read_forms(self, cur: Any) -> None:
+        types = self.column_types(cur)
+        self.raw_hashes = types.get("value", self.blob).upper() == self.blob
+        self._raw_keys = types.get("key", self.blob).upper() == self.blob
+
     # --- the duplicate check's secret ------------------------------------------------------
 
     def create(self, cur: Any) -> None:
@@ -62,6 +83,7 @@ class PersonalData:
         cur.execute(f"INSERT INTO {self.secrets} (name, value) VALUES ({p}, {p}) ON CONFLICT (name) DO NOTHING",
                     [SECRET, sealing.new_secret()])
         if cur.rowcount == 1:  # the store had no secret: its index holds plaintext keys
+            self._read_forms(cur)
             self._hash_index(cur, self._secret_in(cur))
 
     def _secret_in(self, cur: Any) -> bytes:
@@ -71,7 +93,8 @@ class PersonalData:
     def _hash_index(self, cur: Any, secret: bytes) -> None:
         """Rewrite the key index with keyed hashes (the index is not the log: it may change)."""
         cur.execute(f"SELECT kind, value, lead FROM {self.index}")
-        rows = [(kind, sealing.keyed_hash(secret, kind, value), lead) for kind, value, lead in cur.fetchall()]
+        hasher = sealing.KeyHasher(secret, raw=self.raw_hashes)
+        rows = [(kind, hasher(kind, value), lead) for kind, value, lead in cur.fetchall()]
         cur.execute(f"DELETE FROM {self.index}")
         if rows:
             p = self.p
@@ -88,6 +111,7 @@ class PersonalData:
                     with self.store.writing() as cur:
                         self.create(cur)
                         self._secret = self._secret_in(cur)
+                        self._read_forms(cur)
                     break
                 except Exception:  # a writer upgrading at the same moment: read what it made
                     if attempt == UPGRADE_ATTEMPTS - 1:
@@ -97,13 +121,17 @@ class PersonalData:
 
     def _read_secret(self) -> bytes | None:
         """The secret if the store has one (a read: an application role may not create tables)."""
-        if not self.table_exists(self.secrets):
-            return None
-        rows = self.store.query(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
-        self._tables = bool(rows)
-        return bytes.fromhex(rows[0][0]) if rows else None
+        with self.store.reading() as cur:  # the thread's own connection, as `Store.query`'s
+            if not self.table_exists(self.secrets, cur):
+                return None
+            cur.execute(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
+            row = cur.fetchone()
+            if row is not None:
+                self._read_forms(cur)
+        self._tables = row is not None
+        return bytes.fromhex(row[0]) if row else None
 
-    def _hash(self, kind: str, value: str) -> str:
+    def _hash(self, kind: str, value: str) -> Hash:
         """A key's hash, remembered: an import hashes each key to look it up, then to index it."""
         found = self._hashes.get((kind, value))
         if found is None:
@@ -114,22 +142,24 @@ class PersonalData:
 
     def _hasher(self) -> sealing.KeyHasher:
         if self._keyed is None:
-            self._keyed = sealing.KeyHasher(self.secret())
+            secret = self.secret()  # and the index's form with it
+            self._keyed = sealing.KeyHasher(secret, raw=self.raw_hashes)
         return self._keyed
 
     def hashed(self, keys: Sequence[LeadKey]) -> list[LeadKey]:
         return [LeadKey(k.kind, self._hash(k.kind, k.value), k.lead) for k in keys]
 
-    def hashed_rows(self, keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    def hashed_rows(self, keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, Hash, str]]:
         known, get = self._hashes.get, self._hash
         return [(kind, known((kind, value)) or get(kind, value), lead) for kind, value, lead in keys]
 
-    def hashed_pairs(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    def hashed_pairs(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, Hash], tuple[str, str]]:
         """Each (kind, hash) to look up, mapped back to the (kind, value) it stands for."""
         if len(self._hashes) + len(pairs) > HASHES_KEPT:  # forget before a batch, not midway through it
             self._hashes.clear()
         hashes, keyed = self._hashes, self._hasher()
         inner, outer = keyed.pads()  # `keyed(kind, value)` inlined: a call costs as much as the hash
+        raw = keyed.raw
         found = {}
         for pair in pairs:
             digest = hashes.get(pair)
@@ -138,7 +168,7 @@ class PersonalData:
                 h.update(f"{pair[0]}\n{pair[1]}".encode())
                 o = outer()
                 o.update(h.digest())
-                digest = hashes[pair] = o.hexdigest()
+                digest = hashes[pair] = o.digest() if raw else o.hexdigest()
             found[(pair[0], digest)] = pair
         return found
 
@@ -153,9 +183,10 @@ class PersonalData:
             if not self.table_exists(self.keys):
                 return {}  # a store no version with sealing has written to
             self._tables = True
-        return {lead: bytes.fromhex(key) if key else ERASED for lead, key in self._key_rows(leads)}
+        return {lead: (bytes.fromhex(key) if isinstance(key, str) else bytes(key)) if key else ERASED
+                for lead, key in self._key_rows(leads)}
 
-    def _key_rows(self, leads: list[str]) -> list[tuple[str, str]]:
+    def _key_rows(self, leads: list[str]) -> list[tuple[str, Hash | None]]:
         """On the connection the lead's events were read on (`Store.query`): no other to open."""
         rows = []
         for i in range(0, len(leads), 500):
@@ -164,34 +195,38 @@ class PersonalData:
                 f"SELECT lead, key FROM {self.keys} WHERE lead IN ({', '.join([self.p] * len(chunk))})", chunk)
         return rows
 
-    def seal(self, events: Sequence[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, str]]]:
+    def seal(self, events: Sequence[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, Hash]]]:
         """The events as they are stored (personal fields sealed), and the key rows to insert
         with them: a new key for each lead added, and for a lead added before sealing (it has
         no key row) at its first sealed follow-up. An erased lead (a tombstone) gets none: its
         notes are not stored."""
         if not any(isinstance(e.event, sealing.SEALED_TYPES) for e in events):
             return list(events), []
-        new: dict[str, bytes] = {}
         wanted = [e.event.lead for e in events
                   if isinstance(e.event, ev.FollowUpLogged) and e.event.note is not None]
-        known = self.keys_of([lead for lead in wanted]) if wanted else {}
+        known = self.keys_of(wanted) if wanted else {}
+        new: dict[str, bytes] = {}
         sealed = []
-        for e in events:
+        # a key and a nonce for each event at most, each kind drawn from the OS in one call
+        count = len(events)
+        for e, fresh, nonce in zip(events, sealing.random_pieces(count, sealing.KEY_BYTES),
+                                   sealing.random_pieces(count, sealing.NONCE_BYTES), strict=True):
             event = e.event
             if isinstance(event, ev.LeadAdded):
-                key = new[event.lead] = sealing.new_key()
+                key = new[event.lead] = fresh
             elif isinstance(event, ev.FollowUpLogged) and event.note is not None:
-                key = new.get(event.lead) or known.get(event.lead)
+                key = new.get(event.lead) or known.get(event.lead)  # ERASED (b"") for a tombstone: no key again
                 if key is None:
-                    key = new[event.lead] = sealing.new_key()
+                    key = new[event.lead] = fresh
             else:
                 sealed.append(e)
                 continue
-            sealed.append(e._replace(event=sealing.seal(event, key or None, e.stream, e.version)))
-        self.secret()  # the tables exist before a key row goes in
-        return sealed, [(lead, key.hex()) for lead, key in new.items()]
+            sealed.append(NewEvent(e.stream, e.version, e.prev,
+                                   sealing.seal(event, key or None, e.stream, e.version, nonce)))
+        self.secret()  # the tables exist before a key row goes in, and their form is known
+        return sealed, list(new.items()) if self._raw_keys else [(lead, key.hex()) for lead, key in new.items()]
 
-    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
+    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, Hash]]) -> None:
         """Inside an append: insert new key rows (a lead with a row already fails the append)."""
         if rows:
             cur.executemany(f"INSERT INTO {self.keys} (lead, key) VALUES ({self.p}, {self.p})", list(rows))
@@ -208,6 +243,15 @@ class PersonalData:
 class SQLitePersonal(PersonalData):
     table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 
+    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, Hash]]) -> None:
+        insert_many(cur, self.keys, "lead, key", 2, sorted(rows))  # in index order, as on PostgreSQL
+
+    def column_types(self, cur: Any) -> dict[str, str]:
+        cur.execute("SELECT c.name, c.type FROM sqlite_master AS t, pragma_table_info(t.name) AS c "
+                    "WHERE (t.name = ? AND c.name = 'value') OR (t.name = ? AND c.name = 'key')",
+                    [self.index, self.keys])
+        return dict(cur.fetchall())
+
 
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # COPY's binary format: signature, flags, extension
 COPY_TRAILER = b"\xff\xff"
@@ -217,12 +261,19 @@ _length = struct.Struct("!i").pack
 
 class PostgresPersonal(PersonalData):
     table_sql = "SELECT 1 WHERE to_regclass(%s) IS NOT NULL"
+    blob = "BYTEA"
 
-    def _key_rows(self, leads: list[str]) -> list[tuple[str, str]]:
+    def column_types(self, cur: Any) -> dict[str, str]:
+        cur.execute("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                    "WHERE (attrelid = to_regclass(%s) AND attname = 'value') "
+                    "OR (attrelid = to_regclass(%s) AND attname = 'key')", [self.index, self.keys])
+        return dict(cur.fetchall())
+
+    def _key_rows(self, leads: list[str]) -> list[tuple[str, Hash | None]]:
         """One array parameter, however many leads (a read-model batch names thousands)."""
         return self.store.query(f"SELECT lead, key FROM {self.keys} WHERE lead = ANY(%s)", [leads])
 
-    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, str]]) -> None:
+    def insert_keys(self, cur: Any, rows: Sequence[tuple[str, Hash]]) -> None:
         """Many rows (an import) go by COPY, unless the connection is pipelining (which COPY cannot)."""
         if len(rows) < 100 or cur.connection.pgconn.pipeline_status:
             super().insert_keys(cur, rows)
@@ -230,7 +281,8 @@ class PostgresPersonal(PersonalData):
         parts = [COPY_SIGNATURE]
         for lead, key in sorted(rows):  # in index order
             lead_bytes = lead.encode()
-            parts += (_two_fields(2, len(lead_bytes)), lead_bytes, _length(len(key)), key.encode())
+            raw = key if isinstance(key, bytes) else key.encode()  # a BYTEA's binary form is its bytes
+            parts += (_two_fields(2, len(lead_bytes)), lead_bytes, _length(len(raw)), raw)
         parts.append(COPY_TRAILER)
         with cur.copy(f"COPY {self.keys} (lead, key) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(b"".join(parts))

@@ -87,6 +87,11 @@ class PostgresDb(Db):
                 copy.write_row(row)
 
 
+def _hash_of(element: int, keys: Sequence[Sequence[Any]]) -> str:
+    """Element `element` of a JSON key as the index holds it: raw hashes go in JSON as base64."""
+    return f"decode(q->>{element}, 'base64')" if keys and isinstance(keys[0][1], bytes) else f"q->>{element}"
+
+
 class PostgresChecks(AppendChecks):
     """Long lists of keys or streams go as one JSON text parameter."""
 
@@ -101,17 +106,18 @@ class PostgresChecks(AppendChecks):
         a long OR of pairs takes PostgreSQL seconds to plan and scan, and dumping long arrays
         item by item is slow."""
         return (
-            f"SELECT {columns} FROM {self.keys} k JOIN (SELECT q->>0 AS kind, q->>1 AS value "
+            f"SELECT {columns} FROM {self.keys} k JOIN (SELECT q->>0 AS kind, {_hash_of(1, pairs)} AS value "
             "FROM json_array_elements(%s::json) AS q) AS q ON k.kind = q.kind AND k.value = q.value",
             [_json(pairs)],
         )
 
     def index_keys(self, cur: Any, keys: Sequence[LeadKey]) -> None:
         """The whole batch in one statement."""
+        rows = [(k.kind, k.value, k.lead) for k in keys]
         cur.execute(
             f"INSERT INTO {self.keys} (kind, value, lead) "
-            "SELECT q->>0, q->>1, q->>2 FROM json_array_elements(%s::json) AS q",
-            [_json([(k.kind, k.value, k.lead) for k in keys])],
+            f"SELECT q->>0, {_hash_of(1, rows)}, q->>2 FROM json_array_elements(%s::json) AS q",
+            [_json(rows)],
         )
 
 
@@ -191,7 +197,8 @@ class PostgresStore(Store):
         try:
             self.recorder.create_table()
             with self.writing() as cur:
-                for statement in [*keys_table_sql(self._keys), *self.append_only_sql(), *self.tree.create_sql()]:
+                for statement in [*keys_table_sql(self._keys, self.personal.blob), *self.append_only_sql(),
+                                  *self.tree.create_sql()]:
                     cur.execute(statement)
                 self.personal.create(cur)
         except failures.PersistenceError as e:

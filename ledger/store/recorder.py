@@ -46,14 +46,20 @@ def append_lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _copy_keys(cur: Any, table: str, keys: Sequence[tuple[str, str, str]]) -> None:
+def _copy_keys(cur: Any, table: str, keys: Sequence[tuple[str, Any, str]]) -> None:
     """COPY (kind, value, lead) rows into the key index.
 
-    Keys are short and almost never hold a tab, newline, carriage return or backslash, the
-    characters COPY's text format escapes: then the rows go as one text, joined in C. If the
-    joined text has more tabs or newlines than the rows' own separators, or any of the other
-    two, some key holds one, and the rows go one by one in COPY's binary format instead.
+    Raw hashes go in COPY's binary format, made in a few C calls per row. Hex ones (the index
+    of a store made by an earlier version) are short and never hold a tab, newline, carriage
+    return or backslash, the characters COPY's text format escapes: the rows go as one text,
+    joined in C. If the joined text has more tabs or newlines than the rows' own separators,
+    or any of the other two, some key holds one, and the rows go one by one in the binary
+    format instead.
     """
+    if keys and isinstance(keys[0][1], bytes):
+        with cur.copy(f"COPY {table} (kind, value, lead) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_binary_keys(keys))
+        return
     text = "\n".join(map("\t".join, keys)) + "\n"
     if (text.count("\t") == 2 * len(keys) and text.count("\n") == len(keys)
             and "\\" not in text and "\r" not in text):
@@ -69,6 +75,7 @@ def _copy_keys(cur: Any, table: str, keys: Sequence[tuple[str, str, str]]) -> No
 _event_head = struct.Struct("!hiqi").pack  # 5 fields; the position (8 bytes); the stream's length
 _version = struct.Struct("!iqi").pack  # the version (8 bytes); the topic's length
 _length = struct.Struct("!i").pack
+_key_head = struct.Struct("!hi").pack  # 3 fields; the kind's length
 
 
 def _binary_events(first: int, rows: Sequence[Row]) -> bytes:
@@ -79,6 +86,17 @@ def _binary_events(first: int, rows: Sequence[Row]) -> bytes:
     for position, (stream, version, topic, state) in enumerate(rows, first):
         s, t = stream.encode(), topic.encode()
         add((_event_head(5, 8, position, len(s)), s, _version(8, version, len(t)), t, _length(len(state)), state))
+    parts.append(COPY_TRAILER)
+    return b"".join(parts)
+
+
+def _binary_keys(keys: Sequence[tuple[str, bytes, str]]) -> bytes:
+    """Key rows with raw hashes as COPY's binary format."""
+    parts = [COPY_SIGNATURE]
+    add = parts.extend
+    for kind, value, lead in keys:
+        k, w = kind.encode(), lead.encode()
+        add((_key_head(3, len(k)), k, _length(len(value)), value, _length(len(w)), w))
     parts.append(COPY_TRAILER)
     return b"".join(parts)
 

@@ -14,10 +14,11 @@ KEYS_TABLE = "leadledger_lead_keys"
 APPEND_ONLY = "leadledger_append_only"
 
 
-def keys_table_sql(table: str) -> list[str]:
-    """DDL (idempotent) of the lead-key index, `table` qualified as the backend names it."""
+def keys_table_sql(table: str, blob: str) -> list[str]:
+    """DDL (idempotent) of the lead-key index, `table` qualified as the backend names it, its
+    keyed hashes of type `blob` (raw bytes; a store made before holds them as hex TEXT)."""
     return [
-        f"CREATE TABLE IF NOT EXISTS {table} (kind TEXT NOT NULL, value TEXT NOT NULL, lead TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {table} (kind TEXT NOT NULL, value {blob} NOT NULL, lead TEXT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_idx ON {table} (kind, value)",
     ]
 

@@ -20,6 +20,7 @@ from ledger.errors import InvalidInput, StoreUnavailable
 from ledger.i18n import _
 from ledger.store.base import Also, Store
 from ledger.store.checks import AppendChecks
+from ledger.store.many import insert_many
 from ledger.store.merkle import SQLiteTreeSql
 from ledger.store.personal import DATA_KEYS_TABLE, SECRETS_TABLE, SQLitePersonal
 from ledger.store.readmodels import Db
@@ -104,7 +105,8 @@ class SQLiteStore(Store):
         try:
             self.recorder.create_table()
             with self.writing() as cur:
-                for statement in [*keys_table_sql(KEYS_TABLE), *sqlite_append_only_sql(), *self.tree.create_sql()]:
+                for statement in [*keys_table_sql(KEYS_TABLE, self.personal.blob), *sqlite_append_only_sql(),
+                                  *self.tree.create_sql()]:
                     cur.execute(statement)
                 self.personal.create(cur)
         except failures.PersistenceError as e:
@@ -268,18 +270,19 @@ class SQLiteStore(Store):
     def _insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                      unique_keys: bool, checked_at: int | None, leaves: list[bytes], also: Also | None = None,
                      ours: tuple[int, int] | None = None) -> int:
-        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, with executemany."""
+        """`append_bulk` in one BEGIN IMMEDIATE transaction, like `_insert`, in multi-row INSERTs."""
         with self._appending() as cur:
             if unique_keys:
                 self.checks.bulk_keys(cur, keys, checked_at, ours)
             if also is not None:
                 also(cur)
             first = (cur.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0] or 0) + 1
-            cur.executemany(f"INSERT INTO {EVENTS_TABLE} VALUES (?, ?, ?, ?)", rows)
+            insert_many(cur, EVENTS_TABLE, "rowid, originator_id, originator_version, topic, state", 5,
+                        [(position, *row) for position, row in enumerate(rows, first)])
             self._tree_table(cur)
             self.tree.append(cur, first, leaves)
             # in index order: the index's pages are then visited once each, not at random
-            cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (?, ?, ?)", sorted(keys))
+            insert_many(cur, KEYS_TABLE, "kind, value, lead", 3, sorted(keys))
         return first + len(rows) - 1
 
     def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:

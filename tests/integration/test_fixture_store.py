@@ -20,6 +20,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.store import EVENTS_TABLE, KEYS_TABLE
+from ledger.store.schema import keys_table_sql
 from tests.conftest import PG
 from tests.fixtures import make_store_v1 as v1
 
@@ -46,6 +47,9 @@ def copy_to_postgresql(source: Path, url: str, schema: str) -> None:
     with psycopg.connect(PG, autocommit=False) as pg:
         pg.execute(f'SET search_path TO "{schema}"')
         with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE {KEYS_TABLE}")  # the file's key index holds text, as this version's does not
+            for statement in keys_table_sql(KEYS_TABLE, "TEXT"):
+                cur.execute(statement)
             cur.executemany(f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, originator_version, "
                             "topic, state) VALUES (%s, %s, %s, %s, %s)", events)
             cur.executemany(f"INSERT INTO {KEYS_TABLE} (kind, value, lead) VALUES (%s, %s, %s)", keys)

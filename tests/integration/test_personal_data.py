@@ -147,7 +147,7 @@ def test_a_wrong_key_fails_closed(held, store_url):
     personal = held.store.personal
     with held.store.writing() as cur:
         cur.execute(f"UPDATE {personal.keys} SET key = {held.store.param} WHERE lead = {held.store.param}",
-                    [sealing.new_key().hex(), "P-1"])
+                    [sealing.new_key(), "P-1"])
     for args in (("history", "P-1"), ("lead", "show", "P-1"), ("export", "events")):
         run = run_cli(store_url, *args)
         assert (run.code, "Traceback" in run.stderr) == (6, False), run

@@ -169,10 +169,14 @@ def test_lead_keys_only_present_fields():
 
 
 @pytest.mark.parametrize("secret", [bytes(range(32)), b"k" * 64, b"long" * 40, b""])
-def test_the_bulk_key_hasher_is_the_keyed_hash(secret):
-    """An import hashes its keys with `KeyHasher`, any other path with `keyed_hash`: one index."""
-    from ledger.sealing import KeyHasher, keyed_hash
+def test_the_key_hasher_is_hmac_sha256(secret):
+    """The duplicate check's hashes are HMAC-SHA-256 of kind and value, whole: raw bytes, or
+    their hex for the index of a store made by an earlier version."""
+    import hmac
 
-    hasher = KeyHasher(secret)
+    from ledger.sealing import KeyHasher
+
+    raw, hexed = KeyHasher(secret), KeyHasher(secret, raw=False)
     for kind, value in [("phone", "13700000001"), ("email", "a@x.cn"), ("company", "上海贸易"), ("phone", "")]:
-        assert hasher(kind, value) == keyed_hash(secret, kind, value)
+        expected = hmac.digest(secret, f"{kind}\n{value}".encode(), "sha256")
+        assert raw(kind, value) == expected and hexed(kind, value) == expected.hex()
