@@ -91,12 +91,15 @@ def _binary_events(first: int, rows: Sequence[Row]) -> bytes:
 
 
 def _binary_keys(keys: Sequence[tuple[str, bytes, str]]) -> bytes:
-    """Key rows with raw hashes as COPY's binary format."""
+    """Key rows with raw hashes as COPY's binary format (each kind's field made once: there
+    are three)."""
+    kinds: dict[str, bytes] = {}
     parts = [COPY_SIGNATURE]
     add = parts.extend
     for kind, value, lead in keys:
-        k, w = kind.encode(), lead.encode()
-        add((_key_head(3, len(k)), k, _length(len(value)), value, _length(len(w)), w))
+        head = kinds.get(kind) or kinds.setdefault(kind, _key_head(3, len(kind.encode())) + kind.encode())
+        w = lead.encode()
+        add((head, _length(len(value)), value, _length(len(w)), w))
     parts.append(COPY_TRAILER)
     return b"".join(parts)
 
