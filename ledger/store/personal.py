@@ -55,20 +55,21 @@ class PersonalData:
 
     table_sql: str  # a row if the table named exists, none if not
 
-    def table_exists(self, table: str, cur: Any = None) -> bool:
-        """Whether `table` exists: read on `cur` (a transaction's), else as the store's single reads are."""
+    def _select(self, sql: str, params: Sequence[Any], cur: Any = None) -> list[tuple]:
+        """Rows read on `cur` (a transaction's), else as the store's single reads are (on
+        PostgreSQL the thread's own connection, the one a lead's events were read on)."""
         if cur is None:
-            return bool(self.store.query(self.table_sql, [table]))
-        cur.execute(self.table_sql, [table])
-        return cur.fetchone() is not None
+            return self.store.query(sql, params)
+        cur.execute(sql, params)
+        return cur.fetchall()
 
-    def column_types(self, cur: Any) -> dict[str, str]:
-        """The declared types of the index's `value` and the key table's `key`, by column name
-        (none for a table not made yet)."""
-        raise NotImplementedError
+    def table_exists(self, table: str, cur: Any = None) -> bool:
+        return bool(self._select(self.table_sql, [table], cur))
 
-    def _read_forms(self, cur: Any) -> None:
-        types = self.column_types(cur)
+    column_sql: str  # the declared types of the index's `value` and the key table's `key`
+
+    def _read_forms(self, cur: Any = None) -> None:
+        types = dict(self._select(self.column_sql, [self.index, self.keys], cur))  # none for a table not made yet
         self.raw_hashes = types.get("value", self.blob).upper() == self.blob
         self._raw_keys = types.get("key", self.blob).upper() == self.blob
 
@@ -121,15 +122,13 @@ class PersonalData:
 
     def _read_secret(self) -> bytes | None:
         """The secret if the store has one (a read: an application role may not create tables)."""
-        with self.store.reading() as cur:  # the thread's own connection, as `Store.query`'s
-            if not self.table_exists(self.secrets, cur):
-                return None
-            cur.execute(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
-            row = cur.fetchone()
-            if row is not None:
-                self._read_forms(cur)
-        self._tables = row is not None
-        return bytes.fromhex(row[0]) if row else None
+        if not self.table_exists(self.secrets):
+            return None
+        rows = self.store.query(f"SELECT value FROM {self.secrets} WHERE name = {self.p}", [SECRET])
+        if rows:
+            self._read_forms()
+        self._tables = bool(rows)
+        return bytes.fromhex(rows[0][0]) if rows else None
 
     def _hash(self, kind: str, value: str) -> Hash:
         """A key's hash, remembered: an import hashes each key to look it up, then to index it."""
@@ -246,11 +245,8 @@ class SQLitePersonal(PersonalData):
     def insert_keys(self, cur: Any, rows: Sequence[tuple[str, Hash]]) -> None:
         insert_many(cur, self.keys, "lead, key", 2, sorted(rows))  # in index order, as on PostgreSQL
 
-    def column_types(self, cur: Any) -> dict[str, str]:
-        cur.execute("SELECT c.name, c.type FROM sqlite_master AS t, pragma_table_info(t.name) AS c "
-                    "WHERE (t.name = ? AND c.name = 'value') OR (t.name = ? AND c.name = 'key')",
-                    [self.index, self.keys])
-        return dict(cur.fetchall())
+    column_sql = ("SELECT c.name, c.type FROM sqlite_master AS t, pragma_table_info(t.name) AS c "
+                  "WHERE (t.name = ? AND c.name = 'value') OR (t.name = ? AND c.name = 'key')")
 
 
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # COPY's binary format: signature, flags, extension
@@ -263,11 +259,9 @@ class PostgresPersonal(PersonalData):
     table_sql = "SELECT 1 WHERE to_regclass(%s) IS NOT NULL"
     blob = "BYTEA"
 
-    def column_types(self, cur: Any) -> dict[str, str]:
-        cur.execute("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
-                    "WHERE (attrelid = to_regclass(%s) AND attname = 'value') "
-                    "OR (attrelid = to_regclass(%s) AND attname = 'key')", [self.index, self.keys])
-        return dict(cur.fetchall())
+    column_sql = ("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                  "WHERE (attrelid = to_regclass(%s) AND attname = 'value') "
+                  "OR (attrelid = to_regclass(%s) AND attname = 'key')")
 
     def _key_rows(self, leads: list[str]) -> list[tuple[str, Hash | None]]:
         """One array parameter, however many leads (a read-model batch names thousands)."""
