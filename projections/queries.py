@@ -38,8 +38,9 @@ class ReadModels:
         self.views = views
 
     def _all(self, sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
-        with self.store.reading() as cur:
-            return Db(cur, self.store, self.views.names()).all(sql, params)
+        """One statement, as the store's single reads go (on PostgreSQL the thread's own
+        connection: a query opens no pool and loads no event-sourcing library for it)."""
+        return self.store.query(Db(None, self.store, self.views.names()).sql(sql), list(params))
 
     # --- holdings -----------------------------------------------------------------------
 

@@ -59,13 +59,13 @@ class Tables:
                 db.exec(f"CREATE INDEX IF NOT EXISTS {table}{suffix}_i{i} ON {{{table}}} ({columns})")
 
     def _exists(self) -> bool:
-        """Whether the live tables and the tracking row are there (a read: no locks taken)."""
+        """Whether the live tables and the tracking row are there (reads: no locks taken; as
+        the store's single reads go, so that a query opens no other connection for them)."""
         tables = ", ".join(self.names().values())
+        sql = self.db(None).sql
         try:
-            with self.store.reading() as cur:
-                db = self.db(cur)
-                db.exec(f"SELECT 1 FROM {tables} LIMIT 0").fetchall()
-                return db.one("SELECT position FROM {tracking} WHERE name = %s", [NAME]) is not None
+            self.store.query(sql(f"SELECT 1 FROM {tables} LIMIT 0"), [])
+            return bool(self.store.query(sql("SELECT position FROM {tracking} WHERE name = %s"), [NAME]))
         except failures.PersistenceError:
             return False
 
@@ -88,6 +88,5 @@ class Tables:
     def position(self, name: str = NAME) -> int | None:
         """The position a set of tables has reached (None: no such set, e.g. no rebuild pending)."""
         self.ensure()
-        with self.store.reading() as cur:
-            row = self.db(cur).one("SELECT position FROM {tracking} WHERE name = %s", [name])
-        return row[0] if row else None
+        rows = self.store.query(self.db(None).sql("SELECT position FROM {tracking} WHERE name = %s"), [name])
+        return rows[0][0] if rows else None

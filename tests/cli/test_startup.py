@@ -65,12 +65,12 @@ def test_a_query_imports_only_its_own_backend_and_nothing_it_does_not_use(world,
     assert run.returncode == 0, run.stderr
     assert timeless(json.loads(run.stdout)) == expected
     assert "commands.audit" in modules  # the probe saw the command run
-    if backend == "sqlite":  # the library is for appends (and PostgreSQL's read-model transactions)
+    if backend == "sqlite":  # the library is for appends (and PostgreSQL's read-model writes)
         assert found(modules, DRIVERS | {"eventsourcing"}) == []
     else:
         assert "psycopg" in modules and found(modules, SQLITE_SIDE) == []
-        if query[0] != "holdings":  # read models are read through the library's connection pool: it loads then
-            assert found(modules, {"eventsourcing", "psycopg_pool", "ledger.store.recorder"}) == []
+        # a query reads on the thread's own connection: the library and its pool are for appends
+        assert found(modules, {"eventsourcing", "psycopg_pool", "ledger.store.recorder"}) == []
     assert found(modules, UNUSED_BY_QUERIES | ({"cryptography"} if query[0] != "history" else set())) == []
 
 
