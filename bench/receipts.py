@@ -30,7 +30,6 @@ from ledger import checkpoint
 from ledger.application import Ledger
 from ledger.receipt_check import check_receipt
 
-ROOT = Path(__file__).resolve().parent.parent
 PASS = "interpreter start (python -c pass)"
 CRYPTO = "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey"
 CHUNK = 100_000  # leads an import

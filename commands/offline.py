@@ -97,8 +97,8 @@ def text(result: dict[str, Any]) -> str:
 
 def read(file: str) -> dict:
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        receipt = json.loads(text)
+        content = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        receipt = json.loads(content)
     except OSError as e:
         raise InvalidInput(_("cannot read {file}: {reason}", file=file, reason=e.strerror), file=file) from None
     except (UnicodeDecodeError, ValueError) as e:
