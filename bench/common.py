@@ -142,8 +142,9 @@ class Target:
 
 
 @contextmanager
-def fresh_target(store: str | None) -> Iterator[Target]:
-    """A new, initialised store (admin `root`) and its raw twin tables; removed afterwards."""
+def fresh_target(store: str | None, keep: bool = False) -> Iterator[Target]:
+    """A new, initialised store (admin `root`) and its raw twin tables; removed afterwards
+    unless `keep` (to look into it after the run)."""
     tmpdir = None
     if store and store.startswith(("postgresql://", "postgres://")):
         parts = urlsplit(store)
@@ -168,8 +169,11 @@ def fresh_target(store: str | None) -> Iterator[Target]:
         target.create_raw()
         yield target
     finally:
-        target.drop()
-        if tmpdir:
+        if keep:
+            print(f"kept the store: {target.url}", flush=True)
+        else:
+            target.drop()
+        if tmpdir and not keep:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 

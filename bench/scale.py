@@ -21,7 +21,9 @@ The last rows compare the last checkpoint with the first: the growth of each que
 It is a README run, not a CI one: at 10,000,000 events it takes hours.
 
     python bench/scale.py --store postgresql://USER@HOST:PORT/DB [--events 10000000]
-        [--checkpoints 0.1,0.5,1]
+        [--checkpoints 0.1,0.5,1] [--keep 1]
+
+`--keep 1` leaves the store in place afterwards, to look into it.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def measure(args: Any) -> Result:
     size = max(args.events // 100, 2_000)
     rng = random.Random(17)
     points = []
-    with fresh_target(args.store) as target:
+    with fresh_target(args.store, keep=bool(args.keep)) as target:
         backend = server_version(target)
         with Ledger(target.url, clock=lambda: LATER) as led:
             make_world(led, 0)
@@ -222,4 +224,4 @@ def measure(args: Any) -> Result:
 
 
 if __name__ == "__main__":
-    run_main(__doc__.splitlines()[0], measure, events=10_000_000, checkpoints="0.1,0.5,1")
+    run_main(__doc__.splitlines()[0], measure, events=10_000_000, checkpoints="0.1,0.5,1", keep=0)
