@@ -18,9 +18,7 @@ public key), as signed-note says. An unsigned head is the text alone. The digest
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
 import os
 import re
 from collections import namedtuple
@@ -28,8 +26,9 @@ from pathlib import Path
 
 TYPE_CHECKING = False  # typing itself is not imported: the offline receipt check loads little
 if TYPE_CHECKING:  # the library loads when a key is used: an unsigned head needs none of it
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.chain import sha256
 from ledger.errors import InvalidInput
 from ledger.i18n import N_, _, gettext
 
@@ -107,18 +106,35 @@ def head(origin: str, size: int, root: bytes, signature: bytes | None = None,
 
 
 def key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n\x01" + public_key).digest()[:4]
+    return sha256(name.encode() + b"\n\x01" + public_key).digest()[:4]
 
 
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - see TYPE_CHECKING above
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: PLC0415
-
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+        _public_key(public_key).verify(signature, message)
+    except ValueError:  # not a key
         return False
+    except Exception as e:
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - see TYPE_CHECKING above
+
+        if isinstance(e, InvalidSignature):
+            return False
+        raise
     return True
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """The library's Ed25519 public key. Its public module loads `typing` and a serialisation
+    layer before the native core, which doubles the library's cost to a signed receipt's
+    check; the core's own constructor is the same key. Falls back if a release moves it."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl  # noqa: PLC0415
+
+        return openssl.ed25519.from_public_bytes(raw)
+    except (ImportError, AttributeError):  # pragma: no cover - by cryptography release
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: PLC0415
+
+        return Ed25519PublicKey.from_public_bytes(raw)
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -128,8 +144,8 @@ def parse_digest(text: str) -> TreeHead:
     text = (text or "").strip()
     if text.startswith(PREFIX):
         try:
-            note = base64.b64decode(text[len(PREFIX):], validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+            note = _a2b(text[len(PREFIX):]).decode()
+        except (binascii.Error, ValueError):
             raise InvalidInput(_("malformed digest: the text after {prefix} is not base64 of a tree head", prefix=PREFIX),
                                digest=text) from None
         return parse_note(note)
@@ -176,13 +192,18 @@ def _signature(line: str) -> NoteSignature:
 
 
 def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return binascii.b2a_base64(data, newline=False).decode()
+
+
+def _a2b(text: str) -> bytes:
+    """Standard base64, strictly (binascii, not the base64 module: a smaller start-up)."""
+    return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
 
 
 def b64decode(text: object, size: int | None, what: str) -> bytes:
     """Strict standard base64 (of `size` bytes when given); InvalidInput otherwise."""
     try:
-        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else None
+        raw = _a2b(text) if isinstance(text, str) else None
     except (binascii.Error, ValueError):
         raw = None
     if raw is None or b64(raw) != text or size is not None and len(raw) != size:

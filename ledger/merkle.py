@@ -29,15 +29,16 @@ were rewritten there too) nothing below it is trusted, and no position is named.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+
+from ledger.chain import sha256
 
 Key = tuple[int, int]  # (level, index) of a perfect subtree
 Row = tuple[int, int, bytes]  # (level, index, hash): a stored perfect subtree
 Get = Callable[[Collection[Key]], Mapping[Key, bytes]]
 
 HASH_SIZE = 32
-EMPTY_ROOT = hashlib.sha256(b"").digest()  # MTH({}) of RFC 9162
+EMPTY_ROOT = sha256(b"").digest()  # MTH({}) of RFC 9162
 
 
 class MissingNode(LookupError):
@@ -45,11 +46,11 @@ class MissingNode(LookupError):
 
 
 def leaf_hash(event_hash: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + event_hash).digest()
+    return sha256(b"\x00" + event_hash).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -142,7 +143,7 @@ def perfect_root(leaves: Sequence[bytes]) -> bytes:
     """MTH of 2**k leaves, level by level."""
     hashes = list(leaves)
     while len(hashes) > 1:
-        hashes = [hashlib.sha256(b"\x01" + a + b).digest() for a, b in zip(hashes[::2], hashes[1::2], strict=True)]
+        hashes = [sha256(b"\x01" + a + b).digest() for a, b in zip(hashes[::2], hashes[1::2], strict=True)]
     return hashes[0]
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import checkpoint, codec, merkle, shapes
 from ledger.errors import IntegrityViolation, InvalidInput
-from ledger.receipt_check import BACKDATED_AFTER, check_receipt
+from ledger.receipt_check import BACKDATED_AFTER, check_receipt, utc_microseconds
 from tests.receipt_kit import T0, sample_log
 
 KEY = Ed25519PrivateKey.generate()
@@ -62,6 +65,33 @@ def test_backdated_is_computed_as_the_change_feed_does(log):
     receipt = log.receipt(claimed)
     receipt["event"]["backdated"] = False
     fails(receipt, "event")
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_a_stored_time_is_counted_as_datetime_counts_it(moment):
+    text = msgspec.json.encode(moment)[1:-1].decode()  # as a stored record holds it
+    lag = moment - EPOCH
+    assert utc_microseconds(text) == (lag.days * 86_400 + lag.seconds) * 1_000_000 + lag.microseconds
+
+
+@pytest.mark.parametrize("text", [
+    "0000-01-01T00:00:00Z", "2023-02-29T00:00:00Z", "2024-02-30T00:00:00Z", "2024-04-31T00:00:00Z",
+    "2024-13-01T00:00:00Z", "2024-00-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z",
+    "2024-01-01T00:00:60Z", "2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00", "2024-01-01T00:00:00.1234567Z",
+    "２０２４-01-01T00:00:00Z", "2024-01-01 00:00:00Z",
+])
+def test_a_time_in_another_form_is_left_to_the_codec(text):
+    with pytest.raises(ValueError):
+        utc_microseconds(text)
+
+
+def test_backdated_starts_past_five_minutes_to_the_microsecond():
+    at = utc_microseconds("2024-02-29T00:05:00Z") - utc_microseconds("2024-02-29T00:00:00Z")
+    assert at == BACKDATED_AFTER * 1_000_000
+    assert utc_microseconds("2024-02-29T00:05:00.000001Z") - utc_microseconds("2024-02-29T00:00:00Z") == at + 1
 
 
 # --- a changed event ----------------------------------------------------------------------
