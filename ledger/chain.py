@@ -21,9 +21,4 @@ GENESIS = "0" * 64  # the "previous hash" of a stream's first event
 
 
 def chain_hash(stream: str, version: int, prev: str, recorded_at: bytes, event: bytes, new=sha256) -> str:
-    h = new()
-    h.update(f"{stream}\n{version}\n{prev}\n".encode())
-    h.update(recorded_at)
-    h.update(b"\n")
-    h.update(event)
-    return h.hexdigest()
+    return new(f"{stream}\n{version}\n{prev}\n".encode() + recorded_at + b"\n" + event).hexdigest()

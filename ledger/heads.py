@@ -19,7 +19,7 @@ from ledger.i18n import _
 from ledger.receipt_check import make_receipt
 from ledger.shapes import event_dict
 from ledger.store import Store
-from ledger.store.merkle import positioned_leaves
+from ledger.store.merkle import leaf_of, positioned_leaves
 
 BATCH = 5000
 
@@ -44,7 +44,7 @@ class Heads:
             nodes: dict[merkle.Key, bytes] = {}
             frontier, last = merkle.Frontier(), 0
             while rows := self.store.read_log_raw(after=last, limit=BATCH):
-                for leaf in positioned_leaves(last, rows[-1][0], ((r[0], r[4]) for r in rows)):
+                for leaf in positioned_leaves(last, rows[-1][0], ((r[0], leaf_of(r[4])) for r in rows)):
                     nodes.update(((level, idx), h) for level, idx, h in frontier.append(leaf))
                 last = rows[-1][0]
             self._memory = (top, nodes)

@@ -74,7 +74,7 @@ from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
 from ledger.i18n import N_, _, english, reword
 import ledger.store.failures as failures
 from ledger.store import Store
-from ledger.store.merkle import positioned_leaves
+from ledger.store.merkle import leaf_of, positioned_leaves
 from ledger.store.tree import StoredTree
 
 # A problem is data (the `problem` of verify's JSON) and stays in English; the message shows it
@@ -169,20 +169,24 @@ class Integrity:
     def __init__(self, store: Store):
         self.store = store
 
-    def _scan(self, stop: int | None = None, progress: Callable[[int], None] | None = None) -> Scan:
-        """Check every event of the log, and its leaf against the stored tree's; note the
-        rolling digest at position `stop`."""
+    def _scan(self, stop: int | None = None, progress: Callable[[int], None] | None = None,
+              roll: bool = False) -> Scan:
+        """Check every event of the log, and its leaf against the stored tree's; with `roll` or
+        a `stop`, the rolling digest (an lld1 digest's) too, noted at position `stop`."""
         scan = Scan()
         scan.has_tree = bool(self.store.tree.size())
+        roll = roll or stop is not None
         while rows := self.store.read_log_raw(after=scan.last, limit=BATCH):
-            self._tree(scan, rows)
+            after, hashes = scan.last, []
             for position, stream, version, topic, state in rows:
                 if position != scan.last + 1:
                     scan.blame(scan.last + 1, english(GAP_BEFORE, position=scan.last + 1, next=position)
                                if position > scan.last + 2 else english(GAP, position=scan.last + 1))
                 own = _check(scan, position, stream, version, topic, state)
+                hashes.append(own)
                 scan.heads[stream] = (version, position, own)
-                scan.rolling = _roll(scan.rolling, position, own)
+                if roll:
+                    scan.rolling = _roll(scan.rolling, position, own)
                 scan.ledger = scan.ledger or own[:16]
                 scan.checked += 1
                 scan.last = position
@@ -190,6 +194,7 @@ class Integrity:
                     scan.before_stop = position
                     if position == stop:
                         scan.rolling_at_stop = scan.rolling.hex()
+            self._tree(scan, after, rows, hashes)
             if progress:
                 progress(len(rows))
         return scan
@@ -207,11 +212,13 @@ class Integrity:
             raise IntegrityViolation(_message(None, problem), ok=False, events_checked=0, first_bad_position=None,
                                      problem=problem) from None
 
-    def _tree(self, scan: Scan, rows: list[tuple]) -> None:
-        """Compare the leaf of each event of a batch with the stored tree's."""
+    def _tree(self, scan: Scan, after: int, rows: list[tuple], hashes: list[str]) -> None:
+        """Compare the leaf of each event of a batch (positions after `after`; `hashes` their
+        records' chain hashes) with the stored tree's."""
         first, end = scan.leaves, rows[-1][0]
         stored = self.store.tree.leaves(first, end) if scan.has_tree else None
-        for index, leaf in enumerate(positioned_leaves(scan.last, end, ((r[0], r[4]) for r in rows)), first):
+        leaves = ((r[0], leaf_of(r[4], own)) for r, own in zip(rows, hashes, strict=True))
+        for index, leaf in enumerate(positioned_leaves(after, end, leaves), first):
             if stored is not None and scan.tree_bad is None and stored.get(index, leaf) != leaf:
                 scan.tree_bad = index + 1
         scan.leaves = end
@@ -256,7 +263,7 @@ class Integrity:
     def digest(self) -> dict[str, Any]:
         """The digest of the whole log as it is now; refused (exit 6) if a chain is broken."""
         self.store.ensure_ready()
-        scan = self._scan()
+        scan = self._scan(roll=True)
         if scan.bad is not None:
             raise IntegrityViolation(_message(scan.bad, scan.problem), ok=False,
                                      events_checked=scan.checked, first_bad_position=scan.bad,

@@ -33,11 +33,12 @@ Tail = tuple[int, dict[Key, bytes]]  # the tree's size and the last stored subtr
 _HASH_OPEN, _HASH_END = b'{"hash":"', 73  # a record as the codec writes it: its hash, first
 
 
-def leaf_of(state: bytes) -> bytes:
-    """The leaf of a stored event: SHA-256(0x00 || its chain hash); a record whose hash is not
-    64 hex digits (a damaged store) gets the leaf of its bytes' hash, so `verify` can go on."""
+def leaf_of(state: bytes, digest: str | None = None) -> bytes:
+    """The leaf of a stored event: SHA-256(0x00 || its chain hash), `digest` when the caller has
+    read it from the record already; a record whose hash is not 64 hex digits (a damaged store)
+    gets the leaf of its bytes' hash, so `verify` can go on."""
     try:
-        return merkle.leaf_hash(bytes.fromhex(codec.decode_raw(state).hash))
+        return merkle.leaf_hash(bytes.fromhex(codec.decode_raw(state).hash if digest is None else digest))
     except (msgspec.DecodeError, ValueError, TypeError):  # damage: verify reports it by the chain check
         return merkle.leaf_hash(hashlib.sha256(state).digest())
 
@@ -148,7 +149,7 @@ class TreeSql:
                         [size, upto, BATCH])
             found = cur.fetchall()
             end = found[-1][0] if len(found) == BATCH else upto
-            leaves = list(positioned_leaves(size, end, ((pos, bytes(s)) for pos, s in found)))
+            leaves = list(positioned_leaves(size, end, ((pos, leaf_of(bytes(s))) for pos, s in found)))
             rows, lasts = merkle.appended(size, leaves, lasts)
             self.insert(cur, rows)
             size = end
@@ -170,13 +171,13 @@ def leaves_of(digests: Sequence[str]) -> list[bytes]:
 
 
 def positioned_leaves(after: int, upto: int, events: Iterable[tuple[int, bytes]]) -> Iterable[bytes]:
-    """The leaves of positions after..upto from (position, state) in position order, a missing
+    """The leaves of positions after..upto from (position, leaf) in position order, a missing
     position's leaf in its place."""
     expected = after + 1
-    for position, state in events:
+    for position, leaf in events:
         for _ in range(expected, position):
             yield MISSING_LEAF
-        yield leaf_of(state)
+        yield leaf
         expected = position + 1
     for _ in range(expected, upto + 1):
         yield MISSING_LEAF
