@@ -18,7 +18,7 @@ from ledger.errors import InvalidInput
 from ledger.i18n import _
 from ledger.receipt_check import make_receipt
 from ledger.shapes import event_dict
-from ledger.store import Store
+from ledger.store import Store, log_batches
 from ledger.store.merkle import leaf_of, positioned_leaves
 
 BATCH = 5000
@@ -43,7 +43,7 @@ class Heads:
         if self._memory is None or self._memory[0] != top:
             nodes: dict[merkle.Key, bytes] = {}
             frontier, last = merkle.Frontier(), 0
-            while rows := self.store.read_log_raw(after=last, limit=BATCH):
+            for rows in log_batches(self.store, limit=BATCH):
                 for leaf in positioned_leaves(last, rows[-1][0], ((r[0], leaf_of(r[4])) for r in rows)):
                     nodes.update(((level, idx), h) for level, idx, h in frontier.append(leaf))
                 last = rows[-1][0]

@@ -73,7 +73,7 @@ from ledger import checkpoint, codec, merkle
 from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
 from ledger.i18n import N_, _, english, reword
 import ledger.store.failures as failures
-from ledger.store import Store
+from ledger.store import Store, log_batches
 from ledger.store.merkle import leaf_of, positioned_leaves
 from ledger.store.tree import StoredTree
 
@@ -176,7 +176,7 @@ class Integrity:
         scan = Scan()
         scan.has_tree = bool(self.store.tree.size())
         roll = roll or stop is not None
-        while rows := self.store.read_log_raw(after=scan.last, limit=BATCH):
+        for rows in log_batches(self.store, limit=BATCH):
             after, hashes = scan.last, []
             for position, stream, version, topic, state in rows:
                 if position != scan.last + 1:

@@ -15,7 +15,7 @@ it can do, never which one it is.
 
 from typing import Any
 
-from ledger.store.base import Store
+from ledger.store.base import Store, log_batches
 from ledger.store.readmodels import Db
 from ledger.store.records import Conflict, DuplicateKeys, LeadKey, NewEvent, Row, Stored
 from ledger.store.schema import APPEND_ONLY, EVENTS_TABLE, KEYS_TABLE
@@ -24,7 +24,7 @@ from ledger.store.urls import DEFAULT_STORE, open_store
 __all__ = [
     "APPEND_ONLY", "DEFAULT_STORE", "EVENTS_TABLE", "KEYS_TABLE", "Conflict", "Db", "DuplicateKeys",
     "LeadKey", "LedgerPostgresRecorder", "NewEvent", "PostgresStore", "Row", "SQLiteStore", "Store",
-    "Stored", "append_lock_key", "open_store",
+    "Stored", "append_lock_key", "log_batches", "open_store",
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -254,7 +255,6 @@ class Store:
         )
         return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self.query(sql, [after, limit])]
 
-
     def damaged(self) -> bool:
         """Whether a store that failed to open is there but is not an intact ledger (a
         truncated or corrupted file): `verify` reports it, not ok, rather than as unavailable."""
@@ -332,3 +332,22 @@ class Store:
         position stands for it and everything before)."""
         raise NotImplementedError
         yield
+
+
+def log_batches(store: Store, after: int = 0, limit: int = 5000) -> Iterator[list[tuple[int, str, int, str, bytes]]]:
+    """`store.read_log_raw`, batch after batch to the log's end. A backend that `reads_ahead`
+    (its reads wait on a server) reads the next batch in a thread of its own while the caller
+    works on this one; that thread's connection is closed when the batches end."""
+    if not store.reads_ahead:
+        while rows := store.read_log_raw(after=after, limit=limit):
+            yield rows
+            after = rows[-1][0]
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="log-read-ahead") as reader:
+        try:
+            ahead = reader.submit(store.read_log_raw, after, limit)
+            while rows := ahead.result():
+                ahead = reader.submit(store.read_log_raw, rows[-1][0], limit)
+                yield rows
+        finally:
+            reader.submit(store.close_thread)
