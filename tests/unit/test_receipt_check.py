@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import checkpoint, codec, merkle, shapes
+from ledger import chain, checkpoint, codec, merkle, shapes
 from ledger.errors import IntegrityViolation, InvalidInput
 from ledger.receipt_check import BACKDATED_AFTER, check_receipt, utc_microseconds
 from tests.receipt_kit import T0, sample_log
@@ -68,6 +68,13 @@ def test_backdated_is_computed_as_the_change_feed_does(log):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@given(st.text(), st.integers(1, 2**40), st.binary(max_size=40), st.binary(max_size=2000))
+def test_the_check_and_the_store_hash_a_record_alike(stream, version, at, event):
+    """The check hashes with the interpreter's own SHA-256, the store with OpenSSL's."""
+    prev = chain.GENESIS
+    assert chain.chain_hash(stream, version, prev, at, event) == codec.chain_hash(stream, version, prev, at, event)
 
 
 @given(st.datetimes(timezones=st.just(UTC)))
