@@ -260,6 +260,9 @@ class Store:
         truncated or corrupted file): `verify` reports it, not ok, rather than as unavailable."""
         return False
 
+    def refresh_statistics(self) -> None:
+        """After a bulk load: bring the planner's statistics up to date, on a backend that needs them."""
+
     def max_position(self) -> int:
         return self.query(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0
 
@@ -290,9 +293,8 @@ class Store:
     # -- read models --------------------------------------------------------------------
 
     db_type: type  # the `Db` of this backend
-    # whether the read models' runner should read the next batch of events in a thread while it
-    # applies one: it pays where a server does the reading meanwhile (SQLite reads in this
-    # process: a second thread would only take turns with applying)
+    # whether a reader of many batches (read models, verify) should read the next in a thread while
+    # it works on one: it pays where a server reads meanwhile (SQLite reads in this process)
     reads_ahead = False
     renames_indexes = False  # whether a rebuild's indexes are renamed (else re-created) at its swap
 

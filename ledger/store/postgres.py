@@ -261,6 +261,23 @@ class PostgresStore(Store):
         return self.recorder.insert_bulk(rows, keys, unique_keys=unique_keys, checked_at=checked_at,
                                          leaves=leaves, also=also, ours=ours)
 
+    def refresh_statistics(self) -> None:
+        """ANALYZE the store's tables that have no statistics or have grown by a tenth since,
+        as autovacuum would (where it is off, or has not come round yet): without them, after a
+        large import, the planner guesses a stream holds a few hundredths of the log, and reads it
+        by a bitmap scan, parallel workers and a sort rather than by its index. A table another role owns is skipped
+        (with a server warning); statistics only help, so a failure here does not fail the import."""
+        try:
+            stale = self.query(
+                "SELECT format('%%I.%%I', schemaname, relname) FROM pg_stat_user_tables WHERE schemaname IN (%s, %s) "
+                "AND (COALESCE(last_analyze, last_autoanalyze) IS NULL OR n_mod_since_analyze > n_live_tup / 10)",
+                [self.schema, self.read_schema])
+            with self.cursor() as cur:
+                for (table,) in stale:
+                    cur.execute(f"ANALYZE {table}")
+        except failures.PersistenceError:
+            pass
+
     @contextmanager
     def cursor(self) -> Iterator[psycopg.Cursor]:
         """A cursor (tuple rows) on this thread's own connection (autocommit), for appends and
