@@ -184,8 +184,6 @@ class Importer:
             self._writer.shutdown()
             if job.book is not None:
                 job.book.close()
-        if job.report["imported"] and not dry_run:  # a planner's statistics of the tables it grew
-            self.repo.store.refresh_statistics()
         return summary(job)
 
     def _read(self, job: Job, rows: Rows, batch: int, progress: Callable[[int], None] | None) -> None:

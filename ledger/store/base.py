@@ -260,9 +260,6 @@ class Store:
         truncated or corrupted file): `verify` reports it, not ok, rather than as unavailable."""
         return False
 
-    def refresh_statistics(self) -> None:
-        """After a bulk load: bring the planner's statistics up to date, on a backend that needs them."""
-
     def max_position(self) -> int:
         return self.query(f"SELECT MAX({self._position_column}) FROM {self._events}", [])[0][0] or 0
 
