@@ -217,7 +217,8 @@ def measure(args: Any) -> Result:
                 while led.store.max_position() < mark * args.events:
                     grow_block(led, g, size)
                 points.append(checkpoint(target, led, g, rng))
-                print(f"checkpoint at {points[-1]['events']:,.0f} events", flush=True)
+                print(f"checkpoint at {points[-1]['events']:,.0f} events: "  # kept should the run end early
+                      + ", ".join(f"{k} {v:.6g}" for k, v in points[-1].items()), flush=True)
     result = Result("scale run", backend, {"events": args.events, "block": size, "calls": CALLS})
     report(result, points)
     return result
