@@ -229,16 +229,16 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def _head_unmoved(self, cur: Any, head: LogHead) -> None:
         """Refuse the append (in the server) unless the log ends at `head`'s position and the
-        tree has `head`'s size."""
+        tree has `head`'s size: its last leaf (the tree's leaves have no gaps) is size - 1.
+
+        Both are a MAX by an index's end. The statement is prepared, and a plan made for any
+        parameters would read `idx >= $1` as a third of the table: after ANALYZE it scanned
+        the whole tree for the rows that are not there (300 ms a claim at 1,000,000 events)."""
         top, size, _ = head
         table, position = self.tree.table, self.checks.position
-        condition = (f"(SELECT COALESCE(MAX({position}), 0) FROM {self.checks.events}) = %s AND NOT EXISTS "
-                     f"(SELECT 1 FROM {table} WHERE level = 0 AND idx >= %s)")
-        params: list[Any] = [top, size]
-        if size:
-            condition += f" AND EXISTS (SELECT 1 FROM {table} WHERE level = 0 AND idx = %s)"
-            params.append(size - 1)
-        self.checks.refuse(cur, condition, params, HEAD_MOVED)
+        condition = (f"(SELECT COALESCE(MAX({position}), 0) FROM {self.checks.events}) = %s AND "
+                     f"(SELECT COALESCE(MAX(idx), -1) FROM {table} WHERE level = 0) = %s")
+        self.checks.refuse(cur, condition, [top, size - 1], HEAD_MOVED)
 
     def insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,
                     unique_keys: bool, checked_at: int | None, leaves: list[bytes],
