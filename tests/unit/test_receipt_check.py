@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -68,6 +69,28 @@ def test_backdated_is_computed_as_the_change_feed_does(log):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ORIGIN = re.compile(r"[!-*,-~]{1,200}", re.ASCII)  # C2SP's origin line: printable, no space, no '+'
+SIZE = re.compile(r"0|[1-9][0-9]{0,18}", re.ASCII)
+
+
+@given(st.one_of(st.text(max_size=210), st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=210)))
+def test_an_origin_is_taken_as_the_checkpoint_format_says(origin):
+    try:
+        checkpoint.head(origin, 1, bytes(32))
+        taken = True
+    except InvalidInput:
+        taken = False
+    assert taken is bool(ORIGIN.fullmatch(origin))
+
+
+@given(st.one_of(st.text(max_size=22), st.integers(0, 2**64).map(str), st.integers(0, 99).map(lambda n: f"0{n}")))
+def test_a_tree_size_is_taken_as_the_checkpoint_format_says(size):
+    note = f"leadledger/x\n{size}\n{checkpoint.b64(bytes(32))}\n"
+    try:
+        taken = checkpoint.parse_note(note).size == int(size)
+    except InvalidInput:
+        taken = False
+    assert taken is bool(SIZE.fullmatch(size) and int(size) < 2**63 and "\n" not in size)
 
 
 @given(st.text(), st.integers(1, 2**40), st.binary(max_size=40), st.binary(max_size=2000))
