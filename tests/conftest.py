@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 import cli
 from commands import root as commands_root
+from ledger import i18n
 from ledger.application import Ledger
 
 # Tests read English unless they choose a language (the CLI reads it on every run): a
@@ -49,6 +50,14 @@ def drop_schema(schema: str) -> None:
     with psycopg.connect(PG, autocommit=True) as con:
         con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         con.execute(f'DROP SCHEMA IF EXISTS "{schema}_read" CASCADE')
+
+
+@pytest.fixture(autouse=True)
+def english_again() -> Iterator[None]:
+    """A test that runs the CLI in this process in Chinese leaves the next one in English."""
+    yield
+    if i18n.language() != "en":
+        i18n.activate("en")
 
 
 @pytest.fixture(params=BACKENDS)
