@@ -13,7 +13,8 @@ import json
 import os
 import sys
 from pathlib import Path
-TYPE_CHECKING = False  # not typing's: it is not loaded by `verify-receipt` (commands/offline.py)
+
+TYPE_CHECKING = False  # not typing's: this module is what `verify-receipt` runs, and loads little
 if TYPE_CHECKING:
     from typing import Any
 

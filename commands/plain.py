@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+
 TYPE_CHECKING = False  # not typing's: it is not loaded by `verify-receipt` (commands/offline.py)
 if TYPE_CHECKING:
     from typing import Any, NoReturn

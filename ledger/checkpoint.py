@@ -127,7 +127,7 @@ def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> boo
 
 
 def _public_key(raw: bytes) -> Ed25519PublicKey:
-    """The library's Ed25519 public key. Its public module loads `typing` and a serialisation
+    """The library's Ed25519 public key (ValueError if `raw` is not one). Its public module loads `typing` and a serialisation
     layer before the native core, which doubles the library's cost to a signed receipt's
     check; the core's own constructor is the same key. Falls back if a release moves it."""
     try:
@@ -227,11 +227,9 @@ def public_key_of(key: Ed25519PrivateKey) -> bytes:
 
 def parse_public_key(text: str) -> bytes:
     """A public key as `digest` prints it: base64 of 32 bytes."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: PLC0415
-
     raw = b64decode((text or "").strip(), 32, N_("public key"))
     try:
-        Ed25519PublicKey.from_public_bytes(raw)
+        _public_key(raw)
     except ValueError:
         raise InvalidInput(_("malformed public key: not an Ed25519 key")) from None
     return raw
