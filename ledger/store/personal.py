@@ -35,6 +35,7 @@ class PersonalData:
     its tables named as queries need them (the key index: the duplicate check's hashes)."""
 
     blob = "BLOB"  # the backend's type of raw bytes
+    clustered = ""  # what makes a table keyed by its primary key alone
 
     def __init__(self, store: Any, keys: str, secrets: str, index: str, param: str) -> None:
         self.store = store
@@ -49,7 +50,7 @@ class PersonalData:
 
     def ddl(self) -> list[str]:
         return [
-            f"CREATE TABLE IF NOT EXISTS {self.keys} (lead TEXT PRIMARY KEY, key {self.blob})",
+            f"CREATE TABLE IF NOT EXISTS {self.keys} (lead TEXT PRIMARY KEY, key {self.blob}){self.clustered}",
             f"CREATE TABLE IF NOT EXISTS {self.secrets} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]
 
@@ -240,6 +241,7 @@ class PersonalData:
 
 
 class SQLitePersonal(PersonalData):
+    clustered = " WITHOUT ROWID"  # a key row is one B-tree entry, not a row and an index entry
     table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 
     def insert_keys(self, cur: Any, rows: Sequence[tuple[str, Hash]]) -> None:
