@@ -7,6 +7,7 @@ new events here: following the log polls.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -31,7 +32,47 @@ from ledger.store.tree import StoredTree
 if TYPE_CHECKING:  # the library loads with the first append: a query needs none of it
     from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
+try:
+    import fcntl
+except ImportError:  # Windows: appends wait for SQLite's lock as SQLite waits
+    fcntl = None  # type: ignore[assignment]
+
 CHUNK = 500  # keys per IN (...) list of a read-model look-up
+LOCK_SUFFIX = "-lock"  # the file beside the store that its appends queue on
+
+
+class WriterQueue:
+    """Where one thread's appends wait their turn: an exclusive `flock` of a file beside the
+    store, on a descriptor of the thread's own. SQLite's wait for its write lock sleeps 1, 2,
+    5, 10 ms and more between tries, so a writer that comes while another appends waits many
+    times as long as the append takes; the kernel hands a released flock to the next waiter
+    at once. SQLite's lock still decides who writes: where the file cannot be made (a folder
+    we may not write), or for a writer that does not queue, appends wait as SQLite makes them."""
+
+    def __init__(self, path: str) -> None:
+        self.fd: int | None = None
+        self.depth = 0
+        if fcntl is not None:
+            with contextlib.suppress(OSError):  # flock needs no write access to the file
+                self.fd = os.open(path + LOCK_SUFFIX, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if self.fd is None or self.depth:
+            yield
+            return
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class SQLiteDb(Db):
@@ -208,27 +249,37 @@ class SQLiteStore(Store):
     def _appending(self) -> Iterator[sqlite3.Cursor]:
         """One transaction on this thread's append connection that takes the write lock at
         once (BEGIN IMMEDIATE), so the checks inside it (streams read but not written, lead
-        keys) see the latest commit; sqlite3's errors come out as the library's."""
+        keys) see the latest commit, after waiting its turn (`WriterQueue`); sqlite3's errors
+        come out as the library's."""
         try:
             con = self._connection("append")
             cur = con.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            guard = not self._guarded
-            if guard:  # a store made by an earlier version gets the triggers too
-                for statement in sqlite_append_only_sql():
-                    cur.execute(statement)
-            try:
-                yield cur
-                cur.execute("COMMIT")
-                self._guarded = self._guarded or guard
-            except BaseException:
-                if con.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
+            with self._queue().turn():
+                cur.execute("BEGIN IMMEDIATE")
+                guard = not self._guarded
+                if guard:  # a store made by an earlier version gets the triggers too
+                    for statement in sqlite_append_only_sql():
+                        cur.execute(statement)
+                try:
+                    yield cur
+                    cur.execute("COMMIT")
+                    self._guarded = self._guarded or guard
+                except BaseException:
+                    if con.in_transaction:
+                        cur.execute("ROLLBACK")
+                    raise
         except sqlite3.IntegrityError as e:
             raise failures.IntegrityError(str(e)) from e
         except sqlite3.Error as e:
             raise failures.OperationalError(str(e)) from e
+
+    def _queue(self) -> WriterQueue:
+        """This thread's place in the queue of appends (made at its first append)."""
+        queue = getattr(self._local, "queue", None)
+        if queue is None:
+            queue = self._local.queue = WriterQueue(self.path)
+            self._connections.append(queue)
+        return queue
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
                 expect: Sequence[tuple[str, int]], leaves: list[bytes], also: Also | None = None) -> Sequence[int]:

@@ -23,6 +23,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.store import EVENTS_TABLE, append_lock_key
+from ledger.store.sqlite import LOCK_SUFFIX
 from tests.conftest import PG, event_count, run_cli
 from tests.integration.test_projections import REPO, cli_process, dump, replayed, story
 from tests.races import workers
@@ -68,6 +69,46 @@ def test_a_write_waits_for_another_process_holding_the_write_lock_then_lands_onc
     holder.wait(timeout=30)
     assert claimed.code == 0, claimed
     assert waited >= 1.0, "the claim did not wait for the lock"
+    assert [type(s.event).__name__ for s in world.store.read_log(after=before, limit=100)] == \
+        ["LeadClaimed", "HoldingsChanged"]
+    assert world.verify()["ok"] is True
+
+
+def _queued_on(path: str) -> bool:
+    """Whether a flock of `path` has a waiter (Linux lists them in /proc/locks, after "->")."""
+    inode = os.stat(path).st_ino
+    with open("/proc/locks") as f:
+        return any(parts[1] == "->" and parts[2] == "FLOCK" and parts[6].rsplit(":", 1)[1] == str(inode)
+                   for parts in (line.split() for line in f))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="waiters are seen in Linux's /proc/locks")
+def test_sqlite_writers_wait_their_turn_on_the_file_beside_the_store(world, store_url, backend):
+    """SQLite's own wait for its write lock sleeps between tries; appends queue in the kernel
+    instead, on a flock of the file beside the store: one waits while another process holds
+    the turn, writes nothing meanwhile, and lands once the turn is handed on. (PostgreSQL's
+    appends queue on the advisory lock: the test above.)"""
+    if backend != "sqlite":
+        pytest.skip("SQLite's queue of writers")
+    path = store_url[len("sqlite:///"):] + LOCK_SUFFIX
+    before = event_count(world)
+    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.readline()")
+    holder = subprocess.Popen([sys.executable, "-c", code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    result: dict = {}
+    claim = threading.Thread(target=lambda: result.update(run=run_cli(store_url, "claim", "L-1", "--at", AT,
+                                                                      actor="alice")))
+    claim.start()
+    deadline = time.monotonic() + 30
+    while not _queued_on(path):
+        assert time.monotonic() < deadline, "the claim never queued for its turn"
+        time.sleep(0.02)
+    assert event_count(world) == before
+    holder.communicate("\n", timeout=30)
+    claim.join(timeout=60)
+    assert result["run"].code == 0, result["run"]
     assert [type(s.event).__name__ for s in world.store.read_log(after=before, limit=100)] == \
         ["LeadClaimed", "HoldingsChanged"]
     assert world.verify()["ok"] is True
