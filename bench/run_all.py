@@ -31,7 +31,8 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 # What bounds leadledger's own figure now, by benchmark (and backend where they differ): where
 # the time goes, as the profiles of these runs show it.
 LIMITS = {
-    ("claims", "SQLite"): "the commit's fsync, and the Python of reading actor, lead, pool and holdings and deciding",
+    ("claims", "SQLite"): "the commit's fsync, and the Python of reading actor, lead, pool and holdings and deciding "
+                          "(4 clients: appends take turns, queued on the lock file)",
     ("claims", "PostgreSQL"): "two round trips and a WAL flush under the append lock (4 clients: flushes take turns)",
     ("bulk import", ""): "Python per lead (parsing, AES-GCM, three HMACs, encoding, chain hash, tree), "
                          "then inserting random hashes into the duplicate index",
