@@ -180,7 +180,7 @@ class Store:
             sql += f" AND {self._position_column} <= {self.param}"
             params.append(upto_position)
         sql += " ORDER BY originator_version"
-        return [stored(p, stream, v, bytes(s)) for p, v, s in self.query(sql, params)]
+        return [stored(p, stream, v, bytes(s)) for p, v, s in self.query(sql, params, binary=True)]
 
     def read_streams(self, streams: Sequence[str], last: Sequence[str] = (),
                      after: Mapping[str, int] | None = None) -> dict[str, list[Stored]]:
@@ -194,7 +194,7 @@ class Store:
         if not (streams or last):
             return found
         params = [*whole, *(x for pair in since for x in pair), *last]
-        rows = self.query(self._streams_sql(len(whole), len(since), len(last)), params)
+        rows = self.query(self._streams_sql(len(whole), len(since), len(last)), params, binary=True)
         rows.sort(key=stream_order)  # here rather than in the query: the server's sort costs more
         for o, position, v, state in rows:
             found[o].append(stored(position, o, v, bytes(state)))
@@ -222,14 +222,14 @@ class Store:
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
             f"WHERE originator_id = {self.param} AND topic IN ({marks}) ORDER BY originator_version"
         )
-        return [(p, v, bytes(s)) for p, v, s in self.query(sql, [stream, *topics])]
+        return [(p, v, bytes(s)) for p, v, s in self.query(sql, [stream, *topics], binary=True)]
 
     def read_last(self, stream: str) -> Stored | None:
         sql = (
             f"SELECT {self._position_column}, originator_version, state FROM {self._events} "
             f"WHERE originator_id = {self.param} ORDER BY originator_version DESC LIMIT 1"
         )
-        rows = self.query(sql, [stream])
+        rows = self.query(sql, [stream], binary=True)
         return stored(rows[0][0], stream, rows[0][1], bytes(rows[0][2])) if rows else None
 
     def read_log(self, after: int = 0, limit: int = 1000, upto: int | None = None) -> list[Stored]:
@@ -244,7 +244,7 @@ class Store:
             params.append(upto)
         sql += f" ORDER BY {self._position_column} LIMIT {self.param}"
         params.append(limit)
-        return [stored(p, o, v, bytes(s)) for p, o, v, s in self.query(sql, params)]
+        return [stored(p, o, v, bytes(s)) for p, o, v, s in self.query(sql, params, binary=True)]
 
     def read_log_raw(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str, int, str, bytes]]:
         """Rows as stored (position, stream, version, topic, state bytes), for verification."""
@@ -253,7 +253,7 @@ class Store:
             f"FROM {self._events} WHERE {self._position_column} > {self.param} "
             f"ORDER BY {self._position_column} LIMIT {self.param}"
         )
-        return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self.query(sql, [after, limit])]
+        return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self.query(sql, [after, limit], binary=True)]
 
     def damaged(self) -> bool:
         """Whether a store that failed to open is there but is not an intact ledger (a
@@ -304,8 +304,10 @@ class Store:
         raise NotImplementedError
         yield
 
-    def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:
-        """The rows of one query (one statement, one snapshot) on this thread's own connection."""
+    def query(self, sql: str, params: Sequence[Any], *, binary: bool = False) -> list[tuple]:
+        """The rows of one query (one statement, one snapshot) on this thread's own connection;
+        `binary`: in the database's binary form where it has one (PostgreSQL's: a stored
+        record comes as its bytes, where the text form sends it as hex, twice the size)."""
         with self.reading() as cur:
             cur.execute(sql, params)
             return cur.fetchall()

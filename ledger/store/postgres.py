@@ -309,17 +309,17 @@ class PostgresStore(Store):
         except psycopg.Error as e:
             raise next(ours for theirs, ours in _errors() if isinstance(e, theirs))(str(e)) from e
 
-    def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any], *, binary: bool = False) -> list[tuple]:
         """A read is tried once more on a new connection when the kept one was found broken
         (the server restarted, say): reading twice is harmless."""
         try:
             with self.cursor() as cur:
-                return cur.execute(sql, params, prepare=True).fetchall()
+                return cur.execute(sql, params, prepare=True, binary=binary).fetchall()
         except failures.OperationalError:
             if not self._local.con.broken:
                 raise
         with self.cursor() as cur:
-            return cur.execute(sql, params, prepare=True).fetchall()
+            return cur.execute(sql, params, prepare=True, binary=binary).fetchall()
 
     def table(self, name: str) -> str:
         return f'"{self.read_schema}".{name}'

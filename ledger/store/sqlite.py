@@ -336,7 +336,7 @@ class SQLiteStore(Store):
             insert_many(cur, KEYS_TABLE, "kind, value, lead", 3, sorted(keys))
         return first + len(rows) - 1
 
-    def query(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any], *, binary: bool = False) -> list[tuple]:
         """On the connection appends use: the pages they just wrote are still in its cache,
         where another connection would have to read them again after each commit."""
         try:
