@@ -4,6 +4,8 @@ parameter limit."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -35,3 +37,23 @@ def test_rowids_given_keep_the_rows_in_order():
     con.execute("CREATE TABLE e (name TEXT)")
     insert_many(con.cursor(), "e", "rowid, name", 2, [(i + 1, f"n{i}") for i in range(5000)])
     assert con.execute("SELECT rowid, name FROM e ORDER BY rowid").fetchall() == [(i + 1, f"n{i}") for i in range(5000)]
+
+
+def test_bytes_and_nulls_bind_as_they_are_and_an_applications_adapter_stays():
+    """Loading the module gives bytes and None adapters that return the value as it is (found
+    in one look-up, not two failing ones); an adapter the application registered first is its
+    own still, and binds as it says."""
+    code = (
+        "import sqlite3, sys\n"
+        "sqlite3.register_adapter(bytes, lambda b: b.hex())\n"
+        "import ledger.store.many\n"
+        "con = sqlite3.connect(':memory:')\n"
+        "print(con.execute('SELECT typeof(?), ?, typeof(?)', [b'ab', b'ab', None]).fetchone())\n"
+        "print(sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["('text', '6162', 'null')", "None"]
+    con = sqlite3.connect(":memory:")
+    assert sqlite3.adapters[(bytes, sqlite3.PrepareProtocol)](b"\x00\xff") == b"\x00\xff"
+    assert con.execute("SELECT typeof(?), ?, typeof(?)", [b"\x00\xff", b"\x00\xff", None]).fetchone() == \
+        ("blob", b"\x00\xff", "null")
