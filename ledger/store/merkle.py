@@ -29,7 +29,7 @@ BATCH = 5000
 COPY_FROM = 1000  # rows from which PostgreSQL gets them by COPY
 VALUES_UPTO = 16  # rows up to which PostgreSQL gets them as a VALUES list (an append's few)
 MISSING_LEAF = merkle.leaf_hash(bytes(32))  # a position with no event
-Tail = tuple[int, dict[Key, bytes]]  # the tree's size and the last stored subtree of each level (or its frontier)
+Tail = tuple[int, dict[Key, bytes]]  # the tree's size and its frontier (the perfect subtrees it is made of)
 _HASH_OPEN, _HASH_END = b'{"hash":"', 73  # a record as the codec writes it: its hash, first
 
 
@@ -49,24 +49,30 @@ class TreeSql:
 
     def __init__(self, param: str, table: str, events: str, position: str, blob: str) -> None:
         self.param, self.table, self.events, self.position, self.blob = param, table, events, position, blob
-        # the last stored subtree of every level: the frontier, and the tree's size (level 0)
-        self.tail_sql = " UNION ALL ".join(
-            f"SELECT * FROM (SELECT level, idx, hash FROM {table} WHERE level = {level} "
-            f"ORDER BY idx DESC LIMIT 1) AS t{level}" for level in range(LEVELS))
+        # The tree's size (a row at level -2) and its frontier: the perfect subtree of each bit
+        # set in the size, found by its key, where reading the last subtree of every level
+        # took 63 index scans (half a millisecond under the append lock).
+        levels = ", ".join(f"({level})" for level in range(LEVELS))
+        self._tail_with = (f"WITH s(size) AS (SELECT COALESCE(MAX(idx), -1) + 1 FROM {table} WHERE level = 0), "
+                           f"l(level) AS (VALUES {levels}) ")
+        self._tail_rows = (f"SELECT -2, size, CAST(NULL AS {blob}) FROM s UNION ALL "
+                           f"SELECT t.level, t.idx, t.hash FROM s, l, {table} AS t WHERE ((s.size >> l.level) & 1) = 1 "
+                           "AND t.level = l.level AND t.idx = (s.size >> l.level) - 1")
+        self.tail_sql = self._tail_with + self._tail_rows
 
     def create_sql(self) -> list[str]:
         return [f"CREATE TABLE IF NOT EXISTS {self.table} (level SMALLINT NOT NULL, idx BIGINT NOT NULL, "
                 f"hash {self.blob} NOT NULL, PRIMARY KEY (level, idx))"]
 
     def tail(self, cur: Any) -> tuple[int, dict[Key, bytes]]:
-        """(the tree's size, the last stored subtree of each level)."""
+        """(the tree's size, its frontier)."""
         cur.execute(self.tail_sql)
         return _tail(cur.fetchall())
 
     def head(self, cur: Any) -> tuple[int, int, dict[Key, bytes]]:
         """(the log's last position, the tree's size, its tail) in one query, under the append lock."""
-        cur.execute(f"SELECT -1 AS level, (SELECT MAX({self.position}) FROM {self.events}) AS idx, "
-                    f"CAST(NULL AS {self.blob}) AS hash UNION ALL {self.tail_sql}")
+        cur.execute(f"{self._tail_with}SELECT -1, (SELECT MAX({self.position}) FROM {self.events}), "
+                    f"CAST(NULL AS {self.blob}) UNION ALL {self._tail_rows}")
         rows = cur.fetchall()
         top = next((idx or 0 for level, idx, _ in rows if level == -1), 0)
         return top, *_tail([r for r in rows if r[0] != -1])
@@ -184,8 +190,10 @@ def positioned_leaves(after: int, upto: int, events: Iterable[tuple[int, bytes]]
 
 
 def _tail(rows: Iterable[tuple]) -> tuple[int, dict[Key, bytes]]:
-    lasts = {(level, idx): bytes(h) for level, idx, h in rows}
-    return next((idx + 1 for (level, idx) in lasts if level == 0), 0), lasts
+    """(size, frontier) from the rows of `tail_sql`."""
+    rows = list(rows)
+    size = next((idx for level, idx, _ in rows if level == -2), 0)
+    return size, {(level, idx): bytes(h) for level, idx, h in rows if level >= 0}
 
 
 class SQLiteTreeSql(TreeSql):
