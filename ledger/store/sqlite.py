@@ -56,6 +56,16 @@ class WriterQueue:
             with contextlib.suppress(OSError):  # flock needs no write access to the file
                 self.fd = os.open(path + LOCK_SUFFIX, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
+    @classmethod
+    def of_thread(cls, local: threading.local, path: str, kept: list[Any]) -> WriterQueue:
+        """The calling thread's place (in `local`), made at its first append and kept in
+        `kept`, to be closed with the store's connections."""
+        queue = getattr(local, "queue", None)
+        if queue is None:
+            queue = local.queue = cls(path)
+            kept.append(queue)
+        return queue
+
     @contextmanager
     def turn(self) -> Iterator[None]:
         if self.fd is None or self.depth:
@@ -254,7 +264,7 @@ class SQLiteStore(Store):
         try:
             con = self._connection("append")
             cur = con.cursor()
-            with self._queue().turn():
+            with WriterQueue.of_thread(self._local, self.path, self._connections).turn():
                 cur.execute("BEGIN IMMEDIATE")
                 guard = not self._guarded
                 if guard:  # a store made by an earlier version gets the triggers too
@@ -272,14 +282,6 @@ class SQLiteStore(Store):
             raise failures.IntegrityError(str(e)) from e
         except sqlite3.Error as e:
             raise failures.OperationalError(str(e)) from e
-
-    def _queue(self) -> WriterQueue:
-        """This thread's place in the queue of appends (made at its first append)."""
-        queue = getattr(self._local, "queue", None)
-        if queue is None:
-            queue = self._local.queue = WriterQueue(self.path)
-            self._connections.append(queue)
-        return queue
 
     def _insert(self, rows: list[Row], *, keys: Sequence[LeadKey], unique_keys: bool,
                 expect: Sequence[tuple[str, int]], leaves: list[bytes], also: Also | None = None) -> Sequence[int]:
