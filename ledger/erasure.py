@@ -19,11 +19,11 @@ from ledger.errors import InvalidInput
 from ledger.i18n import _
 from ledger.state import Person, lead_stream
 from ledger.values import format_time
+from projections.tables import NAME, REBUILD, TRACKING
 
 # read-model tables holding personal data, and how each is blanked (the live set and a
 # rebuild's set); notes are NOT NULL there, so a blanked note is the empty text
 BLANKED = {"follow_ups": "note = ''"}
-REBUILD_SUFFIX = "__rebuild"
 MAX_REASON = 2000
 
 
@@ -49,10 +49,19 @@ class Erasure(Concern):
         return result
 
     def _blank(self, cur: Any, lead_id: str) -> None:
-        """In the erasure's transaction: the key and hashes, then the read models' copies."""
+        """In the erasure's transaction: the key and hashes, then the read models' copies.
+
+        First the tracking rows (live, then a rebuild's: the order every runner takes them
+        in), which a batch of events holds until it commits: a batch that opened the lead's
+        notes under its key before they were locked has committed them, to be blanked here,
+        and one after finds the key gone."""
         store = self.repo.store
+        tracking = store.table(TRACKING)
+        if store.personal.table_exists(tracking, cur):
+            for name in (NAME, NAME + REBUILD):
+                cur.execute(f"UPDATE {tracking} SET position = position WHERE name = {store.param}", [name])
         store.personal.erase(cur, lead_id)
         for name, blank in BLANKED.items():
-            for table in (store.table(name), store.table(name + REBUILD_SUFFIX)):
+            for table in (store.table(name), store.table(name + REBUILD)):
                 if store.personal.table_exists(table, cur):
                     cur.execute(f"UPDATE {table} SET {blank} WHERE lead = {store.param}", [lead_id])

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ledger.application import Ledger
 from ledger.errors import IntegrityViolation, Refused
 from ledger.store import EVENTS_TABLE
 from ledger.store.personal import DATA_KEYS_TABLE
+from projections.follow_ups import FollowUps
 from tests.conftest import PG, T0, event_count, run_cli
 from tests.integration.test_fixture_store import expected, old_store  # noqa: F401 (fixtures)
 
@@ -215,6 +217,48 @@ def test_erasure_is_all_or_nothing_under_sigkill(held, store_url, tmp_path):
         assert rows_of(led) == rows
         assert led.erase_lead("root", "P-1", "again")["erased"] is True  # the lock was let go
         assert leaks(rows_of(led)) == []
+
+
+def test_an_erasure_while_a_batch_applies_the_leads_notes_leaves_none(held, store_url, monkeypatch):
+    """A projector opened a new note under the lead's key, and an erasure comes before its
+    batch commits: the erasure waits for the batch (it locks the tracking rows a batch holds),
+    then blanks what the batch wrote, rather than committing first and leaving the batch to
+    write the note after it."""
+    held.follow_up("alice", "P-1", NOTE + ", again", channel="call", at=T0)  # not applied yet
+    paused, release = threading.Event(), threading.Event()
+    applied = FollowUps.on_FollowUpLogged
+
+    def pausing(self, batch, position, e):
+        applied(self, batch, position, e)
+        if e.lead == "P-1" and not paused.is_set():
+            paused.set()
+            release.wait(60)
+
+    monkeypatch.setattr(FollowUps, "on_FollowUpLogged", pausing)
+
+    def project() -> None:
+        with Ledger(store_url) as led:  # its models made now, with the pausing handler
+            led.project()
+
+    projector = threading.Thread(target=project)
+    projector.start()
+    assert paused.wait(60), "the batch never reached the note"
+    done: dict = {}
+
+    def erase() -> None:
+        with Ledger(store_url) as led:
+            done["erased"] = led.erase_lead("root", "P-1", "request")["erased"]
+
+    eraser = threading.Thread(target=erase)
+    eraser.start()
+    eraser.join(1.0)
+    waited = eraser.is_alive()
+    release.set()
+    projector.join(60)
+    eraser.join(60)
+    assert done == {"erased": True}
+    assert leaks(rows_of(held)) == []
+    assert waited, "the erasure did not wait for the batch"
 
 
 def test_the_secret_and_keys_are_outside_the_log(held):
