@@ -7,7 +7,6 @@ new events here: following the log polls.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import threading
@@ -28,61 +27,12 @@ from ledger.store.readmodels import Db
 from ledger.store.records import LeadKey, Row
 from ledger.store.schema import EVENTS_TABLE, KEYS_TABLE, keys_table_sql, refuse_foreign, sqlite_append_only_sql
 from ledger.store.tree import StoredTree
+from ledger.store.writers import WriterQueue
 
 if TYPE_CHECKING:  # the library loads with the first append: a query needs none of it
     from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-try:
-    import fcntl
-except ImportError:  # Windows: appends wait for SQLite's lock as SQLite waits
-    fcntl = None  # type: ignore[assignment]
-
 CHUNK = 500  # keys per IN (...) list of a read-model look-up
-LOCK_SUFFIX = "-lock"  # the file beside the store that its appends queue on
-
-
-class WriterQueue:
-    """Where one thread's appends wait their turn: an exclusive `flock` of a file beside the
-    store, on a descriptor of the thread's own. SQLite's wait for its write lock sleeps 1, 2,
-    5, 10 ms and more between tries, so a writer that comes while another appends waits many
-    times as long as the append takes; the kernel hands a released flock to the next waiter
-    at once. SQLite's lock still decides who writes: where the file cannot be made (a folder
-    we may not write), or for a writer that does not queue, appends wait as SQLite makes them."""
-
-    def __init__(self, path: str) -> None:
-        self.fd: int | None = None
-        self.depth = 0
-        if fcntl is not None:
-            with contextlib.suppress(OSError):  # flock needs no write access to the file
-                self.fd = os.open(path + LOCK_SUFFIX, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-    @classmethod
-    def of_thread(cls, local: threading.local, path: str, kept: list[Any]) -> WriterQueue:
-        """The calling thread's place (in `local`), made at its first append and kept in
-        `kept`, to be closed with the store's connections."""
-        queue = getattr(local, "queue", None)
-        if queue is None:
-            queue = local.queue = cls(path)
-            kept.append(queue)
-        return queue
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        if self.fd is None or self.depth:
-            yield
-            return
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 class SQLiteDb(Db):

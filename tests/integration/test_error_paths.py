@@ -23,7 +23,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.store import EVENTS_TABLE, append_lock_key
-from ledger.store.sqlite import LOCK_SUFFIX
+from ledger.store.writers import LOCK_SUFFIX, WriterQueue
 from tests.conftest import PG, event_count, run_cli
 from tests.integration.test_projections import REPO, cli_process, dump, replayed, story
 from tests.races import workers
@@ -112,6 +112,32 @@ def test_sqlite_writers_wait_their_turn_on_the_file_beside_the_store(world, stor
     assert [type(s.event).__name__ for s in world.store.read_log(after=before, limit=100)] == \
         ["LeadClaimed", "HoldingsChanged"]
     assert world.verify()["ok"] is True
+
+
+def test_a_writer_that_never_lets_its_turn_go_holds_others_only_for_the_wait(world, store_url, backend,
+                                                                              monkeypatch):
+    """A process stopped while it holds the queue's turn (here: one that never lets it go)
+    does not hang the others: after `WriterQueue.WAIT` they take SQLite's lock as SQLite makes
+    them, and the claim lands."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's queue of writers")
+    monkeypatch.setattr(WriterQueue, "WAIT", 0.5)
+    path = store_url[len("sqlite:///"):] + LOCK_SUFFIX
+    before = event_count(world)
+    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.readline()")
+    holder = subprocess.Popen([sys.executable, "-c", code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        with Ledger(store_url) as led:
+            assert led.claim("alice", "L-1", at=AT)["owner"] == "alice"
+        assert time.monotonic() - started >= 0.5
+        assert [type(s.event).__name__ for s in world.store.read_log(after=before, limit=100)] == \
+            ["LeadClaimed", "HoldingsChanged"]
+    finally:
+        holder.communicate("\n", timeout=30)
 
 
 def test_a_real_deadlock_is_lost_by_the_append_then_retried(world, store_url, backend):
