@@ -74,6 +74,17 @@ def test_a_write_waits_for_another_process_holding_the_write_lock_then_lands_onc
     assert world.verify()["ok"] is True
 
 
+def hold_queue_turn(path: str) -> subprocess.Popen:
+    """Another process that takes the SQLite writers' turn (`path`: the file they queue on),
+    says so, and keeps it until a line comes on its stdin."""
+    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.readline()")
+    holder = subprocess.Popen([sys.executable, "-c", code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 def _queued_on(path: str) -> bool:
     """Whether a flock of `path` has a waiter (Linux lists them in /proc/locks, after "->")."""
     inode = os.stat(path).st_ino
@@ -92,11 +103,7 @@ def test_sqlite_writers_wait_their_turn_on_the_file_beside_the_store(world, stor
         pytest.skip("SQLite's queue of writers")
     path = store_url[len("sqlite:///"):] + LOCK_SUFFIX
     before = event_count(world)
-    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT); "
-            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.readline()")
-    holder = subprocess.Popen([sys.executable, "-c", code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
-    assert holder.stdout.readline().strip() == "locked"
+    holder = hold_queue_turn(path)
     result: dict = {}
     claim = threading.Thread(target=lambda: result.update(run=run_cli(store_url, "claim", "L-1", "--at", AT,
                                                                       actor="alice")))
@@ -124,12 +131,8 @@ def test_a_writer_that_never_lets_its_turn_go_holds_others_only_for_the_wait(wor
     monkeypatch.setattr(WriterQueue, "WAIT", 0.5)
     path = store_url[len("sqlite:///"):] + LOCK_SUFFIX
     before = event_count(world)
-    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT); "
-            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.readline()")
-    holder = subprocess.Popen([sys.executable, "-c", code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    holder = hold_queue_turn(path)
     try:
-        assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
         with Ledger(store_url) as led:
             assert led.claim("alice", "L-1", at=AT)["owner"] == "alice"
