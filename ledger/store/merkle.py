@@ -75,7 +75,7 @@ class TreeSql:
                     f"CAST(NULL AS {self.blob}) UNION ALL {self._tail_rows}")
         rows = cur.fetchall()
         top = next((idx or 0 for level, idx, _ in rows if level == -1), 0)
-        return top, *_tail([r for r in rows if r[0] != -1])
+        return top, *_tail(rows)  # (_tail reads the size row and the frontier, not the log's row)
 
     def get(self, cur: Any, keys: Collection[Key]) -> dict[Key, bytes]:
         """The stored hashes of these subtrees (those there are), in one query."""

@@ -32,7 +32,6 @@ class WriterQueue:
 
     def __init__(self, path: str) -> None:
         self.fd: int | None = None
-        self.depth = 0
         if fcntl is not None:
             with contextlib.suppress(OSError):  # flock needs no write access to the file
                 self.fd = os.open(path + LOCK_SUFFIX, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -49,18 +48,13 @@ class WriterQueue:
 
     @contextmanager
     def turn(self) -> Iterator[None]:
-        if self.fd is None or self.depth:
-            yield
-            return
-        if not self._taken():
-            yield
-            return
-        self.depth += 1
+        """The thread's append, in its turn (or, with no turn to be had, as SQLite makes it)."""
+        taken = self.fd is not None and self._taken()
         try:
             yield
         finally:
-            self.depth -= 1
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            if taken:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def _taken(self) -> bool:
         """Take the turn; False when `WAIT` ran out first. The wait is a blocking flock in a
