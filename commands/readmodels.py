@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -60,6 +61,42 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def stopping_on_signals() -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM set the event: following ends between batches, its subscription
+    closed in order. An exception raised wherever the signal lands could land inside a lock
+    just taken (a library's queue's or pool's), and leave the exit waiting on it forever. The
+    handler takes no lock either (setting an event takes one): it writes a byte that a thread
+    of its own turns into the event. A second signal interrupts at once."""
+    stop = threading.Event()
+    read_end, write_end = os.pipe()
+    signals = [0]
+
+    def on_signal(*_args: object) -> None:
+        signals[0] += 1
+        if signals[0] > 1:
+            raise KeyboardInterrupt
+        os.write(write_end, b"\0")
+
+    def relay() -> None:
+        os.read(read_end, 1)
+        stop.set()
+
+    relayer = threading.Thread(target=relay, daemon=True)
+    relayer.start()
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if not signals[0]:
+            os.write(write_end, b"\0")
+        relayer.join()
+        os.close(read_end)
+        os.close(write_end)
+
+
 @helptext.command()
 @helptext.option("--rebuild", is_flag=True, help="rebuild every model from position 0, then swap it in")
 @helptext.option("--follow", is_flag=True, help="keep the models current as events arrive, until interrupted")
@@ -94,12 +131,13 @@ def project(app: App, rebuild: bool, follow: bool) -> None:
                     result = ledger.project(rebuild, progress=step)
                 click.echo(_("following from position {position} (Ctrl-C to stop)", position=result["position"]),
                            err=True)
-                ledger.follow(
-                    on_batch=lambda p: click.echo(_("projected up to position {position}", position=p), err=True),
-                    on_error=lambda e, delay: click.echo(_(
-                        "lost the store ({reason}); trying again in {delay}s",
-                        reason=str(e).splitlines()[0] if str(e) else type(e).__name__, delay=format(delay, "g")),
-                        err=True))
+                with stopping_on_signals() as stop:
+                    ledger.follow(stop, on_batch=lambda p: click.echo(
+                        _("projected up to position {position}", position=p), err=True),
+                        on_error=lambda e, delay: click.echo(_(
+                            "lost the store ({reason}); trying again in {delay}s",
+                            reason=str(e).splitlines()[0] if str(e) else type(e).__name__,
+                            delay=format(delay, "g")), err=True))
         except KeyboardInterrupt:
             pass
         result["position"] = ledger.views.position()

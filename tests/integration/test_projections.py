@@ -468,12 +468,18 @@ def test_rebuild_of_a_large_store_shows_progress_on_stderr(store_url):
 # --- following --------------------------------------------------------------------------------
 
 def follower(store_url: str, app_name: str = "") -> subprocess.Popen:
-    return cli_process(store_url, "project", "--follow", env={"PGAPPNAME": app_name} if app_name else None)
+    # faulthandler: a follower that does not stop shows where each of its threads is (see stop)
+    return cli_process(store_url, "project", "--follow",
+                       env={"PYTHONFAULTHANDLER": "1", **({"PGAPPNAME": app_name} if app_name else {})})
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> dict[str, Any]:
     proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        raise AssertionError("the follower did not stop:\n" + proc.communicate()[1]) from None
     assert proc.returncode == 0, stderr
     return json.loads(stdout)
 
@@ -515,6 +521,38 @@ def test_follower_stops_cleanly_on_ctrl_c(world, store_url):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_follower_stopped_while_events_pour_in_ends_cleanly_every_time(store_url):
+    """Stopped at any moment (by one signal, or by two in a row), the follower exits at once
+    with the position it has applied; what it applied is what a replay gives."""
+    writers_world(store_url, 3)
+    rng = random.Random(7)
+    for round_, signals in enumerate([(signal.SIGTERM,), (signal.SIGINT,), (signal.SIGTERM, signal.SIGTERM),
+                                      (signal.SIGINT, signal.SIGINT)]):
+        proc = follower(store_url)
+        threads = writers(store_url, 3, 4, f"R{round_}-")
+        try:
+            with Ledger(store_url) as led:
+                while "following from" not in (line := proc.stderr.readline()):  # caught up
+                    assert line, "the follower ended before following"
+                for t in threads:
+                    t.start()
+                time.sleep(rng.uniform(0, 0.5))
+                for sig in signals[:-1]:
+                    proc.send_signal(sig)
+                result = stop(proc, signals[-1])
+                assert result["followed"] is True and result["position"] == tracked(led)
+        finally:
+            for t in threads:
+                t.join()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    with Ledger(store_url) as led:
+        led.views.catch_up()
+        got = dump(led)
+    assert got == replayed(store_url)
 
 
 def test_follower_on_postgresql_survives_a_terminated_connection(world, store_url, backend):
