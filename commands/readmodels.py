@@ -67,15 +67,18 @@ def stopping_on_signals() -> Iterator[threading.Event]:
     closed in order. An exception raised wherever the signal lands could land inside a lock
     just taken (a library's queue's or pool's), and leave the exit waiting on it forever. The
     handler takes no lock either (setting an event takes one): it writes a byte that a thread
-    of its own turns into the event. A second signal interrupts at once."""
+    of its own turns into the event. A second signal ends the process at once (status 130):
+    the database rolls back the batch being applied, as after a kill."""
     stop = threading.Event()
     read_end, write_end = os.pipe()
     signals = [0]
+    farewell = (_("interrupted: stopped at once") + "\n").encode()
 
     def on_signal(*_args: object) -> None:
         signals[0] += 1
         if signals[0] > 1:
-            raise KeyboardInterrupt
+            os.write(sys.stderr.fileno(), farewell)
+            os._exit(130)
         os.write(write_end, b"\0")
 
     def relay() -> None:

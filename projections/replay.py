@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Callable
 from datetime import datetime
@@ -99,10 +100,10 @@ class Fallback(Projector):
         return models
 
     def catch_up(self, batch: int = 2000, upto: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> int:
+                 progress: Callable[[int], None] | None = None, stop: threading.Event | None = None) -> int:
         if self.replay is None:
             try:
-                return super().catch_up(batch, upto, progress)
+                return super().catch_up(batch, upto, progress, stop)
             except (failures.PersistenceError, StoreUnavailable) as e:
                 if not self.served or not _not_writable(e):
                     raise

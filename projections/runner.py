@@ -159,14 +159,15 @@ class Projector:
             batch.flush()
 
     def _run(self, name: str, suffix: str, batch: int, upto: int | None,
-             progress: Callable[[int], None] | None) -> int | None:
-        """Apply batches to one set of tables until the log is exhausted; return the position
-        reached, or None when the tracking row went away (a rebuild someone else finished)."""
+             progress: Callable[[int], None] | None, stop: threading.Event | None = None) -> int | None:
+        """Apply batches to one set of tables until the log is exhausted (or `stop` is set);
+        return the position reached, or None when the tracking row went away (a rebuild
+        someone else finished)."""
         position = self.position(name)
         ahead: tuple[int | None, Future] | None = None  # the next batch, read meanwhile
         # reading ahead, batches start small and grow: applying begins while more is read
         size = min(batch, FIRST_BATCH) if self._reads_ahead else batch
-        while position is not None:
+        while position is not None and not (stop is not None and stop.is_set()):
             if ahead is not None and ahead[0] == position:
                 last, events, versions, more = ahead[1].result()
             else:
@@ -186,13 +187,14 @@ class Projector:
             position = last
             if progress:
                 progress(position)
-        return None
+        return position
 
     def catch_up(self, batch: int = 2000, upto: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> int:
-        """Apply every event not yet applied to the live tables; return the position reached."""
+                 progress: Callable[[int], None] | None = None, stop: threading.Event | None = None) -> int:
+        """Apply every event not yet applied to the live tables (or those of the batches
+        before `stop` is set); return the position reached."""
         self.ensure()
-        reached = self._run(NAME, "", batch, upto, progress)
+        reached = self._run(NAME, "", batch, upto, progress, stop)
         assert reached is not None, "the live tracking row is never removed"
         return reached
 
@@ -201,8 +203,9 @@ class Projector:
     def follow(self, stop: threading.Event | None = None, *, poll: float = 0.5,
                on_batch: Callable[[int], None] | None = None,
                on_error: Callable[[Exception, float], None] | None = None) -> None:
-        """Keep the live tables current as events are stored, until `stop` is set (or the
-        caller is interrupted: KeyboardInterrupt goes through, leaving nothing half-applied).
+        """Keep the live tables current as events are stored, until `stop` is set (seen
+        between batches), or the caller is interrupted (KeyboardInterrupt goes through,
+        leaving nothing half-applied).
 
         New events are signalled by the store's subscription (`Store.subscribe`: told by
         the database, or polling every `poll` seconds). A lost connection is reported to
@@ -215,7 +218,7 @@ class Projector:
 
         def advance() -> None:
             nonlocal reached
-            before, reached = reached, self.catch_up()
+            before, reached = reached, self.catch_up(stop=stop)
             if reached != before and on_batch:
                 on_batch(reached)
 

@@ -118,7 +118,7 @@ def big_store(store_url: str, leads: int = BIG) -> int:
 def cli_process(store_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """The real `leadledger` command in its own process."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LEADLEDGER_")}
-    environ.update(env or {})
+    environ.update({"LEADLEDGER_LANG": "en", **(env or {})})  # its stderr is read, whatever the locale
     return subprocess.Popen([sys.executable, "-m", "cli", "--store", store_url, "--json", *args],
                             cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -524,8 +524,9 @@ def test_follower_stops_cleanly_on_ctrl_c(world, store_url):
 
 
 def test_follower_stopped_while_events_pour_in_ends_cleanly_every_time(store_url):
-    """Stopped at any moment (by one signal, or by two in a row), the follower exits at once
-    with the position it has applied; what it applied is what a replay gives."""
+    """Stopped at any moment by a signal, the follower exits with the position it has applied.
+    A second signal ends it at once (130), unless the first had already; either way, what it
+    applied is what a replay gives."""
     writers_world(store_url, 3)
     rng = random.Random(7)
     for round_, signals in enumerate([(signal.SIGTERM,), (signal.SIGINT,), (signal.SIGTERM, signal.SIGTERM),
@@ -539,10 +540,16 @@ def test_follower_stopped_while_events_pour_in_ends_cleanly_every_time(store_url
                 for t in threads:
                     t.start()
                 time.sleep(rng.uniform(0, 0.5))
-                for sig in signals[:-1]:
-                    proc.send_signal(sig)
-                result = stop(proc, signals[-1])
-                assert result["followed"] is True and result["position"] == tracked(led)
+                if len(signals) == 1:
+                    result = stop(proc, signals[0])
+                    assert result["followed"] is True and result["position"] == tracked(led)
+                else:
+                    for sig in signals:
+                        proc.send_signal(sig)
+                    stdout, stderr = proc.communicate(timeout=60)
+                    assert proc.returncode in (0, 130), stderr
+                    if proc.returncode == 130:
+                        assert "interrupted: stopped at once" in stderr and not stdout
         finally:
             for t in threads:
                 t.join()
@@ -602,6 +609,43 @@ def test_follow_in_process_stops_when_told(world):
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert reached == [world.store.max_position()]
+
+
+def test_while_following_a_first_signal_asks_to_stop_and_a_second_ends_the_process():
+    script = (
+        "import os, signal, sys, time\n"
+        "from commands.readmodels import stopping_on_signals\n"
+        "with stopping_on_signals() as stop:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    print('asked to stop', stop.wait(30), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)\n"
+        "print('not ended')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("LEADLEDGER_")},
+                               "LC_ALL": "C.UTF-8"})
+    assert done.returncode == 130, done.stderr
+    assert done.stdout == "asked to stop True\n"
+    assert done.stderr == "interrupted: stopped at once\n"
+
+
+def test_a_stop_during_a_long_catch_up_ends_it_after_the_batch_being_applied(world):
+    """A follower told to stop while a large backlog is applied does not apply the rest first."""
+    world.views.catch_up()
+    start = tracked(world)
+    for i in range(30):
+        world.add_lead("root", f"B-{i}", "east", at=d(1))
+    stop_event = threading.Event()
+    seen: list[int] = []
+
+    def one_batch(position: int) -> None:
+        seen.append(position)
+        stop_event.set()
+
+    reached = world.views.catch_up(batch=4, progress=one_batch, stop=stop_event)
+    assert seen == [reached] and start < reached < world.store.max_position()
+    assert tracked(world) == reached
+    assert world.views.catch_up() == world.store.max_position()  # the rest, when asked again
 
 
 # --- PostgreSQL grants survive a rebuild --------------------------------------------------------
