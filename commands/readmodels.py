@@ -77,7 +77,8 @@ def stopping_on_signals() -> Iterator[threading.Event]:
     def on_signal(*_args: object) -> None:
         signals[0] += 1
         if signals[0] > 1:
-            os.write(sys.stderr.fileno(), farewell)
+            with suppress(OSError):  # stderr may be gone: the exit must not wait on it
+                os.write(sys.stderr.fileno(), farewell)
             os._exit(130)
         os.write(write_end, b"\0")
 
