@@ -41,6 +41,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"LEADLEDGER_TEST_PG is set but PostgreSQL is unreachable: {e}") from e
 
 
+def child_environ(**extra: str) -> dict[str, str]:
+    """The environment of a `leadledger` process a test starts: none of the settings
+    (LEADLEDGER_*) the test process has, except its language, English (above)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LEADLEDGER_")}
+    return {**environ, "LEADLEDGER_LANG": "en", **extra}
+
+
 def pg_url(schema: str) -> str:
     sep = "&" if "?" in PG else "?"
     return f"{PG}{sep}schema={schema}"

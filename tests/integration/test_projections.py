@@ -8,7 +8,6 @@ at several points; a later `project` must then leave the models exactly as a ful
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
@@ -28,7 +27,7 @@ from ledger import events as ev
 from ledger.application import Ledger
 from ledger.errors import LedgerError
 from projections.runner import NAME, REBUILD, Db
-from tests.conftest import PG, T0, run_cli
+from tests.conftest import PG, T0, child_environ, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 BIG = 40000  # leads in the big store: enough that projecting it takes a while
@@ -117,10 +116,8 @@ def big_store(store_url: str, leads: int = BIG) -> int:
 
 def cli_process(store_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """The real `leadledger` command in its own process."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LEADLEDGER_")}
-    environ.update({"LEADLEDGER_LANG": "en", **(env or {})})  # its stderr is read, whatever the locale
     return subprocess.Popen([sys.executable, "-m", "cli", "--store", store_url, "--json", *args],
-                            cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=child_environ(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_until(condition, what: str, limit: float = 60) -> None:
@@ -622,8 +619,7 @@ def test_while_following_a_first_signal_asks_to_stop_and_a_second_ends_the_proce
         "    time.sleep(30)\n"
         "print('not ended')\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith("LEADLEDGER_")},
-                               "LC_ALL": "C.UTF-8"})
+                          env=child_environ())
     assert done.returncode == 130, done.stderr
     assert done.stdout == "asked to stop True\n"
     assert done.stderr == "interrupted: stopped at once\n"
