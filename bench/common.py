@@ -179,17 +179,22 @@ def fresh_target(store: str | None, keep: bool = False) -> Iterator[Target]:
 
 def without_tree(store: Store) -> None:
     """Patch the Merkle tree out of this process's appends (a "no tree" variant): no leaves
-    hashed, no subtree rows read or written. The append passes on the tree's size and frontier
-    as it was given them, so an append's other work (PostgreSQL's check that the log is where
-    its last append left it, say) stays as it is. The store's tree then lags its log: use a
-    store of its own, dropped afterwards."""
+    hashed, no subtree rows read, hashed or written. On PostgreSQL the append's statement
+    carries no tree and its check that the tree ends where the log does always holds, so the
+    append's other work stays as it is. The store's tree then lags its log: use a store of its
+    own, dropped afterwards."""
     from ledger.store import base  # noqa: PLC0415
 
     def planned(cur: Any, first_position: int, leaves: Any, tail: Any = None, *, tail_after: bool = False) -> Any:
         return [], tail if tail_after else None
 
     store.tree.sql.planned = planned  # every append asks the tree's SQL object for the rows it adds
-    base.leaves_of = lambda digests: []
+    if store.kind == "postgresql":
+        store.tree.sql.server_append = lambda size, leaves: "subtrees AS (SELECT 1)"
+        store.tree.sql.ends_with_log = lambda: "TRUE"
+        base.leaves_of = lambda digests: [b""] * len(digests)  # the statement's column, unhashed
+    else:
+        base.leaves_of = lambda digests: []
 
 
 def make_world(led: Ledger, reps: int, claim_limit: int = 1_000_000) -> list[str]:

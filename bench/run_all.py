@@ -33,7 +33,7 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 LIMITS = {
     ("claims", "SQLite"): "the commit's fsync, and the Python of reading actor, lead, pool and holdings and deciding "
                           "(4 clients: appends take turns, queued on the lock file)",
-    ("claims", "PostgreSQL"): "two round trips and a WAL flush under the append lock (4 clients: flushes take turns)",
+    ("claims", "PostgreSQL"): "two round trips (a read, then the append), and a WAL flush under the append lock (4 clients: flushes take turns)",
     ("bulk import", ""): "Python per lead (parsing, AES-GCM, three HMACs, encoding, chain hash, tree), "
                          "then inserting random hashes into the duplicate index",
     ("rebuild", ""): "Python per event: decoding it, the read models' handlers, their rows' writes",

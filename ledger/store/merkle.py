@@ -251,6 +251,30 @@ class PostgresTreeSql(TreeSql):
                 for row in rows:
                     copy.write_row(row)
 
+    def ends_with_log(self) -> str:
+        """The condition that the tree's size is the log's last position (leaf p - 1 is the
+        event at position p): both a MAX at an index's end."""
+        return (f"(SELECT COALESCE(MAX(idx), -1) + 1 FROM {self.table} WHERE level = 0) = "
+                f"(SELECT COALESCE(MAX({self.position}), 0) FROM {self.events})")
+
+    def server_append(self, size: str, leaves: str) -> str:
+        """Common table expressions that store new leaves (`leaves`, an SQL array, the first
+        at index `size`, an SQL value: the tree's size) and the subtrees they complete,
+        hashed in the server (`sha256`, PostgreSQL 11 on), as `merkle.appended` does here.
+
+        One row a level: its first new subtree's index and the new subtrees' hashes, in order.
+        A parent is new where its right child (at an odd index) is; its left child is new too,
+        or (the level's first) the stored subtree just before. Every row count the planner
+        sees is small, so no plan costs enough to be compiled (JIT) at each append."""
+        return (f"lv(level, first, hs) AS (SELECT 0, {size}, {leaves} UNION ALL "
+                "SELECT lv.level + 1, lv.first >> 1, nx.hs FROM lv, LATERAL (SELECT ARRAY("
+                "SELECT sha256('\\x01'::bytea || CASE WHEN u.i > 1 THEN lv.hs[u.i - 1] "
+                f"ELSE (SELECT t.hash FROM {self.table} AS t WHERE t.level = lv.level AND t.idx = lv.first - 1) END "
+                "|| u.h) FROM unnest(lv.hs) WITH ORDINALITY AS u(h, i) WHERE ((lv.first + u.i) & 1) = 0 ORDER BY u.i"
+                ") AS hs) AS nx WHERE cardinality(nx.hs) > 0), "
+                f"subtrees AS (INSERT INTO {self.table} (level, idx, hash) "
+                "SELECT level, first + o - 1, h FROM lv, unnest(hs) WITH ORDINALITY AS u(h, o))")
+
     def values_sql(self, count: int) -> bytes:
         """The INSERT of `count` rows (at most VALUES_UPTO), taking level, index and hash of each."""
         found = self._values.get(count)

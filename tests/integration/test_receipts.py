@@ -4,18 +4,24 @@ stores from before the tree, and files that are not intact ledgers."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from ledger import checkpoint, codec, merkle
+from ledger import events as ev
 from ledger.application import Ledger
+from ledger.codec import GENESIS
 from ledger.receipt_check import check_receipt
+from ledger.state import lead_stream
+from ledger.store import NewEvent
 from ledger.store.merkle import MERKLE_TABLE
 from tests.conftest import run_cli
 from tests.integration.test_fixture_store import FIXTURE, copy_to_postgresql
@@ -122,6 +128,35 @@ def test_the_tree_is_stored_with_each_append(busy_log):
     leaves = busy_log.store.tree.leaves(0, size)
     assert [leaves[i] for i in range(size)] == [
         merkle.leaf_hash(bytes.fromhex(s.hash)) for s in busy_log.store.read_log(after=0, limit=size)]
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162's MTH over leaf hashes, written as the RFC writes it."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def test_appends_of_any_size_store_each_perfect_subtree_as_the_rfc_defines_it(busy_log):
+    """Appends of 1 to 16 events (a few go as a VALUES list, more as arrays; PostgreSQL hashes
+    their subtrees in the server), at every alignment: each perfect subtree the log holds is
+    stored, with MTH of its leaves, and nothing else is."""
+    led, made = busy_log, 0
+    for count in (1, 2, 3, 1, 5, 8, 9, 16, 4, 7, 1, 1, 12, 2):
+        added = [ev.LeadAdded(occurred_at=datetime.fromisoformat(DAY2.replace("Z", "+00:00")), actor="mgr",
+                              lead=f"T-{made + i}", pool="east", attributes=ev.Attributes())
+                 for i in range(count)]
+        led.store.append([NewEvent(lead_stream(e.lead), 1, GENESIS, e) for e in added])
+        made += count
+    size = led.store.max_position()
+    leaves = [merkle.leaf_hash(bytes.fromhex(s.hash)) for s in led.store.read_log(after=0, limit=size)]
+    perfect = {(level, idx) for level in range(size.bit_length()) for idx in range(size >> level)}
+    stored = led.store.tree.nodes(perfect | {(level, size >> level) for level in range(size.bit_length() + 1)})
+    assert stored == {(level, idx): _mth(leaves[idx << level:(idx + 1) << level]) for level, idx in perfect}
+    assert led.verify()["ok"] is True
 
 
 def test_an_import_stores_the_tree(busy_log, store_url, tmp_path):
