@@ -179,10 +179,11 @@ def fresh_target(store: str | None, keep: bool = False) -> Iterator[Target]:
 
 def without_tree(store: Store) -> None:
     """Patch the Merkle tree out of this process's appends (a "no tree" variant): no leaves
-    hashed, no subtree rows read, hashed or written. On PostgreSQL the append's statement
-    carries no tree and its check that the tree ends where the log does always holds, so the
-    append's other work stays as it is. The store's tree then lags its log: use a store of its
-    own, dropped afterwards."""
+    hashed, no subtree rows read, hashed or written. The append passes on the tree's size and
+    frontier as it was given them, and on PostgreSQL the statement that would hash the tree in
+    the server carries none, its check that the tree ends where the log does always holding,
+    so an append's other work stays as it is. The store's tree then lags its log: use a store
+    of its own, dropped afterwards."""
     from ledger.store import base  # noqa: PLC0415
 
     def planned(cur: Any, first_position: int, leaves: Any, tail: Any = None, *, tail_after: bool = False) -> Any:
