@@ -189,13 +189,11 @@ def without_tree(store: Store) -> None:
     def planned(cur: Any, first_position: int, leaves: Any, tail: Any = None, *, tail_after: bool = False) -> Any:
         return [], tail if tail_after else None
 
-    store.tree.sql.planned = planned  # every append asks the tree's SQL object for the rows it adds
-    if store.kind == "postgresql":
-        store.tree.sql.server_append = lambda size, leaves: "subtrees AS (SELECT 1)"
-        store.tree.sql.ends_with_log = lambda: "TRUE"
-        base.leaves_of = lambda digests: [b""] * len(digests)  # the statement's column, unhashed
-    else:
-        base.leaves_of = lambda digests: []
+    sql = store.tree.sql
+    sql.planned = planned  # every append asks the tree's SQL object for the rows it adds
+    sql.server_append = lambda size, leaves: "subtrees AS (SELECT 1)"  # PostgreSQL's
+    sql.size_sql = sql.top_sql  # the tree "ends where the log does", for PostgreSQL's statement
+    base.leaves_of = lambda digests: [b""] * len(digests)  # a leaf for each event, unhashed
 
 
 def make_world(led: Ledger, reps: int, claim_limit: int = 1_000_000) -> list[str]:

@@ -49,11 +49,13 @@ class TreeSql:
 
     def __init__(self, param: str, table: str, events: str, position: str, blob: str) -> None:
         self.param, self.table, self.events, self.position, self.blob = param, table, events, position, blob
+        self.size_sql = f"(SELECT COALESCE(MAX(idx), -1) + 1 FROM {table} WHERE level = 0)"  # the tree's size
+        self.top_sql = f"(SELECT COALESCE(MAX({position}), 0) FROM {events})"  # the log's last position
         # The tree's size (a row at level -2) and its frontier: the perfect subtree of each bit
         # set in the size, found by its key, where reading the last subtree of every level
         # took 63 index scans (half a millisecond under the append lock).
         levels = ", ".join(f"({level})" for level in range(LEVELS))
-        self._tail_with = (f"WITH s(size) AS (SELECT COALESCE(MAX(idx), -1) + 1 FROM {table} WHERE level = 0), "
+        self._tail_with = (f"WITH s(size) AS (SELECT {self.size_sql}), "
                            f"l(level) AS (VALUES {levels}) ")
         self._tail_rows = (f"SELECT -2, size, CAST(NULL AS {blob}) FROM s UNION ALL "
                            f"SELECT t.level, t.idx, t.hash FROM s, l, {table} AS t WHERE ((s.size >> l.level) & 1) = 1 "
@@ -250,12 +252,6 @@ class PostgresTreeSql(TreeSql):
                 copy.set_types(["int2", "int8", "bytea"])
                 for row in rows:
                     copy.write_row(row)
-
-    def ends_with_log(self) -> str:
-        """The condition that the tree's size is the log's last position (leaf p - 1 is the
-        event at position p): both a MAX at an index's end."""
-        return (f"(SELECT COALESCE(MAX(idx), -1) + 1 FROM {self.table} WHERE level = 0) = "
-                f"(SELECT COALESCE(MAX({self.position}), 0) FROM {self.events})")
 
     def server_append(self, size: str, leaves: str) -> str:
         """Common table expressions that store new leaves (`leaves`, an SQL array, the first

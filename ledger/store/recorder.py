@@ -86,12 +86,12 @@ _length = struct.Struct("!i").pack
 _key_head = struct.Struct("!hi").pack  # 3 fields; the kind's length
 
 
-def _parameters(rows: Sequence[Row], leaves: Sequence[bytes]) -> list[Any]:
-    """`_server_sql`'s parameters: each event's columns and leaf, row by row for a few, as a
+def _parameters(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """Rows as an append's statement takes them: value by value for a few (a VALUES list), a
     column's array each for more."""
     if len(rows) <= SMALL_APPEND:
-        return [x for row, leaf in zip(rows, leaves, strict=True) for x in (*row, leaf)]
-    return [*(list(column) for column in zip(*rows, strict=True)), list(leaves)]
+        return [x for row in rows for x in row]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _binary_events(first: int, rows: Sequence[Row]) -> bytes:
@@ -166,10 +166,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     @functools.cache  # noqa: B019 (one recorder per store)
     def _server_sql(self, rows: int) -> bytes:
         """The statement that appends `rows` events and their leaves (a VALUES list for a few,
-        arrays for a batch; `_parameters`) after the log's last position, with the tree's
-        subtrees they complete, and returns that position. Unless the tree's size is the log's
-        last position, it fails (TREE_OFF, its first parameter), as a check does
-        (`AppendChecks.refuse`): the whole CASE is cast, which the planner cannot fold."""
+        arrays for a batch) after the log's last position, with the tree's subtrees they
+        complete, and returns that position. Unless the tree's size is the log's last position
+        (leaf p - 1 is the event at position p), it fails (TREE_OFF, its first parameter), as a
+        check does (`AppendChecks.refuse`): the whole CASE is cast, which the planner cannot fold."""
         columns = "originator_id, originator_version, topic, state"
         if rows <= SMALL_APPEND:
             source = "(VALUES " + ", ".join(
@@ -179,8 +179,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             source = "unnest(%b::text[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[]) WITH ORDINALITY"
             names = f"{columns}, leaf, o"
         table = f'"{self.datastore.schema}".{self.events_table_name}'
-        return (f"WITH RECURSIVE top(p) AS (SELECT CAST(CASE WHEN {self.tree.ends_with_log()} "
-                f"THEN CAST((SELECT COALESCE(MAX(notification_id), 0) FROM {table}) AS TEXT) ELSE %s END AS BIGINT)), "
+        return (f"WITH RECURSIVE ends(size, p) AS (SELECT {self.tree.size_sql}, {self.tree.top_sql}), "
+                "top(p) AS (SELECT CAST(CASE WHEN size = p THEN CAST(p AS TEXT) ELSE %s END AS BIGINT) FROM ends), "
                 f"new AS (SELECT * FROM {source} AS v({names})), "
                 + f"appended AS (INSERT INTO {table} (notification_id, {columns}) "
                 f"SELECT top.p + new.o, {columns} FROM top, new), "
@@ -246,7 +246,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                         also(cur)
                     if in_server:
                         appended.execute(self._server_sql(min(len(rows), SMALL_APPEND + 1)),
-                                         [f"{REFUSED}: {TREE_OFF}", *_parameters(rows, leaves)], prepare=True)
+                                         [f"{REFUSED}: {TREE_OFF}", *_parameters([(*row, leaf) for row, leaf in zip(rows, leaves, strict=True)])],
+                                         prepare=True)
                     else:
                         if head is None:
                             top, *tail = self.tree.head(cur)
@@ -271,11 +272,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def _send_rows(self, cur: Any, first: int, rows: list[Row], tree_rows: list[TreeRow]) -> None:
         """Insert the events at positions first.., and the tree's rows they complete: a claim's
         few in the same statement (one statement less to send and run), more after it."""
-        numbered = [(i, *row) for i, row in enumerate(rows, first)]
-        if len(rows) <= SMALL_APPEND:
-            params = [x for row in numbered for x in row]
-        else:
-            params = [list(column) for column in zip(*numbered, strict=True)]
+        params = _parameters([(i, *row) for i, row in enumerate(rows, first)])
         few = len(tree_rows) <= VALUES_UPTO
         if few:
             params[:0] = [x for row in tree_rows for x in row]
@@ -292,9 +289,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         parameters would read `idx >= $1` as a third of the table: after ANALYZE it scanned
         the whole tree for the rows that are not there (300 ms a claim at 1,000,000 events)."""
         top, size, _ = head
-        table, position = self.tree.table, self.checks.position
-        condition = (f"(SELECT COALESCE(MAX({position}), 0) FROM {self.checks.events}) = %s AND "
-                     f"(SELECT COALESCE(MAX(idx), -1) FROM {table} WHERE level = 0) = %s")
+        condition = (f"{self.tree.top_sql} = %s AND "
+                     f"(SELECT COALESCE(MAX(idx), -1) FROM {self.tree.table} WHERE level = 0) = %s")
         self.checks.refuse(cur, condition, [top, size - 1], HEAD_MOVED)
 
     def insert_bulk(self, rows: list[Row], keys: Sequence[tuple[str, str, str]], *,

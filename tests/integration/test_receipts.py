@@ -149,7 +149,7 @@ def test_appends_of_any_size_store_each_perfect_subtree_as_the_rfc_defines_it(bu
     with Ledger(store_url) as other:
         for writer, count in [(0, 1), (1, 2), (0, 3), (0, 1), (0, 5), (1, 8), (1, 9), (0, 16), (1, 4),
                               (0, 7), (1, 1), (1, 1), (1, 12), (0, 2), (1, 3)]:
-            added = [ev.LeadAdded(occurred_at=datetime.fromisoformat(DAY2.replace("Z", "+00:00")), actor="mgr",
+            added = [ev.LeadAdded(occurred_at=datetime.fromisoformat(DAY2), actor="mgr",
                                   lead=f"T-{made + i}", pool="east", attributes=ev.Attributes())
                      for i in range(count)]
             (busy_log, other)[writer].store.append([NewEvent(lead_stream(e.lead), 1, GENESIS, e) for e in added])
