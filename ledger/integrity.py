@@ -216,12 +216,18 @@ class Integrity:
         """Compare the leaf of each event of a batch (positions after `after`; `hashes` their
         records' chain hashes) with the stored tree's."""
         first, end = scan.leaves, rows[-1][0]
-        stored = self.store.tree.leaves(first, end) if scan.has_tree else None
-        leaves = ((r[0], leaf_of(r[4], own)) for r, own in zip(rows, hashes, strict=True))
-        for index, leaf in enumerate(positioned_leaves(after, end, leaves), first):
-            if stored is not None and scan.tree_bad is None and stored.get(index, leaf) != leaf:
-                scan.tree_bad = index + 1
         scan.leaves = end
+        if not scan.has_tree or scan.tree_bad is not None:
+            return
+        stored = self.store.tree.leaves(first, end) or {}
+        leaves = [leaf_of(r[4], own) for r, own in zip(rows, hashes, strict=True)]
+        if len(stored) == len(leaves) == end - first and list(stored.values()) == leaves:
+            return  # the common case, checked at once: every leaf stored, each the event's
+        positioned = positioned_leaves(after, end, zip((r[0] for r in rows), leaves))
+        for index, leaf in enumerate(positioned, first):
+            if stored.get(index, leaf) != leaf:
+                scan.tree_bad = index + 1
+                return
 
     def verify(self, digest: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Recompute every chain (with an lld1 digest, prove the log extends it), or check that
@@ -356,18 +362,17 @@ def is_tree_head(digest: str) -> bool:
 def _check(scan: Scan, position: int, stream: str, version: int, topic: str | None, state: bytes) -> str:
     """Check one event against its stream's chain so far; return its stored hash."""
     try:
-        raw = codec.decode_raw(state)
-        record = codec.decode(state)
+        raw, event = codec.checked(state)
     except msgspec.DecodeError as e:
         scan.blame(position, english(UNDECODABLE, stream=stream, version=version, reason=e))
         return f"undecodable@{position}"  # chains on from here, so a later event of the stream still counts
-    expected = codec.chain_hash(stream, version, raw.prev, bytes(raw.recorded_at), bytes(raw.event))
+    expected = codec.chain_hash(stream, version, raw.prev, raw.recorded_at, raw.event)
     intact = expected == raw.hash
     if not intact:
         scan.blame(position, english(HASH_DIFFERS, stream=stream, version=version))
-    elif topic is not None and topic != codec.topic_of(record.event):
+    elif topic is not None and topic != codec.topic_of(event):
         scan.blame(position, english(WRONG_TOPIC, stream=stream, version=version, topic=topic,
-                                     actual=codec.topic_of(record.event)))
+                                     actual=codec.topic_of(event)))
     last_version, last_position, last_hash = scan.heads.get(stream, (0, 0, codec.GENESIS))
     if version != last_version + 1:
         if version > last_version + 1:

@@ -90,9 +90,10 @@ class TreeSql:
         return {(level, idx): bytes(h) for level, idx, h in cur.fetchall()}
 
     def leaves(self, cur: Any, first: int, end: int) -> dict[int, bytes]:
-        """The stored leaves first..end-1 (by index)."""
+        """The stored leaves first..end-1 (by index, in its order)."""
         p = self.param
-        cur.execute(f"SELECT idx, hash FROM {self.table} WHERE level = 0 AND idx >= {p} AND idx < {p}", [first, end])
+        cur.execute(f"SELECT idx, hash FROM {self.table} WHERE level = 0 AND idx >= {p} AND idx < {p} ORDER BY idx",
+                    [first, end])
         return {idx: bytes(h) for idx, h in cur.fetchall()}
 
     def recorded_leaves(self, cur: Any, after: int, upto: int) -> list[tuple[int, bytes | None]]:

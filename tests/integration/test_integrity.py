@@ -71,12 +71,12 @@ class Raw:
 
 
 def forge(state: bytes, stream: str, version: int, *, event: bytes | None = None,
-          prev: str | None = None) -> bytes:
+          prev: str | None = None, at: bytes | None = None) -> bytes:
     """A record rewritten as a forger would: new content, its hash recomputed to match."""
     raw = codec.decode_raw(state)
     event = bytes(raw.event) if event is None else event
     prev = raw.prev if prev is None else prev
-    at = bytes(raw.recorded_at)
+    at = bytes(raw.recorded_at) if at is None else at
     digest = codec.chain_hash(stream, version, prev, at, event)
     return (b'{"hash":"' + digest.encode() + b'","prev":"' + prev.encode() + b'","recorded_at":'
             + at + b',"event":' + event + b"}")
@@ -273,12 +273,14 @@ def test_an_undecodable_record_is_found(busy, store_url, garbage):
     assert "do not decode" in report["problem"]
 
 
-def test_a_rehashed_record_whose_event_is_not_an_event_is_found(busy, store_url):
+@pytest.mark.parametrize("part", [{"event": b'{"type":"Nothing","x":1}'}, {"at": b'"yesterday"'}, {"at": b"1"}])
+def test_a_rehashed_record_whose_event_or_time_does_not_decode_is_found(busy, store_url, part):
     target = positions(busy, "lead:L-1")[5]  # the stream's last: no successor to give it away
     stream, version, state = Raw(busy).row(target)
-    Raw(busy).set_state(target, forge(state, stream, version, event=b'{"type":"Nothing","x":1}'))
+    Raw(busy).set_state(target, forge(state, stream, version, **part))
     report = bad(store_url)
     assert report["first_bad_position"] == target
+    assert "do not decode" in report["problem"]
 
 
 def test_a_duplicated_event_key_cannot_smuggle_an_unhashed_event(busy, store_url):
