@@ -8,7 +8,7 @@ from typing import NoReturn
 import click
 
 from commands import helptext
-from commands.output import App, at_option, emit_json, ownership_line, pass_app
+from commands.output import App, at_option, check_writable, emit_json, ownership_line, pass_app
 from commands.tables import fields
 from ledger.i18n import N_, _, gettext, ngettext
 
@@ -90,7 +90,7 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
       leadledger --as mgr lead import 客户.xlsx --pool east --tz Asia/Shanghai --map 客户级别=source --rejects bad.csv
     """
     from ledger.importing import read_rows  # noqa: PLC0415 - only `lead import` reads files
-    from ledger.spreadsheets import check_writable, write_rejects  # noqa: PLC0415
+    from ledger.spreadsheets import write_rejects  # noqa: PLC0415
     from ledger.importer import ImportInterrupted, new_report  # noqa: PLC0415
 
     def call(ledger):

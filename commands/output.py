@@ -6,6 +6,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -129,6 +130,17 @@ def checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Param
         except InvalidInput as e:
             raise click.UsageError(e.message, ctx) from None  # the message names the option
     return callback
+
+
+def check_writable(path: str) -> str:
+    """An output file that cannot be written is bad input, found before any work is done
+    (and without making the file yet)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir() or not (os.access(target, os.W_OK) if target.exists() else
+                               folder.is_dir() and os.access(folder, os.W_OK)):
+        raise InvalidInput(_("cannot write {path}", path=path))
+    return path
 
 
 at_option = option(

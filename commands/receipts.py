@@ -10,7 +10,7 @@ import click
 
 from commands import helptext, offline
 from commands.integrity import SIGNING_KEY
-from commands.output import App, emit_json, pass_app
+from commands.output import App, check_writable, checked, emit_json, pass_app
 from ledger.errors import InvalidInput, LedgerError
 from ledger.i18n import _
 from ledger.values import parse_position
@@ -118,16 +118,34 @@ def write_receipt(made: dict, out: str | None) -> None:
 COMMANDS = [keygen, verify_receipt, receipt]
 
 
-receipt_option = helptext.option("--receipt", "receipt_file", metavar="FILE",
+def _receipt_file(file: str) -> str:
+    """`--receipt FILE`, checked before the command records anything: FILE can be written and
+    the signing key, when one is set, loads. Either failing after the event was recorded
+    would leave the command half done."""
+    check_writable(file)
+    key = os.environ.get("LEADLEDGER_SIGNING_KEY")
+    if key:
+        from ledger import checkpoint  # noqa: PLC0415 - signing loads the crypto library
+
+        checkpoint.load_signing_key(key)
+    return file
+
+
+receipt_option = helptext.option("--receipt", "receipt_file", metavar="FILE", callback=checked(_receipt_file),
                                  help="write the receipt of the recorded event to FILE "
                                       "(signed with $LEADLEDGER_SIGNING_KEY when set)")
 
 
 def save_receipt(app: App, result: dict, file: str | None) -> None:
-    """After a command recorded an event: write that event's receipt to `file`, if asked."""
+    """After a command recorded an event: write that event's receipt to `file`, if asked. The
+    event stands whatever happens here (its result is printed already): a receipt that cannot
+    be written after all (a full disk) is a warning that says how to make it again."""
     if not file or not isinstance(result, dict) or not result.get("position"):
         return
+    position = result["position"]
     try:
-        write_receipt(app.ledger.receipt(result["position"], None, os.environ.get("LEADLEDGER_SIGNING_KEY")), file)
+        write_receipt(app.ledger.receipt(position, None, os.environ.get("LEADLEDGER_SIGNING_KEY")), file)
     except LedgerError as e:
-        app.fail(e)
+        click.echo(_("warning: event {position} is recorded, but its receipt was not written: {reason}; "
+                     "`leadledger receipt {position} --out FILE` writes it",
+                     position=position, reason=e.message), err=True)

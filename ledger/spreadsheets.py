@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from itertools import chain, islice
-from pathlib import Path
 from typing import IO, Any
 
 from ledger.errors import InvalidInput
@@ -105,16 +103,6 @@ def write_rejects(path: str, header: Sequence[str], items: Iterable[tuple[int, S
     except OSError as e:
         raise InvalidInput(_("cannot write {path}: {reason}", path=path, reason=e.strerror)) from None
     return count
-
-
-def check_writable(path: str) -> None:
-    """An output file that cannot be written is bad input, found before any work is done
-    (and without making the file yet)."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir() or not (os.access(target, os.W_OK) if target.exists() else
-                               folder.is_dir() and os.access(folder, os.W_OK)):
-        raise InvalidInput(_("cannot write {path}", path=path))
 
 
 def _excel_value(value: Any) -> Any:

@@ -66,6 +66,35 @@ def test_a_claims_receipt_is_checked_with_no_store(world, store_url, tmp_path):
     assert failed.code == 6 and failed.json["failed"] == "event"
 
 
+@pytest.mark.parametrize("command", [("claim", "L-1"), ("assign", "L-1", "--to", "alice")])
+@pytest.mark.parametrize("problem", ["missing folder", "a folder", "bad key", "missing key"])
+def test_a_receipt_that_could_not_be_made_refuses_the_command_before_it_records(
+        world, store_url, tmp_path, monkeypatch, command, problem):
+    folder = tmp_path / "receipts"
+    folder.mkdir()
+    file = {"missing folder": folder / "no" / "r.json", "a folder": folder}.get(problem, folder / "r.json")
+    if problem == "bad key":
+        (tmp_path / "bad.key").write_text("not a key")
+        monkeypatch.setenv("LEADLEDGER_SIGNING_KEY", str(tmp_path / "bad.key"))
+    if problem == "missing key":
+        monkeypatch.setenv("LEADLEDGER_SIGNING_KEY", str(tmp_path / "none.key"))
+    before = world.store.max_position()
+    out = run_cli(store_url, *command, "--receipt", str(file), actor="alice" if command[0] == "claim" else "mgr")
+    assert out.code == 2 and out.json["error"]["code"] == "invalid_input", out
+    assert world.store.max_position() == before  # nothing recorded, not even a refusal
+    assert not any(folder.iterdir())
+
+
+def test_a_receipt_lost_after_its_event_was_recorded_is_a_warning(world, store_url, tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full to fill")
+    out = run_cli(store_url, "claim", "L-1", "--receipt", "/dev/full", actor="alice")
+    assert out.code == 0 and out.json["event"] == "LeadClaimed", out  # the one object: the claim's
+    position = out.json["position"]
+    assert f"receipt {position} --out" in out.stderr
+    assert run_cli(store_url, "owner", "L-1").json["owner"] == "alice"
+
+
 def test_receipt_digest_and_verify_receipt_of_every_event(busy_log, store_url, tmp_path):
     size = busy_log.store.max_position()
     head = run_cli(store_url, "digest").json
