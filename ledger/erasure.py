@@ -32,6 +32,7 @@ class Erasure(Concern):
         def attempt(by: Person, when: datetime) -> dict[str, Any]:
             stored = self.repo.store.read_stream(lead_stream(lead_id))
             lead = self.repo.lead(lead_id, stored=stored)
+            when = self.acting.when(self.acting.time(at), at, by, lead=lead)  # after the reads, as a retry re-reads
             plaintext = any(sealing.personal_of(s.event) for s in stored)
             event = decisions.erase_personal_data(by, lead, when, reason, erased=is_erased(stored),
                                                   plaintext_in_log=plaintext)

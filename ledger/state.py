@@ -279,6 +279,7 @@ def _(e: ev.RecycleWarned, s: Lead, stored) -> Lead:
 
 @evolve.register(ev.ClaimRefused)
 @evolve.register(ev.AssignmentRefused)
+@evolve.register(ev.PersonalDataErased)
 def _(e, s: Lead, stored) -> Lead:
     return _touch(s, e)
 

@@ -135,6 +135,19 @@ def test_already_erased_and_permission_denied_write_nothing(held, store_url):
     assert (run.code, run.json["error"]["code"]) == (3, "unknown_lead")
 
 
+def test_an_erasure_keeps_the_time_rules_and_later_events_keep_after_it(held, store_url):
+    count = event_count(held)
+    for at in ("2099-01-01T00:00:00Z", "2020-01-01T00:00:00Z"):  # the future; before the lead's latest event
+        run = run_cli(store_url, "lead", "erase", "P-1", "--reason", "x", "--at", at, actor="root")
+        assert (run.code, run.json["error"]["code"]) == (2, "invalid_input"), run
+    assert event_count(held) == count
+    erased_at = run_cli(store_url, "lead", "erase", "P-1", "--reason", "x", actor="root").json["occurred_at"]
+    latest = held.history("P-1")["events"][-2]["occurred_at"]
+    run = run_cli(store_url, "release", "P-1", "--at", latest, actor="alice")  # after the lead's last but one
+    assert (run.code, run.json["error"]["code"], run.json["error"]["latest"]) == (2, "invalid_input", erased_at), run
+    assert event_count(held) == count + 1
+
+
 def test_a_follow_up_after_erasure_stores_no_note_and_makes_no_key(held, store_url):
     held.erase_lead("root", "P-1", "request")
     held.follow_up("alice", "P-1", "called " + CONTACT, channel="call")
