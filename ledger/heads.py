@@ -14,7 +14,7 @@ from typing import Any
 
 from ledger import checkpoint, codec, merkle
 from ledger.checkpoint import TreeHead
-from ledger.errors import InvalidInput
+from ledger.errors import IntegrityViolation, InvalidInput
 from ledger.i18n import _
 from ledger.receipt_check import make_receipt
 from ledger.shapes import event_dict
@@ -96,5 +96,21 @@ class Heads:
                 raise InvalidInput(_("the digest's log ({size} events) is longer than this one ({here})",
                                      size=wanted.size, here=head.size), digest=digest)
             consistency = merkle.consistency_proof(wanted.size, head.size, get)
+            _check_extends(wanted, head, consistency, digest)
         proof = merkle.inclusion_proof(position - 1, head.size, get)
         return make_receipt(event, stream, version, state, proof, head, public, consistency)
+
+
+def _check_extends(wanted: TreeHead, head: TreeHead, proof: list[bytes], digest: str) -> None:
+    """A receipt made `--digest D` proves the log extends D: one whose proof would not hold
+    (D is of another log, or of this one before it was changed) is refused, not handed out."""
+    if wanted.size == 0 or (wanted.origin == head.origin
+                            and merkle.verify_consistency(wanted.size, head.size, wanted.root, head.root, proof)):
+        return
+    if wanted.origin != head.origin:
+        problem = _("the digest is of another log ({origin}, this one is {here})", origin=wanted.origin,
+                    here=head.origin)
+    else:
+        problem = _("this log's first {size} events are not the ones the digest was taken of: "
+                    "`leadledger verify --digest D` says where they differ", size=wanted.size)
+    raise IntegrityViolation(problem, ok=False, digest=digest, digest_position=wanted.size, problem=problem)

@@ -137,6 +137,23 @@ def test_digests_stay_valid_as_the_log_grows(busy_log, store_url, tmp_path):
     assert json.loads(file.read_text())["consistency_proof"]
     ok = check(file, "--digest", old["digest"])
     assert ok.code == 0, ok and ok.json["digest_position"] == old["position"]
+    now = run_cli(store_url, "digest").json["digest"]  # the receipt's own head: extends itself, no proof needed
+    assert json.loads(file.read_text())["root"] == checkpoint.parse_digest(now).root.hex()
+    assert check(file, "--digest", now).code == 0
+
+
+def test_a_receipt_is_not_made_against_a_digest_this_log_does_not_extend(busy_log, store_url, tmp_path):
+    with Ledger(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        other.init("root", "Root")
+        elsewhere = other.digest()["digest"]
+    size = busy_log.store.max_position()
+    mine = checkpoint.parse_digest(run_cli(store_url, "digest", "--upto", "5").json["digest"])
+    changed = checkpoint.head(mine.origin, mine.size, bytes(32)).digest()  # this log's origin, another root
+    for digest in (elsewhere, changed):
+        out = run_cli(store_url, "receipt", "2", "--digest", digest, "--out", str(tmp_path / "r.json"))
+        assert (out.code, out.json["error"]["code"]) == (6, "integrity_violation"), out
+        assert run_cli(store_url, "verify", "--digest", digest).code == 6
+    assert not (tmp_path / "r.json").exists() and busy_log.store.max_position() == size
 
 
 @pytest.mark.parametrize("args", [["--upto", "999"], ["--upto", "x"], ["--upto", "-1"]])
