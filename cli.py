@@ -14,11 +14,14 @@ from ledger import i18n
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run one command. Every failure ends with a status from 0 to 6 (130 for Ctrl-C); a
-    closed stdout (`| head`) ends it quietly with 1, as click does when it meets one first."""
+    """Run one command. Every failure ends with a status from 0 to 6 (130 for Ctrl-C). A
+    closed stdout (`| head`, `>&-`) ends it quietly with the status of what it did: its reader
+    going away is no failure of the command's."""
     argv = sys.argv[1:] if argv is None else argv
+    plain.closed_streams()
     i18n.activate(i18n.from_argv(argv))  # before click parses: its errors follow --lang too
     request = offline.parse(argv)
+    code = 0
     try:
         try:
             if request is not None:
@@ -27,13 +30,11 @@ def main(argv: list[str] | None = None) -> None:
                 from commands.root import invoke  # noqa: PLC0415 - click, for every other command line
 
                 invoke(argv)
-            code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
     except BrokenPipeError:
         plain.stdout_gone()
-        code = 1
     sys.exit(code)
 
 

@@ -22,14 +22,25 @@ def emit_json(obj: Any) -> None:
 
 def report(error: LedgerError, as_json: bool) -> NoReturn:
     """Print an error (its JSON object on stdout, or one line on stderr) and exit with its status."""
-    if as_json and isinstance(error, IntegrityViolation):  # verify: its report, plus the error
-        emit_json({**error.details, "error": {"code": error.code, "message": error.message}})
-    elif as_json:
-        emit_json({"error": error.to_dict()})
-    else:
-        sys.stderr.write(_("error: {message} [{code}]", message=error.message, code=error.code) + "\n")
-        sys.stderr.flush()
+    try:
+        if as_json and isinstance(error, IntegrityViolation):  # verify: its report, plus the error
+            emit_json({**error.details, "error": {"code": error.code, "message": error.message}})
+        elif as_json:
+            emit_json({"error": error.to_dict()})
+        else:
+            sys.stderr.write(_("error: {message} [{code}]", message=error.message, code=error.code) + "\n")
+            sys.stderr.flush()
+    except BrokenPipeError:  # nobody reads it any more: the status still says what happened
+        stdout_gone()
     raise SystemExit(error.exit_code)
+
+
+def closed_streams() -> None:
+    """A standard stream closed before the command started (`leadledger claim L-1 >&-`) is None
+    in Python: what the command writes there goes nowhere, and its status still tells."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - for the process's life
 
 
 def stdout_gone() -> None:

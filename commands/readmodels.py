@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -172,6 +173,28 @@ def _position(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 @contextmanager
+def _closing(rows: Any) -> Iterator[None]:
+    """Rows read from the store, closed on the way out: a reader that went away (`| head`)
+    leaves no generator to be finished after the store is closed."""
+    try:
+        yield
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def _started(rows: Any) -> Iterator[Any]:
+    """The rows, the first of them read now."""
+    rows = iter(rows)
+    first = next(rows, _NONE)
+    return rows if first is _NONE else itertools.chain([first], rows)
+
+
+_NONE = object()
+
+
+@contextmanager
 def _replacing(out: str) -> Iterator[str]:
     """A file written beside `out` and renamed over it only when complete: a failed export
     leaves no half-written file. A place that cannot be written is bad input."""
@@ -223,17 +246,20 @@ def export(app: App, model: str, fmt: str | None, out: str | None, bom: bool, si
         check_export(chosen, out, bom)  # bad options fail before any work
         if out is None:
             columns, rows = ledger.export(model, since, at, upto)
-            app.json = False  # the rows themselves are the output (errors before here are JSON)
-            write_export(rows, chosen, sys.stdout, events=model == "events", columns=columns, bom=bom)
-            sys.stdout.flush()
+            with _closing(rows):
+                rows = _started(rows)  # a store that cannot be read fails here, its error still JSON
+                app.json = False  # the rows themselves are the output
+                write_export(rows, chosen, sys.stdout, events=model == "events", columns=columns, bom=bom)
+                sys.stdout.flush()
             return None
         with _replacing(out) as temp:
             columns, rows = ledger.export(model, since, at, upto)
-            if chosen == "xlsx":
-                count = write_export(rows, chosen, None, path=temp, events=model == "events", columns=columns)
-            else:
-                with open(temp, "w", encoding="utf-8", newline="") as f:
-                    count = write_export(rows, chosen, f, events=model == "events", columns=columns, bom=bom)
+            with _closing(rows):
+                if chosen == "xlsx":
+                    count = write_export(rows, chosen, None, path=temp, events=model == "events", columns=columns)
+                else:
+                    with open(temp, "w", encoding="utf-8", newline="") as f:
+                        count = write_export(rows, chosen, f, events=model == "events", columns=columns, bom=bom)
         as_of = {"at": at} if at is not None else {"upto": int(upto)} if upto is not None else {}
         return {"model": model, "format": chosen, "out": out, "rows": count, **as_of}
 

@@ -12,6 +12,7 @@ import click
 from commands import helptext
 from commands.summaries import SUMMARIES
 from commands.output import App, debug, report, unexpected, usage_error, wants_json
+from commands.plain import stdout_gone
 from ledger import i18n
 from ledger.i18n import _, gettext
 
@@ -53,6 +54,13 @@ class LazyGroup(helptext.Group):
         if name is None:
             raise TypeError("Command has no name.")
         self.loaded[name] = cmd
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # stdout's reader went away (`| head`): no failure of the command's,
+            stdout_gone()  # which click would end with 1
+            raise click.exceptions.Exit(0) from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self.load(cmd_name)
