@@ -7,10 +7,13 @@ answers in little more than the interpreter's start.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from commands import offline, plain
 from ledger import i18n
+from ledger.errors import InvalidInput
+from ledger.i18n import _
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     code = 0
     try:
         try:
+            bad = plain.undecodable(argv)
+            if bad is not None:
+                plain.report(InvalidInput(_("{argument} is not UTF-8 text", argument=bad)),
+                             "--json" in argv or os.environ.get("LEADLEDGER_JSON") == "1")
             if request is not None:
                 offline.run(request)
             else:

@@ -35,6 +35,17 @@ def report(error: LedgerError, as_json: bool) -> NoReturn:
     raise SystemExit(error.exit_code)
 
 
+def undecodable(argv: list[str]) -> str | None:
+    """The first argument (or LEADLEDGER_ setting) that is not UTF-8 text, shown as its bytes:
+    Python keeps such bytes as lone surrogates, which no store, file or terminal takes."""
+    named = [(None, a) for a in argv] + [(k, v) for k, v in os.environ.items() if k.startswith("LEADLEDGER_")]
+    for name, value in named:
+        if any("\udc80" <= ch <= "\udcff" for ch in value):
+            shown = repr(value.encode("utf-8", "surrogateescape"))[2:-1][:80]
+            return f"{name}={shown}" if name else shown
+    return None
+
+
 def closed_streams() -> None:
     """A standard stream closed before the command started (`leadledger claim L-1 >&-`) is None
     in Python: what the command writes there goes nowhere, and its status still tells."""

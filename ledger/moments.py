@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput
 from ledger.i18n import _
 from ledger.repository import Repository
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, pool_stream, replay
 from ledger.store import Store, Stored
-from ledger.values import format_time, parse_position, parse_time
+from ledger.values import format_time, parse_position, parse_time, unknown_lead
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Moment:
         stream = lead_stream(lead_id)
         stored = repo.store.read_stream(stream) if stored is None else stored
         if not stored:
-            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
+            raise unknown_lead(lead_id)
         return replay(Lead(Head(stream), lead_id), self.then(stored))
 
     def pool(self, repo: Repository, pool_id: str) -> Pool:

@@ -14,13 +14,12 @@ from ledger import events as ev
 from ledger.acting import When
 from ledger.context import Concern
 from ledger.disclosure import is_erased, opened, shown
-from ledger.errors import NotFound
 from ledger.i18n import _, gettext
 from ledger.moments import Moment, resolve
 from ledger.shapes import dispute_brief, event_dict, ownership_intervals, rules_dict, rules_row
 from ledger.state import CONVERTED, HELD, POOLED, Lead, Pool, lead_stream
 from ledger.store import Stored
-from ledger.values import add, format_duration, format_time
+from ledger.values import add, format_duration, format_time, unknown_lead
 
 # The events that decide where a lead is (its pool, its owner, whether it is converted).
 PLACING = (ev.LeadAdded, ev.LeadMoved, *ev.OWNERSHIP_STARTS, *ev.OWNERSHIP_ENDS)
@@ -79,7 +78,7 @@ class Queries(Concern):
         when = self.acting.time(at)
         rows = self.repo.store.read_stream_rows(lead_stream(lead_id), PLACEMENT_TOPICS)
         if not rows:
-            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
+            raise unknown_lead(lead_id)
         if moment is not None:
             placed = placement_at([r for r in rows if r[0] <= moment.upto], LATEST)
             return {"lead": lead_id, "at": format_time(moment.now), **placed, "upto": moment.upto}
@@ -89,7 +88,7 @@ class Queries(Concern):
         self.repo.ready()
         stored = self.repo.store.read_stream(lead_stream(lead_id))
         if not stored:
-            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
+            raise unknown_lead(lead_id)
         erased = is_erased(stored)
         return {
             "lead": lead_id,
@@ -135,8 +134,7 @@ class Queries(Concern):
         models = self.models
         if moment.at is not None:
             second = moment.at.replace(microsecond=0)
-            found = models.owned_around(rep, format_time(second - timedelta(seconds=1)),
-                                        format_time(second + timedelta(seconds=1)))
+            found = models.owned_around(rep, _second_from(second, -1), _second_from(second, 1))
         else:
             found = models.owned_upto(rep, moment.upto)
         person = moment.person(self.repo, rep)
@@ -145,7 +143,9 @@ class Queries(Concern):
         pools = {p: moment.pool(self.repo, p) for p in {lead.pool for lead in leads}}
         rows, counts = [], {}
         for lead in leads:
-            due = decisions.deadline(lead, pools[lead.pool], moment.now)
+            # A lead may be held in a pool not created yet then (history stated before the pool
+            # was): no rules were in force, so no deadline.
+            due = decisions.deadline(lead, pools[lead.pool], moment.now) if pools[lead.pool].exists else None
             rows.append(_holding(lead, due, moment.now))
             if lead.status == HELD:
                 counts[lead.pool] = counts.get(lead.pool, 0) + 1
@@ -158,7 +158,7 @@ class Queries(Concern):
         now = self.acting.time(at)
         stored = self.repo.store.read_stream(lead_stream(lead_id))
         if not stored:
-            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
+            raise unknown_lead(lead_id)
         lead = self.repo.lead(lead_id, stored=stored, must_exist=False)
         pool = self.repo.pool(lead.pool)
         rv = pool.rules_at(now)
@@ -197,6 +197,15 @@ class Queries(Concern):
         result["reasons"] = _reasons(lead, placed, due, now, rv.version, moved_by, converted, cooldowns)
         result["summary"] = " ".join(result["reasons"])
         return result
+
+
+def _second_from(second: datetime, seconds: int) -> str | None:
+    """The ISO text `seconds` away from `second`, or None past either end of the calendar
+    (no bound on that side: a moment at the ends is a moment like any other)."""
+    try:
+        return format_time(second + timedelta(seconds=seconds))
+    except OverflowError:
+        return None
 
 
 def _holding(lead: Lead, due: Any, now: datetime) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 
 from ledger import events as ev
 from ledger.errors import NotFound, StoreUnavailable
-from ledger.i18n import _
+from ledger.i18n import N_, _
 from ledger.state import Desk as Holdings
 from ledger.state import Head, Lead, Person, Pool, advance, lead_stream, person_stream, pool_stream, replay
 from ledger.state import desk_stream as holdings_stream
 from ledger.store import Conflict, LeadKey, NewEvent, Store, Stored
+from ledger.values import check_id, quote, unknown_lead
 
 MAX_ATTEMPTS = 60
 T = TypeVar("T")
@@ -99,14 +100,16 @@ class Repository:
     def known_person(self, person_id: str, stored: list[Stored] | None = None) -> Person:
         person = self.person(person_id, stored)
         if not person.exists:
-            raise NotFound("unknown_person", _("no person {person}", person=repr(person_id)), person=person_id)
+            check_id(person_id, N_("person id"))  # an id nobody could have is bad input, not unknown
+            raise NotFound("unknown_person", _("no person {person}", person=quote(person_id)), person=person_id)
         return person
 
     def pool(self, pool_id: str, stored: list[Stored] | None = None) -> Pool:
         stream = pool_stream(pool_id)
         pool = self._remembered_now(stream, lambda: Pool(Head(stream), pool_id), stored)
         if not pool.exists:
-            raise NotFound("unknown_pool", _("no pool {pool}", pool=repr(pool_id)), pool=pool_id)
+            check_id(pool_id, N_("pool id"))
+            raise NotFound("unknown_pool", _("no pool {pool}", pool=quote(pool_id)), pool=pool_id)
         return pool
 
     def fresh_pool(self, pool_id: str) -> Pool:
@@ -121,17 +124,17 @@ class Repository:
             stored = self.store.read_stream(stream, upto_position=upto)
         lead = replay(Lead(Head(stream), lead_id), stored)
         if must_exist and not lead.exists:
-            raise NotFound("unknown_lead", _("no lead {lead}", lead=repr(lead_id)), lead=lead_id)
+            raise unknown_lead(lead_id)
         return lead
 
     def disputed_lead(self, dispute_id: str) -> Lead:
         """The lead a dispute is about; its id is LEAD-Dn."""
         lead_id, sep, number = dispute_id.rpartition("-D")
         if not sep or not number.isdigit():
-            raise NotFound("unknown_dispute", _("no dispute {dispute}", dispute=repr(dispute_id)), dispute=dispute_id)
+            raise NotFound("unknown_dispute", _("no dispute {dispute}", dispute=quote(dispute_id)), dispute=dispute_id)
         lead = self.lead(lead_id, must_exist=False)
         if not lead.exists or lead.dispute(dispute_id) is None:
-            raise NotFound("unknown_dispute", _("no dispute {dispute}", dispute=repr(dispute_id)), dispute=dispute_id)
+            raise NotFound("unknown_dispute", _("no dispute {dispute}", dispute=quote(dispute_id)), dispute=dispute_id)
         return lead
 
     def holdings(self, rep: str, pool: str, last: list[Stored] | None = None) -> Holdings:

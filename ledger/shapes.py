@@ -82,10 +82,12 @@ def dispute_brief(d: Dispute) -> dict[str, Any]:
 
 
 def pool_view(pool: Pool, pooled: list[str], held: int, converted: int) -> dict[str, Any]:
-    """The shape of `pool show`; a pool not created yet has no name, rules or members."""
+    """The shape of `pool show`; a pool not created yet has no name, rules or members (the
+    leads the log places in it all the same are counted: history may be stated before it)."""
     if not pool.exists:
         return {"pool": pool.id, "name": None, "rules": {}, "rules_version": None, "members": [],
-                "pooled": [], "held_count": 0, "converted_count": 0, "rule_versions": [], "exists": False}
+                "pooled": pooled, "held_count": held, "converted_count": converted, "rule_versions": [],
+                "exists": False}
     return {
         "pool": pool.id, "name": pool.name, "rules": rules_dict(pool.rules),
         "rules_version": pool.rules_version, "members": sorted(pool.members),

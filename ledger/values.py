@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.i18n import N_, _, gettext
 
 # --- durations and counts -------------------------------------------------------------------
@@ -51,7 +51,7 @@ RULE_LIMITS = {
 def parse_duration(text: str | int, name: str = "duration") -> int:
     """'90m', '12h', '30d' (a bare number means days) -> seconds, at most 3650d."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
-        raise InvalidInput(_("invalid {name} {text}: write it like 90m, 12h or 30d", name=name, text=_quote(str(text))))
+        raise InvalidInput(_("invalid {name} {text}: write it like 90m, 12h or 30d", name=name, text=quote(str(text))))
     if isinstance(text, int):
         seconds = text
         if seconds < 0:
@@ -59,11 +59,11 @@ def parse_duration(text: str | int, name: str = "duration") -> int:
     else:
         m = _DURATION.match(text)
         if not m:
-            raise InvalidInput(_("invalid {name} {text}: write it like 90m, 12h or 30d", name=name, text=_quote(text)))
+            raise InvalidInput(_("invalid {name} {text}: write it like 90m, 12h or 30d", name=name, text=quote(text)))
         digits = m.group(1).lstrip("0") or "0"  # no int() of a huge number: it is too long anyway
         seconds = MAX_DURATION + 1 if len(digits) > 12 else int(digits) * _UNITS[m.group(2)]
     if seconds > MAX_DURATION:
-        raise InvalidInput(_("{name} {text} is too long: at most 3650d", name=name, text=_quote(str(text))))
+        raise InvalidInput(_("{name} {text} is too long: at most 3650d", name=name, text=quote(str(text))))
     return seconds
 
 
@@ -71,10 +71,10 @@ def parse_count(value: str | int, name: str = "count", minimum: int = 0) -> int:
     """A whole number from `minimum` to 1,000,000."""
     number = _whole(value)
     if number is None:
-        raise InvalidInput(_("{name} must be a whole number, not {value}", name=name, value=_quote(str(value))))
+        raise InvalidInput(_("{name} must be a whole number, not {value}", name=name, value=quote(str(value))))
     if not minimum <= number <= MAX_COUNT:
         raise InvalidInput(_("{name} must be from {minimum} to {maximum}, not {value}", name=name, minimum=minimum,
-                              maximum=format(MAX_COUNT, ","), value=_quote(str(value))))
+                              maximum=format(MAX_COUNT, ","), value=quote(str(value))))
     return number
 
 
@@ -92,8 +92,8 @@ def parse_rule(name: str, value: str | int) -> int:
     if seconds < smallest:
         if zero_ok:
             raise InvalidInput(_("{option} must be from 1m to 3650d (or 0), not {value}", option=option,
-                                 value=_quote(str(value))))
-        raise InvalidInput(_("{option} must be from 1m to 3650d, not {value}", option=option, value=_quote(str(value))))
+                                 value=quote(str(value))))
+        raise InvalidInput(_("{option} must be from 1m to 3650d, not {value}", option=option, value=quote(str(value))))
     return seconds
 
 
@@ -111,7 +111,7 @@ def parse_position(text: str | int, name: str = N_("position")) -> int:
     number = _whole(text)
     if number is None or not 0 <= number <= MAX_POSITION:
         raise InvalidInput(_("invalid {name} {text}: a whole number from 0 to {top}", name=gettext(name),
-                             text=_quote(str(text)), top=MAX_POSITION))
+                             text=quote(str(text)), top=MAX_POSITION))
     return number
 
 
@@ -123,7 +123,7 @@ QUOTE = 40  # a message quotes at most this many characters of what was typed
 _BAD_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     """`value` quoted for a message: at most its first 40 characters, controls escaped."""
     return repr(value[:QUOTE]) + ("…" if len(value) > QUOTE else "")
 
@@ -145,9 +145,16 @@ def check_id(value: object, what: str) -> str:
     elif any(unicodedata.category(c) in _BAD_CATEGORIES for c in value):
         problem = _("it holds a control or formatting character")
     if problem:
-        raise InvalidInput(_("invalid {what} {value}: {problem}", what=gettext(what), value=_quote(value),
+        raise InvalidInput(_("invalid {what} {value}: {problem}", what=gettext(what), value=quote(value),
                              problem=problem), value=value[:QUOTE])
     return value
+
+
+def unknown_lead(lead_id: str) -> LedgerError:
+    """The error of a lead not found: `unknown_lead`, or for an id no lead could have, what is
+    wrong with it (`invalid_input`)."""
+    check_id(lead_id, N_("lead id"))
+    return NotFound("unknown_lead", _("no lead {lead}", lead=quote(lead_id)), lead=lead_id)
 
 
 # --- times ----------------------------------------------------------------------------------
@@ -172,7 +179,7 @@ def parse_time(text: str | datetime | None, name: str = "--at") -> datetime | No
     except (ValueError, OverflowError):  # overflow: year 1 or 9999 moved into UTC
         raise InvalidInput(
             _("invalid time for {name}: {text}; use ISO 8601, e.g. 2026-03-02T09:00:00Z", name=name,
-              text=_quote(str(text)))
+              text=quote(str(text)))
         ) from None
 
 
@@ -211,8 +218,17 @@ def day_of(value: datetime) -> str:
     return value.astimezone(UTC).date().isoformat()
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def add(value: datetime, seconds: int) -> datetime:
-    return value + timedelta(seconds=seconds)
+    """`value` moved by `seconds`, held at the ends of the calendar: a deadline past year 9999
+    is its last instant (it never comes), a warning due before year 1 its first."""
+    try:
+        return value + timedelta(seconds=seconds)
+    except OverflowError:
+        return LATEST if seconds > 0 else EARLIEST
 
 
 # --- lead keys for the duplicate check ------------------------------------------------------

@@ -77,9 +77,15 @@ class Holdings(ReadModel):
             if row["status"] == "held":
                 pool, last = row["pool"], row["last_follow_up"]
                 if pool not in rules:
-                    rules[pool] = Rules(**{r: pools.get(pool)[r] for r in RULES})
-                found = next_deadline(rules[pool], parse_time(row["since"]),
-                                      parse_time(last) if last else None)
+                    rules[pool] = _rules(pools.get(pool))
+                found = rules[pool] and next_deadline(rules[pool], parse_time(row["since"]),
+                                                      parse_time(last) if last else None)
                 if found:
                     at, rule = format_time(found[1]), found[0]
             holdings.update(lead, recycle_at=at, recycle_rule=rule)
+
+
+def _rules(pool: dict | None) -> Rules | None:
+    """A pool row's rules; None when there is no row: a replay as of a moment before the pool
+    was created (a lead's history may be stated earlier), when no rules were in force."""
+    return Rules(**{r: pool[r] for r in RULES}) if pool is not None else None

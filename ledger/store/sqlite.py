@@ -119,7 +119,7 @@ class SQLiteStore(Store):
         if not os.path.exists(self.path) or (os.path.isfile(self.path) and os.path.getsize(self.path) == 0):
             return
         try:
-            con = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=5)
+            con = sqlite3.connect(self._read_only_uri(), uri=True, timeout=5)
             try:
                 tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             finally:

@@ -11,6 +11,7 @@ from ledger.i18n import _
 from ledger.store.base import Store
 
 DEFAULT_STORE = "sqlite:///leadledger.db"
+MAX_SCHEMA_BYTES = 63 - len("_read")
 
 
 def open_store(url: str | None) -> Store:
@@ -22,7 +23,11 @@ def open_store(url: str | None) -> Store:
         query = parse_qs(parts.query)
         schema = (query.pop("schema", ["leadledger"]) or ["leadledger"])[0]
         if not schema.replace("_", "").isalnum():
-            raise InvalidInput(_("invalid schema name in store URL: {schema}", schema=repr(schema)))
+            raise InvalidInput(_("invalid schema name in store URL: {schema}", schema=repr(schema[:40])))
+        if len(schema.encode()) > MAX_SCHEMA_BYTES:  # PostgreSQL would cut it short, and two names meet
+            raise InvalidInput(_("schema name too long in store URL: {schema}… (at most {most} bytes: the read "
+                                 "models' schema adds _read to it, within PostgreSQL's 63)",
+                                 schema=schema[:40], most=MAX_SCHEMA_BYTES))
         conninfo = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
         from ledger.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg only when used
         return PostgresStore(url, conninfo, schema)

@@ -126,6 +126,24 @@ def test_new_person_and_pool_ids_outside_the_limits_are_invalid_input(world, sto
     assert event_count(world) == before
 
 
+@pytest.mark.parametrize("bad", ["长" * 200, "a\x01b", " L-1", "L:1", "bidi\u202e"])
+@pytest.mark.parametrize("actor, args", [("alice", ["claim", "{}"]), (None, ["owner", "{}"]), (None, ["history", "{}"]),
+                                         ("{}", ["claim", "L-1"]), (None, ["holdings", "{}"]),
+                                         ("mgr", ["assign", "L-1", "--to", "{}"]), (None, ["pool", "show", "{}"])])
+def test_an_id_no_lead_person_or_pool_could_have_is_bad_input_quoted_short(world, store_url, bad, actor, args):
+    before = event_count(world)
+    run = run_cli(store_url, *[a.format(bad) for a in args], actor=actor.format(bad) if actor else None)
+    error = json.loads(run.stdout)["error"]
+    assert (run.code, error["code"]) == (2, "invalid_input"), run
+    assert bad[:41] not in error["message"] or len(bad) <= 40
+    assert event_count(world) == before
+
+
+def test_an_unknown_long_dispute_id_is_quoted_short(world, store_url):
+    run = run_cli(store_url, "dispute", "show", "L-1-D" + "9" * 300)
+    assert (run.code, run.json["error"]["code"]) == (3, "unknown_dispute") and len(run.json["error"]["message"]) < 100
+
+
 @pytest.mark.parametrize("args", [
     ["pool", "rules", "east", "--idle-limit", "99999999999999999999d"],
     ["pool", "rules", "east", "--cooldown", "3651d"],
@@ -218,3 +236,22 @@ def test_a_command_started_with_stdout_closed_ends_with_its_own_status(world, st
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
                           preexec_fn=lambda: os.close(1))  # `>&-`
     assert proc.returncode == code and "Traceback" not in proc.stderr.decode(), proc.stderr.decode()
+
+
+# --- arguments that are not text ----------------------------------------------------------
+
+@pytest.mark.parametrize("args", [[b"owner", b"\xff"], [b"--as", b"w\xff", b"claim", b"L-1"],
+                                  [b"--as", b"alice", b"release", b"L-1", b"--reason", b"r\xff"],
+                                  [b"--as", b"mgr", b"lead", b"add", b"Z-1", b"--pool", b"east", b"--company", b"c\xff"]])
+def test_an_argument_that_is_not_utf8_is_bad_input(world, store_url, args):
+    world.claim("alice", "L-1", at=T0)
+    count = event_count(world)
+    env = {**os.environ, "LEADLEDGER_STORE": store_url}
+    env.pop("LEADLEDGER_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-c", "import cli; cli.main()", b"--json", *args],
+                          capture_output=True, env=env)
+    assert proc.returncode == 2, proc
+    error = json.loads(proc.stdout)["error"]
+    assert (error["code"], "internal" in error, proc.stderr) == ("invalid_input", False, b""), error
+    assert "\\xff is not UTF-8 text" in error["message"]
+    assert event_count(world) == count

@@ -320,6 +320,16 @@ def test_bad_store_url(backend):
     error(run_cli("mysql://x@y/z", "pool", "list"), "invalid_input", 2)
 
 
+@pytest.mark.parametrize("schema", ["s" * 59, "华" * 20, "a-b", "x;drop"])
+def test_a_schema_postgresql_cannot_name_whole_is_bad_input(schema):
+    """Its read models' schema adds `_read`, within PostgreSQL's 63 bytes: a longer name would
+    be cut short by the server, and two URLs would open one store."""
+    store = f"postgresql://root@127.0.0.1:1/test?schema={schema}"  # refused before connecting
+    for args in (["init", "--admin", "root", "--name", "R"], ["pool", "list"]):
+        out = error(run_cli(store, *args), "invalid_input", 2)
+        assert schema[:40] in out["message"] and (len(schema) <= 40 or schema[:41] not in out["message"])
+
+
 # --- plain output ---------------------------------------------------------------------------
 
 PLAIN = [

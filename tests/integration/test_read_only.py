@@ -106,6 +106,9 @@ def test_sqlite_read_only_copy_answers_from_the_events():
             got = done.stdout if args[0] == "export" else _stable(done.stdout, args)
             assert got == answer, key
         assert sorted(os.listdir(folder)) == files and sha(db) == before
+        done = run_as_reader(url, ["init", "--admin", "root", "--name", "Root"])  # a ledger, not "not SQLite"
+        assert (done.returncode, json.loads(done.stdout)["error"]["code"]) == (5, "store_unavailable"), done
+        assert "not a SQLite database" not in done.stdout and sha(db) == before
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(top, ignore_errors=True)
