@@ -117,8 +117,11 @@ def _describe(e: dict) -> str:  # noqa: PLR0911 - one sentence per event type
                  deadline=e["deadline"], version=e["rules_version"])
     if t == "RecycleWarned":
         return _("{rep}: {rule} recycle at {at}", rep=e["rep"], rule=e["rule"], at=e["recycle_at"])
-    if t == "FollowUpLogged":
-        return _("{rep} by {channel}: {note}", rep=e["rep"], channel=gettext(e["channel"]), note=e["note"])
+    if t == "FollowUpLogged":  # a note is null only once its lead's personal data is erased
+        return _("{rep} by {channel}: {note}", rep=e["rep"], channel=gettext(e["channel"]),
+                 note=_("(erased)") if e.get("note") is None else e["note"])
+    if t == "PersonalDataErased":
+        return _("personal data erased: {reason}", reason=e["reason"])
     if t == "LeadConverted":
         if e.get("deal"):
             return _("converted by {rep}, deal {deal}", rep=e["rep"], deal=e["deal"])

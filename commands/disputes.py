@@ -91,13 +91,15 @@ def show(app: App, dispute_id: str, html_file: str | None) -> None:
                 "detail": a["message"] or a["reason"]} for a in e["attempts"]],
               ["position", "at", "type", "rep", "actor", "result", "rules_version", "detail"], headers(ATTEMPTS))
         click.echo("\n" + _("follow-ups (this lead and its duplicates):"))
-        table([{**f, "at": f["occurred_at"] + (_(" (backdated)") if f["backdated"] else "")} for f in e["follow_ups"]],
+        table([{**f, "at": f["occurred_at"] + (_(" (backdated)") if f["backdated"] else ""), "note": _shown(f["note"])}
+               for f in e["follow_ups"]],
               ["position", "at", "lead", "rep", "channel", "note"], headers(FOLLOW_UPS), empty="  " + _("none"))
         click.echo("\n" + _("rule versions of the pool:"))
         table(e["rules"], ["version", "since", "until", "claim_limit", "daily_claim_limit", "idle_limit",
                            "hold_limit", "cooldown", "used"], headers(RULES))
         click.echo("\n" + _("duplicate matches:"))
-        table([{**d, "holders": ", ".join(f"{i['owner']} {i['from']}..{i['to'] or _('now')}" for i in d["ownership"])}
+        table([{**d, "value": _shown(d["value"]),
+                "holders": ", ".join(f"{i['owner']} {i['from']}..{i['to'] or _('now')}" for i in d["ownership"])}
                for d in e["duplicates"]],
               ["lead", "field", "value", "added_at", "status", "owner", "pool", "holders"], headers(DUPLICATES),
               empty="  " + _("none"))
@@ -161,7 +163,13 @@ def _dispute_fields(r: dict) -> list[tuple[str, object]]:
             (_("reason"), r["reason"]), (_("owner then"), r["owner_at_open"] or _("none (pooled)")),
             (_("outcome"), outcome), (_("awarded to"), r["awarded_to"]), (_("rationale"), r["rationale"]),
             (_("lead now"), lead_now),
-            (_("customer"), ", ".join(f"{gettext(k)} {v}" for k, v in now["attributes"].items()))]
+            (_("customer"), ", ".join(f"{gettext(k)} {_shown(v)}" for k, v in now["attributes"].items())),
+            (_("personal data"), _("erased") if now.get("erased") else None)]
+
+
+def _shown(value: object) -> object:
+    """A value as a person reads it: one an erasure took (null in JSON) is said to be so."""
+    return _("(erased)") if value is None else value
 
 
 def _resolved_line(r: dict) -> str:

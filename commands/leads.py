@@ -13,6 +13,7 @@ from commands.tables import fields
 from ledger.i18n import N_, _, gettext, ngettext
 
 ATTRIBUTE_OPTIONS = ("company", "contact", "phone", "email", "region", "industry", "source")
+PERSONAL = ("contact", "phone", "email")  # the attributes a `lead erase` takes (null in JSON)
 # how the attributes are labelled when shown (the options keep their names)
 ATTRIBUTE_LABELS = [N_("company"), N_("contact"), N_("phone"), N_("email"), N_("region"), N_("industry"),
                     N_("source")]
@@ -179,7 +180,9 @@ def show(app: App, lead_id: str, at: str | None = None, upto: str | None = None)
                 (_("owner"), r["owner"]), (_("since"), r["since"]), (_("last follow-up"), r["last_follow_up"]),
                 (_("deal"), r["deal"]),
                 (_("recycle at"), f"{r['recycle_at']} ({r['recycle_rule']})" if r["recycle_at"] else None),
-                (_("disputes"), r["disputes"]), *((gettext(k), v) for k, v in r["attributes"].items()),
+                (_("disputes"), r["disputes"]),
+                *((gettext(k), _("(erased)") if r.get("erased") and k in PERSONAL else v)
+                  for k, v in r["attributes"].items()),
                 (_("personal data"), _("erased") if r.get("erased") else None)])
 
     app.run(lambda ledger: ledger.lead_show(lead_id, at, upto), render, reader=True)

@@ -104,6 +104,8 @@ def read(file: str) -> dict:
         raise InvalidInput(_("cannot read {file}: {reason}", file=file, reason=e.strerror), file=file) from None
     except (UnicodeDecodeError, ValueError) as e:
         raise InvalidInput(_("{file} is not a JSON receipt: {reason}", file=file, reason=e), file=file) from None
+    except RecursionError:
+        raise InvalidInput(_("{file} is not a JSON receipt: it is nested too deeply", file=file), file=file) from None
     if not isinstance(receipt, dict):
         raise InvalidInput(_("{file} is not a JSON receipt: not an object", file=file), file=file)
     return receipt

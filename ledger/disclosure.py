@@ -3,11 +3,13 @@ per batch of events), and blanked once it is erased."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ledger import events as ev
 from ledger import sealing
+from ledger.shapes import event_dict
 from ledger.store import Store, Stored
 from ledger.store.personal import ERASED
 
@@ -82,6 +84,26 @@ def with_personal(store: Store, answer: dict[str, Any], stored: list[Stored]) ->
     return answer
 
 
+def feed_rows(store: Store, stored: list[Stored]) -> list[dict[str, Any]]:
+    """Events as the change feed gives them (`export events`, and the event of a receipt):
+    opened, or once erased null with `"erased": true` (one key read for them all)."""
+    events, erased = opened_log(store, stored)
+    rows = []
+    for s in events:
+        row = shown(event_dict(s), getattr(s.event, "lead", None) in erased)
+        row["stream"] = s.stream
+        rows.append(row)
+    return rows
+
+
+def marked_notes(store: Store, rows: Iterator[dict[str, Any]], batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Rows of `follow_ups` as exports give them: an erased lead's with its note null and
+    `"erased": true`, as every output shows it (the table holds the empty text there: its
+    column is NOT NULL in tables made before notes could be erased). One key read a batch."""
+    for chunk in iter(lambda: list(itertools.islice(rows, batch)), []):
+        keys = store.personal.keys_of(sorted({r["lead"] for r in chunk}))
+        for row in chunk:
+            yield {**row, "note": None, "erased": True} if keys.get(row["lead"]) == ERASED else row
 
 
 def shown(row: dict[str, Any], erased: bool) -> dict[str, Any]:

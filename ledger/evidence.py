@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Any
 
+import msgspec
+
+from ledger import codec, refusals
 from ledger import events as ev
-from ledger import refusals
 from ledger.disclosure import is_erased, opened
 from ledger.repository import Repository
 from ledger.sealing import PERSONAL_ATTRIBUTES
 from ledger.shapes import attributes_dict, dispute_brief, event_dict, ownership_intervals, rules_row
 from ledger.state import Dispute, Lead, Pool, lead_stream
-from ledger.store import Stored
+from ledger.store import Store, Stored, log_batches
 from ledger.values import format_time, lead_keys
 from projections.queries import ReadModels
 from projections.runner import Projector
 
+PERSONAL_KEYS = ("phone", "email")  # the duplicate check's keys that are personal data (company is not)
 ATTEMPTS = (ev.LeadClaimed, ev.LeadAssigned, ev.LeadReassigned, ev.ClaimRefused, ev.AssignmentRefused)
 
 
@@ -47,7 +51,8 @@ class Evidence:
 
     def _evidence(self, lead: Lead, d: Dispute, stored: list[Stored], pool: Pool) -> dict[str, Any]:
         attempts = [_attempt(s) for s in stored if isinstance(s.event, ATTEMPTS)]
-        follow_ups = [_follow_up(s) for s in stored if isinstance(s.event, ev.FollowUpLogged)]
+        erased = is_erased(stored)
+        follow_ups = [_follow_up(s, erased) for s in stored if isinstance(s.event, ev.FollowUpLogged)]
         used = {a["rules_version"] for a in attempts} | {
             s.event.rules_version for s in stored if isinstance(s.event, (ev.LeadRecycled, ev.RecycleWarned))}
         duplicates = self._duplicates(lead, stored)
@@ -73,34 +78,38 @@ class Evidence:
         }
 
     def _duplicates(self, lead: Lead, stored: list[Stored]) -> list[dict[str, Any]]:
-        """Leads sharing a phone, email or company with this one, either way round, with who
-        held them when and the follow-ups logged on them."""
+        """Leads recorded as sharing a phone, email or company with this one, either way round
+        (its own `LeadAdded`, and theirs), with who held them when and the follow-ups logged on
+        them. From the events alone: an erasure deletes the index the check compared, never
+        the matches it recorded; a value either lead's erasure took is null."""
         a = lead.attributes
-        own = lead_keys(a.company, a.phone, a.email)
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for k in self.repo.store.find_keys(own):
-            if k.lead != lead.id:
-                found[(k.lead, k.kind)] = {"lead": k.lead, "field": k.kind, "value": k.value}
-        for s in stored:
-            if isinstance(s.event, ev.LeadAdded):
-                for m in s.event.duplicates:  # the value both share is this lead's own (sealed)
-                    found[(m.lead, m.field)] = {"lead": m.lead, "field": m.field,
-                                                "value": m.value or dict(own).get(m.field)}
+        own = dict(lead_keys(a.company, a.phone, a.email))
+        found = {(m.lead, m.field) for s in stored if isinstance(s.event, ev.LeadAdded) for m in s.event.duplicates}
+        erased_at = _erased_at(stored)
+        if erased_at is None:  # its keys are indexed: one look-up finds the leads matched since
+            found.update((k.lead, k.kind) for k in self.repo.store.find_keys(list(own.items())) if k.lead != lead.id)
+        else:
+            found.update(_matched_later(self.repo.store, lead.id, stored[0].position, erased_at))
         out, seen = [], set()
-        for (other_id, _), row in sorted(found.items()):
-            other_stream = opened(self.repo.store, self.repo.store.read_stream(lead_stream(other_id)))
+        for other_id, field in sorted(found):
+            raw = self.repo.store.read_stream(lead_stream(other_id))
+            other_erased = is_erased(raw)
+            other_stream = opened(self.repo.store, raw, erased=other_erased)
             other = self.repo.lead(other_id, stored=other_stream, must_exist=False)
             first = other_id not in seen
             seen.add(other_id)
-            added = other_stream[0] if other_stream else None
+            added_event = other_stream[0] if other_stream else None
+            taken = other_erased and field in PERSONAL_KEYS
             out.append({
-                **row, "status": other.status if other.exists else None, "owner": other.owner,
+                "lead": other_id, "field": field, "value": None if taken else own.get(field),
+                "status": other.status if other.exists else None, "owner": other.owner,
                 "pool": other.pool or None,
-                "added_at": format_time(added.event.occurred_at) if added else None,
-                "added_position": added.position if added else None,
+                "added_at": format_time(added_event.event.occurred_at) if added_event else None,
+                "added_position": added_event.position if added_event else None,
                 "ownership": _intervals(other_stream),
-                "follow_ups": [_follow_up(s) for s in other_stream
+                "follow_ups": [_follow_up(s, other_erased) for s in other_stream
                                if first and isinstance(s.event, ev.FollowUpLogged)],
+                **({"erased": True} if other_erased else {}),
             })
         return out
 
@@ -139,12 +148,34 @@ def _attempt(s: Stored) -> dict[str, Any]:
     }
 
 
-def _follow_up(s: Stored) -> dict[str, Any]:
+def _follow_up(s: Stored, erased: bool) -> dict[str, Any]:
     row = event_dict(s)
     e = s.event
     return {"position": s.position, "lead": e.lead, "rep": e.rep, "occurred_at": row["occurred_at"],
             "recorded_at": row["recorded_at"], "backdated": row["backdated"], "channel": e.channel,
-            "note": e.note}
+            "note": e.note, **({"erased": True} if erased else {})}
+
+
+def _erased_at(stored: list[Stored]) -> int | None:
+    return next((s.position for s in stored if isinstance(s.event, ev.PersonalDataErased)), None)
+
+
+def _matched_later(store: Store, lead_id: str, added: int, erased_at: int | None) -> list[tuple[str, str]]:
+    """(lead, field) of each match to `lead_id` that a lead added after it recorded, for an
+    erased lead (whose index went with its key). Such a lead came after it and before its
+    erasure, so only that stretch of the log is read, and only the `LeadAdded` records naming
+    it are decoded."""
+    needle, own = msgspec.json.encode(lead_id), lead_stream(lead_id)
+    found = []
+    with closing(log_batches(store, after=added)) as batches:
+        for rows in batches:
+            for position, stream, _version, topic, state in rows:
+                if erased_at is not None and position > erased_at:
+                    return found
+                if topic == "LeadAdded" and stream != own and needle in state:
+                    event = codec.decode_event(state)
+                    found += [(event.lead, m.field) for m in event.duplicates if m.lead == lead_id]
+    return found
 
 
 def _rule_rows(pool: Pool, used: set[int | None]) -> list[dict[str, Any]]:

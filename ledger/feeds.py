@@ -8,11 +8,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from ledger.disclosure import opened_log, shown
+from ledger.disclosure import feed_rows, marked_notes
 from ledger.errors import InvalidInput
 from ledger.i18n import _
 from ledger.moments import resolve
-from ledger.shapes import event_dict
 from ledger.store import Store
 from projections.queries import MODELS, ReadModels
 from projections.replay import Replay
@@ -80,7 +79,7 @@ class Feeds:
         if moment is None:
             self.views.catch_up()
             columns = self.models.columns(model)  # before any row is written
-            return columns, self.models.rows(model, columns)
+            return self._disclosed(model, columns, self.models.rows(model, columns))
         replay = Replay(self.store, moment.keep, moment.upto)
         try:
             models = replay.run()
@@ -88,18 +87,23 @@ class Feeds:
         except BaseException:
             replay.close()
             raise
-        return columns, _closing(models.rows(model, columns), replay)
+        return self._disclosed(model, columns, _closing(models.rows(model, columns), replay))
+
+    def _disclosed(self, model: str, columns: list[str],
+                   rows: Iterator[dict[str, Any]]) -> tuple[list[str], Iterator[dict[str, Any]]]:
+        """A model's columns and rows as exported: the notes of `follow_ups` null once their
+        lead is erased, with `"erased": true` (spec section 7). A CSV or a workbook keeps the
+        table's columns (a store's export answers as it did), its erased notes empty cells."""
+        if model != "follow_ups":
+            return columns, rows
+        return columns, marked_notes(self.store, rows)
 
     def iter_events(self, since: int = 0, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The change feed: every event after position `since`, in position order."""
         self.store.ensure_ready()
         position = since
         while events := self.store.read_log(after=position, limit=batch):
-            events, erased = opened_log(self.store, events)
-            for s in events:
-                row = shown(event_dict(s), getattr(s.event, "lead", None) in erased)
-                row["stream"] = s.stream
-                yield row
+            yield from feed_rows(self.store, events)
             position = events[-1].position
 
 
@@ -131,7 +135,8 @@ def write_rows(rows: Iterator[dict[str, Any]], fmt: str, out: IO[str], *, events
             count += 1
         return count
     header = [*EVENT_COLUMNS, "data"] if events else columns
-    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n") if header else None
+    # a row may say more than the columns (`erased`, which JSON Lines shows): a CSV keeps its columns
+    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n", extrasaction="ignore") if header else None
     if writer:
         writer.writeheader()
     for row in rows:

@@ -14,10 +14,10 @@ from typing import Any
 
 from ledger import checkpoint, codec, merkle
 from ledger.checkpoint import TreeHead
+from ledger.disclosure import feed_rows
 from ledger.errors import IntegrityViolation, InvalidInput
 from ledger.i18n import _
 from ledger.receipt_check import make_receipt
-from ledger.shapes import event_dict
 from ledger.store import Store, log_batches
 from ledger.store.merkle import leaf_of, positioned_leaves
 
@@ -87,9 +87,8 @@ class Heads:
         if not raw or raw[0][0] != position:
             raise InvalidInput(_("no event at position {position}", position=position), position=position)
         _position, stream, version, _hash, state = raw[0]
-        stored = self.store.read_log(after=position - 1, limit=1)[0]
-        event = event_dict(stored)
-        event["stream"] = stored.stream
+        # the change-feed object: personal fields shown (not bound), or null once erased
+        [event] = feed_rows(self.store, self.store.read_log(after=position - 1, limit=1))
         consistency = None
         if wanted is not None:
             if wanted.size > head.size:

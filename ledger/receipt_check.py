@@ -42,7 +42,7 @@ BACKDATED_AFTER = 300  # seconds; as the change feed computes `backdated`
 MAX_PROOF = 64  # no tree of 2**63 leaves has a longer path
 # Personal data (spec section 7): not bound by a receipt. Paths of field names; list items skipped.
 PERSONAL = {("attributes", "contact"), ("attributes", "phone"), ("attributes", "email"), ("note",),
-            ("duplicates", "value")}
+            ("duplicates", "value"), ("erased",)}  # erased: the key table's state, no part of the record
 _KINDS = {int: N_("a whole number"), str: N_("text"), dict: N_("an object")}
 _HEX_DIGITS = "0123456789abcdef"  # the checks test text with str methods: each regex compiled costs a start
 # A record as codec.encode lays it out. The standard library reads it, so that a check loads
@@ -63,7 +63,10 @@ class Failed(Exception):
 def check_receipt(receipt: Any, digest: TreeHead | None = None, public_key: bytes | None = None) -> dict[str, Any]:
     """What the receipt proves; IntegrityViolation naming the failed check otherwise."""
     try:
-        return _check(receipt, digest, public_key)
+        try:
+            return _check(receipt, digest, public_key)
+        except RecursionError:  # no event of the ledger's nests so deep
+            raise Failed("event", _("it is nested too deeply to be an event of the ledger's")) from None
     except Failed as e:
         raise IntegrityViolation(_("{check}: {problem}", check=e.check, problem=e.message), ok=False, failed=e.check) from None
 
@@ -159,7 +162,7 @@ def _as_read(event: dict[str, Any], record: dict[str, Any], recorded_at: str, st
         return {"position": event["position"], "stream": record["stream"], "version": record["version"],
                 "type": fields.pop("type"), "occurred_at": fields.pop("occurred_at"), "recorded_at": recorded,
                 "backdated": abs(micros) > BACKDATED_AFTER * 1_000_000, **fields}
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
 
 

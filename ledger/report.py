@@ -60,7 +60,7 @@ def render(r: dict[str, Any]) -> str:
                 ("rules_version", N_("Rules")), ("detail", N_("Detail"))],
                row_class=lambda a: "" if a["accepted"] else "refused"),
         f"<h2>{escape(_('Follow-ups (this lead and its duplicates)'))}</h2>",
-        _table(e["follow_ups"], [("position", N_("#")), ("occurred_at", N_("Occurred")), ("recorded_at", N_("Recorded")),
+        _table([{**f, "note": _or_erased(f["note"])} for f in e["follow_ups"]], [("position", N_("#")), ("occurred_at", N_("Occurred")), ("recorded_at", N_("Recorded")),
                                  ("backdated", N_("Backdated")), ("lead", N_("Lead")), ("rep", N_("Rep")),
                                  ("channel", N_("Channel")), ("note", N_("Note"))], empty=N_("No follow-ups.")),
         f"<h2>{escape(_('Rule versions of the pool'))}</h2>",
@@ -69,7 +69,7 @@ def render(r: dict[str, Any]) -> str:
                             ("idle_limit", N_("Idle limit")), ("hold_limit", N_("Hold limit")), ("cooldown", N_("Cooldown")),
                             ("warn_before", N_("Warn before")), ("used", N_("Decided here"))]),
         f"<h2>{escape(_('Duplicate matches'))}</h2>",
-        _table([{**d, "held_by": "; ".join(f"{i['owner']} {i['from']} – {i['to'] or _('now')}"
+        _table([{**d, "value": _or_erased(d["value"]), "held_by": "; ".join(f"{i['owner']} {i['from']} – {i['to'] or _('now')}"
                                             for i in d["ownership"]) or None} for d in e["duplicates"]],
                [("lead", N_("Lead")), ("field", N_("Field")), ("value", N_("Value")), ("added_at", N_("Added")),
                 ("status", N_("Status")), ("owner", N_("Owner")), ("pool", N_("Pool")), ("held_by", N_("Held by"))],
@@ -93,7 +93,9 @@ def _header(r: dict[str, Any]) -> list[tuple[str, Any]]:
     now = r["lead_now"]
     return [
         (_("Lead"), r["lead"]),
-        (_("Customer"), ", ".join(f"{k} {v}" for k, v in now["attributes"].items()) or None),
+        (_("Customer"), ", ".join(f"{gettext(k)} {_or_erased(v)}" for k, v in now["attributes"].items()) or None),
+        (_("Personal data"), _("erased: contact, phone, email and follow-up notes can no longer be read")
+         if now.get("erased") else None),
         (_("Opened"), _("{at} by {actor} (event #{position})", at=r["opened_at"], actor=r["opened_by"],
                         position=r["open_position"])),
         (_("Reason"), r["reason"]), (_("Owner when opened"), r["owner_at_open"] or _("none (pooled)")),
@@ -103,6 +105,11 @@ def _header(r: dict[str, Any]) -> list[tuple[str, Any]]:
         (_("Awarded to"), r["awarded_to"]), (_("Rationale"), r["rationale"]),
         (_("Lead now"), _where(now)),
     ]
+
+
+def _or_erased(value: Any) -> Any:
+    """A value as a person reads it: one an erasure took (null in JSON) is said to be so."""
+    return _("(erased)") if value is None else value
 
 
 def _where(now: dict[str, Any]) -> str:
@@ -220,7 +227,7 @@ def _lane(r: dict[str, Any], rep: str, ly: float, x: Callable[[str | None], floa
         fx, fy = x(f["occurred_at"]), ly + 33
         kind = "follow" if f["lead"] == r["lead"] else "follow dup-follow"
         tip = escape(_("#{position} follow-up on {lead} by {channel} at {at}: {note}", position=f["position"],
-                       lead=f["lead"], channel=gettext(f["channel"]), at=f["occurred_at"], note=f["note"]))
+                       lead=f["lead"], channel=gettext(f["channel"]), at=f["occurred_at"], note=_or_erased(f["note"])))
         out.append(f'<path class="mark {kind}" d="M{fx:.1f},{fy - 5} l5,5 l-5,5 l-5,-5 z"><title>{tip}</title></path>')
     out.append("</g>")
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import os
 import stat
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import cli
-from ledger import checkpoint
+from ledger import chain, checkpoint
 from tests.conftest import run_cli
 from tests.receipt_kit import from_ledger
 
@@ -181,7 +182,8 @@ def test_a_digest_the_log_does_not_extend_fails(signed, nowhere, route):
 def test_an_unreadable_file_is_bad_input(signed, nowhere, route):
     log, key, public, tmp_path = signed
     bad_input(verify(route, nowhere, str(tmp_path / "missing.json")))
-    for name, content in [("text.json", b"not json"), ("list.json", b"[1, 2]"), ("bin.json", b"\xff\xfe\x00")]:
+    for name, content in [("text.json", b"not json"), ("list.json", b"[1, 2]"), ("bin.json", b"\xff\xfe\x00"),
+                          ("deep.json", b"[" * 100_000)]:
         (tmp_path / name).write_bytes(content)
         bad_input(verify(route, nowhere, str(tmp_path / name)))
     path = write(tmp_path, log.receipt(2, key=key))
@@ -189,6 +191,20 @@ def test_an_unreadable_file_is_bad_input(signed, nowhere, route):
     assert "public key" in bad_input(verify(route, nowhere, path, "--public-key", "AAAA"))["message"]
     usage = verify(route, nowhere)
     assert usage.code == 2 and json.loads(usage.stdout)["error"]["code"] == "invalid_input"
+
+
+def test_a_record_nested_too_deeply_to_read_fails(signed, nowhere, route):
+    """A forger's record, its hash made to match, whose event nests deeper than Python reads."""
+    log, key, public, tmp_path = signed
+    receipt = log.receipt(2, key=key)
+    record = receipt["record"]
+    stored = json.loads(record["state"])
+    depth = sys.getrecursionlimit() - 20
+    event = json.dumps(stored["event"])[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    at = json.dumps(stored["recorded_at"])
+    digest = chain.chain_hash(record["stream"], record["version"], stored["prev"], at.encode(), event.encode())
+    record["state"] = f'{{"hash":"{digest}","prev":"{stored["prev"]}","recorded_at":{at},"event":{event}}}'
+    assert integrity_error(verify(route, nowhere, write(tmp_path, receipt)))["failed"]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

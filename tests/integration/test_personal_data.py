@@ -317,8 +317,8 @@ def test_erasure_on_a_store_written_before_sealing(old_store, backend):
         done = led.erase_lead("root", "L-1", "request")
         assert (done["erased"], done["plaintext_in_log"]) == (True, True)
         led.project()
-        notes = [r["note"] for r in led.export("follow_ups")[1] if r["lead"] == "L-1"]
-        assert notes and set(notes) == {""}
+        notes = [(r["note"], r["erased"]) for r in led.export("follow_ups")[1] if r["lead"] == "L-1"]
+        assert notes and set(notes) == {(None, True)}
         assert led.lead_show("L-1")["attributes"]["phone"] is None
         assert [e["note"] for e in led.history("L-1")["events"] if e["type"] == "FollowUpLogged"] == [None] * len(notes)
         assert led.verify(digest)["ok"] is True
