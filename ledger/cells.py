@@ -3,19 +3,28 @@ ledger wants it (text, or an aware UTC time), or the reason the row is rejected.
 
 Kept apart from `values` (the ledger's own input vocabulary): these are the looser forms
 spreadsheets and other CRMs write — Chinese column names, Excel number and date cells,
-`2026/3/2 9:00`, `2026年3月2日` — read in a zone the importer names.
+`2026/3/2 9:00`, `2026年3月2日` — read in a zone the importer names. `parse_row` then checks
+a row's fields the way `lead add` checks its input.
+
+A rejected row carries a translated message and a stable English code (`REASONS`), so that
+a tool can tell why whatever the reader's language.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ledger import events as ev
+from ledger import inputs
 from ledger.errors import InvalidInput
 from ledger.i18n import N_, _, gettext
+from ledger.values import MAX_ID, check_at, check_id, format_time, lead_keys, parse_time
 
 ATTRIBUTE_FIELDS = ("company", "contact", "phone", "email", "region", "industry", "source")
 TIME_FIELDS = ("owner_since", "last_follow_up")
@@ -43,8 +52,44 @@ _SLASHED = re.compile(r"(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})(?:[ T]+(\d{1,2}):(\d
 _CHINESE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日?(?:\s*(\d{1,2})[:时](\d{2})分?(?:[:分]?(\d{2})秒?)?)?")
 
 
+# Why a row is rejected: the `code` of each entry of an import's `rejected` list.
+REASONS = (
+    "malformed_row",      # the line cannot be read as a row (CSV fields, JSON)
+    "invalid_id",         # the id is missing or breaks the rules of ids
+    "repeated_id",        # the id repeats an earlier row of the file
+    "invalid_value",      # a text field of the wrong type, with a control character, ...
+    "invalid_time",       # a time that cannot be read, does not exist or is out of order
+    "time_out_of_range",  # a time later than the import's, or before the pool or a person existed
+    "invalid_owner",      # an owner that is no id, or a person who may not hold leads
+    "unknown_person",     # an owner nobody is registered as
+    "owner_inactive",     # an owner who is deactivated
+    "not_pool_member",    # an owner who is not a member of the pool
+)
+
+
 class RowError(ValueError):
-    """What is wrong with one cell: the row is rejected with this message."""
+    """What is wrong with one cell: the row is rejected with this message and `code`."""
+
+    def __init__(self, message: str, code: str = "invalid_value"):
+        super().__init__(message)
+        self.code = code
+
+
+class Rejected(str):
+    """A rejected row's message with its code: still a str, for callers that read rows as
+    (line, fields or message)."""
+
+    code: str
+
+    def __new__(cls, message: str, code: str) -> Rejected:
+        self = super().__new__(cls, message)
+        self.code = code
+        return self
+
+
+def reason(message: str) -> str:
+    """The code of a rejected row's message (one given as plain text: unreadable)."""
+    return getattr(message, "code", "malformed_row")
 
 
 def header_key(name: object) -> str:
@@ -94,7 +139,8 @@ def text(field: str, value: object, json: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or json or not isinstance(value, (int, float, date, time)):
-        raise RowError(_("{field} must be text, not {kind}", field=field, kind=_kind(value)))
+        raise RowError(_("{field} must be text, not {kind}", field=field, kind=_kind(value)),
+                       {"id": "invalid_id", "owner": "invalid_owner"}.get(field, "invalid_value"))
     if isinstance(value, (date, time)):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     digits = integral(float(value)) if isinstance(value, float) else str(value)
@@ -122,7 +168,8 @@ def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
         local = _parse(value)
         if local is None:
             raise RowError(_("{field} {value} is not a time (write e.g. 2026-03-02 09:00, "
-                             "2026/3/2 9:00 or 2026年3月2日 9:00)", field=field, value=repr(value.strip()[:40])))
+                             "2026/3/2 9:00 or 2026年3月2日 9:00)", field=field, value=repr(value.strip()[:40])),
+                           "invalid_time")
     elif isinstance(value, datetime):
         local = value
     elif isinstance(value, date):
@@ -130,7 +177,7 @@ def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
     elif value is None:
         return None
     else:
-        raise RowError(_("{field} must be a time, not {kind}", field=field, kind=_kind(value)))
+        raise RowError(_("{field} must be a time, not {kind}", field=field, kind=_kind(value)), "invalid_time")
     try:
         if local.tzinfo is not None:
             return local.astimezone(UTC)
@@ -140,10 +187,11 @@ def moment(field: str, value: object, tz: ZoneInfo) -> datetime | None:
             return datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, UTC)
         utc = local.replace(tzinfo=tz).astimezone(UTC)  # a day the clocks change: look closely
     except OverflowError:
-        raise RowError(_("{field} {time} is out of range", field=field, time=local.isoformat(sep=" "))) from None
+        raise RowError(_("{field} {time} is out of range", field=field, time=local.isoformat(sep=" ")),
+                       "invalid_time") from None
     if utc.astimezone(tz).replace(tzinfo=None) != local:
         raise RowError(_("{field} {time} does not exist in {zone} (the clocks went forward)", field=field,
-                               time=local.isoformat(sep=" "), zone=tz.key))
+                         time=local.isoformat(sep=" "), zone=tz.key), "invalid_time")
     return utc
 
 
@@ -174,3 +222,103 @@ def _parse(raw: str) -> datetime | None:
         return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
     except ValueError:
         return None
+
+
+# --- a row as the ledger takes it ---------------------------------------------------------
+
+HELD_FIELDS = ("owner", "owner_since", "last_follow_up")
+_NOT_ATTRIBUTES = ("id", "lead", *HELD_FIELDS)
+Floors = Iterable[tuple[str, "datetime | None"]]  # (what, when it began): no time of a row is earlier
+
+
+class Held(NamedTuple):
+    owner: str
+    since: datetime  # when he took it: the lead is added and assigned then
+    follow_up: datetime | None
+    since_from: str  # the field `since` was read from ("--at": the import's time)
+
+
+class Row(NamedTuple):
+    line: int
+    lead: str
+    attributes: ev.Attributes
+    keys: list[tuple[str, str]]
+    held: Held | None
+
+
+_new_row = tuple.__new__
+
+
+def parse_row(line: int, fields: dict[str, Any] | str, at: datetime, floors: Floors = ()) -> Row | Rejected:
+    """One row checked on its own, as `lead add` checks its input (`at`: the import's time;
+    `floors`: what its times may not be earlier than), or why it is rejected. A cell's
+    surrounding whitespace is the spreadsheet's, not the id's: it is trimmed."""
+    if isinstance(fields, str):
+        return fields if isinstance(fields, Rejected) else Rejected(fields, "malformed_row")
+    code = "invalid_id"
+    try:
+        lead_id = fields.get("id") or fields.get("lead") or ""
+        if isinstance(lead_id, int) and not isinstance(lead_id, bool):
+            lead_id = str(lead_id)
+        lead_id = _checked_id(lead_id.strip() if isinstance(lead_id, str) else lead_id, N_("lead id"))
+        code = "invalid_value"
+        attrs = inputs.attributes(fields, skip=_NOT_ATTRIBUTES)
+        owner = fields.get("owner")
+        held = _held(owner, fields, at, list(floors)) if owner else None
+    except InvalidInput as e:
+        return Rejected(e.message, code)
+    except RowError as e:
+        return Rejected(str(e), e.code)
+    # made as a plain tuple: a NamedTuple's own constructor costs a plain row more than the rest here
+    return _new_row(Row, (line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email), held))
+
+
+def _checked_id(value: object, what: str) -> str:
+    """`values.check_id`, after a quick look that passes most ids of a large file at once."""
+    if type(value) is str and 0 < len(value) <= MAX_ID and value.isprintable() and ":" not in value \
+            and value[0] != " " and value[-1] != " ":
+        return value
+    return check_id(value, what)
+
+
+def _held(owner: Any, fields: dict[str, Any], at: datetime, floors: Floors) -> Held | None:
+    """The owner and times of a held row. Without `owner_since` he took it at his last
+    follow-up, if the row gives one (he held it then), else at the import's time; a
+    follow-up before he took it is not his, and rejects the row."""
+    if not isinstance(owner, str):
+        raise RowError(_("owner must be text"), "invalid_owner")
+    owner = owner.strip()
+    if not owner:
+        return None
+    try:
+        _checked_id(owner, N_("owner"))
+    except InvalidInput as e:
+        raise RowError(e.message, "invalid_owner") from None
+    since = _moment(fields.get("owner_since"), "owner_since", at, floors)
+    follow = _moment(fields.get("last_follow_up"), "last_follow_up", at, floors)
+    if since and follow and follow < since:
+        raise RowError(_("last_follow_up {follow} is earlier than owner_since {since}: "
+                         "a follow-up of the owner's comes after he took the lead",
+                         follow=format_time(follow), since=format_time(since)), "invalid_time")
+    if since:
+        return Held(owner, since, follow, "owner_since")
+    return Held(owner, follow, follow, "last_follow_up") if follow else Held(owner, at, None, "--at")
+
+
+def _moment(value: Any, name: str, at: datetime, floors: Floors) -> datetime | None:
+    """A time of the row: not later than the import's time, nor earlier than its floors."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, (str, datetime)):
+        raise RowError(_("{name} must be a time", name=name), "invalid_time")
+    try:
+        moment = parse_time(value, name)
+    except InvalidInput as e:
+        raise RowError(e.message, "invalid_time") from None
+    if moment > at:
+        raise RowError(_("{name} {time} is later than the import's time ({at})", name=name,
+                         time=format_time(moment), at=format_time(at)), "time_out_of_range")
+    try:
+        return check_at(moment, at, not_before=floors, name=name)
+    except InvalidInput as e:
+        raise RowError(e.message, "time_out_of_range") from None

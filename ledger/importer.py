@@ -19,42 +19,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ledger import decisions, inputs
+from ledger import decisions
 from ledger import events as ev
 from ledger.acting import Acting, When
+from ledger.cells import Rejected, Row, parse_row, reason
 from ledger.codec import GENESIS
 from ledger.scratch import ScratchIds, ScratchKeys
-from ledger.errors import InvalidInput, LedgerError
-from ledger.i18n import N_, _
+from ledger.errors import LedgerError
+from ledger.i18n import _
 from ledger.repository import Holdings, Repository, holdings_stream, stream_of
 from ledger.state import Head, Person, Pool, lead_stream, person_stream, pool_stream
 from ledger.store import Conflict, NewEvent
-from ledger.values import format_time, lead_keys, parse_time
+from ledger.values import check_at
 from projections.runner import collector_paused
 
 IMPORT_BATCH = 10_000  # leads per appended (all-or-nothing) batch
 HELD_BATCH = 2_000  # held rows per batch at most: a batch that loses a race to a claim is re-done whole
-HELD_FIELDS = ("owner", "owner_since", "last_follow_up")
-_NOT_ATTRIBUTES = ("id", "lead", *HELD_FIELDS)
-
 Rows = Iterable[tuple[int, "dict[str, Any] | str"]]
-
-
-class Held(NamedTuple):
-    owner: str
-    since: datetime  # when he took it: the lead is added and assigned then
-    follow_up: datetime | None
-
-
-class Row(NamedTuple):
-    line: int
-    lead: str
-    attributes: ev.Attributes
-    keys: list[tuple[str, str]]
-    held: Held | None
-
-
-_new_row = tuple.__new__
 
 
 class ImportInterrupted(KeyboardInterrupt):
@@ -68,53 +49,6 @@ class ImportInterrupted(KeyboardInterrupt):
 def new_report(dry_run: bool = False, ignored_columns: Sequence[str] = ()) -> dict[str, Any]:
     return {"imported": 0, "skipped_existing": 0, "duplicates": [], "rejected": [], "assigned": 0,
             "over_limit": [], "ignored_columns": list(ignored_columns), "dry_run": dry_run, "rows": 0}
-
-
-def parse_row(line: int, fields: dict[str, Any] | str, at: datetime) -> Row | str:
-    """One row checked on its own (`at`: the import's time), or what is wrong with it."""
-    if isinstance(fields, str):
-        return fields
-    try:
-        lead_id = str(fields.get("id") or fields.get("lead") or "").strip()
-        inputs.check_id(lead_id, N_("lead id"))
-        attrs = inputs.attributes(fields, skip=_NOT_ATTRIBUTES)
-        owner = fields.get("owner")
-        held = _held(owner, fields, at) if owner else None
-    except InvalidInput as e:
-        return e.message
-    # made as a plain tuple: a NamedTuple's own constructor costs a plain row more than the rest here
-    return _new_row(Row, (line, lead_id, attrs, lead_keys(attrs.company, attrs.phone, attrs.email), held))
-
-
-def _held(owner: Any, fields: dict[str, Any], at: datetime) -> Held | None:
-    """The owner and times of a held row. Without `owner_since` he took it at his last
-    follow-up, if the row gives one (he held it then), else at the import's time; a
-    follow-up before he took it is not his, and rejects the row."""
-    if not isinstance(owner, str):
-        raise InvalidInput(_("owner must be text"))
-    owner = owner.strip()
-    if not owner:
-        return None
-    inputs.check_id(owner, N_("owner"))
-    since = _moment(fields.get("owner_since"), "owner_since", at)
-    follow = _moment(fields.get("last_follow_up"), "last_follow_up", at)
-    if since and follow and follow < since:
-        raise InvalidInput(_("last_follow_up {follow} is earlier than owner_since {since}: "
-                             "a follow-up of the owner's comes after he took the lead",
-                             follow=format_time(follow), since=format_time(since)))
-    return Held(owner, since or follow or at, follow)
-
-
-def _moment(value: Any, name: str, at: datetime) -> datetime | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, (str, datetime)):
-        raise InvalidInput(_("{name} must be a time", name=name))
-    moment = parse_time(value, name)
-    if moment is not None and moment > at:
-        raise InvalidInput(_("{name} {time} is later than the import's time ({at})", name=name,
-                                     time=format_time(moment), at=format_time(at)))
-    return moment
 
 
 @dataclass
@@ -139,6 +73,8 @@ class Job:
     allow_duplicate: bool
     report: dict[str, Any]
     book: ScratchKeys | None  # a dry run's: the keys of its earlier batches
+    floors: list[tuple[str, datetime | None]]  # what no time of a row is before: the pool, the importer
+    ignored: Sequence[str]  # the file's columns (JSON keys) that name no field, found as rows are read
     held: dict[str, int] = field(default_factory=dict)  # rep -> held after the batches done
     pending: Outcome | None = None  # the batch being appended
     flight: Flight | None = None  # the batch being appended in the background
@@ -170,8 +106,11 @@ class Importer:
         pool = self.repo.pool(pool_id)
         decisions.check_member(by, pool)
         decisions.check_when(when, self.acting.clock(), by, pool)
-        job = Job(by, pool, when, allow_duplicate, new_report(dry_run, getattr(rows, "ignored_columns", ())),
-                  ScratchKeys() if dry_run else None)
+        floors = [(_("the creation of pool {pool}", pool=pool.id), pool.created_at),
+                  (_("the registration of {person}", person=by.id), by.registered_at)]
+        ignored = getattr(rows, "ignored_columns", ())
+        job = Job(by, pool, when, allow_duplicate, new_report(dry_run, ignored), ScratchKeys() if dry_run else None,
+                  floors, ignored)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="leadledger-import")
         try:
             with collector_paused():  # the rows and batches make no cycles to collect
@@ -194,9 +133,9 @@ class Importer:
         try:
             for line, fields in rows:
                 report["rows"] += 1
-                row = parse_row(line, fields, job.at)
-                if type(row) is str:
-                    report["rejected"].append({"line": line, "error": row})
+                row = parse_row(line, fields, job.at, job.floors)
+                if isinstance(row, str):
+                    report["rejected"].append(rejection(line, row))
                     continue
                 if seen_ids.setdefault(row.lead, report["rows"]) != report["rows"]:
                     report["skipped_existing"] += 1
@@ -315,12 +254,14 @@ class Importer:
         for o in owners:
             rep = self.repo.person(o, got[people[o]])
             if not rep.exists:
-                found[o] = _("owner {owner} is unknown: no such person", owner=repr(o[:40]))
+                found[o] = Rejected(_("owner {owner} is unknown: no such person", owner=repr(o[:40])),
+                                    "unknown_person")
                 continue
             try:
                 decisions.check_import_owner(rep, job.pool)
             except LedgerError as e:
-                found[o] = _("owner {problem}", problem=e.message)
+                found[o] = Rejected(_("owner {problem}", problem=e.message),
+                                    _OWNER_REASONS.get(e.code, "invalid_owner"))
                 continue
             desk = self.repo.holdings(o, job.pool.id, got[desks[o]])
             if job.book is not None and o in job.held:  # a dry run: what its earlier batches gave him
@@ -331,8 +272,11 @@ class Importer:
     def _decide(self, job: Job, row: Row, indexed: dict[tuple[str, str], str],
                 batch_keys: dict[tuple[str, str], str], owners: Owners, outcome: Outcome) -> None:
         owner = owners[row.held.owner] if row.held else None
-        if type(owner) is str:
-            outcome.rejected.append({"line": row.line, "error": owner})
+        if isinstance(owner, str):
+            outcome.rejected.append(rejection(row.line, owner))
+            return
+        if owner is not None and (late := _before_registration(row, owner[0])):
+            outcome.rejected.append(rejection(row.line, late))
             return
         matches = [ev.DuplicateMatch(lead=other, field=k[0], value=k[1]) for k in row.keys
                    if (other := indexed.get(k) or batch_keys.get(k))]
@@ -383,6 +327,24 @@ class Importer:
             _take(job, outcome)
 
 
+_OWNER_REASONS = {"actor_inactive": "owner_inactive", "not_pool_member": "not_pool_member"}
+
+
+def rejection(line: int, message: str) -> dict[str, Any]:
+    """An entry of the report's `rejected`: the translated message and its stable code."""
+    return {"line": line, "error": str(message), "code": reason(message)}
+
+
+def _before_registration(row: Row, rep: Person) -> Rejected | None:
+    """Why a held row cannot be his: it has him take the lead before he was registered."""
+    try:
+        check_at(row.held.since, row.held.since, name=row.held.since_from,
+                 not_before=[(_("the registration of {person}", person=rep.id), rep.registered_at)])
+    except LedgerError as e:
+        return Rejected(e.message, "time_out_of_range")
+    return None
+
+
 def _take(job: Job, outcome: Outcome) -> None:
     """The report takes a batch that is in."""
     report = job.report
@@ -399,6 +361,7 @@ def summary(job: Job) -> dict[str, Any]:
     """The report, its rejections in line order, with the reps this import left over claim_limit."""
     report = dict(job.report)
     report["rejected"] = sorted(report["rejected"], key=lambda r: r["line"])
+    report["ignored_columns"] = list(job.ignored)
     limit = job.pool.rules_at(job.at).rules.claim_limit
     report["over_limit"] = [{"rep": rep, "pool": job.pool.id, "held": held, "claim_limit": limit}
                             for rep, held in sorted(job.held.items()) if held > limit]

@@ -4,26 +4,28 @@
 encoding, its header — so an unreadable file imports nothing at all. Then its rows come out,
 one at a time, as (line, fields), where `line` is the 1-based physical line of the file (a
 CSV header is line 1; in a workbook, the sheet's row number), or as (line, "what is wrong").
+A CSV file whose quote is never closed is refused whole: that quote would make every row
+after it one cell, and nothing says where the row meant to end.
 Nothing here touches the store.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 from collections.abc import Collection, Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 from ledger.cells import (
-    ALL_FIELDS, FIELDS, NAMES, TIME_FIELDS, RowError, header_key, moment, parse_mapping, text, zone,
+    FIELDS, NAMES, TIME_FIELDS, Rejected, RowError, header_key, moment, parse_mapping, text, zone,
 )
 from ledger.errors import InvalidInput
-from ledger.i18n import _
+from ledger.i18n import N_, _
 from ledger.scratch import ScratchIds
-from ledger.spreadsheets import cell_text, open_sheet, sheet_rows, workbook_kind
+from ledger.spreadsheets import cell_text, open_sheet, sheet_rows, text_encoding, workbook_kind
+from ledger.values import MAX_ID, check_id
 
 __all__ = ["FIELDS", "LeadFile", "count_rows", "read_rows"]
 
@@ -58,52 +60,6 @@ def _head(path: str) -> bytes:
             return f.read(HEAD)
     except OSError as e:
         raise InvalidInput(_("cannot read {path}: {reason}", path=path, reason=e.strerror)) from None
-
-
-def text_encoding(path: str, head: bytes, forced: str | None) -> str:
-    """The encoding to read the file in: `forced`, else UTF-8 (BOM or not), else GB18030 (which
-    covers GBK and GB2312). The whole file must decode, else the file is refused."""
-    if forced:
-        try:
-            b"x".decode(forced, "ignore")  # a text encoding, not e.g. base64
-            name = codecs.lookup(forced).name
-        except LookupError:
-            raise InvalidInput(_("unknown text encoding {encoding} (e.g. utf-8, gb18030, big5)", encoding=repr(forced))) from None
-        name = "utf-8-sig" if name == "utf-8" else name
-        if (near := _undecodable(path, name)) is not None:
-            raise InvalidInput(_("{path} is not {encoding} text (near line {line})", path=path, encoding=forced, line=near))
-        return name
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and _undecodable(path, "utf-16") is None:
-        return "utf-16"  # Excel's "Unicode text"
-    if b"\x00" in head:
-        raise InvalidInput(_("{path} is neither a text file (CSV, JSON Lines) nor an Excel workbook", path=path))
-    for name in ("utf-8-sig", "gb18030"):
-        if (near := _undecodable(path, name)) is None:
-            return name
-        if name == "utf-8-sig":
-            first_bad = near
-    raise InvalidInput(_("{path} is neither UTF-8 nor GB18030 text (not UTF-8 near line {line}): "
-                         "name its encoding with --encoding", path=path, line=first_bad))
-
-
-def _undecodable(path: str, encoding: str) -> int | None:
-    """None when the whole file decodes, else the line near the first bad byte."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError as e:
-                    return line + block[:max(e.start, 0)].count(b"\n")
-                line += block.count(b"\n")
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return line
-    except OSError as e:
-        raise InvalidInput(_("cannot read {path}: {reason}", path=path, reason=e.strerror)) from None
-    return None
 
 
 def _first_line(path: str, encoding: str) -> str:
@@ -180,7 +136,32 @@ class LeadFile:
             except csv.Error as e:
                 raise InvalidInput(_("{path}: cannot read the CSV header: {reason}", path=self.path, reason=e)) from None
             self.header_line = self.skip_lines + reader.line_num
+        self._check_quotes()
         self._read_header(header)
+
+    def _check_quotes(self) -> None:
+        """Refuse a file with a quote that is never closed, naming the line of the row it is
+        in. The rows are read as they will be, then one line holding a quote: a row that
+        takes that line in was still inside quotes at the end of the file."""
+        with self._open() as f:
+            reader = csv.reader(chain(islice(f, self.skip_lines, None), ['"\n']), delimiter=self.delimiter)
+            start = 0
+            while True:
+                first = reader.line_num + 1
+                try:
+                    next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:  # e.g. a cell over the size limit: if it runs over lines, its quote is open
+                    if reader.line_num > first:
+                        start = first
+                        break
+                    continue
+                start = first
+        if start < reader.line_num:
+            raise InvalidInput(_("{path}: a quote opened in the row on line {line} is never closed, so every row "
+                                 "after it would be read as one cell: close it (a quote inside a cell is "
+                                 "written twice, \"\") and import again", path=self.path, line=self.skip_lines + start))
 
     def _read_header(self, names: list[str]) -> None:
         path = self.path
@@ -228,7 +209,7 @@ class LeadFile:
                 try:
                     yield line, convert(line, cells, seen)
                 except RowError as e:
-                    yield line, str(e)
+                    yield line, Rejected(str(e), e.code)
         finally:
             seen.close()
 
@@ -267,7 +248,7 @@ class LeadFile:
                 except StopIteration:
                     return
                 except csv.Error as e:
-                    yield start, _("broken CSV: {reason}", reason=e)
+                    yield start, Rejected(_("broken CSV: {reason}", reason=e), "malformed_row")
                     continue
                 if "".join(row).strip():  # a blank line (or only separators and spaces) is skipped
                     yield start, row
@@ -280,15 +261,17 @@ class LeadFile:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
-                    yield line_no, _("invalid JSON: {reason}", reason=e.msg)
+                    yield line_no, Rejected(_("invalid JSON: {reason}", reason=e.msg), "malformed_row")
                     continue
-                yield line_no, obj if isinstance(obj, dict) else _("each line must be a JSON object")
+                yield line_no, obj if isinstance(obj, dict) else \
+                    Rejected(_("each line must be a JSON object"), "malformed_row")
 
     def _fields(self, line: int, cells: list[Any], seen: ScratchIds) -> dict[str, Any]:
         """A CSV or sheet row's fields; text as it is (the ledger trims it), times parsed."""
         width = len(self.header)
         if len(cells) != width and (len(cells) < width or "".join(map(str, cells[width:])).strip()):
-            raise RowError(_("expected {width} fields, found {found}", width=width, found=len(cells)))
+            raise RowError(_("expected {width} fields, found {found}", width=width, found=len(cells)),
+                           "malformed_row")
         out: dict[str, Any] = {}
         error = None
         tz = self.tz
@@ -307,23 +290,25 @@ class LeadFile:
         return _checked(out, error, line, seen)
 
     def _json_fields(self, line: int, obj: dict[str, Any], seen: ScratchIds) -> dict[str, Any]:
-        """A JSON object's fields: its keys read like column names; an unknown key is kept, for
-        the ledger to refuse the row by name."""
+        """A JSON object's fields: its keys read like column names; an unknown key is ignored
+        and listed, as an unknown column is."""
         out: dict[str, Any] = {}
         error = None
         for key, value in obj.items():
             field = self._json_keys.get(key)
             if field is None:
-                field = self._json_keys[key] = self.mapping.get(header_key(key)) or NAMES.get(header_key(key)) or key
+                field = self._json_keys[key] = self.mapping.get(header_key(key)) or NAMES.get(header_key(key)) or ""
+                if not field:
+                    self.ignored_columns.append(key)
+            if not field:
+                continue
             try:
                 if field in out:
                     raise RowError(_("two keys mean {field}", field=field))
                 if field in TIME_FIELDS:
                     out[field] = moment(field, value, self.tz)
-                elif field in ALL_FIELDS and value is not None:
+                elif value is not None:
                     out[field] = text(field, value, json=True)
-                else:
-                    out[field] = value
             except RowError as e:
                 error = error or e
         return _checked(out, error, line, seen)
@@ -363,10 +348,15 @@ def _checked(fields: dict[str, Any], error: RowError | None, line: int, seen: Sc
     rejected: a later row repeating it is rejected too, naming the earlier line."""
     lead_id = fields.get("id")
     key = lead_id.strip() if isinstance(lead_id, str) else ""
+    if key and not (key.isprintable() and len(key) <= MAX_ID and ":" not in key):
+        try:  # an id that can never be imported is not kept as seen (a scratch file stores no surrogate)
+            check_id(key, N_("lead id"))
+        except InvalidInput as e:
+            raise RowError(e.message, "invalid_id") from None
     if key:
         earlier = seen.setdefault(key, line)
         if earlier != line:
-            raise RowError(_("id {id} repeats line {line}", id=repr(key[:40]), line=earlier))
+            raise RowError(_("id {id} repeats line {line}", id=repr(key[:40]), line=earlier), "repeated_id")
     if error is not None:
         raise error
     return fields

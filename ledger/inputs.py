@@ -1,32 +1,31 @@
-"""Checks and conversions of what callers pass in: ids, lead attributes, pool rules."""
+"""Checks and conversions of what callers pass in: lead attributes, pool rules (ids: `values.check_id`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 
 from ledger import events as ev
 from ledger.errors import InvalidInput
-from ledger.i18n import _, gettext
+from ledger.i18n import _
 from ledger.shapes import DURATION_RULES, RULE_NAMES
 from ledger.values import parse_duration
 
 ATTRIBUTES: tuple[str, ...] = ev.Attributes.__struct_fields__
 _ATTRIBUTE_SET = frozenset(ATTRIBUTES)
-
-
-def check_id(value: str, what: str) -> None:
-    if not value or not value.strip() or value != value.strip() or ":" in value or len(value) > 200:
-        raise InvalidInput(_("invalid {what} {value}: a non-empty name without spaces at the ends or ':'",
-                             what=gettext(what), value=repr(value)))
+# Control characters and lone surrogates: PostgreSQL stores no NUL, no store a lone surrogate,
+# and no reader sees the others. A tab or a line break is text (an Excel cell of two lines).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attributes:
     """A lead's attributes from its fields (those named in `skip` aside): known names only,
-    text (or a number), trimmed, empty ones left out; an email must have an '@'."""
+    text (or a number) without control characters, trimmed, empty ones left out; an email
+    must have an '@'."""
     values = {}
-    unknown, wrong = [], []
+    unknown, wrong, control = [], [], []
     for k, v in fields.items():
         if k not in _ATTRIBUTE_SET:
             if k not in skip and v is not None and v != "":
@@ -40,10 +39,14 @@ def attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attribu
             v = v.strip()
             if v:
                 values[k] = v
+                if not v.isprintable() and _CONTROL.search(v):  # most text is printable: one quick look
+                    control.append(k)
     if unknown:
         raise InvalidInput(_("unknown lead field(s): {fields}", fields=", ".join(sorted(unknown))))
     if wrong:
         raise InvalidInput(_("lead field {field} must be text", field=min(wrong, key=ATTRIBUTES.index)))
+    if control:
+        raise InvalidInput(_("lead field {field} holds a control character", field=min(control, key=ATTRIBUTES.index)))
     if "email" in values and "@" not in values["email"]:
         raise InvalidInput(_("invalid email {email}", email=repr(values["email"])))
     return ev.Attributes(**values)

@@ -3,10 +3,12 @@
 Reading uses python-calamine (Rust; reads a 100,000-row sheet about as fast as Python reads
 the same rows as CSV, and gives date cells as dates). Writing uses XlsxWriter in its
 constant-memory mode: rows go to disk as they come, so an export of any size stays small.
+A CSV file's text encoding is found here too: Excel on a Chinese Windows machine writes GB18030.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import zipfile
@@ -45,6 +47,52 @@ def workbook_kind(path: str, head: bytes) -> str | None:
     if "xl/workbook.bin" in names:
         raise InvalidInput(_("{path} is an Excel binary workbook (.xlsb): save it as .xlsx or CSV", path=path))
     raise InvalidInput(_("{path} is a zip archive, not an Excel workbook", path=path))
+
+
+def text_encoding(path: str, head: bytes, forced: str | None) -> str:
+    """The encoding to read the file in: `forced`, else UTF-8 (BOM or not), else GB18030 (which
+    covers GBK and GB2312). The whole file must decode, else the file is refused."""
+    if forced:
+        try:
+            b"x".decode(forced, "ignore")  # a text encoding, not e.g. base64
+            name = codecs.lookup(forced).name
+        except LookupError:
+            raise InvalidInput(_("unknown text encoding {encoding} (e.g. utf-8, gb18030, big5)", encoding=repr(forced))) from None
+        name = "utf-8-sig" if name == "utf-8" else name
+        if (near := _undecodable(path, name)) is not None:
+            raise InvalidInput(_("{path} is not {encoding} text (near line {line})", path=path, encoding=forced, line=near))
+        return name
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and _undecodable(path, "utf-16") is None:
+        return "utf-16"  # Excel's "Unicode text"
+    if b"\x00" in head:
+        raise InvalidInput(_("{path} is neither a text file (CSV, JSON Lines) nor an Excel workbook", path=path))
+    for name in ("utf-8-sig", "gb18030"):
+        if (near := _undecodable(path, name)) is None:
+            return name
+        if name == "utf-8-sig":
+            first_bad = near
+    raise InvalidInput(_("{path} is neither UTF-8 nor GB18030 text (not UTF-8 near line {line}): "
+                         "name its encoding with --encoding", path=path, line=first_bad))
+
+
+def _undecodable(path: str, encoding: str) -> int | None:
+    """None when the whole file decodes, else the line near the first bad byte."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as e:
+                    return line + block[:max(e.start, 0)].count(b"\n")
+                line += block.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return line
+    except OSError as e:
+        raise InvalidInput(_("cannot read {path}: {reason}", path=path, reason=e.strerror)) from None
+    return None
 
 
 def open_sheet(path: str) -> Any:

@@ -531,7 +531,7 @@ JSONL = (
     '{"id": "J-2", "company": "Kay Co"\n'                                # 3 rejected: bad JSON
     '["J-3"]\n'                                                          # 4 rejected: not an object
     '{"id": "J-4", "phone": "0086 137 0000 0001"}\n'                     # 5 duplicate of J-1
-    '{"id": "J-5", "company": "Em Co", "fax": "123"}\n'                  # 6 rejected: unknown field
+    '{"id": "J-5", "company": "Em Co", "fax": "123"}\n'                  # 6 imported: the unknown key fax is ignored and listed
     '{"id": "L-3", "company": "Whatever"}\n'                             # 7 skipped: exists
     '{"id": "J-6", "company": "Zed Co", "email": "Z@X.CN"}\n'            # 8 imported
 )
@@ -563,11 +563,12 @@ def test_import_jsonl(world, tmp_path):
     path = tmp_path / "leads.jsonl"
     path.write_text(JSONL, encoding="utf-8")
     report = run_import(world, path)
-    assert report["imported"] == 2
+    assert report["imported"] == 3
     assert report["skipped_existing"] == 1
     assert [(x["line"], x["lead"], x["duplicate_of"], x["field"]) for x in report["duplicates"]] == \
         [(5, "J-4", "J-1", "phone")]
-    assert [x["line"] for x in report["rejected"]] == [3, 4, 6]
+    assert [x["line"] for x in report["rejected"]] == [3, 4]
+    assert report["ignored_columns"] == ["fax"]
     assert world.lead_show("J-6")["attributes"]["email"] == "Z@X.CN"
     before = event_count(world)
     assert run_import(world, path)["imported"] == 0

@@ -249,11 +249,13 @@ def test_json_lines_types(tmp_path):
     path.write_text('{"id": "J-1", "phone": true}\n{"id": "J-2", "phone": 13800138000}\n'
                     '{"编号": "J-3", "手机": "13800138000", "领取时间": "2026/3/2 9:00", "fax": "1"}\n'
                     '{"id": "J-1", "company": "again"}\n', encoding="utf-8")
-    rows = rows_of(path)
+    source = read_rows(str(path))
+    rows = list(source)
     assert error_at(rows, 1) == "phone must be text, not true"
     assert error_at(rows, 2) == "phone must be text, not a number"
-    assert fields_at(rows, 3) == {"id": "J-3", "phone": "13800138000",
-                                  "owner_since": datetime(2026, 3, 2, 9, tzinfo=UTC), "fax": "1"}
+    assert fields_at(rows, 3) == {"id": "J-3", "phone": "13800138000",  # an unknown key: ignored and listed
+                                  "owner_since": datetime(2026, 3, 2, 9, tzinfo=UTC)}
+    assert source.ignored_columns == ["fax"]
     assert error_at(rows, 4) == "id 'J-1' repeats line 1"
 
 
@@ -273,6 +275,18 @@ def test_bad_files(tmp_path, content, match):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     refused(path, match)
+
+
+@pytest.mark.parametrize("content, line", [
+    ('sep=;\nid;company\nA;"x\nB;y\n', 3),         # Excel's separator line counts
+    ('\n\nid,company\nA,x\nB,"y', 5),               # so do blank lines above the header
+    ('id,"company\nA,x\n', 1),                      # the header itself
+    ('id,company\nA,"x\ny",z\nB,"w\n', 4),          # a cell over two lines that closes is no matter
+])
+def test_a_quote_never_closed_refuses_the_file_naming_its_row(tmp_path, content, line):
+    path = tmp_path / "open.csv"
+    path.write_text(content, encoding="utf-8")
+    refused(path, f"a quote opened in the row on line {line} is never closed")
 
 
 def test_a_zip_that_is_no_workbook(tmp_path):
