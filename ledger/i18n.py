@@ -44,8 +44,9 @@ class English:
 
 def choose(explicit: str | None = None, environ: Any = None) -> str:
     """`zh` or `en`: the explicit choice, else the first of ENVIRONMENT that is set (non-empty)."""
-    if explicit:
+    if explicit and explicit.lower().startswith(("zh", "en")):
         return "zh" if explicit.lower().startswith("zh") else "en"
+    # none, or one we do not speak (`--lang fr`, refused as such): in the environment's language
     environ = os.environ if environ is None else environ
     for name in ENVIRONMENT:
         value = environ.get(name)

@@ -104,11 +104,18 @@ def test_lang_overrides_the_locale_and_a_bad_one_is_a_usage_error():
     assert "Claim a pooled lead." in run("--lang", "en", "claim", "--help", env=ZH_LOCALE).stdout
     bad = run("--json", "--lang", "fr", "claim", "L-1")
     assert bad.code == 2 and bad.json["error"]["code"] == "invalid_input"
+    refused = run("--json", "--lang", "fr", "claim", "L-1", env=ZH_LOCALE)  # said in the locale's language
+    assert refused.code == 2 and CHINESE.search(refused.json["error"]["message"]), refused
     chinese = run("--json", "--lang", "zh", "claim", "--nope")
     english = run("--json", "--lang", "en", "claim", "--nope")
     assert chinese.code == english.code == 2
     assert chinese.json["error"]["code"] == english.json["error"]["code"] == "invalid_input"
     assert CHINESE.search(chinese.json["error"]["message"]) and "No such option" in english.json["error"]["message"]
+
+
+def test_a_required_option_is_marked_in_chinese():
+    out = run("--lang", "zh", "person", "add", "--help").stdout
+    assert "[required]" not in out and "必填" in out, out
 
 
 @pytest.mark.parametrize("how", [["--lang", "zh"], []])

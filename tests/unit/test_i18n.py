@@ -72,6 +72,8 @@ def test_environment_precedence(environ, expected):
     ("en", {"LEADLEDGER_LANG": "zh", "LC_ALL": "zh_CN.UTF-8"}, "en"),
     ("zh", {"LEADLEDGER_LANG": "en", "LANG": "en_US.UTF-8"}, "zh"),
     ("zh", {}, "zh"),
+    ("fr", {"LANG": "zh_CN.UTF-8"}, "zh"),  # a language not spoken: the environment's, to refuse it in
+    ("fr", {}, "en"),
 ])
 def test_explicit_choice_overrides_environment(explicit, environ, expected):
     assert i18n.choose(explicit, environ) == expected
