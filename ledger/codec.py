@@ -10,13 +10,16 @@ another stream breaks the chain. Encoders and decoders are built once, here.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
 
 import msgspec
 
 from ledger import chain
+from ledger.errors import InvalidInput
 from ledger.events import AnyEvent, Event
+from ledger.i18n import _
 
 # The chain is defined in chain.py (the offline receipt check needs it without msgspec).
 GENESIS = chain.GENESIS
@@ -83,6 +86,17 @@ def checked(state: bytes) -> tuple[RawRecord, Event]:
     raw = _raw_record_decoder.decode(state)
     _time_decoder.decode(raw.recorded_at)
     return raw, _bare_event_decoder.decode(raw.event)
+
+
+def check_types(events: Iterable[Event]) -> None:
+    """InvalidInput unless each event reads back as itself: a field of the wrong type (an
+    app's `team=5`) would otherwise be stored for good, and no read could decode it again."""
+    for event in events:
+        try:
+            _bare_event_decoder.decode(_event_encoder.encode(event))
+        except (msgspec.ValidationError, msgspec.EncodeError, TypeError, ValueError) as e:
+            raise InvalidInput(_("{event} has a value of the wrong type: {problem}", event=type(event).__name__,
+                                 problem=e)) from None
 
 
 def topic_of(event: Event) -> str:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import ledger.store.failures as failures
+from ledger import codec
 from ledger.errors import StoreUnavailable
 from ledger.i18n import _
 from ledger.store.checks import AppendChecks
@@ -93,6 +94,7 @@ class Store:
         are sealed and keys hashed here, on the way in (`personal`); `also(cursor)` runs in the
         same transaction.
         """
+        codec.check_types(e.event for e in events)  # before sealing hides a personal field's type
         sealed, key_rows = self.personal.seal(events)
         now, rows, digests = encoded(sealed)
         also = self._also(key_rows, also)

@@ -33,6 +33,22 @@ def future(minutes: float) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
+# --- values of the wrong type through the Python API ----------------------------------------
+
+@pytest.mark.parametrize("call", [
+    lambda led: led.add_person("root", "zed", "Zed", "rep", team=5, at=d(1)),
+    lambda led: led.add_person("root", "zed", "Zed", "rep", team=["x"], at=d(1)),
+    lambda led: led.create_pool("root", "north", 5, at=d(1)),
+    lambda led: led.release("alice", "L-1", reason=7, at=d(2)),
+    lambda led: led.convert("alice", "L-1", deal=7, at=d(2)),
+    lambda led: led.assign("mgr", "L-2", "alice", reason=True, at=d(2)),
+], ids=["team int", "team list", "pool name", "release reason", "deal", "assign reason"])
+def test_a_value_of_the_wrong_type_is_refused_and_the_store_stays_readable(world, call):
+    world.claim("alice", "L-1", at=d(1))
+    refused(world, lambda: call(world), "invalid_input")
+    assert world.verify()["ok"] and len(list(world.iter_events())) == top(world)  # every event still decodes
+
+
 # --- ids ------------------------------------------------------------------------------------
 
 BAD_IDS = ["", " x", "x ", "a:b", "x" * 129, "ab\u202ecd", "a\u200bb", "tab\there"]
