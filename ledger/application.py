@@ -175,6 +175,8 @@ class Ledger(Concern):
 
     def add_lead(self, actor: str, lead_id: str, pool_id: str, *, allow_duplicate: bool = False,
                  claim: bool = False, at: When = None, **fields: Any) -> Result:
+        if claim:  # one who may not claim is refused before the lead is added
+            self.acting.actor(actor, "claim")
         added = self.leads.add(actor, lead_id, pool_id, allow_duplicate=allow_duplicate, at=at, **fields)
         if claim:
             added["claim"] = self.ownership.claim(actor, lead_id, at=at)

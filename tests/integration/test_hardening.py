@@ -49,6 +49,14 @@ def test_a_value_of_the_wrong_type_is_refused_and_the_store_stays_readable(world
     assert world.verify()["ok"] and len(list(world.iter_events())) == top(world)  # every event still decodes
 
 
+def test_add_and_claim_by_one_who_may_add_but_not_claim_adds_nothing(world):
+    """The claim's permission is checked before the lead is added: an admin adds nothing."""
+    before = top(world)
+    with pytest.raises(LedgerError) as caught:
+        world.add_lead("root", "N-1", "east", company="New Co", claim=True, at=d(1))
+    assert caught.value.code == "permission_denied" and top(world) == before
+
+
 # --- ids ------------------------------------------------------------------------------------
 
 BAD_IDS = ["", " x", "x ", "a:b", "x" * 129, "ab\u202ecd", "a\u200bb", "tab\there"]
