@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from commands import helptext
-from commands.output import App, label, pass_app
+from commands.output import App, check_writable, checked, label, pass_app
 from commands.tables import fields, table
 from ledger import refusals
 from ledger.i18n import N_, _, gettext, ngettext
@@ -216,7 +216,8 @@ def explain(app: App, lead_id: str) -> None:
 @helptext.option("--to", "end", metavar="TIME", required=True, help="end of the period, not included")
 @helptext.option("--pool", metavar="POOL", help="only this pool's leads")
 @helptext.option("--rep", metavar="REP", help="only this rep")
-@helptext.option("--html", "html", metavar="FILE", help="also write a self-contained HTML page with charts")
+@helptext.option("--html", "html", metavar="FILE", callback=checked(check_writable),
+                 help="also write a self-contained HTML page with charts")
 @pass_app
 def report(app: App, start: str, end: str, pool: str | None, rep: str | None, html: str | None) -> None:
     """What happened in a business-time period [FROM, TO): per rep and per pool.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from commands import helptext
-from commands.output import App, at_option, pass_app
+from commands.output import App, at_option, check_writable, checked, pass_app
 from commands.receipts import receipt_option, save_receipt
 from commands.tables import fields, table
 from ledger.i18n import N_, _, gettext
@@ -53,7 +53,7 @@ def open_(app: App, lead_id: str, reason: str, at: str | None) -> None:
 
 @dispute.command("show")
 @click.argument("dispute_id", metavar="ID")
-@helptext.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
+@helptext.option("--html", "html_file", metavar="FILE", callback=checked(check_writable),
               help="also write a self-contained HTML evidence report to this file")
 @pass_app
 def show(app: App, dispute_id: str, html_file: str | None) -> None:

@@ -194,6 +194,14 @@ def test_an_out_that_cannot_be_written_is_invalid_input(world, store_url, tmp_pa
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith((".export-", "h."))]
 
 
+@pytest.mark.parametrize("args", [["report", "--from", "2026-01-01", "--to", "2026-04-01"], ["dispute", "show", "L-1-D1"]])
+def test_an_html_page_that_cannot_be_written_is_invalid_input(world, store_url, tmp_path, args):
+    world.open_dispute("bob", "L-1", "I called first", at=T0)
+    for out in (tmp_path / "missing" / "p.html", tmp_path):
+        run = run_cli(store_url, *args, "--html", str(out))
+        assert (run.code, run.json["error"]["code"]) == (2, "invalid_input"), run
+
+
 def test_a_failed_export_leaves_the_old_file_whole(world, tmp_path):
     target = tmp_path / "events.jsonl"
     target.write_text("kept\n")
