@@ -16,7 +16,7 @@ from ledger.i18n import _
 from ledger.repository import Holdings
 from ledger.state import Head, Lead, Person, Pool, lead_stream, person_stream, replay
 from ledger.store import Stored
-from ledger.values import check_at, format_time, parse_time
+from ledger.values import format_time, parse_time
 
 CHANNELS = ("call", "visit", "email", "message", "meeting", "other")
 
@@ -137,8 +137,9 @@ class Ownership(Concern):
         """Issue due recycle warnings and recycle overdue leads, each lead on its own."""
         by = self.acting.actor(actor, "sweep")
         now = parse_time(now, "--now") or self.acting.clock()
-        if not dry_run:  # a dry run may look ahead; a real sweep records at a time that has come
-            check_at(now, self.acting.clock(), name="--now")
+        # a dry run may look ahead; a real sweep records at a time that has come; neither is
+        # before the sweeper was registered
+        decisions.check_when(now, now if dry_run else self.acting.clock(), by, name="--now")
         self.views.catch_up()
         warned, recycled = [], []
         pools: dict[str, Pool] = {}

@@ -332,6 +332,12 @@ def test_sweep_needs_admin_or_manager(world):
     fails(world, lambda: world.sweep("audrey", now=d(40)), "permission_denied")
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_sweep_now_before_the_sweeper_was_registered_is_invalid_input(world, dry_run):
+    error = fails(world, lambda: world.sweep("mgr", now="2020-01-01T00:00:00Z", dry_run=dry_run), "invalid_input")
+    assert "registration of mgr" in error.message
+
+
 # --- rule 9: deactivation -------------------------------------------------------------------
 
 def test_deactivation_returns_each_lead_with_its_own_event(world):
