@@ -21,6 +21,7 @@ from ledger.repository import Holdings, Repository
 from ledger.shapes import event_dict
 from ledger.state import CONVERTED, HELD, POOLED
 from ledger.store import Store, open_store
+from ledger.values import parse_count, parse_position
 
 if TYPE_CHECKING:  # each loaded when first used: a query loads only what it asks
     from ledger.asof import AsOf
@@ -296,11 +297,11 @@ class Ledger(Concern):
 
     def digest(self, upto: int | None = None, signing_key: str | None = None) -> Result:
         """The log's tree head (at position `upto`), signed with the key in `signing_key`."""
-        return self.heads.digest(upto, signing_key)
+        return self.heads.digest(None if upto is None else parse_position(upto, "--upto"), signing_key)
 
     def receipt(self, position: int, digest: str | None = None, signing_key: str | None = None) -> Result:
         """The receipt of the event at `position`: its inclusion in the log's tree head."""
-        return self.heads.receipt(position, digest, signing_key)
+        return self.heads.receipt(parse_position(position), digest, signing_key)
 
     def project(self, rebuild: bool = False, progress: Progress | None = None) -> Result:
         """Bring the read models up to date (with `rebuild`, rebuilt from position 0)."""
@@ -315,11 +316,11 @@ class Ledger(Concern):
                upto: int | str | None = None) -> tuple[list[str], Iterator[Result]]:
         """The columns and rows of a read model (as of `at` or `upto`, if given), or of the
         events after position `since`."""
-        return self.feeds.export(model, since, at, upto, self.clock)
+        return self.feeds.export(model, parse_position(since, "--since"), at, upto, self.clock)
 
     def iter_events(self, since: int = 0, batch: int = 5000) -> Iterator[Result]:
         """The change feed: every event after position `since`, in position order."""
-        return self.feeds.iter_events(since, batch)
+        return self.feeds.iter_events(parse_position(since, "--since"), parse_count(batch, "batch", minimum=1))
 
     # --- old names, kept for callers that used them -----------------------------------
 

@@ -57,6 +57,18 @@ def test_add_and_claim_by_one_who_may_add_but_not_claim_adds_nothing(world):
     assert caught.value.code == "permission_denied" and top(world) == before
 
 
+@pytest.mark.parametrize("call", [
+    lambda led: led.digest(upto=-1), lambda led: led.digest(upto=1.5), lambda led: led.receipt("x"),
+    lambda led: led.receipt(None), lambda led: list(led.iter_events(since=-1)),
+    lambda led: list(led.iter_events(since=2**63)), lambda led: list(led.iter_events(since=None)),
+    lambda led: list(led.iter_events(since=b"1")), lambda led: list(led.iter_events(batch=0)),
+    lambda led: led.export("events", since=-1),
+], ids=["digest -1", "digest 1.5", "receipt x", "receipt None", "since -1", "since 2^63", "since None",
+        "since bytes", "batch 0", "export since -1"])
+def test_a_position_outside_the_limits_is_invalid_input_through_the_api(world, call):
+    refused(world, lambda: call(world), "invalid_input")
+
+
 # --- ids ------------------------------------------------------------------------------------
 
 BAD_IDS = ["", " x", "x ", "a:b", "x" * 129, "ab\u202ecd", "a\u200bb", "tab\there"]
