@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.acting import When
+from ledger.arguments import checked_methods
 from ledger.context import Concern, Context
 from ledger.errors import LedgerError
 from ledger.repository import Holdings, Repository
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # each loaded when first used: a query loads only what it ask
 Result = dict[str, Any]
 
 
+@checked_methods
 class Ledger(Concern):
     """An ownership ledger over one store (a SQLite file or a PostgreSQL database); `views` is
     the read models' runner (on a store it may not write: a replay of the events)."""

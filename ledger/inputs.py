@@ -32,7 +32,7 @@ def attributes(fields: dict[str, Any], skip: tuple[str, ...] = ()) -> ev.Attribu
                 unknown.append(k)
         elif v is not None:
             if type(v) is not str:
-                if not isinstance(v, (str, int)):
+                if isinstance(v, bool) or not isinstance(v, (str, int)):
                     wrong.append(k)
                     continue
                 v = str(v)

@@ -18,6 +18,8 @@ def open_store(url: str | None) -> Store:
     """Parse a store URL; nothing is connected until the store is used. Each backend's module
     (and its driver) is imported here, when a URL names it."""
     url = url or os.environ.get("LEADLEDGER_STORE") or DEFAULT_STORE
+    if not isinstance(url, str):
+        raise InvalidInput(_("a store URL must be text, not {value}", value=repr(url)[:40]))
     if url.startswith(("postgresql://", "postgres://")):
         parts = urlsplit(url)
         query = parse_qs(parts.query)

@@ -69,6 +69,31 @@ def test_a_position_outside_the_limits_is_invalid_input_through_the_api(world, c
     refused(world, lambda: call(world), "invalid_input")
 
 
+@pytest.mark.parametrize("call", [
+    lambda led: led.add_person("root", "p1", None, "rep", at=d(1)),
+    lambda led: led.add_person("root", "p1", b"Zed", "rep", at=d(1)),
+    lambda led: led.follow_up("alice", "L-1", 5, at=d(2)),
+    lambda led: led.reassign("mgr", "L-1", "bob", 5, at=d(2)),
+    lambda led: led.open_dispute("bob", "L-1", 5, at=d(2)),
+    lambda led: led.erase_lead("root", "L-1", None),
+    lambda led: led.grant("root", "east", "dave", at=d(2)),
+    lambda led: led.grant("root", "east", 5, at=d(2)),
+    lambda led: led.add_lead("mgr", "N-1", "east", phone=True, at=d(2)),
+    lambda led: led.dispute_show(None),
+    lambda led: led.verify(digest=5),
+], ids=["name None", "name bytes", "note int", "reason int", "dispute reason", "erase reason", "people str",
+        "people int", "phone bool", "dispute id", "digest int"])
+def test_an_argument_of_another_kind_is_invalid_input_through_the_api(world, call):
+    world.claim("alice", "L-1", at=d(1))
+    refused(world, lambda: call(world), "invalid_input")
+
+
+def test_a_store_url_that_is_not_text_is_invalid_input():
+    with pytest.raises(LedgerError) as caught:
+        Ledger(12)
+    assert caught.value.code == "invalid_input"
+
+
 # --- ids ------------------------------------------------------------------------------------
 
 BAD_IDS = ["", " x", "x ", "a:b", "x" * 129, "ab\u202ecd", "a\u200bb", "tab\there"]
