@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ledger.acting import When
 from ledger.arguments import checked_methods
 from ledger.context import Concern, Context
-from ledger.errors import LedgerError
+from ledger.errors import InvalidInput, LedgerError
+from ledger.i18n import _
 from ledger.repository import Holdings, Repository
 from ledger.shapes import event_dict
 from ledger.state import CONVERTED, HELD, POOLED
@@ -197,6 +198,7 @@ class Ledger(Concern):
         """
         from ledger.importer import IMPORT_BATCH, Importer  # noqa: PLC0415
 
+        rows = _pairs(rows)
         return Importer(self.repo, self.acting).run(actor, pool_id, rows, allow_duplicate=allow_duplicate, at=at,
                                                     batch=IMPORT_BATCH if batch is None else batch, progress=progress, dry_run=dry_run)
 
@@ -334,6 +336,19 @@ class Ledger(Concern):
     def _desk(self, rep: str, pool: str) -> Holdings:
         """A rep's holdings in a pool."""
         return self.repo.holdings(rep, pool)
+
+
+def _pairs(rows: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """An import's rows as (line, fields or a parse error): anything else given for one is that
+    row's error, not a TypeError halfway through the file."""
+    if isinstance(rows, (str, bytes, dict)) or not isinstance(rows, Iterable):
+        raise InvalidInput(_("rows must be (line, fields) pairs, not {value}", value=repr(rows)[:40]))
+    for number, row in enumerate(rows, 1):
+        if isinstance(row, tuple) and len(row) == 2 and type(row[0]) is int and isinstance(row[1], (dict, str)):
+            yield row
+        else:
+            line = row[0] if isinstance(row, tuple) and row and type(row[0]) is int else number
+            yield line, _("not a (line, fields) pair: {value}", value=repr(row)[:40])
 
 
 __all__ = ["CONVERTED", "HELD", "POOLED", "Ledger", "LedgerError", "event_dict"]

@@ -88,6 +88,13 @@ def test_an_argument_of_another_kind_is_invalid_input_through_the_api(world, cal
     refused(world, lambda: call(world), "invalid_input")
 
 
+def test_import_rows_that_are_not_line_field_pairs_are_rejected_rows(world):
+    report = world.import_leads("mgr", "east", [(2, None), {"id": "I-1"}, (4, {"id": "I-2"})], at=d(2))
+    assert report["imported"] == 1
+    assert [(r["line"], r["code"]) for r in report["rejected"]] == [(2, "malformed_row"), (2, "malformed_row")]
+    refused(world, lambda: world.import_leads("mgr", "east", None, at=d(2)), "invalid_input")
+
+
 def test_a_store_url_that_is_not_text_is_invalid_input():
     with pytest.raises(LedgerError) as caught:
         Ledger(12)
