@@ -338,11 +338,16 @@ class Ledger(Concern):
         return self.repo.holdings(rep, pool)
 
 
-def _pairs(rows: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _pairs(rows: Any) -> Iterable[tuple[int, dict[str, Any] | str]]:
     """An import's rows as (line, fields or a parse error): anything else given for one is that
-    row's error, not a TypeError halfway through the file."""
+    row's error, not a TypeError halfway through the file. A file's rows (`read_rows`) are
+    pairs already, and say as they are read which columns they ignored: they go as they are."""
     if isinstance(rows, (str, bytes, dict)) or not isinstance(rows, Iterable):
         raise InvalidInput(_("rows must be (line, fields) pairs, not {value}", value=repr(rows)[:40]))
+    return rows if hasattr(rows, "ignored_columns") else _checked_pairs(rows)
+
+
+def _checked_pairs(rows: Iterable[Any]) -> Iterator[tuple[int, dict[str, Any] | str]]:
     for number, row in enumerate(rows, 1):
         if isinstance(row, tuple) and len(row) == 2 and type(row[0]) is int and isinstance(row[1], (dict, str)):
             yield row
