@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import signal
@@ -62,6 +63,11 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _ignore_stop_signals() -> None:
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+
+
 @contextmanager
 def stopping_on_signals() -> Iterator[threading.Event]:
     """Ctrl-C and SIGTERM set the event: following ends between batches, its subscription
@@ -93,10 +99,14 @@ def stopping_on_signals() -> Iterator[threading.Event]:
     try:
         yield stop
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         if not signals[0]:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
             os.write(write_end, b"\0")
+        else:  # a second signal sent just after the first may land once following has ended:
+            # the handler stays (it still ends the process at once), and then, as the interpreter
+            # finalizes (restoring the default action, which the process would die of), it is ignored
+            atexit.register(_ignore_stop_signals)
         relayer.join()
         os.close(read_end)
         os.close(write_end)
