@@ -7,7 +7,6 @@ answers in little more than the interpreter's start.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from commands import offline, plain
@@ -29,8 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             bad = plain.undecodable(argv)
             if bad is not None:
-                plain.report(InvalidInput(_("{argument} is not UTF-8 text", argument=bad)),
-                             "--json" in argv or os.environ.get("LEADLEDGER_JSON") == "1")
+                plain.report(InvalidInput(_("{argument} is not UTF-8 text", argument=bad)), plain.wants_json(argv))
             if request is not None:
                 offline.run(request)
             else:

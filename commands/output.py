@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -108,11 +108,6 @@ def ownership_line(result: dict[str, Any]) -> None:
 
 def debug() -> bool:
     return bool(os.environ.get("LEADLEDGER_DEBUG"))
-
-
-def wants_json(argv: Sequence[str]) -> bool:
-    """--json before the sub-command, as the root group would parse it."""
-    return "--json" in argv or os.environ.get("LEADLEDGER_JSON") == "1"
 
 
 def usage_error(message: str, as_json: bool) -> NoReturn:

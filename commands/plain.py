@@ -35,6 +35,11 @@ def report(error: LedgerError, as_json: bool) -> NoReturn:
     raise SystemExit(error.exit_code)
 
 
+def wants_json(argv: list[str]) -> bool:
+    """--json before the sub-command, as the root group would parse it."""
+    return "--json" in argv or os.environ.get("LEADLEDGER_JSON") == "1"
+
+
 def undecodable(argv: list[str]) -> str | None:
     """The first argument (or LEADLEDGER_ setting) that is not UTF-8 text, shown as its bytes:
     Python keeps such bytes as lone surrogates, which no store, file or terminal takes."""

@@ -11,8 +11,8 @@ import click
 
 from commands import helptext
 from commands.summaries import SUMMARIES
-from commands.output import App, debug, report, unexpected, usage_error, wants_json
-from commands.plain import stdout_gone
+from commands.output import App, debug, report, unexpected, usage_error
+from commands.plain import stdout_gone, wants_json
 from ledger import i18n
 from ledger.i18n import _, gettext
 

@@ -51,11 +51,11 @@ class Evidence:
 
     def _evidence(self, lead: Lead, d: Dispute, stored: list[Stored], pool: Pool) -> dict[str, Any]:
         attempts = [_attempt(s) for s in stored if isinstance(s.event, ATTEMPTS)]
-        erased = is_erased(stored)
-        follow_ups = [_follow_up(s, erased) for s in stored if isinstance(s.event, ev.FollowUpLogged)]
+        erased_at = _erased_at(stored)
+        follow_ups = [_follow_up(s, erased_at is not None) for s in stored if isinstance(s.event, ev.FollowUpLogged)]
         used = {a["rules_version"] for a in attempts} | {
             s.event.rules_version for s in stored if isinstance(s.event, (ev.LeadRecycled, ev.RecycleWarned))}
-        duplicates = self._duplicates(lead, stored)
+        duplicates = self._duplicates(lead, stored, erased_at)
         for dup in duplicates:  # the same customer worked under another lead counts too
             follow_ups += dup.pop("follow_ups")
         follow_ups.sort(key=lambda f: f["position"])
@@ -77,15 +77,15 @@ class Evidence:
             "backdated": [s.position for s in stored if event_dict(s)["backdated"]],
         }
 
-    def _duplicates(self, lead: Lead, stored: list[Stored]) -> list[dict[str, Any]]:
-        """Leads recorded as sharing a phone, email or company with this one, either way round
-        (its own `LeadAdded`, and theirs), with who held them when and the follow-ups logged on
-        them. From the events alone: an erasure deletes the index the check compared, never
-        the matches it recorded; a value either lead's erasure took is null."""
+    def _duplicates(self, lead: Lead, stored: list[Stored], erased_at: int | None) -> list[dict[str, Any]]:
+        """Leads sharing a phone, email or company with this one, either way round (its own
+        `LeadAdded`'s matches, and the leads the index finds, or once its erasure (at position
+        `erased_at`) deleted its index, the later leads' `LeadAdded` matches to it), with who
+        held them when and the follow-ups logged on them; a value either lead's erasure took
+        is null."""
         a = lead.attributes
         own = dict(lead_keys(a.company, a.phone, a.email))
         found = {(m.lead, m.field) for s in stored if isinstance(s.event, ev.LeadAdded) for m in s.event.duplicates}
-        erased_at = _erased_at(stored)
         if erased_at is None:  # its keys are indexed: one look-up finds the leads matched since
             found.update((k.lead, k.kind) for k in self.repo.store.find_keys(list(own.items())) if k.lead != lead.id)
         else:
@@ -160,7 +160,7 @@ def _erased_at(stored: list[Stored]) -> int | None:
     return next((s.position for s in stored if isinstance(s.event, ev.PersonalDataErased)), None)
 
 
-def _matched_later(store: Store, lead_id: str, added: int, erased_at: int | None) -> list[tuple[str, str]]:
+def _matched_later(store: Store, lead_id: str, added: int, erased_at: int) -> list[tuple[str, str]]:
     """(lead, field) of each match to `lead_id` that a lead added after it recorded, for an
     erased lead (whose index went with its key). Such a lead came after it and before its
     erasure, so only that stretch of the log is read, and only the `LeadAdded` records naming
@@ -170,7 +170,7 @@ def _matched_later(store: Store, lead_id: str, added: int, erased_at: int | None
     with closing(log_batches(store, after=added)) as batches:
         for rows in batches:
             for position, stream, _version, topic, state in rows:
-                if erased_at is not None and position > erased_at:
+                if position > erased_at:
                     return found
                 if topic == "LeadAdded" and stream != own and needle in state:
                     event = codec.decode_event(state)

@@ -20,6 +20,7 @@ from ledger.i18n import _
 from ledger.receipt_check import make_receipt
 from ledger.store import Store, log_batches
 from ledger.store.merkle import leaf_of, positioned_leaves
+from ledger.store.records import stored
 
 BATCH = 5000
 
@@ -88,7 +89,7 @@ class Heads:
             raise InvalidInput(_("no event at position {position}", position=position), position=position)
         _position, stream, version, _hash, state = raw[0]
         # the change-feed object: personal fields shown (not bound), or null once erased
-        [event] = feed_rows(self.store, self.store.read_log(after=position - 1, limit=1))
+        [event] = feed_rows(self.store, [stored(position, stream, version, state)])
         consistency = None
         if wanted is not None:
             if wanted.size > head.size:

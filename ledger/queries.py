@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -134,7 +134,7 @@ class Queries(Concern):
         models = self.models
         if moment.at is not None:
             second = moment.at.replace(microsecond=0)
-            found = models.owned_around(rep, _second_from(second, -1), _second_from(second, 1))
+            found = models.owned_around(rep, format_time(add(second, -1)), format_time(add(second, 1)))
         else:
             found = models.owned_upto(rep, moment.upto)
         person = moment.person(self.repo, rep)
@@ -197,15 +197,6 @@ class Queries(Concern):
         result["reasons"] = _reasons(lead, placed, due, now, rv.version, moved_by, converted, cooldowns)
         result["summary"] = " ".join(result["reasons"])
         return result
-
-
-def _second_from(second: datetime, seconds: int) -> str | None:
-    """The ISO text `seconds` away from `second`, or None past either end of the calendar
-    (no bound on that side: a moment at the ends is a moment like any other)."""
-    try:
-        return format_time(second + timedelta(seconds=seconds))
-    except OverflowError:
-        return None
 
 
 def _holding(lead: Lead, due: Any, now: datetime) -> dict[str, Any]:

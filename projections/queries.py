@@ -57,18 +57,14 @@ class ReadModels:
         """The leads a rep holds or converted, the longest held first."""
         return [r[0] for r in self._all("SELECT lead FROM {holdings} WHERE rep = %s ORDER BY since_position", [rep])]
 
-    def owned_around(self, rep: str, low: str | None, high: str | None) -> list[str]:
+    def owned_around(self, rep: str, low: str, high: str) -> list[str]:
         """The leads with an ownership interval of `rep` that may cover a time between `low`
         and `high` (ISO texts a second or more either side of it: a text with a fraction of a
-        second sorts before the whole second, so the bounds leave room for it; None: no bound,
-        for a time at an end of the calendar). Its candidates for `holdings --at`; replaying
-        each lead's own stream decides."""
-        sql, params = "SELECT DISTINCT lead FROM {ownership_intervals} WHERE owner = %s", [rep]
-        if high is not None:
-            sql, params = sql + " AND from_at < %s", [*params, high]
-        if low is not None:
-            sql, params = sql + " AND (to_at IS NULL OR to_at >= %s)", [*params, low]
-        return [r[0] for r in self._all(sql, params)]
+        second sorts before the whole second, so the bounds leave room for it). Its candidates
+        for `holdings --at`; replaying each lead's own stream decides."""
+        return [r[0] for r in self._all(
+            "SELECT DISTINCT lead FROM {ownership_intervals} WHERE owner = %s AND from_at < %s "
+            "AND (to_at IS NULL OR to_at >= %s)", [rep, high, low])]
 
     def owned_upto(self, rep: str, position: int) -> list[str]:
         """The leads `rep` owned when the log ended at `position` (for `holdings --upto`)."""

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 from ledger.errors import InvalidInput
 from ledger.i18n import _
 from ledger.store.base import Store
+from ledger.values import quote
 
 DEFAULT_STORE = "sqlite:///leadledger.db"
 MAX_SCHEMA_BYTES = 63 - len("_read")
@@ -25,7 +26,7 @@ def open_store(url: str | None) -> Store:
         query = parse_qs(parts.query)
         schema = (query.pop("schema", ["leadledger"]) or ["leadledger"])[0]
         if not schema.replace("_", "").isalnum():
-            raise InvalidInput(_("invalid schema name in store URL: {schema}", schema=repr(schema[:40])))
+            raise InvalidInput(_("invalid schema name in store URL: {schema}", schema=quote(schema)))
         if len(schema.encode()) > MAX_SCHEMA_BYTES:  # PostgreSQL would cut it short, and two names meet
             raise InvalidInput(_("schema name too long in store URL: {schema}… (at most {most} bytes: the read "
                                  "models' schema adds _read to it, within PostgreSQL's 63)",
