@@ -219,10 +219,7 @@ class SQLiteTreeSql(TreeSql):
         super().__init__("?", MERKLE_TABLE, events, position, "BLOB")
 
     def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
-        # In key order, level by level: the B-tree then takes each level's run at one place,
-        # where the order they are made in (a leaf, the subtrees it completes, the next leaf)
-        # moves the insert point between levels at every row: a quarter of their cost.
-        insert_many(cur, self.table, "level, idx, hash", 3, sorted(rows))
+        insert_many(cur, self.table, "level, idx, hash", 3, rows)
 
     def create_sql(self) -> list[str]:
         return [super().create_sql()[0] + " WITHOUT ROWID", *(
@@ -265,7 +262,7 @@ class PostgresTreeSql(TreeSql):
                         [levels, idxs, hashes], prepare=True)
         else:
             with cur.copy(f"COPY {self.table} (level, idx, hash) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(_binary_rows(sorted(rows)))  # in key order, as SQLiteTreeSql.insert says why
+                copy.write(_binary_rows(rows))
 
     def server_append(self, size: str, leaves: str) -> str:
         """Common table expressions that store new leaves (`leaves`, an SQL array, the first
