@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from common import (
-    POOL, T0, Result, Target, fresh_target, lead_fields, make_world, median, run_main,
+    POOL, T0, VARIANT_TURNS, Result, Target, fresh_target, lead_fields, make_world, median, run_main,
     server_version, without_tree,
 )
 
@@ -136,7 +136,8 @@ def measure(args: Any) -> Result:
     # run_all.py passes only --store, --quick and --repeat
     count = getattr(args, "leads", 0) or (100_000 if args.quick else 1_000_000)
     small = getattr(args, "variant_leads", 0) or (50_000 if args.quick else 200_000)
-    variant_repeat = getattr(args, "variant_repeat", 0) or args.repeat
+    # at least five turns each: the target is a 10% band, and single runs here scatter as widely
+    variant_repeat = getattr(args, "variant_repeat", 0) or max(args.repeat, VARIANT_TURNS)
     ours, raw, peaks = [], [], []
     variants: dict[str, list[float]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="leadledger-bench-") as tmp:

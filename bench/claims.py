@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from common import (
-    POOL, T0, Result, Target, fresh_target, import_leads, make_world, median, percentile,
+    POOL, T0, VARIANT_TURNS, Result, Target, fresh_target, import_leads, make_world, median, percentile,
     run_main, server_version, without_tree,
 )
 
@@ -125,7 +125,8 @@ def measure(args: Any) -> Result:
     single = 300 if args.quick else 2000
     each = 150 if args.quick else 1000
     clients = 4
-    variant_repeat = getattr(args, "variant_repeat", 0) or args.repeat  # run_all.py passes no --variant-repeat
+    # at least five turns each: the target is a 10% band, and single runs here scatter as widely
+    variant_repeat = getattr(args, "variant_repeat", 0) or max(args.repeat, VARIANT_TURNS)
     ctx = mp.get_context("spawn")
     with fresh_target(args.store) as target:
         result = Result("claims", server_version(target),

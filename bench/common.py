@@ -39,6 +39,7 @@ from ledger.store import EVENTS_TABLE, KEYS_TABLE, NewEvent, Store
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POOL = "bench"
 ADMIN = "root"
+VARIANT_TURNS = 5  # turns of each variant (with and without the tree or sealing) at least
 
 
 def options(description: str, argv: list[str] | None = None, **extra: Any) -> argparse.Namespace:
