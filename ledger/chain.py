@@ -21,4 +21,9 @@ GENESIS = "0" * 64  # the "previous hash" of a stream's first event
 
 
 def chain_hash(stream: str, version: int, prev: str, recorded_at: bytes, event: bytes, new=sha256) -> str:
-    return new(f"{stream}\n{version}\n{prev}\n".encode() + recorded_at + b"\n" + event).hexdigest()
+    return chain_digest(stream, version, prev, recorded_at, event, new).hex()
+
+
+def chain_digest(stream: str, version: int, prev: str, recorded_at: bytes, event: bytes, new=sha256) -> bytes:
+    """The chain hash as bytes: `verify` takes the event's tree leaf from them as well."""
+    return new(f"{stream}\n{version}\n{prev}\n".encode() + recorded_at + b"\n" + event).digest()

@@ -61,10 +61,9 @@ digest. A digest that is not of the form `leadledger digest` prints is `invalid_
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -73,25 +72,19 @@ from ledger import checkpoint, codec, merkle
 from ledger.errors import IntegrityViolation, InvalidInput, StoreUnavailable
 from ledger.i18n import N_, _, english, reword
 import ledger.store.failures as failures
+from ledger.scan import (
+    FALSE_START, GAP, GAP_BEFORE, HASH_DIFFERS, JUMP_AFTER, JUMP_FIRST, OUT_OF_PLACE, REWRITTEN, UNDECODABLE,
+    WRONG_TOPIC, Scan,
+)
 from ledger.store import Store, log_batches
-from ledger.store.merkle import leaf_of, positioned_leaves
+from ledger.store.merkle import positioned_leaves
 from ledger.store.tree import StoredTree
 
 # A problem is data (the `problem` of verify's JSON) and stays in English; the message shows it
-# in the reader's language, made again from its template (`reword`).
-GAP = N_("position {position} is missing: positions are gap-free")
-GAP_BEFORE = N_("position {position} is missing: positions are gap-free (the log goes on at {next})")
+# in the reader's language, made again from its template (`reword`). Those of one event's chain
+# are in scan.py.
 NOT_INTACT = N_("the store is not an intact ledger: {reason}")
 TREE_DIFFERS = N_("the event at position {position} is not the one the stored Merkle tree recorded when it was appended")
-UNDECODABLE = N_("the stored bytes of {stream} v{version} do not decode: {reason}")
-HASH_DIFFERS = N_("the hash of {stream} v{version} does not match its bytes "
-                  "(altered, swapped, or moved from another stream)")
-WRONG_TOPIC = N_("{stream} v{version} is stored as a {topic} but is a {actual}")
-JUMP_AFTER = N_("{stream} jumps from v{last} to v{version}: {gap} (after position {position}) is missing")
-JUMP_FIRST = N_("{stream} jumps from v{last} to v{version}: {gap} (before it) is missing")
-OUT_OF_PLACE = N_("{stream} v{version} comes after v{last}: out of place")
-REWRITTEN = N_("{stream} v{version} does not follow v{last}: the event at position {position} was rewritten")
-FALSE_START = N_("{stream} v{version} does not follow v{last}: the stream's first event names a predecessor")
 OTHER_LEDGER = N_("the digest is of another ledger ({digest}, this one is {ledger}), "
                   "or this log's first event was rewritten")
 OTHER_LOG = N_("the digest is of another ledger ({digest}, this log is {ledger}), "
@@ -120,10 +113,6 @@ _DIGEST = re.compile(rf"{DIGEST_PREFIX}:([0-9a-f]{{16}}):([1-9][0-9]{{0,18}}):([
 BATCH = 5000
 
 
-def _roll(previous: bytes, position: int, event_hash: str) -> bytes:
-    return hashlib.sha256(previous + f"|{position}|{event_hash}".encode()).digest()
-
-
 @dataclass
 class Digest:
     ledger: str | None  # None: the empty log
@@ -134,33 +123,6 @@ class Digest:
         if self.ledger is None:
             return EMPTY_DIGEST
         return f"{DIGEST_PREFIX}:{self.ledger}:{self.position}:{self.rolling}"
-
-
-@dataclass
-class Scan:
-    """What one pass over the log found."""
-
-    checked: int = 0
-    last: int = 0  # the last position seen
-    ledger: str | None = None
-    rolling: bytes = b""
-    bad: int | None = None  # the first bad position found so far
-    problem: str | None = None
-    before_stop: int = 0  # the last position at or before `stop`
-    rolling_at_stop: str | None = None  # the rolling hash at exactly `stop`, if an event is there
-    heads: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # stream -> (version, position, hash)
-    leaves: int = 0  # the leaves compared with the stored tree's
-    tree_bad: int | None = None  # the first position whose stored leaf differs from its event's
-    has_tree: bool = False  # whether the store has a stored tree to compare with
-
-    def blame(self, position: int, problem: str) -> None:
-        if self.bad is None or position < self.bad:
-            self.bad, self.problem = position, problem
-
-    def digest(self) -> Digest:
-        if self.ledger is None:
-            return Digest(None, 0, "")
-        return Digest(self.ledger, self.last, self.rolling.hex())
 
 
 class Integrity:
@@ -177,24 +139,11 @@ class Integrity:
         scan.has_tree = bool(self.store.tree.size())
         roll = roll or stop is not None
         for rows in log_batches(self.store, limit=BATCH):
-            after, hashes = scan.last, []
-            for position, stream, version, topic, state in rows:
-                if position != scan.last + 1:
-                    scan.blame(scan.last + 1, english(GAP_BEFORE, position=scan.last + 1, next=position)
-                               if position > scan.last + 2 else english(GAP, position=scan.last + 1))
-                own = _check(scan, position, stream, version, topic, state)
-                hashes.append(own)
-                scan.heads[stream] = (version, position, own)
-                if roll:
-                    scan.rolling = _roll(scan.rolling, position, own)
-                scan.ledger = scan.ledger or own[:16]
-                scan.checked += 1
-                scan.last = position
-                if stop is not None and position <= stop:
-                    scan.before_stop = position
-                    if position == stop:
-                        scan.rolling_at_stop = scan.rolling.hex()
-            self._tree(scan, after, rows, hashes)
+            after = scan.last
+            hashes, leaves = scan.check(rows)
+            if roll:
+                scan.roll(rows, hashes, stop)
+            self._tree(scan, after, rows, leaves)
             if progress:
                 progress(len(rows))
         return scan
@@ -212,15 +161,14 @@ class Integrity:
             raise IntegrityViolation(_message(None, problem), ok=False, events_checked=0, first_bad_position=None,
                                      problem=problem) from None
 
-    def _tree(self, scan: Scan, after: int, rows: list[tuple], hashes: list[str]) -> None:
-        """Compare the leaf of each event of a batch (positions after `after`; `hashes` their
-        records' chain hashes) with the stored tree's."""
+    def _tree(self, scan: Scan, after: int, rows: list[tuple], leaves: list[bytes]) -> None:
+        """Compare the leaf of each event of a batch (positions after `after`) with the stored
+        tree's."""
         first, end = scan.leaves, rows[-1][0]
         scan.leaves = end
         if not scan.has_tree or scan.tree_bad is not None:
             return
         stored = self.store.tree.leaves(first, end) or {}
-        leaves = [leaf_of(r[4], own) for r, own in zip(rows, hashes, strict=True)]
         if len(stored) == len(leaves) == end - first and list(stored.values()) == leaves:
             return  # the common case, checked at once: every leaf stored, each the event's
         positioned = positioned_leaves(after, end, zip((r[0] for r in rows), leaves))
@@ -274,7 +222,8 @@ class Integrity:
             raise IntegrityViolation(_message(scan.bad, scan.problem), ok=False,
                                      events_checked=scan.checked, first_bad_position=scan.bad,
                                      problem=scan.problem)
-        return {"digest": str(scan.digest()), "position": scan.last, "events": scan.checked}
+        digest = Digest(None, 0, "") if scan.ledger is None else Digest(scan.ledger, scan.last, scan.rolling.hex())
+        return {"digest": str(digest), "position": scan.last, "events": scan.checked}
 
     def _compare_head(self, head: checkpoint.TreeHead,
                       progress: Callable[[int], None] | None) -> tuple[int, int | None, str | None]:
@@ -357,39 +306,6 @@ def is_tree_head(digest: str) -> bool:
     """Whether a digest is a tree head (`llh1:`, or a checkpoint note) rather than an old `lld1:`."""
     text = (digest or "").strip()
     return text.startswith(checkpoint.PREFIX) or "\n" in text
-
-
-def _check(scan: Scan, position: int, stream: str, version: int, topic: str | None, state: bytes) -> str:
-    """Check one event against its stream's chain so far; return its stored hash."""
-    try:
-        raw, event = codec.checked(state)
-    except msgspec.DecodeError as e:
-        scan.blame(position, english(UNDECODABLE, stream=stream, version=version, reason=e))
-        return f"undecodable@{position}"  # chains on from here, so a later event of the stream still counts
-    expected = codec.chain_hash(stream, version, raw.prev, raw.recorded_at, raw.event)
-    intact = expected == raw.hash
-    if not intact:
-        scan.blame(position, english(HASH_DIFFERS, stream=stream, version=version))
-    elif topic is not None and topic != codec.topic_of(event):
-        scan.blame(position, english(WRONG_TOPIC, stream=stream, version=version, topic=topic,
-                                     actual=codec.topic_of(event)))
-    last_version, last_position, last_hash = scan.heads.get(stream, (0, 0, codec.GENESIS))
-    if version != last_version + 1:
-        if version > last_version + 1:
-            gap = (f"v{last_version + 1}" if version == last_version + 2
-                   else f"v{last_version + 1}-v{version - 1}")
-            scan.blame(position, english(JUMP_AFTER, stream=stream, last=last_version, version=version, gap=gap,
-                                         position=last_position) if last_position
-                       else english(JUMP_FIRST, stream=stream, last=last_version, version=version, gap=gap))
-        else:
-            scan.blame(position, english(OUT_OF_PLACE, stream=stream, version=version, last=last_version))
-    elif intact and raw.prev != last_hash:
-        # The predecessor no longer has the hash this intact event recorded: it was
-        # rewritten (and re-hashed). With no predecessor, this event claims a false start.
-        scan.blame(last_position or position,
-                   english(REWRITTEN, stream=stream, version=version, last=last_version, position=last_position)
-                   if last_position else english(FALSE_START, stream=stream, version=version, last=last_version))
-    return raw.hash
 
 
 def _compare(wanted: Digest, scan: Scan) -> tuple[int | None, str | None]:

@@ -255,7 +255,7 @@ class Store:
             f"FROM {self._events} WHERE {self._position_column} > {self.param} "
             f"ORDER BY {self._position_column} LIMIT {self.param}"
         )
-        return [(p, o, v, t, bytes(s)) for p, o, v, t, s in self.query(sql, [after, limit], binary=True)]
+        return _as_stored(self.query(sql, [after, limit], binary=True))
 
     def damaged(self) -> bool:
         """Whether a store that failed to open is there but is not an intact ledger (a
@@ -335,6 +335,15 @@ class Store:
         position stands for it and everything before)."""
         raise NotImplementedError
         yield
+
+
+def _as_stored(rows: list[tuple]) -> list[tuple[int, str, int, str, bytes]]:
+    """Rows as read (their state bytes already), unless a damaged store holds NULL or text
+    where a record's bytes belong: `verify` then finds that record undecodable."""
+    if all(type(row[4]) is bytes for row in rows):
+        return rows
+    return [(p, o, v, t, b"" if s is None else s.encode() if isinstance(s, str) else bytes(s))
+            for p, o, v, t, s in rows]
 
 
 def log_batches(store: Store, after: int = 0, limit: int = 5000) -> Iterator[list[tuple[int, str, int, str, bytes]]]:

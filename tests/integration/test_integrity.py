@@ -264,7 +264,8 @@ def test_a_digest_reads_the_stored_tree_and_verify_finds_the_broken_log(busy, st
 
 # --- forged records --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("garbage", [b"", b"not json", b"[]", b'{"hash":1}', b'{"hash":"x","prev":"y"}'])
+@pytest.mark.parametrize("garbage", [b"", b"not json", b"[]", b'{"hash":1}', b'{"hash":"x","prev":"y"}',
+                                     None, "text, not bytes"])  # NULL, and (SQLite) a text value
 def test_an_undecodable_record_is_found(busy, store_url, garbage):
     target = positions(busy, "lead:L-1")[2]
     Raw(busy).set_state(target, garbage)
