@@ -7,6 +7,10 @@ use. At the end each table is written once: one DELETE of the changed keys that 
 before, then one bulk insert of the changed rows, each in the backend's fastest form (the
 store's `Db`).
 
+A run that started from empty tables (a rebuild, a replay) and has applied every batch since
+remembers the values it wrote in the columns look-ups go by (`Written`): a value it never
+wrote has no stored row, so looking it up needs no query.
+
 Rows are dicts of column values. A handler reads them with `get`, and changes them only
 through `add`, `put`, `update` and `delete`, so the batch knows what to write.
 """
@@ -22,6 +26,9 @@ from typing import Any
 from ledger.store import Db, failures
 
 _UNREAD: Any = object()  # a key the batch has not read
+MAX_WRITTEN = 250_000  # values remembered per column at most: past that, its look-ups query again
+# table -> column -> every value a run's rows have held there, the run having written them all
+Written = dict[str, dict[str, set[Any]]]
 
 
 def _parts(columns: str) -> list[str]:
@@ -60,15 +67,22 @@ class Rows:
     """One table's rows as the batch has read and changed them, keyed by primary key (a
     tuple when the key has more than one column)."""
 
-    def __init__(self, db: Db, table: str, spec: Table) -> None:
+    def __init__(self, db: Db, table: str, spec: Table, written: dict[str, set[Any]] | None = None) -> None:
         self.db = db
         self.table = db.names[table]
         self.spec = spec
         self.rows: dict[Any, dict[str, Any] | None] = {}  # every key whose row is known
         self.stored: dict[Any, bool] = {}  # whether a key had a row before the batch
         self.changed: set[Any] = set()
+        self.written = written if written is not None else {}  # column -> the values the run wrote there
+        # the keys the run wrote (None: not known, any key may have a row)
+        self._keys_written = self.written.get(spec.key[0]) if len(spec.key) == 1 else None
         self._key = operator.itemgetter(*spec.key)  # a row's key: a value, or a tuple
         self._values = operator.itemgetter(*spec.names)  # a row's values, in column order
+
+    def _may_have(self, key: Any) -> bool:
+        """Whether `key` may have a stored row the batch has not read."""
+        return not self.spec.fresh_keys and (self._keys_written is None or key in self._keys_written)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -83,14 +97,17 @@ class Rows:
             for k in wanted:
                 self.get(k)
             return
-        self._remember(self.db.select_in(self.table, self.spec.names, self.spec.key[0], wanted))
+        known = self._keys_written
+        if queried := wanted if known is None else [k for k in wanted if k in known]:
+            self._remember(self.db.select_in(self.table, self.spec.names, self.spec.key[0], queried))
         for k in wanted:
             self._absent(k)
 
     def load_where(self, column: str, values: Iterable[Any], condition: str = "") -> list[dict[str, Any]]:
         """Read the stored rows whose `column` is one of `values` (and that meet the SQL
         `condition`); return them as the batch has them now (it may have changed them)."""
-        values = list(values)
+        known = self.written.get(column)
+        values = [v for v in values if known is None or v in known]
         if not values:
             return []
         keys = self._remember(self.db.select_in(self.table, self.spec.names, column, values, condition))
@@ -119,7 +136,7 @@ class Rows:
         row = self.rows.get(key, _UNREAD)
         if row is not _UNREAD:
             return row
-        if not self.spec.fresh_keys:
+        if self._may_have(key):
             where = " AND ".join(f"{c} = %s" for c in self.spec.key)
             params = [key] if len(self.spec.key) == 1 else list(key)
             self._remember(self.db.all(
@@ -136,9 +153,17 @@ class Rows:
     def add(self, row: dict[str, Any]) -> None:
         """A new row; its key must have none (as a primary key makes an INSERT fail)."""
         k = self._key(row)
-        if self.get(k) is not None:
+        rows = self.rows
+        found = rows.get(k, _UNREAD)
+        if found is _UNREAD:
+            if self.spec.fresh_keys:  # `get` without its calls: no row yet
+                self.stored[k] = False
+                found = None
+            else:
+                found = self.get(k)
+        if found is not None:
             raise failures.IntegrityError(f"{self.table}: a row with key {k!r} exists already")
-        self.rows[k] = row
+        rows[k] = row
         self.changed.add(k)
 
     def put(self, row: dict[str, Any]) -> None:
@@ -164,33 +189,38 @@ class Rows:
     def _unread(self, key: Any) -> None:
         """A key changed without being read: it may have a stored row, to delete first."""
         if key not in self.rows:
-            self.stored[key] = not self.spec.fresh_keys
+            self.stored[key] = self._may_have(key)
 
     # --- writing ----------------------------------------------------------------------------
 
     def changes(self) -> tuple[str, tuple[str, ...], tuple[str, ...], list[Any], list[tuple]] | None:
         """What to write, for `Db.write` (None: nothing): the changed keys that were stored,
-        to delete, and the new rows, to insert. The batch then counts them as stored."""
+        to delete, and the new rows, to insert. The batch then counts them as stored (and the
+        run their values as written)."""
         if not self.changed:
             return None
-        stored, rows, values = self.stored, self.rows, self._values
-        gone = [k for k in self.changed if stored[k]]
-        new = [values(row) for k in self.changed if (row := rows[k]) is not None]
-        for k in self.changed:
-            stored[k] = rows[k] is not None
+        stored, rows, changed = self.stored, self.rows, self.changed
+        gone = [k for k in changed if stored[k]]
+        new = [row for k in changed if (row := rows[k]) is not None]
+        stored.update({k: rows[k] is not None for k in changed})
         self.changed = set()
-        return self.table, self.spec.key, self.spec.names, gone, new
+        for column, values in list(self.written.items()):
+            values.update(map(operator.itemgetter(column), new))
+            if len(values) > MAX_WRITTEN:
+                del self.written[column]
+        return self.table, self.spec.key, self.spec.names, gone, list(map(self._values, new))
 
 
 class Batch:
     """The rows one batch of events reads and writes, table by table, in one transaction."""
 
     def __init__(self, db: Db, tables: dict[str, Table], source: Any = None,
-                 versions: dict[int, int] | None = None) -> None:
+                 versions: dict[int, int] | None = None, written: Written | None = None) -> None:
         self.db = db
         self.source = source if source is not None else db.store  # where the events and their keys are
         self.versions = versions or {}  # of the events that may hold sealed fields, by position
-        self._rows = {table: Rows(db, table, spec) for table, spec in tables.items()}
+        written = written or {}
+        self._rows = {table: Rows(db, table, spec, written.get(table)) for table, spec in tables.items()}
         self.memo: dict[Any, Any] = {}  # what models remember within the batch
 
     def rows(self, table: str) -> Rows:

@@ -4,6 +4,8 @@ Notes are stored sealed under their lead's key; a batch opens them with one key 
 its leads. An erased lead's notes are the empty text here (the column is NOT NULL in tables
 made before notes could be erased)."""
 
+from typing import Any
+
 from ledger import events as ev
 from ledger import sealing
 from ledger.state import lead_stream
@@ -34,17 +36,19 @@ class FollowUps(ReadModel):
         if not events:
             return {}
         keys = batch.source.personal.keys_of([e.lead for _, e in events])
-        openers: dict[str, object] = {}
+        versions = batch.versions
+        openers: dict[str, tuple[Any, str]] = {}  # each lead's opener, and its stream
         notes: dict[int, str | None] = {}
         for position, e in events:
-            key = keys.get(e.lead)
+            lead = e.lead
+            key = keys.get(lead)
             if key == ERASED:
                 notes[position] = None
             elif e.sealed and key:
-                note = openers.get(e.lead)
-                if note is None:
-                    note = openers[e.lead] = sealing.note_opener(key)
-                notes[position] = note(e, lead_stream(e.lead), batch.versions[position])
+                opener = openers.get(lead)
+                if opener is None:
+                    opener = openers[lead] = (sealing.note_opener(key), lead_stream(lead))
+                notes[position] = opener[0](e, opener[1], versions[position])
         return notes
 
     def on_FollowUpLogged(self, batch: Batch, position: int, e) -> None:

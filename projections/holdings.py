@@ -26,7 +26,9 @@ class Holdings(ReadModel):
 
     def prepare(self, batch: Batch, events) -> None:
         super().prepare(batch, events)
-        batch.rows("pools").load(e.pool for _, e in events if hasattr(e, "pool"))  # their rules
+        pools = {getattr(e, "pool", None) for _, e in events}
+        pools.discard(None)
+        batch.rows("pools").load(pools)  # their rules
         batch.memo["due"] = set()  # the leads whose deadline the end of the batch computes
 
     def _taken(self, batch: Batch, position: int, e) -> None:

@@ -60,8 +60,9 @@ class ReadModel:
         for table, spec in self.tables.items():
             if len(spec.key) == 1 and not spec.fresh_keys:
                 column = spec.key[0]
-                batch.rows(table).load(
-                    k for _, e in events if (k := getattr(e, column, None)) is not None)
+                keys = {getattr(e, column, None) for _, e in events}
+                keys.discard(None)
+                batch.rows(table).load(keys)
 
     def finish(self, batch: Batch) -> None:
         """Called once the batch's events (some of them the model's: it was prepared) are

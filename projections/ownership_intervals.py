@@ -5,6 +5,7 @@ from projections.batch import Batch, Table
 from projections.model import ReadModel, occurred
 
 TABLE = "ownership_intervals"
+OPEN = "open_intervals"  # batch memo: lead -> the start positions of its open intervals
 
 
 class OwnershipIntervals(ReadModel):
@@ -23,21 +24,24 @@ class OwnershipIntervals(ReadModel):
     lookups = ["ownership_intervals:lead, start_position"]  # each batch reads its leads' open intervals
 
     def prepare(self, batch: Batch, events) -> None:
+        batch.memo[OPEN] = {}
         self._load_open(batch, {e.lead for _, e in events})
 
     def _load_open(self, batch: Batch, leads) -> None:
         """Remember the start positions of these leads' open intervals."""
-        leads = [lead for lead in leads if ("open", lead) not in batch.memo]
+        opens = batch.memo[OPEN]
+        leads = [lead for lead in leads if lead not in opens]
         for lead in leads:
-            batch.memo[("open", lead)] = []
+            opens[lead] = []
         for row in batch.rows(TABLE).load_where("lead", leads, "end_position IS NULL"):
             if row["end_position"] is None:
-                batch.memo[("open", row["lead"])].append(row["start_position"])
+                opens[row["lead"]].append(row["start_position"])
 
     def _open(self, batch: Batch, lead: str) -> list[int]:
-        if ("open", lead) not in batch.memo:
+        opens = batch.memo[OPEN]
+        if lead not in opens:
             self._load_open(batch, [lead])
-        return batch.memo[("open", lead)]
+        return opens[lead]
 
     def _end(self, batch: Batch, position: int, e) -> None:
         intervals, started = batch.rows(TABLE), self._open(batch, e.lead)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from ledger import codec, sealing
 from ledger.errors import StoreUnavailable
 from ledger.store import Conflict, Db, Store, failures
-from projections.batch import Batch
+from projections.batch import Batch, Written
 from projections.model import ReadModel
 from projections.rebuild import Rebuild
 from projections.registry import all_models
@@ -42,9 +43,9 @@ Read = tuple[int | None, list[tuple[int, Any]], dict[int, int], bool]
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection meanwhile. A batch of events applied to the read models,
-    or of leads imported, makes many small objects that live until it commits and form no
-    cycles; collecting them costs a tenth to a fifth of the time."""
+    """No cyclic garbage collection meanwhile. A batch of events read and applied to the read
+    models, or of leads imported, makes many small objects that live until it commits and
+    form no cycles; collecting them costs a tenth to a fifth of the time."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -129,9 +130,9 @@ class Projector:
         return self._reader.submit(self._read, after, limit, upto)
 
     def _apply(self, events: list[tuple[int, Any]], versions: dict[int, int], start: int, last: int,
-               name: str, suffix: str) -> None:
+               name: str, suffix: str, written: Written | None) -> None:
         """Apply a batch read after `start` (`_read`) and move the tracking row on to `last`,
-        or raise Conflict."""
+        or raise Conflict. `written`: what the run wrote, when its tables hold nothing else."""
         with self.store.writing() as cur:
             db = self.tables.db(cur, suffix)
             db.exec("UPDATE {tracking} SET position = %s WHERE name = %s AND position = %s",
@@ -140,10 +141,10 @@ class Projector:
                 raise Conflict("another runner moved the tracking position")
             if not events:
                 return
-            batch = Batch(db, self.tables.specs, self.source, versions)
-            by_type: dict[type, list[tuple[int, Any]]] = {}
+            batch = Batch(db, self.tables.specs, self.source, versions, written)
+            by_type: dict[type, list[tuple[int, Any]]] = defaultdict(list)
             for pe in events:
-                by_type.setdefault(type(pe[1]), []).append(pe)
+                by_type[type(pe[1])].append(pe)
             involved = []
             for model, kinds in self._handled:
                 mine = [pe for kind in kinds & by_type.keys() for pe in by_type[kind]]
@@ -164,29 +165,33 @@ class Projector:
         return the position reached, or None when the tracking row went away (a rebuild
         someone else finished)."""
         position = self.position(name)
+        # Tables at position 0 are empty (rows are written only with the position moved on):
+        # while this run applies every batch, what it wrote is all they hold.
+        written = self.tables.written() if position == 0 else None
         ahead: tuple[int | None, Future] | None = None  # the next batch, read meanwhile
         # reading ahead, batches start small and grow: applying begins while more is read
         size = min(batch, FIRST_BATCH) if self._reads_ahead else batch
-        while position is not None and not (stop is not None and stop.is_set()):
-            if ahead is not None and ahead[0] == position:
-                last, events, versions, more = ahead[1].result()
-            else:
-                last, events, versions, more = self._read(position, size, upto)
-            ahead = None
-            if more and self._reads_ahead:
-                size = min(batch, size * 2)
-                ahead = (last, self._read_ahead(last, size, upto))
-            if last is None:
-                return position
-            try:
-                with collector_paused():
-                    self._apply(events, versions, position, last, name, suffix)
-            except Conflict:
-                position = self.position(name)  # another runner got there first
-                continue
-            position = last
-            if progress:
-                progress(position)
+        with collector_paused():  # decoded events form no cycles either
+            while position is not None and not (stop is not None and stop.is_set()):
+                if ahead is not None and ahead[0] == position:
+                    last, events, versions, more = ahead[1].result()
+                else:
+                    last, events, versions, more = self._read(position, size, upto)
+                ahead = None
+                if more and self._reads_ahead:
+                    size = min(batch, size * 2)
+                    ahead = (last, self._read_ahead(last, size, upto))
+                if last is None:
+                    return position
+                try:
+                    self._apply(events, versions, position, last, name, suffix, written)
+                except Conflict:
+                    position = self.position(name)  # another runner got there first
+                    written = None
+                    continue
+                position = last
+                if progress:
+                    progress(position)
         return position
 
     def catch_up(self, batch: int = 2000, upto: int | None = None,

@@ -4,7 +4,7 @@ holds the position each set of tables (the live one, a rebuild's) has reached.""
 from __future__ import annotations
 
 from ledger.store import Db, Store, failures
-from projections.batch import Table
+from projections.batch import Table, Written
 from projections.model import ReadModel
 
 TRACKING = "leadledger_tracking"
@@ -43,6 +43,18 @@ class Tables:
                 table, columns = index.split(":")
                 found.append((table, i, columns, index in model.lookups))
         return found
+
+    def written(self) -> Written:
+        """What a run from empty tables remembers writing: for each table, the values of the
+        columns applying events looks rows up by (its key, the first of each index it reads by)."""
+        columns: dict[str, set[str]] = {table: set() for table in self.specs}
+        for table, spec in self.specs.items():
+            if len(spec.key) == 1 and not spec.fresh_keys:
+                columns[table].add(spec.key[0])
+        for table, _, index, lookup in self.index_list():
+            if lookup:
+                columns[table].add(index.split(",")[0].strip())
+        return {table: {column: set() for column in found} for table, found in columns.items() if found}
 
     def create(self, db: Db, suffix: str = "", *, every_index: bool = True) -> None:
         """Create the tables named with `suffix`, and their indexes (or only those applying
