@@ -98,9 +98,11 @@ DIGEST_GONE = N_("the event at the digest's position {position} is missing: even
 NOT_TAKEN = N_("the log up to position {position} is not the one the digest was taken of: "
                "an event at or before it was removed, rewritten or inserted")
 NO_PROOF = N_("the stored tree's consistency proof does not lead to the digest")
+TREE_BEYOND = N_("the log ends at position {last}, but the stored Merkle tree records events up to position "
+                 "{size}: the events after position {last} were removed")
 PROBLEMS = (GAP, GAP_BEFORE, NOT_INTACT, TREE_DIFFERS, UNDECODABLE, HASH_DIFFERS, WRONG_TOPIC, JUMP_AFTER,
             JUMP_FIRST, OUT_OF_PLACE, REWRITTEN, FALSE_START, OTHER_LEDGER, OTHER_LOG, OTHER_EMPTY,
-            ENDS_BEFORE, DIGEST_GONE, NOT_TAKEN, NO_PROOF)
+            ENDS_BEFORE, DIGEST_GONE, NOT_TAKEN, NO_PROOF, TREE_BEYOND)
 
 
 def _message(position: int | None, problem: str) -> str:
@@ -204,6 +206,9 @@ class Integrity:
         scan = self.opened(lambda: self._scan(stop=stop, progress=progress))
         if scan.bad is None and scan.tree_bad is not None and scan.tree_bad <= scan.last:
             scan.blame(scan.tree_bad, english(TREE_DIFFERS, position=scan.tree_bad))
+        ends = self.store.tree.ends() if scan.bad is None and scan.has_tree else None
+        if ends is not None and ends[1] > ends[0]:  # the chains cannot tell a cut tail
+            scan.blame(ends[0] + 1, english(TREE_BEYOND, last=ends[0], size=ends[1]))
         result: dict[str, Any] = {"ok": True, "events_checked": scan.checked,
                                   "first_bad_position": scan.bad, "problem": scan.problem}
         if wanted is not None:
@@ -231,13 +236,14 @@ class Integrity:
         stored tree's proofs, then the events' recorded hashes under it (module docstring)."""
         if head.size == 0:
             return 0, None, None
-        last = self.store.max_position()
-        if last < head.size:
+        last, origin = self.store.max_position(), self._origin()
+        if last < head.size:  # another ledger's longer log, or this one's cut
+            if last and origin not in (None, head.origin):  # (an empty log has no origin of its own)
+                return 0, None, english(OTHER_LEDGER, digest=head.origin, ledger=origin)
             return 0, last + 1, english(ENDS_BEFORE, last=last, position=head.size, after=last)
         tree = self.store.tree
         size = tree.caught_up(last)
         stored = _root(head.size, tree.nodes) if size >= head.size else None
-        origin = self._origin()
         if origin not in (None, head.origin) and stored != head.root:
             return 0, None, english(OTHER_LEDGER, digest=head.origin, ledger=origin)
         if stored == head.root and not _consistent(head, min(size, last), tree.nodes):
@@ -333,9 +339,9 @@ def parse_digest(text: str) -> Digest:
         return Digest(None, 0, "")
     found = _DIGEST.fullmatch(text.lower())
     if not found:
-        raise InvalidInput(_("malformed digest {digest}: expected {prefix}:LEDGER:POSITION:HASH "
-                             "(16 and 64 hex digits, a position from 1) as printed by `leadledger digest`",
-                             digest=repr(text), prefix=DIGEST_PREFIX),
+        raise InvalidInput(_("malformed digest {digest}: expected one as `leadledger digest` prints it ({head}…), "
+                             "or an older {prefix}:LEDGER:POSITION:HASH (16 and 64 hex digits, a position from 1)",
+                             digest=repr(text[:80]), head=checkpoint.PREFIX, prefix=DIGEST_PREFIX),
                            digest=text)
     ledger, position, rolling = found.groups()
     return Digest(ledger, int(position), rolling)

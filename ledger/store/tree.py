@@ -61,6 +61,18 @@ class StoredTree:
         except failures.PersistenceError:
             return None
 
+    def ends(self) -> tuple[int, int] | None:
+        """(the log's last position, the tree's size), read in one snapshot: an append writes
+        both in one transaction, so a tree longer than the log is a log cut behind its back;
+        None when the store has no tree table."""
+        try:
+            with self._reading() as cur:
+                cur.execute(f"SELECT {self.sql.top_sql}, {self.sql.size_sql}")
+                top, size = cur.fetchone()
+                return top, size
+        except failures.PersistenceError:
+            return None
+
     def recomputed(self, start: int, end: int, progress: Callable[[int], None] | None = None) -> merkle.Frontier:
         """The tree of leaves start..end-1 as the events are now, from one snapshot: each leaf
         from the event's recorded hash (the start of its record, read alone, not its bytes

@@ -335,7 +335,7 @@ def test_a_deleted_newest_event_is_found_at_its_position_with_a_digest(busy, sto
     stream, version, state = Raw(busy).row(last)
     assert positions(busy, stream)[-1] == last
     Raw(busy).delete(last)
-    assert run_cli(store_url, "verify").code == 0
+    assert bad(store_url)["first_bad_position"] == last  # the stored tree goes on where the log stops
     report = bad(store_url, "--digest", taken["digest"])
     assert report["first_bad_position"] == last
     assert "removed" in report["problem"]
@@ -345,10 +345,25 @@ def test_a_truncated_tail_is_found_at_its_first_missing_position(busy, store_url
     keep = positions(busy, "lead:L-1")[1]
     taken = run_cli(store_url, "digest").json
     Raw(busy).run("DELETE FROM {events} WHERE {pos} > %s", [keep])
-    assert run_cli(store_url, "verify").code == 0
+    report = bad(store_url)  # the stored tree goes on where the log stops
+    assert report["first_bad_position"] == keep + 1
+    assert f"ends at position {keep}, but the stored Merkle tree records events up to position {taken['position']}" \
+        in report["problem"]
     report = bad(store_url, "--digest", taken["digest"])
     assert report["first_bad_position"] == keep + 1
     assert f"ends at position {keep}" in report["problem"]
+
+
+def test_a_digest_of_another_longer_ledger_is_named_so(busy, store_url, tmp_path):
+    """Not "events were removed": the digest is another ledger's, whose log is longer."""
+    with Ledger(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        other.init("boss", "Boss", at=DAY2)
+        for i in range(event_count(busy) + 5):
+            other.add_person("boss", f"q{i}", f"Q {i}", "rep", at=DAY2)
+        digest = other.digest()["digest"]
+    report = bad(store_url, "--digest", digest)
+    assert report["first_bad_position"] is None
+    assert "another ledger" in report["problem"]
 
 
 def test_a_truncated_then_regrown_log_is_found(busy, store_url):
