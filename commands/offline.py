@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 TYPE_CHECKING = False  # not typing's: this module is what `verify-receipt` runs, and loads little
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ from ledger.i18n import LANGUAGES, _
 
 _GLOBAL_VALUES = ("--lang", "--store", "--as")
 _OPTIONS = {"--digest": "digest", "--public-key": "public_key"}
+MAX_RECEIPT = 1024 * 1024  # bytes: a receipt is a few KB; more is no receipt (and /dev/zero never ends)
 
 
 def parse(argv: list[str]) -> dict[str, Any] | None:
@@ -97,11 +97,19 @@ def text(result: dict[str, Any]) -> str:
 
 
 def read(file: str) -> dict:
+    """The receipt in FILE (`-`: stdin): UTF-8 text of at most MAX_RECEIPT bytes, a JSON object."""
     try:
-        content = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        receipt = json.loads(content)
+        data = _content(file)
     except OSError as e:
         raise InvalidInput(_("cannot read {file}: {reason}", file=file, reason=e.strerror), file=file) from None
+    except ValueError:  # a NUL in the name: no file has it
+        raise InvalidInput(_("cannot read {file}: {reason}", file=repr(file), reason=_("not a valid file name")),
+                           file=file) from None
+    if len(data) > MAX_RECEIPT:
+        raise InvalidInput(_("{file} is not a JSON receipt: {reason}", file=file,
+                             reason=_("it is larger than {size} bytes", size=MAX_RECEIPT)), file=file)
+    try:
+        receipt = json.loads(data.decode("utf-8"))  # strictly: bytes that are not text are no receipt
     except (UnicodeDecodeError, ValueError) as e:
         raise InvalidInput(_("{file} is not a JSON receipt: {reason}", file=file, reason=e), file=file) from None
     except RecursionError:
@@ -109,3 +117,17 @@ def read(file: str) -> dict:
     if not isinstance(receipt, dict):
         raise InvalidInput(_("{file} is not a JSON receipt: not an object", file=file), file=file)
     return receipt
+
+
+def _content(file: str) -> bytes:
+    """Up to one byte more than MAX_RECEIPT of FILE's bytes (so /dev/zero ends): stdin's as
+    they are, not as its text layer decodes them (which may keep bad bytes as surrogates)."""
+    if file != "-":
+        with open(file, "rb") as f:
+            return f.read(MAX_RECEIPT + 1)
+    if sys.stdin is None:  # closed: nothing to read
+        return b""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        return stream.read(MAX_RECEIPT + 1)
+    return sys.stdin.read(MAX_RECEIPT + 1).encode("utf-8", "surrogatepass")  # a text stream: its surrogates fail

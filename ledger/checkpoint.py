@@ -35,6 +35,7 @@ PREFIX = "llh1:"
 ORIGIN = "leadledger"
 MAX_SIZE = 2**63 - 1
 MAX_NOTE = 16 * 1024  # a head with a few signatures is a few hundred bytes
+MAX_KEY = 64 * 1024  # bytes: a key file (PEM) is about a hundred; more is no key
 _DASH = "\u2014 "
 
 
@@ -260,10 +261,7 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise InvalidInput(_("cannot read the signing key {path}: {reason}", path=path, reason=e.strerror)) from None
+    data = _key_bytes(path)
     try:
         key = (Ed25519PrivateKey.from_private_bytes(data) if len(data) == 32
                else serialization.load_pem_private_key(data, password=None))
@@ -272,3 +270,22 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidInput(_("{path} is not an unencrypted Ed25519 private key (PEM or raw)", path=path))
     return key
+
+
+def _key_bytes(path: str | Path) -> bytes:
+    """The bytes of a key file, up to one more than MAX_KEY (so /dev/zero ends)."""
+    if not str(path):  # Path("") is the working directory: an empty name names no key
+        raise InvalidInput(_("cannot read the signing key {path}: {reason}", path=repr(str(path)),
+                             reason=_("not a valid file name")))
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_KEY + 1)
+    except OSError as e:
+        raise InvalidInput(_("cannot read the signing key {path}: {reason}", path=path, reason=e.strerror)) from None
+    except ValueError:  # a NUL in the name (or a surrogate): no file has it
+        raise InvalidInput(_("cannot read the signing key {path}: {reason}", path=repr(str(path)),
+                             reason=_("not a valid file name"))) from None
+    if len(data) > MAX_KEY:
+        raise InvalidInput(_("cannot read the signing key {path}: {reason}", path=path,
+                             reason=_("it is larger than {size} bytes", size=MAX_KEY)))
+    return data

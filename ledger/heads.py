@@ -58,7 +58,7 @@ class Heads:
 
     def head(self, upto: int | None = None, key_file: str | None = None) -> tuple[TreeHead, merkle.Get, bytes | None]:
         """The tree head at `upto` (the whole log when None), signed with the key in `key_file`."""
-        key = checkpoint.load_signing_key(key_file) if key_file else None
+        key = checkpoint.load_signing_key(key_file) if key_file is not None else None  # "" is a bad name, not none
         size, get = self.tree()
         if upto is not None and upto > size:
             raise InvalidInput(_("invalid position {position}: the log has {size} events", position=upto, size=size),

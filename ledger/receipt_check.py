@@ -14,12 +14,14 @@ The checks, in this order; the first that fails is named in `failed`:
   record            the stored record's hash matches its bytes: stream, version, the previous
                     event's hash, recording time and event bytes (its stream's hash chain link);
   event             every field of the change-feed object equals the stored record's, the
-                    personal fields aside (they are not in a stored record in the clear);
+                    personal fields of its type aside (they are not in a stored record in the
+                    clear), and those the feed leaves out when null (null in the record);
   leaf_hash         the leaf is SHA-256(0x00 || the record's hash);
   inclusion_proof   RFC 9162's audit path leads from leaf position-1 to the root at tree_size;
   signature         the head (origin, tree size, root) is signed by the key the receipt
                     carries, or by --public-key when given (an unsigned receipt then fails);
   digest            with --digest D: the receipt's tree extends D's (the consistency proof).
+                    A D larger than the receipt's tree is bad input: nothing in it reaches D.
 
 Malformed fields (hex, base64, sizes, over-long proofs) fail the check of the field they are in.
 """
@@ -40,9 +42,14 @@ from ledger.i18n import N_, _, gettext
 
 BACKDATED_AFTER = 300  # seconds; as the change feed computes `backdated`
 MAX_PROOF = 64  # no tree of 2**63 leaves has a longer path
-# Personal data (spec section 7): not bound by a receipt. Paths of field names; list items skipped.
-PERSONAL = {("attributes", "contact"), ("attributes", "phone"), ("attributes", "email"), ("note",),
-            ("duplicates", "value"), ("erased",)}  # erased: the key table's state, no part of the record
+# Personal data (spec section 7), by event type: not bound by a receipt, and shown as text or null
+# (opened, or erased). Paths of field names; list items skipped. Another type holds none of them.
+PERSONAL = {"LeadAdded": {("attributes", "contact"), ("attributes", "phone"), ("attributes", "email"),
+                          ("duplicates", "value")},
+            "FollowUpLogged": {("note",)}}
+# Top-level fields the change feed leaves out when null (disclosure.shown): absent from a receipt's
+# event where its record holds null.
+OMITTED_IF_NULL = {"LeadAdded": {"sealed"}, "FollowUpLogged": {"sealed"}}
 _KINDS = {int: N_("a whole number"), str: N_("text"), dict: N_("an object")}
 _HEX_DIGITS = "0123456789abcdef"  # the checks test text with str methods: each regex compiled costs a start
 # A record as codec.encode lays it out. The standard library reads it, so that a check loads
@@ -98,7 +105,7 @@ def _check(receipt: Any, digest: TreeHead | None, public_key: bytes | None) -> d
               "public_key": checkpoint.b64(key) if key else None, "key_checked": public_key is not None,
               "digest": head.digest()}
     if digest is not None:
-        _check_digest(receipt, head, digest, key)
+        _check_digest(receipt, head, digest, key, position)
         result["digest_position"] = digest.size
     return result
 
@@ -137,7 +144,7 @@ def _decoded(state: str, raw: bool = False) -> Any:
 
 
 def _check_event(event: dict[str, Any], record: dict[str, Any], parts: tuple[str, str] | None) -> None:
-    if parts is not None and _mismatch(_as_read(event, record, *parts), event, ()) is None:
+    if parts is not None and _event_mismatch(_as_read(event, record, *parts), event) is None:
         return
     stored = _decoded(record["state"])
     import msgspec  # noqa: PLC0415 - see _RECORD
@@ -148,7 +155,7 @@ def _check_event(event: dict[str, Any], record: dict[str, Any], parts: tuple[str
                 "type": fields.pop("type"), "occurred_at": fields.pop("occurred_at"),
                 "recorded_at": msgspec.to_builtins(stored.recorded_at),
                 "backdated": abs(seconds) > BACKDATED_AFTER, **fields}
-    where = _mismatch(expected, event, ())
+    where = _event_mismatch(expected, event)
     if where is not None:
         raise Failed("event", _("field {field} differs from the stored record", field=repr(where)))
 
@@ -194,22 +201,42 @@ def _hex64(text: str) -> bool:
     return len(text) == 64 and not text.strip(_HEX_DIGITS)
 
 
-def _mismatch(expected: Any, actual: Any, path: tuple[str | int, ...]) -> str | None:
-    """The first field where `actual` differs from `expected`, personal fields aside."""
+def _event_mismatch(expected: dict[str, Any] | None, actual: dict[str, Any]) -> str | None:
+    """The first field where the receipt's event differs from the stored record's as the change
+    feed shows it (None: the record could not be read so). The record's type says which fields
+    are personal (unbound), may be left out when null, or may be marked erased."""
+    if expected is None:
+        return _dotted(())
+    kind = expected["type"] if isinstance(expected["type"], str) else None  # a forged record's may be anything
+    left_out = {name for name in OMITTED_IF_NULL.get(kind, ())
+                if name not in actual and name in expected and expected[name] is None}
+    if isinstance(expected.get("lead"), str) and actual.get("erased") is True:
+        # the key table's state, no part of the record: the change feed marks a lead's events
+        # so once the lead is erased (disclosure.opened_log); no other event, no other value
+        left_out.add("erased")
+    return _mismatch({k: v for k, v in expected.items() if k not in left_out},
+                     {k: v for k, v in actual.items() if k not in left_out}, (), PERSONAL.get(kind, set()))
+
+
+def _mismatch(expected: Any, actual: Any, path: tuple[str | int, ...], personal: set[tuple[str, ...]]) -> str | None:
+    """The first field where `actual` differs from `expected`, the `personal` ones aside (text
+    or null, whatever the record holds)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         for name in sorted(expected.keys() | actual.keys()):
             here = (*path, name)
-            if tuple(p for p in here if isinstance(p, str)) in PERSONAL:
-                continue
+            if tuple(p for p in here if isinstance(p, str)) in personal:
+                if actual.get(name) is None or isinstance(actual[name], str):
+                    continue
+                return _dotted(here)
             if name not in expected or name not in actual:
                 return _dotted(here)
-            found = _mismatch(expected[name], actual[name], here)
+            found = _mismatch(expected[name], actual[name], here, personal)
             if found is not None:
                 return found
         return None
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
         return next((f for i, (e, a) in enumerate(zip(expected, actual, strict=True))
-                     if (f := _mismatch(e, a, (*path, i))) is not None), None)
+                     if (f := _mismatch(e, a, (*path, i), personal)) is not None), None)
     same = type(expected) is type(actual) and expected == actual
     return None if same and not isinstance(expected, (dict, list)) else _dotted(path)
 
@@ -242,16 +269,19 @@ def _check_signature(receipt: dict[str, Any], size: int, root: bytes,
     return head, key
 
 
-def _check_digest(receipt: dict[str, Any], head: TreeHead, digest: TreeHead, key: bytes | None) -> None:
+def _check_digest(receipt: dict[str, Any], head: TreeHead, digest: TreeHead, key: bytes | None, position: int) -> None:
     proof = _hashes(receipt.get("consistency_proof", []), "consistency_proof")
     if digest.size in (0, head.size):
         proof = []  # none is needed (the one carried is from the digest it was made with)
-    if digest.size > head.size:
-        raise Failed("digest", _("the digest's log ({size} events) is longer than the receipt's ({here})",
-                                   size=digest.size, here=head.size))
     if digest.size and digest.origin != head.origin:
         raise Failed("digest", _("the digest is of another log ({origin}, the receipt's is {here})",
                                    origin=digest.origin, here=head.origin))
+    if digest.size > head.size:  # not a failure: the receipt was made before the digest
+        raise InvalidInput(_("the digest's log ({size} events) is longer than the receipt's ({here}): a receipt "
+                             "holds no proof about a later tree head, so this cannot be checked offline; ask the "
+                             "ledger for a receipt of its log as it is now, with proof that it extends D: "
+                             "`leadledger receipt {position} --digest D`", size=digest.size, here=head.size,
+                             position=position), digest_position=digest.size, tree_size=head.size)
     if not merkle.verify_consistency(digest.size, head.size, digest.root, head.root, proof):
         if proof or digest.size in (0, head.size):
             raise Failed("digest", _("the receipt's tree of {size} events does not extend the digest's tree of "
@@ -266,9 +296,20 @@ def _check_digest(receipt: dict[str, Any], head: TreeHead, digest: TreeHead, key
 
 def _need(obj: dict[str, Any], name: str, kind: type, where: str | None = None) -> Any:
     value = obj.get(name)
-    if not isinstance(value, kind) or kind is int and isinstance(value, bool):
+    if not isinstance(value, kind) or kind is int and isinstance(value, bool) or kind is str and not _utf8(value):
         raise Failed(where or name, _("{name} is missing or not {kind}", name=name, kind=gettext(_KINDS[kind])))
     return value
+
+
+def _utf8(text: str) -> bool:
+    """Whether the text has UTF-8 bytes to hash: JSON's \\ud800 is a lone surrogate, which has none."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _hex(value: Any, what: str) -> bytes:

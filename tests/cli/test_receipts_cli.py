@@ -4,18 +4,24 @@ Receipts are built from real stored events on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import copy
+import io
 import json
+import subprocess
 import sys
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import cli
+from commands import offline
+from commands import root as commands_root
 from ledger import chain, checkpoint
-from tests.conftest import run_cli
+from ledger.errors import InvalidInput
+from tests.conftest import Run, run_cli
 from tests.receipt_kit import from_ledger
 
 AT1 = "2026-03-03T09:00:00Z"
@@ -101,6 +107,23 @@ def test_keygen_text_output(tmp_path, nowhere):
     assert run.code == 0 and "public key" in run.stdout and run.stderr == ""
 
 
+@pytest.mark.parametrize("path", ["", "k.pem\x00"])
+def test_a_signing_key_path_that_names_no_file_is_bad_input(path):
+    with pytest.raises(InvalidInput, match="not a valid file name"):
+        checkpoint.load_signing_key(path)
+
+
+def test_a_signing_key_file_is_read_up_to_its_limit(tmp_path):
+    key = tmp_path / "k.pem"
+    checkpoint.write_new_key(key)
+    padded = key.read_bytes() + b"\n" * (checkpoint.MAX_KEY - key.stat().st_size)
+    key.write_bytes(padded)  # PEM with trailing lines, at the limit: still a key
+    assert checkpoint.load_signing_key(key)
+    key.write_bytes(padded + b"\n")
+    with pytest.raises(InvalidInput, match="larger than"):
+        checkpoint.load_signing_key(key)
+
+
 # --- verify-receipt: what holds -----------------------------------------------------------
 
 def test_a_receipt_of_each_stored_event_verifies(signed, nowhere, route):
@@ -174,9 +197,22 @@ def test_a_forged_receipt_fails_naming_what(signed, nowhere, route):
 def test_a_digest_the_log_does_not_extend_fails(signed, nowhere, route):
     log, key, public, tmp_path = signed
     path = write(tmp_path, log.receipt(2, key=key, size=log.size - 1, since=log.size - 1))
-    longer = log.head(log.size, key).digest()
-    out = integrity_error(verify(route, nowhere, path, "--digest", longer, "--public-key", public))
+    forked = checkpoint.head(log.origin(), log.size - 1, bytes(32)).digest()  # this log's origin, another root
+    out = integrity_error(verify(route, nowhere, path, "--digest", forked, "--public-key", public))
     assert out["failed"] == "digest"
+
+
+def test_a_digest_later_than_the_receipt_is_bad_input_not_a_failure(signed, nowhere, route):
+    """A genuine receipt holds no proof about a later head: it cannot be checked offline."""
+    log, key, public, tmp_path = signed
+    path = write(tmp_path, log.receipt(2, key=key, size=log.size - 1, since=log.size - 1))
+    later = log.head(log.size, key).digest()
+    err = bad_input(verify(route, nowhere, path, "--digest", later, "--public-key", public))
+    assert "`leadledger receipt 2 --digest D`" in err["message"] and "offline" in err["message"]
+    assert (err["digest_position"], err["tree_size"]) == (log.size, log.size - 1)
+    other = Ed25519PrivateKey.generate()  # still a failure when the receipt is forged: checked first
+    assert integrity_error(verify(route, nowhere, write(tmp_path, log.receipt(2, key=other, size=log.size - 1)),
+                                  "--digest", later, "--public-key", public))["failed"] == "signature"
 
 
 def test_an_unreadable_file_is_bad_input(signed, nowhere, route):
@@ -220,3 +256,92 @@ def test_a_plain_line_answers_as_click_does(signed, nowhere, lang):
             plain, clicked = (run_cli(nowhere, "--lang", lang, "verify-receipt", *args, as_json=as_json,
                                       through_click=through) for through in (False, True))
             assert plain == clicked and plain.code in (0, 2, 6)
+
+
+# --- verify-receipt: input that is no receipt, forged fields ------------------------------
+
+def verify_stdin(route: str, store: str, data: bytes) -> Run:
+    """verify-receipt - with `data` on stdin, in-process (plain or through click)."""
+    argv = ["--store", store, "--json", "verify-receipt", "-"]
+    with CliRunner().isolation(input=data) as (out, err, _):
+        try:
+            (commands_root.invoke if route == "click" else cli.main)(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    return Run(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+@pytest.mark.parametrize(("part", "old", "new"), [
+    ("stream", "lead:L-1", "lead:L-\ud800"), ("state", '"rep":"alice"', '"rep":"al\ud800ice"'),
+])
+def test_a_lone_surrogate_in_the_record_fails_on_file_and_stdin_alike(signed, nowhere, route, part, old, new):
+    log, key, public, tmp_path = signed
+    claim = next(p for p in log.feed if log.feed[p]["type"] == "LeadClaimed")
+    receipt = log.receipt(claim, key=key)
+    assert old in receipt["record"][part]
+    receipt["record"][part] = receipt["record"][part].replace(old, new)
+    text = json.dumps(receipt)  # JSON escapes it: \\ud800
+    path = tmp_path / "forged.json"
+    path.write_text(text, encoding="ascii")
+    assert integrity_error(verify(route, nowhere, str(path)))["failed"] == "record"
+    assert integrity_error(verify_stdin(route, nowhere, text.encode()))["failed"] == "record"
+
+
+def test_bytes_that_are_not_utf8_are_bad_input_on_file_and_stdin_alike(signed, nowhere, route):
+    log, _key, _public, tmp_path = signed
+    data = json.dumps(log.receipt(2)).replace('"version"', '"\xff"', 1).encode("latin-1")
+    (tmp_path / "ff.json").write_bytes(data)
+    assert "utf-8" in bad_input(verify(route, nowhere, str(tmp_path / "ff.json")))["message"]
+    assert "utf-8" in bad_input(verify_stdin(route, nowhere, data))["message"]
+
+
+def test_stdin_whose_text_layer_keeps_bad_bytes_as_surrogates_is_bad_input(signed):
+    """Python's stdin keeps undecodable bytes as surrogates under the C locale or UTF-8 mode."""
+    log, *_ = signed
+    data = json.dumps(log.receipt(2)).replace('"version"', '"\xff"', 1).encode("latin-1")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:surrogateescape"}
+    run = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "--json", "verify-receipt", "-"],
+                         input=data, env=env, capture_output=True, timeout=120, check=False,
+                         cwd=Path(cli.__file__).parent)
+    assert run.returncode == 2 and b"Traceback" not in run.stderr, run.stderr
+    assert json.loads(run.stdout)["error"]["code"] == "invalid_input"
+
+
+def test_a_text_stdin_with_surrogates_is_not_text(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"event": "\udcff"}'))
+    with pytest.raises(InvalidInput, match="not a JSON receipt"):
+        offline.read("-")
+
+
+def test_input_larger_than_a_receipt_is_bad_input(signed, nowhere, route):
+    log, _key, _public, tmp_path = signed
+
+    def padded(size: int) -> str:  # the receipt with a field the check does not read, `size` bytes long
+        head = json.dumps(log.receipt(2))[:-1] + ', "pad": "'
+        return head + "a" * (size - len(head) - 2) + '"}'
+
+    big = padded(offline.MAX_RECEIPT + 1)
+    (tmp_path / "big.json").write_text(big)
+    assert "larger than" in bad_input(verify(route, nowhere, str(tmp_path / "big.json")))["message"]
+    assert "larger than" in bad_input(verify_stdin(route, nowhere, big.encode()))["message"]
+    (tmp_path / "fits.json").write_text(padded(offline.MAX_RECEIPT))
+    assert verify(route, nowhere, str(tmp_path / "fits.json")).code == 0
+    if Path("/dev/zero").exists():  # it never ends: read up to the limit only
+        assert "larger than" in bad_input(verify(route, nowhere, "/dev/zero"))["message"]
+
+
+def test_a_file_name_with_a_nul_is_bad_input():
+    with pytest.raises(InvalidInput, match="not a valid file name"):
+        offline.read("receipt.json\x00")
+
+
+@pytest.mark.parametrize(("field", "value"), [("note", "a forged note"), ("erased", True)])
+def test_a_personal_field_forged_onto_an_event_that_never_has_it_fails(signed, nowhere, route, field, value):
+    log, key, public, tmp_path = signed
+    granted = next(p for p in log.feed if log.feed[p]["type"] == "MembersGranted")
+    receipt = log.receipt(granted, key=key)
+    assert verify(route, nowhere, write(tmp_path, receipt), "--public-key", public).code == 0
+    receipt["event"][field] = value
+    out = integrity_error(verify(route, nowhere, write(tmp_path, receipt), "--public-key", public))
+    assert out["failed"] == "event" and repr(field) in out["error"]["message"]

@@ -19,6 +19,7 @@ from ledger import checkpoint, codec, merkle
 from ledger import events as ev
 from ledger.application import Ledger
 from ledger.codec import GENESIS
+from ledger.errors import InvalidInput
 from ledger.receipt_check import check_receipt
 from ledger.state import lead_stream
 from ledger.store import NewEvent
@@ -140,6 +141,66 @@ def test_digests_stay_valid_as_the_log_grows(busy_log, store_url, tmp_path):
     now = run_cli(store_url, "digest").json["digest"]  # the receipt's own head: extends itself, no proof needed
     assert json.loads(file.read_text())["root"] == checkpoint.parse_digest(now).root.hex()
     assert check(file, "--digest", now).code == 0
+
+
+def test_a_digest_later_than_the_receipt_is_bad_input_and_the_ledger_gives_one_that_extends_it(
+        busy_log, store_url, tmp_path):
+    file = tmp_path / "r.json"
+    assert run_cli(store_url, "receipt", "2", "--out", str(file)).code == 0
+    busy_log.claim("carol", "L-3", at=DAY2)
+    later = run_cli(store_url, "digest").json["digest"]
+    out = check(file, "--digest", later)
+    assert (out.code, out.json["error"]["code"]) == (2, "invalid_input"), out
+    assert "`leadledger receipt 2 --digest D`" in out.json["error"]["message"]
+    assert run_cli(store_url, "receipt", "2", "--digest", later, "--out", str(file)).code == 0  # as it says
+    assert check(file, "--digest", later).code == 0
+
+
+def test_receipts_of_events_with_no_sealed_data_hold(busy_log, store_url, tmp_path):
+    """The change feed leaves `sealed` out where it is null: a lead added with no personal
+    data, a follow-up logged once the lead was erased. The record holds it null."""
+    added = busy_log.add_lead("mgr", "M-1", "east", company="Acme Ltd", at=DAY2)["position"]
+    busy_log.erase_lead("root", "L-1", "request", at=DAY2)
+    noted = busy_log.follow_up("bob", "L-1", "called again", at=DAY2)["position"]
+    sealed = next(e["position"] for e in busy_log.iter_events() if e["type"] == "LeadAdded" and e.get("sealed"))
+    for position in (added, noted):
+        file = tmp_path / f"r{position}.json"
+        assert run_cli(store_url, "receipt", str(position), "--out", str(file)).code == 0
+        receipt = json.loads(file.read_text())
+        assert "sealed" not in receipt["event"] and '"sealed":null' in receipt["record"]["state"]
+        out = check(file)
+        assert out.code == 0, out
+        assert check_receipt(receipt)["ok"]
+    receipt = busy_log.receipt(sealed)  # a record that holds a sealed field: it is bound
+    del receipt["event"]["sealed"]
+    file = tmp_path / "forged.json"
+    file.write_text(json.dumps(receipt))
+    out = check(file)
+    assert (out.code, out.json["failed"]) == (6, "event") and "sealed" in out.json["error"]["message"]
+
+
+def test_a_signing_key_path_with_a_nul_is_invalid_input(busy_log, tmp_path):
+    path = str(tmp_path / "k.pem") + "\x00"
+    for call in (lambda: busy_log.digest(None, path), lambda: busy_log.receipt(2, None, path)):
+        with pytest.raises(InvalidInput, match="not a valid file name") as e:
+            call()
+        assert (e.value.exit_code, e.value.code) == (2, "invalid_input")
+
+
+def test_a_signing_key_file_too_large_to_be_one_is_invalid_input(busy_log, store_url, tmp_path):
+    big = tmp_path / "big.pem"
+    big.write_bytes(b"-" * (checkpoint.MAX_KEY + 1))
+    for path in [str(big)] + (["/dev/zero"] if Path("/dev/zero").exists() else []):  # it never ends
+        for command in (["digest"], ["receipt", "2"]):
+            out = run_cli(store_url, *command, "--signing-key", path)
+            assert (out.code, out.json["error"]["code"]) == (2, "invalid_input"), out
+            assert "larger than" in out.json["error"]["message"]
+
+
+@pytest.mark.parametrize("command", [("digest",), ("receipt", "1")])
+def test_an_empty_signing_key_path_is_invalid_input(busy_log, store_url, command):
+    out = run_cli(store_url, *command, "--signing-key", "")
+    assert (out.code, out.json.get("error", {}).get("code")) == (2, "invalid_input"), out
 
 
 def test_a_receipt_is_not_made_against_a_digest_this_log_does_not_extend(busy_log, store_url, tmp_path):

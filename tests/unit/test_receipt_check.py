@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import chain, checkpoint, codec, merkle, shapes
+from ledger import chain, checkpoint, codec, merkle, receipt_check, shapes
+from ledger import events as ev
 from ledger.errors import IntegrityViolation, InvalidInput
 from ledger.receipt_check import BACKDATED_AFTER, check_receipt, utc_microseconds
 from tests.receipt_kit import T0, sample_log
@@ -159,6 +160,96 @@ def test_personal_fields_are_not_bound(log):
     assert check_receipt(added)["ok"] and check_receipt(note)["ok"]
 
 
+def read_by_the_codec(receipt):
+    """The receipt with its record's first two keys swapped: the same bytes hashed, laid out
+    otherwise than the codec writes, so the check reads the record with the codec."""
+    state = receipt["record"]["state"]
+    raw = codec.decode_raw(state.encode())
+    head = f'{{"hash":"{raw.hash}","prev":"{raw.prev}",'
+    assert state.startswith(head)
+    swapped = f'{{"prev":"{raw.prev}","hash":"{raw.hash}",' + state[len(head):]
+    assert receipt_check._RECORD.fullmatch(swapped) is None
+    return {**receipt, "record": {**receipt["record"], "state": swapped}}
+
+
+def holds(receipt) -> None:
+    """The receipt holds, read by the standard library and by the codec."""
+    assert check_receipt(receipt)["ok"] and check_receipt(read_by_the_codec(receipt))["ok"]
+
+
+def fails_both(receipt, check: str) -> str:
+    fails(read_by_the_codec(receipt), check)
+    return fails(receipt, check)
+
+
+def test_a_null_sealed_field_the_feed_leaves_out_is_taken_as_absent(log):
+    """The change feed leaves `sealed` out when null (a lead added with no personal data, a
+    follow-up of an erased lead); the record holds it null: the receipt holds."""
+    for position in (3, 5):  # LeadAdded, FollowUpLogged: stored with "sealed":null
+        receipt = log.receipt(position)
+        assert '"sealed":null' in receipt["record"]["state"]
+        del receipt["event"]["sealed"]
+        holds(receipt)
+        receipt["event"]["sealed"] = "AAAA"  # not null: bound
+        assert "sealed" in fails_both(receipt, "event")
+
+
+def test_a_field_left_out_fails_unless_the_feed_leaves_it_out():
+    log = sample_log(3)
+    at = T0 + timedelta(days=1)
+    position = log.append("lead:S-1", ev.LeadAdded(occurred_at=at, actor="root", lead="S-1", pool="east",
+                                                   attributes=ev.Attributes(company="S"), sealed="c2VhbGVk"))
+    receipt = log.receipt(position)
+    holds(receipt)
+    del receipt["event"]["sealed"]  # the record holds a sealed text: bound
+    assert "sealed" in fails_both(receipt, "event")
+    receipt = log.receipt(1)  # PersonRegistered: its team is null, and the feed shows it
+    del receipt["event"]["team"]
+    assert "team" in fails_both(receipt, "event")
+
+
+@pytest.mark.parametrize(("position", "field", "value"), [
+    (1, "note", "a forged note"), (3, "note", None), (7, "note", "a forged note"),  # a follow-up's only
+    (1, "erased", True), (2, "erased", True),  # a lead's events only
+    (3, "erased", False), (5, "erased", "yes"), (7, "erased", None),  # only as the feed shows it: true
+])
+def test_a_personal_field_added_to_an_event_that_never_has_it_fails(log, position, field, value):
+    receipt = log.receipt(position)
+    assert field not in receipt["event"]
+    receipt["event"][field] = value
+    assert repr(field) in fails_both(receipt, "event")
+
+
+def test_a_personal_field_is_text_or_null(log):
+    added, note = log.receipt(3), log.receipt(5)
+    added["event"]["attributes"]["phone"] = 5
+    note["event"]["note"] = {"forged": True}
+    assert "attributes.phone" in fails_both(added, "event")
+    assert "note" in fails_both(note, "event")
+
+
+def test_erased_is_taken_on_a_leads_events_as_the_change_feed_shows_it(log):
+    for position in (3, 5, 7):  # LeadAdded, FollowUpLogged, LeadClaimed
+        receipt = log.receipt(position)
+        receipt["event"]["erased"] = True
+        holds(receipt)
+
+
+@pytest.mark.parametrize(("part", "old", "new"), [
+    ("stream", "lead:L-2", "lead:L-\ud800"),
+    ("state", '"rep":"alice"', '"rep":"al\ud800ice"'),  # read by the standard library
+    ("state", '{"hash"', '{"\udfff":1,"hash"'),  # by the codec
+])
+def test_a_lone_surrogate_in_the_record_fails_naming_it(log, part, old, new):
+    """JSON's \\ud800 is a lone surrogate: text with no UTF-8 bytes to hash."""
+    receipt = log.receipt(7)
+    assert old in receipt["record"][part]
+    receipt["record"][part] = receipt["record"][part].replace(old, new)
+    forged = json.loads(json.dumps(receipt))  # as a receipt file holds it: escaped
+    assert forged == receipt
+    assert part in fails(forged, "record")
+
+
 def test_a_changed_record_fails(log):
     receipt = log.receipt(7)
     receipt["record"]["state"] = receipt["record"]["state"].replace('"held_before":1', '"held_before":5')
@@ -284,13 +375,25 @@ def test_a_digest_the_receipt_does_not_extend_fails(log):
     forked = checkpoint.head(log.origin(), 12, other.head(12).root)  # same origin, another history
     assert "does not extend" in fails(receipt, "digest", digest=forked)
     assert "another log" in fails(receipt, "digest", digest=other.head(12))
-    fails(log.receipt(7, size=20, since=20), "digest", digest=log.head(21))  # longer than the receipt's
     no_proof = log.receipt(7)
     assert "no consistency_proof" in fails(no_proof, "digest", digest=log.head(12))
     forged = log.receipt(7, since=12)
     forged["consistency_proof"][0] = forged["consistency_proof"][1]
     fails(forged, "digest", digest=log.head(12))
     fails({**log.receipt(7, since=12), "consistency_proof": ["zz"]}, "consistency_proof[0]", digest=log.head(12))
+
+
+def test_a_digest_later_than_the_receipt_is_bad_input(log):
+    """The receipt holds no proof about a later head: not checkable offline, and no failure."""
+    receipt = log.receipt(7, size=20, since=20)
+    with pytest.raises(InvalidInput) as e:
+        check_receipt(receipt, log.head(21))
+    assert (e.value.exit_code, e.value.code) == (2, "invalid_input")
+    assert "`leadledger receipt 7 --digest D`" in e.value.message
+    assert e.value.details == {"digest_position": 21, "tree_size": 20}
+    other = sample_log(30, start=T0 + timedelta(days=1))
+    assert "another log" in fails(receipt, "digest", digest=other.head(30))  # another log's: a failure
+    fails({**receipt, "root": log.head(19).root.hex()}, "inclusion_proof", digest=log.head(21))  # checked first
 
 
 def test_a_digest_with_a_bad_signature_by_the_key_fails(log):
