@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from commands import helptext
-from commands.output import App, check_writable, checked, label, pass_app
+from commands.files import write_file
+from commands.output import App, label, pass_app, writable_output
 from commands.tables import fields, table
 from ledger import refusals
 from ledger.i18n import N_, _, gettext, ngettext
@@ -216,7 +217,7 @@ def explain(app: App, lead_id: str) -> None:
 @helptext.option("--to", "end", metavar="TIME", required=True, help="end of the period, not included")
 @helptext.option("--pool", metavar="POOL", help="only this pool's leads")
 @helptext.option("--rep", metavar="REP", help="only this rep")
-@helptext.option("--html", "html", metavar="FILE", callback=checked(check_writable),
+@helptext.option("--html", "html", metavar="FILE", callback=writable_output,
                  help="also write a self-contained HTML page with charts")
 @pass_app
 def report(app: App, start: str, end: str, pool: str | None, rep: str | None, html: str | None) -> None:
@@ -231,7 +232,7 @@ def report(app: App, start: str, end: str, pool: str | None, rep: str | None, ht
         if html:
             from ledger.period_html import write_page  # noqa: PLC0415 - the other queries need no page
 
-            write_page(result, html)
+            write_file(html, lambda temp: write_page(result, temp))
         return result
 
     def render(r: dict) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from commands import helptext
-from commands.output import App, at_option, check_writable, checked, pass_app
-from commands.receipts import receipt_option, save_receipt
+from commands.files import write_file
+from commands.output import App, at_option, pass_app, writable_output
+from commands.receipts import receipt_options, save_receipt
 from commands.tables import fields, table
 from ledger.i18n import N_, _, gettext
 
@@ -53,7 +54,7 @@ def open_(app: App, lead_id: str, reason: str, at: str | None) -> None:
 
 @dispute.command("show")
 @click.argument("dispute_id", metavar="ID")
-@helptext.option("--html", "html_file", metavar="FILE", callback=checked(check_writable),
+@helptext.option("--html", "html_file", metavar="FILE", callback=writable_output,
               help="also write a self-contained HTML evidence report to this file")
 @pass_app
 def show(app: App, dispute_id: str, html_file: str | None) -> None:
@@ -68,7 +69,7 @@ def show(app: App, dispute_id: str, html_file: str | None) -> None:
         if html_file:
             from ledger.report import write_report  # noqa: PLC0415
 
-            write_report(result, html_file)
+            write_file(html_file, lambda temp: write_report(result, temp))
             result["html"] = html_file
         return result
 
@@ -118,10 +119,10 @@ def show(app: App, dispute_id: str, html_file: str | None) -> None:
 @helptext.option("--uphold", is_flag=True, help="the owner keeps it")
 @helptext.option("--rationale", required=True, metavar="TEXT")
 @at_option
-@receipt_option
+@receipt_options
 @pass_app
 def resolve(app: App, dispute_id: str, award: str | None, uphold: bool, rationale: str, at: str | None,
-            receipt_file: str | None) -> None:
+            receipt_file: str | None, signing_key: str | None) -> None:
     """Resolve a dispute (auditor or admin): --award REP or --uphold, with a rationale.
 
     \b
@@ -131,7 +132,7 @@ def resolve(app: App, dispute_id: str, award: str | None, uphold: bool, rational
     result = app.run(lambda ledger: ledger.resolve_dispute(app.actor, dispute_id, award=award, uphold=uphold,
                                                            rationale=rationale, at=at),
                      lambda r: click.echo(_resolved_line(r)))
-    save_receipt(app, result, receipt_file)
+    save_receipt(app, result, receipt_file, signing_key)
 
 
 @dispute.command("list")

@@ -8,6 +8,7 @@ from typing import NoReturn
 import click
 
 from commands import helptext
+from commands.files import write_file
 from commands.output import App, at_option, check_writable, emit_json, ownership_line, pass_app
 from commands.tables import fields
 from ledger.i18n import N_, _, gettext, ngettext
@@ -98,7 +99,7 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
         try:
             source = read_rows(file, encoding=encoding, tz=tz, mapping=mappings)
             if rejects:
-                check_writable(rejects)
+                check_writable(rejects, app.kept_files())
             report = run_import(ledger, source)
         except ImportInterrupted as stop:
             interrupted(stop.report)
@@ -106,7 +107,7 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
             interrupted(new_report(dry_run))
         if rejects:
             report["rejects_file"] = rejects
-            write_rejects(rejects, *source.rejects(report["rejected"]))
+            write_file(rejects, lambda temp: write_rejects(temp, *source.rejects(report["rejected"])))
         return report
 
     def run_import(ledger, source) -> dict:

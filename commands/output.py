@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ledger.application import Ledger
 
 
+SIGNING_KEY_ENV = "LEADLEDGER_SIGNING_KEY"
+STORE_COMPANIONS = ("", "-wal", "-shm", "-journal", "-lock")  # SQLite's own, and the library's lock
+
+
 class App:
     """What the root group parsed: the store, the actor, the output format."""
 
@@ -35,6 +39,17 @@ class App:
             from ledger.application import Ledger  # noqa: PLC0415 - `--help` needs none of it
             self._ledger = Ledger(self.store_url)
         return self._ledger
+
+    def kept_files(self, *keys: str | None) -> list[tuple[str, str]]:
+        """The files no output may be written over, each with its kind: the SQLite store's file
+        and its companions (a receipt written there leaves no ledger), and the signing keys
+        (these, and $LEADLEDGER_SIGNING_KEY's)."""
+        kept = [(key, "key") for key in (*keys, os.environ.get(SIGNING_KEY_ENV)) if key]
+        store = self.ledger.store  # the URL parsed, nothing opened
+        if store.kind == "sqlite":
+            kept += [(name + suffix, "store") for name in (store.path, os.path.realpath(store.path))
+                     for suffix in STORE_COMPANIONS]
+        return kept
 
     def close(self) -> None:
         if self._ledger is not None:
@@ -127,15 +142,42 @@ def checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Param
     return callback
 
 
-def check_writable(path: str) -> str:
+def check_writable(path: str, kept: list[tuple[str, str]] = ()) -> str:
     """An output file that cannot be written is bad input, found before any work is done
-    (and without making the file yet)."""
+    (and without making the file yet); so is one of `kept` (App.kept_files), however named."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir() or not (os.access(target, os.W_OK) if target.exists() else
-                               folder.is_dir() and os.access(folder, os.W_OK)):
-        raise InvalidInput(_("cannot write {path}", path=path))
+    try:
+        if target.is_dir() or not (os.access(target, os.W_OK) if target.exists() else
+                                   folder.is_dir() and os.access(folder, os.W_OK)):
+            raise InvalidInput(_("cannot write {path}", path=path))
+        real = os.path.realpath(path)
+    except ValueError:  # a NUL in the name
+        raise InvalidInput(_("cannot write {path}", path=repr(path))) from None
+    for file, kind in kept:
+        if real == os.path.realpath(file) or _same_file(path, file):
+            raise InvalidInput(_("cannot write {path}: it is a file of the ledger's store", path=path) if kind == "store"
+                               else _("cannot write {path}: it is the signing key", path=path))
     return path
+
+
+def _same_file(path: str, other: str) -> bool:
+    """Whether both name one file (a hard link too)."""
+    try:
+        return os.path.samefile(path, other)
+    except (OSError, ValueError):  # either does not exist
+        return False
+
+
+def writable_output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The click callback of an output FILE option: check_writable, before anything is read, with
+    the store's files and the signing key kept."""
+    if value is None:
+        return None
+    try:
+        return check_writable(value, ctx.find_object(App).kept_files())
+    except InvalidInput as e:
+        raise click.UsageError(e.message, ctx) from None
 
 
 at_option = option(

@@ -6,7 +6,7 @@ import click
 
 from commands import helptext
 from commands.output import App, at_option, ownership_line, pass_app
-from commands.receipts import receipt_option, save_receipt
+from commands.receipts import receipt_options, save_receipt
 from commands.tables import table
 from ledger.i18n import N_, _, gettext
 
@@ -14,9 +14,10 @@ from ledger.i18n import N_, _, gettext
 @helptext.command()
 @click.argument("lead_id", metavar="LEAD")
 @at_option
-@receipt_option
+@receipt_options
 @pass_app
-def claim(app: App, lead_id: str, at: str | None, receipt_file: str | None) -> None:
+def claim(app: App, lead_id: str, at: str | None, receipt_file: str | None,
+          signing_key: str | None) -> None:
     """Claim a pooled lead.
 
     \b
@@ -24,7 +25,7 @@ def claim(app: App, lead_id: str, at: str | None, receipt_file: str | None) -> N
       leadledger --as alice claim L-1001
     """
     result = app.run(lambda ledger: ledger.claim(app.actor, lead_id, at=at), ownership_line)
-    save_receipt(app, result, receipt_file)
+    save_receipt(app, result, receipt_file, signing_key)
 
 
 @helptext.command()
@@ -47,9 +48,10 @@ def release(app: App, lead_id: str, reason: str | None, at: str | None) -> None:
 @helptext.option("--to", "to", required=True, metavar="REP")
 @helptext.option("--reason", metavar="TEXT")
 @at_option
-@receipt_option
+@receipt_options
 @pass_app
-def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None, receipt_file: str | None) -> None:
+def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None, receipt_file: str | None,
+          signing_key: str | None) -> None:
     """Assign a pooled lead to a rep (manager).
 
     \b
@@ -57,7 +59,7 @@ def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None, 
       leadledger --as mgr assign L-1001 --to alice
     """
     result = app.run(lambda ledger: ledger.assign(app.actor, lead_id, to, reason, at=at), ownership_line)
-    save_receipt(app, result, receipt_file)
+    save_receipt(app, result, receipt_file, signing_key)
 
 
 @helptext.command()
@@ -65,9 +67,10 @@ def assign(app: App, lead_id: str, to: str, reason: str | None, at: str | None, 
 @helptext.option("--to", "to", required=True, metavar="REP")
 @helptext.option("--reason", required=True, metavar="TEXT")
 @at_option
-@receipt_option
+@receipt_options
 @pass_app
-def reassign(app: App, lead_id: str, to: str, reason: str, at: str | None, receipt_file: str | None) -> None:
+def reassign(app: App, lead_id: str, to: str, reason: str, at: str | None, receipt_file: str | None,
+             signing_key: str | None) -> None:
     """Move a held lead to another rep (manager).
 
     \b
@@ -75,7 +78,7 @@ def reassign(app: App, lead_id: str, to: str, reason: str, at: str | None, recei
       leadledger --as mgr reassign L-1001 --to bob --reason "alice on leave"
     """
     result = app.run(lambda ledger: ledger.reassign(app.actor, lead_id, to, reason, at=at), ownership_line)
-    save_receipt(app, result, receipt_file)
+    save_receipt(app, result, receipt_file, signing_key)
 
 
 @helptext.command("follow-up")

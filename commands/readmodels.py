@@ -7,7 +7,6 @@ import itertools
 import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,7 +15,8 @@ from typing import Any
 import click
 
 from commands import helptext
-from commands.output import App, pass_app
+from commands.files import replacing
+from commands.output import App, pass_app, writable_output
 from ledger.errors import InvalidInput
 from ledger.feeds import MODELS
 from ledger.i18n import _
@@ -206,34 +206,24 @@ _NONE = object()
 
 @contextmanager
 def _replacing(out: str) -> Iterator[str]:
-    """A file written beside `out` and renamed over it only when complete: a failed export
-    leaves no half-written file. A place that cannot be written is bad input."""
-    target = os.path.abspath(out)
-    if os.path.isdir(target):
+    """The export written whole or not at all (commands/files.py): a failed export leaves no
+    half-written file. A place that cannot be written is bad input."""
+    if os.path.isdir(out):
         raise InvalidInput(_("cannot write --out {out}: it is a directory", out=repr(out[:80])))
     try:
-        fd, temp = tempfile.mkstemp(prefix=".export-", suffix=".part", dir=os.path.dirname(target))
-    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        with replacing(out) as temp:
+            yield temp
+    except OSError as e:
         raise InvalidInput(_("cannot write --out {out}: {reason}", out=repr(out[:80]),
-                             reason=getattr(e, "strerror", None) or e)) from None
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temp, 0o666 & ~mask)  # as a plain open() would make it, not mkstemp's 0600
-        os.close(fd)
-        yield temp
-        os.replace(temp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp)
-        raise
+                             reason=e.strerror or e)) from None
 
 
 @helptext.command()
 @click.argument("model", type=click.Choice([*MODELS, "events"]))
 @helptext.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]),
               help="jsonl, csv or xlsx (needs --out); default: from the extension of --out, else jsonl")
-@helptext.option("--out", metavar="FILE", help="write to FILE instead of stdout (whole, or not at all)")
+@helptext.option("--out", metavar="FILE", callback=writable_output,
+                 help="write to FILE instead of stdout (whole, or not at all)")
 @helptext.option("--bom", is_flag=True, help="csv: begin with a byte-order mark (for Excel)")
 @helptext.option("--since", metavar="POSITION", callback=_position,
               help="events: only those after POSITION (0 to 2^63-1)")

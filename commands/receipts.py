@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from commands import helptext, offline
 from commands.integrity import SIGNING_KEY
-from commands.output import App, check_writable, checked, emit_json, pass_app
+from commands.files import write_file
+from commands.output import App, check_writable, emit_json, pass_app
 from ledger.errors import InvalidInput, LedgerError
 from ledger.i18n import _
 from ledger.values import parse_position
@@ -34,7 +38,7 @@ def keygen(app: App, file: str) -> None:
     from ledger import checkpoint  # noqa: PLC0415 - the crypto library, for the commands that sign or check
 
     try:
-        key = checkpoint.write_new_key(file)
+        key = _write_key(app, file)
     except LedgerError as e:
         app.fail(e)
     result = {"key_file": file, "public_key": checkpoint.b64(checkpoint.public_key_of(key))}
@@ -42,6 +46,19 @@ def keygen(app: App, file: str) -> None:
         emit_json(result)
     else:
         click.echo(_("wrote {file} (mode 0600); public key: {key}", file=file, key=result["public_key"]))
+
+
+def _write_key(app: App, file: str) -> Any:
+    """keygen's file, whole or not at all, mode 0600, never over a file (nor the store's)."""
+    from ledger import checkpoint  # noqa: PLC0415
+
+    if os.path.lexists(file):  # before a key is made; the write itself never replaces one either
+        raise InvalidInput(_("{path} already exists: a key is never overwritten", path=file), file=file)
+    check_writable(file, app.kept_files())
+    try:
+        return write_file(file, checkpoint.write_new_key, new=True)
+    except FileExistsError:
+        raise InvalidInput(_("{path} already exists: a key is never overwritten", path=file), file=file) from None
 
 
 @helptext.command("verify-receipt")
@@ -91,8 +108,11 @@ def receipt(app: App, position: str, digest: str | None, out: str | None, signin
     """
     try:
         number = parse_position(position)
+        if out:
+            check_writable(out, app.kept_files(signing_key))
     except LedgerError as e:
         app.fail(e)
+
     def call(ledger):
         made = ledger.receipt(number, digest, signing_key)
         write_receipt(made, out)
@@ -109,34 +129,44 @@ def write_receipt(made: dict, out: str | None) -> None:
     """Write a receipt to the file `out`, when one is named."""
     if out is None:
         return
-    try:
-        Path(out).write_text(json.dumps(made, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    except OSError as e:
-        raise InvalidInput(_("cannot write {file}: {reason}", file=out, reason=e.strerror), file=out) from None
+    text = json.dumps(made, ensure_ascii=False, indent=2) + "\n"
+    write_file(out, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
 
 
 COMMANDS = [keygen, verify_receipt, receipt]
 
 
-def _receipt_file(file: str) -> str:
-    """`--receipt FILE`, checked before the command records anything: FILE can be written and
-    the signing key, when one is set, loads. Either failing after the event was recorded
-    would leave the command half done."""
-    check_writable(file)
-    key = os.environ.get("LEADLEDGER_SIGNING_KEY")
-    if key:
+def receipt_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--receipt FILE` and `--signing-key FILE` (default $LEADLEDGER_SIGNING_KEY) for a command
+    that records an event, checked together before it records anything: FILE can be written and
+    is neither one of the store's files nor the key, and the key loads. Either failing once the
+    event is recorded would leave the command half done."""
+    @functools.wraps(command)
+    def checked_first(*args: Any, receipt_file: str | None, signing_key: str | None, **kwargs: Any) -> Any:
+        if receipt_file:
+            ctx = click.get_current_context()
+            try:
+                _check_receipt(ctx.find_object(App), receipt_file, signing_key)
+            except InvalidInput as e:
+                raise click.UsageError(e.message, ctx) from None
+        return command(*args, receipt_file=receipt_file, signing_key=signing_key, **kwargs)
+
+    return RECEIPT(SIGNING_KEY(checked_first))
+
+
+def _check_receipt(app: App, file: str, key: str | None) -> None:
+    check_writable(file, app.kept_files(key))
+    if key is not None:  # an empty --signing-key is no key: refused, not ignored
         from ledger import checkpoint  # noqa: PLC0415 - signing loads the crypto library
 
         checkpoint.load_signing_key(key)
-    return file
 
 
-receipt_option = helptext.option("--receipt", "receipt_file", metavar="FILE", callback=checked(_receipt_file),
-                                 help="write the receipt of the recorded event to FILE "
-                                      "(signed with $LEADLEDGER_SIGNING_KEY when set)")
+RECEIPT = helptext.option("--receipt", "receipt_file", metavar="FILE",
+                          help="write the receipt of the recorded event to FILE (signed with --signing-key)")
 
 
-def save_receipt(app: App, result: dict, file: str | None) -> None:
+def save_receipt(app: App, result: dict, file: str | None, signing_key: str | None) -> None:
     """After a command recorded an event: write that event's receipt to `file`, if asked. The
     event stands whatever happens here (its result is printed already): a receipt that cannot
     be written after all (a full disk) is a warning that says how to make it again."""
@@ -144,7 +174,7 @@ def save_receipt(app: App, result: dict, file: str | None) -> None:
         return
     position = result["position"]
     try:
-        write_receipt(app.ledger.receipt(position, None, os.environ.get("LEADLEDGER_SIGNING_KEY")), file)
+        write_receipt(app.ledger.receipt(position, None, signing_key), file)
     except LedgerError as e:
         click.echo(_("warning: event {position} is recorded, but its receipt was not written: {reason}; "
                      "`leadledger receipt {position} --out FILE` writes it",

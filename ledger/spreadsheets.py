@@ -138,18 +138,16 @@ def cell_text(value: Any) -> str:
 
 def write_rejects(path: str, header: Sequence[str], items: Iterable[tuple[int, Sequence[Any], str]]) -> int:
     """The rejected rows as CSV for Excel (UTF-8 with a BOM): the file's own columns, then `line`
-    and `error`, so they can be fixed and imported again. Returns how many rows."""
+    and `error`, so they can be fixed and imported again. Returns how many rows. An OSError is
+    the caller's to report: it may write under a temporary name, and knows the file it meant."""
     count = 0
-    try:
-        with open(path, "w", encoding="utf-8-sig", newline="") as f:
-            out = csv.writer(f, lineterminator="\r\n")
-            out.writerow([*header, "line", "error"])
-            for line, cells, error in items:
-                row = [cell_text(c) for c in cells[:len(header)]]
-                out.writerow([*row, *[""] * (len(header) - len(row)), line, error])
-                count += 1
-    except OSError as e:
-        raise InvalidInput(_("cannot write {path}: {reason}", path=path, reason=e.strerror)) from None
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        out = csv.writer(f, lineterminator="\r\n")
+        out.writerow([*header, "line", "error"])
+        for line, cells, error in items:
+            row = [cell_text(c) for c in cells[:len(header)]]
+            out.writerow([*row, *[""] * (len(header) - len(row)), line, error])
+            count += 1
     return count
 
 
