@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TypeVar
@@ -12,6 +14,7 @@ from ledger.errors import InvalidInput
 from ledger.i18n import _
 
 T = TypeVar("T")
+STREAMS = ("/dev/", "/proc/")  # paths of streams and devices, never replaced by a rename
 
 
 def write_file(path: str, write: Callable[[str], T], *, new: bool = False) -> T:
@@ -32,21 +35,49 @@ def replacing(path: str, *, new: bool = False) -> Iterator[str]:
     the file is complete and on disk: a failed write (a full disk, a size limit, Ctrl-C) leaves
     `path` as it was and nothing half-written. With `new`, a `path` that exists (a symlink too)
     is never replaced: FileExistsError. A symlink's file is replaced, as open() would write it;
-    a device or a pipe (/dev/stdout) is written as it is, since renaming over it would remove it."""
-    target = os.path.abspath(path) if new else os.path.realpath(path)
-    if not new and os.path.exists(target) and not os.path.isfile(target):
-        yield target
+    a device or a pipe (/dev/stdout) is written as it is (`in_place`), since renaming over it
+    would remove it, or replace the file the shell redirected it to."""
+    if not new and in_place(path):
+        yield path
         return
+    target = os.path.abspath(path) if new else os.path.realpath(path)
     folder = _private_folder(os.path.dirname(target))
     temp = os.path.join(folder, os.path.basename(target))  # its name, for writers that go by it
     try:
-        yield temp
-        _settle(temp, target, new)
+        with _terminable():
+            yield temp
+            _settle(temp, target, new)
     finally:
         with suppress(OSError):
             os.unlink(temp)
         with suppress(OSError):
             os.rmdir(folder)
+
+
+def in_place(path: str) -> bool:
+    """Whether `path` is written as it is, not replaced: a stream the shell opened (/dev/stdout,
+    /dev/fd/N, which resolve to a pipe or to whatever file was redirected), or an existing file
+    that is no regular one (a FIFO, a device)."""
+    if os.path.abspath(path).startswith(STREAMS):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # not there yet, or a link to nothing: a new file
+        return False
+
+
+@contextmanager
+def _terminable() -> Iterator[None]:
+    """SIGTERM (a `timeout`, a service stopping) as Ctrl-C while a file is written, so the
+    temporary copy, which may hold personal data, is removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _private_folder(parent: str) -> str:

@@ -11,6 +11,7 @@ from commands import helptext
 from commands.files import write_file
 from commands.output import App, at_option, check_writable, emit_json, ownership_line, pass_app
 from commands.tables import fields
+from ledger.errors import LedgerError
 from ledger.i18n import N_, _, gettext, ngettext
 
 ATTRIBUTE_OPTIONS = ("company", "contact", "phone", "email", "region", "industry", "source")
@@ -99,15 +100,19 @@ def import_(app: App, file: str, pool_id: str, encoding: str | None, tz: str, ma
         try:
             source = read_rows(file, encoding=encoding, tz=tz, mapping=mappings)
             if rejects:
-                check_writable(rejects, app.kept_files())
+                check_writable(rejects, [*app.kept_files(), (file, "input")])
             report = run_import(ledger, source)
         except ImportInterrupted as stop:
             interrupted(stop.report)
         except KeyboardInterrupt:  # before the first row: nothing was written
             interrupted(new_report(dry_run))
         if rejects:
-            report["rejects_file"] = rejects
-            write_file(rejects, lambda temp: write_rejects(temp, *source.rejects(report["rejected"])))
+            try:
+                write_file(rejects, lambda temp: write_rejects(temp, *source.rejects(report["rejected"])))
+                report["rejects_file"] = rejects
+            except LedgerError as e:  # the import stands: its summary is still owed
+                click.echo(_("warning: the import is recorded, but its rejects file was not written: {reason}",
+                             reason=e.message), err=True)
         return report
 
     def run_import(ledger, source) -> dict:

@@ -145,20 +145,27 @@ def checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Param
 def check_writable(path: str, kept: list[tuple[str, str]] = ()) -> str:
     """An output file that cannot be written is bad input, found before any work is done
     (and without making the file yet); so is one of `kept` (App.kept_files), however named."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    from commands.files import in_place  # noqa: PLC0415 - only the commands that write files load it
+
     try:
-        if target.is_dir() or not (os.access(target, os.W_OK) if target.exists() else
-                                   folder.is_dir() and os.access(folder, os.W_OK)):
-            raise InvalidInput(_("cannot write {path}", path=path))
         real = os.path.realpath(path)
-    except ValueError:  # a NUL in the name
+        if not (os.access(path, os.W_OK) if in_place(path) else _replaceable(Path(real))):
+            raise InvalidInput(_("cannot write {path}", path=path))
+    except (ValueError, OSError):  # a NUL in the name, a name too long
         raise InvalidInput(_("cannot write {path}", path=repr(path))) from None
     for file, kind in kept:
         if real == os.path.realpath(file) or _same_file(path, file):
             raise InvalidInput(_("cannot write {path}: it is a file of the ledger's store", path=path) if kind == "store"
+                               else _("cannot write {path}: it is the file being imported", path=path) if kind == "input"
                                else _("cannot write {path}: it is the signing key", path=path))
     return path
+
+
+def _replaceable(target: Path) -> bool:
+    """Whether a file can be written beside `target` (a link's file) and renamed over it: its
+    folder is there and writable, and it is no folder."""
+    folder = target.parent
+    return not target.is_dir() and folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
 
 def _same_file(path: str, other: str) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import sys
+import traceback
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
@@ -141,7 +143,7 @@ def write_rejects(path: str, header: Sequence[str], items: Iterable[tuple[int, S
     and `error`, so they can be fixed and imported again. Returns how many rows. An OSError is
     the caller's to report: it may write under a temporary name, and knows the file it meant."""
     count = 0
-    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+    with open(path, "w", encoding="utf-8-sig", newline="", errors="backslashreplace") as f:  # a lone surrogate
         out = csv.writer(f, lineterminator="\r\n")
         out.writerow([*header, "line", "error"])
         for line, cells, error in items:
@@ -193,9 +195,22 @@ def write_xlsx(path: str, columns: Sequence[str], rows: Iterable[Sequence[Any] |
                 ws.write(count, col, value)
     try:
         book.close()
-    except (OSError, xlsxwriter.exceptions.FileCreateError) as e:
-        raise InvalidInput(_("cannot write {path}: {reason}", path=path, reason=e)) from None
+    except xlsxwriter.exceptions.FileCreateError as e:  # an OSError inside: the caller names the file it meant
+        error = e.args[0] if e.args and isinstance(e.args[0], OSError) else OSError(str(e))
+        _drop_quietly(error)
+        raise error from None
     return count
+
+
+def _drop_quietly(error: BaseException) -> None:
+    """Free what a failed workbook write left open: its half-written zip file, whose own clean-up
+    fails again (the disk is still full) and would print "Exception ignored" and a traceback."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        traceback.clear_frames(error.__traceback__)
+    finally:
+        sys.unraisablehook = hook
 
 
 def check_export(fmt: str, path: str | None, bom: bool) -> None:

@@ -9,11 +9,15 @@ import errno
 import io
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from commands.files import replacing
 from ledger import checkpoint
 from tests.conftest import run_cli
 
@@ -255,3 +259,81 @@ def test_a_signing_key_without_a_receipt_is_not_needed(disputed, store_url, tmp_
     run = run_cli(store_url, "claim", "L-2", "--signing-key", str(tmp_path / "none.pem"), actor="alice")
     assert run.code == 0 and run.json["owner"] == "alice", run
 
+
+
+# --- streams, odd names, and what an import owes after its rows are in -----------------------
+
+@pytest.mark.parametrize("args", [["export", "people"], ["receipt", "3"]])
+def test_dev_stdout_is_written_as_a_stream_to_a_pipe_and_to_a_redirected_file(disputed, store_url, tmp_path, args):
+    env = {**os.environ, "LEADLEDGER_STORE": store_url}
+    argv = [sys.executable, "-c", "import cli; cli.main()", *args, "--out", "/dev/stdout"]
+    piped = subprocess.run(argv, capture_output=True, env=env)
+    assert piped.returncode == 0 and piped.stdout.strip(), piped.stderr.decode()
+    if args[0] == "receipt":  # it also says on stdout where the receipt went
+        return
+    log = tmp_path / "log.txt"
+    with open(log, "wb") as f:
+        redirected = subprocess.run(argv, stdout=f, stderr=subprocess.PIPE, env=env)
+    assert redirected.returncode == 0, redirected.stderr.decode()
+    assert log.read_bytes() == piped.stdout and not leftovers(tmp_path)
+
+
+def test_rejects_that_cannot_be_written_after_the_import_leave_its_summary(disputed, store_url, tmp_path, full):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(f"id,company\nN-1,New Co\n,{'no id ' * 40}\n", encoding="utf-8")  # more than the disk holds
+    run = run_cli(store_url, "lead", "import", str(leads), "--pool", "east", "--rejects", str(full / "rej.csv"),
+                  actor="mgr")
+    assert run.code == 0 and run.json["imported"] == 1 and len(run.json["rejected"]) == 1, run
+    assert "rejects_file" not in run.json and "rejects file was not written" in run.stderr
+    assert run_cli(store_url, "owner", "N-1").code == 0
+    assert list(full.iterdir()) == []
+
+
+def test_rejects_never_overwrite_the_file_being_imported(disputed, store_url, tmp_path):
+    leads = tmp_path / "leads.csv"
+    text = "id,company\nN-1,New Co\n,no id\n"
+    leads.write_text(text, encoding="utf-8")
+    before = disputed.store.max_position()
+    for dry in ([], ["--dry-run"]):
+        run = run_cli(store_url, "lead", "import", str(leads), "--pool", "east", *dry, "--rejects", str(leads),
+                      actor="mgr")
+        assert "being imported" in refused(run, disputed, before)
+    assert leads.read_text(encoding="utf-8") == text
+
+
+def test_a_rejected_row_holding_a_lone_surrogate_is_written_to_the_rejects(disputed, store_url, tmp_path):
+    leads = tmp_path / "leads.jsonl"
+    leads.write_text('{"id": "J-1", "company": "\\ud800"}\n{"id": "J-2", "company": "ok"}\n', encoding="utf-8")
+    rejects = tmp_path / "rej.csv"
+    run = run_cli(store_url, "lead", "import", str(leads), "--pool", "east", "--rejects", str(rejects), actor="mgr")
+    assert run.code == 0 and run.json["imported"] == 1 and run.json["rejects_file"] == str(rejects), run
+    assert "\\ud800" in rejects.read_text(encoding="utf-8-sig")
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "gone/dir/r.json"])  # too long; a link into a missing folder
+def test_a_place_no_file_can_be_written_is_refused_before_the_claim(disputed, store_url, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    if "/" in name:
+        (tmp_path / "link.json").symlink_to(name)
+        name = "link.json"
+    before = disputed.store.max_position()
+    refused(run_cli(store_url, "claim", "L-2", "--receipt", name, actor="alice"), disputed, before)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # "Exception ignored", a traceback
+def test_a_workbook_that_cannot_be_written_names_the_file_asked_for(disputed, store_url, full):
+    target = full / "people.xlsx"
+    run = run_cli(store_url, "export", "people", "--out", str(target))
+    assert run.code == 2 and run.json["error"]["code"] == "invalid_input", run
+    assert "people.xlsx" in run.json["error"]["message"] and ".leadledger-" not in run.json["error"]["message"]
+    assert list(full.iterdir()) == []
+
+
+def test_sigterm_while_a_file_is_written_removes_the_temporary_copy(tmp_path):
+    target = tmp_path / "export.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        with replacing(str(target)) as temp:
+            Path(temp).write_text("personal data, half written\n")
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
