@@ -140,12 +140,25 @@ def _limit_refusal(desk: Desk, rv: RuleVersion, rep: str) -> tuple[str, str, dic
     return None
 
 
+def check_desks(at: datetime, *desks: Desk) -> None:
+    """A command that changes a rep's holdings may not be dated before their latest change: his
+    count and his claims of the day are known as of then, not before (a claim dated earlier
+    would be judged on holdings that were not yet his)."""
+    for desk in desks:
+        if desk.last_event_at is not None and at < desk.last_event_at:
+            raise InvalidInput(
+                _("--at {at} is earlier than the latest change of {rep}'s holdings in pool {pool} ({latest})",
+                  at=format_time(at), rep=desk.rep, pool=desk.pool, latest=format_time(desk.last_event_at)),
+                rep=desk.rep, pool=desk.pool, latest=format_time(desk.last_event_at))
+
+
 def claim(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: datetime) -> list[ev.Event]:
+    check_desks(at, desk)
     rv = pool.rules_at(at)
     refusal = None
     if lead.status != POOLED:
         refusal = _owned_refusal(lead)
-    elif rep.id not in pool.members:
+    elif not pool.member_at(rep.id, at):
         refusal = ("not_pool_member", english(refusals.NOT_MEMBER, person=rep.id, pool=pool.id), {})
     else:
         left = lead.left(rep.id)
@@ -192,7 +205,7 @@ def _assignment_refusal(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: dat
         refusal = _owned_refusal(lead)
     elif need == HELD and lead.status == POOLED:
         refusal = ("lead_pooled", english(refusals.POOLED, lead=lead.id, pool=lead.pool), {})
-    elif rep.id not in pool.members:
+    elif not pool.member_at(rep.id, at):
         refusal = ("not_pool_member", english(refusals.NOT_MEMBER, person=rep.id, pool=pool.id), {})
     else:
         refusal = _limit_refusal(desk, rv, rep.id)
@@ -209,6 +222,7 @@ def _assignment_refusal(lead: Lead, pool: Pool, desk: Desk, rep: Person, at: dat
 
 def assign(lead: Lead, pool: Pool, desk: Desk, rep: Person, actor: Person, at: datetime,
            reason: str | None) -> list[ev.Event]:
+    check_desks(at, desk)
     refused = _assignment_refusal(lead, pool, desk, rep, at, actor, POOLED)
     if refused:
         return [refused]
@@ -223,6 +237,7 @@ def reassign(lead: Lead, pool: Pool, old_desk: Desk, desk: Desk, rep: Person, ac
              at: datetime, reason: str) -> list[ev.Event]:
     if lead.owner == rep.id and lead.status == HELD:
         raise InvalidInput(_("lead {lead} is already held by {rep}", lead=lead.id, rep=rep.id))
+    check_desks(at, old_desk, desk)
     refused = _assignment_refusal(lead, pool, desk, rep, at, actor, HELD)
     if refused:
         return [refused]

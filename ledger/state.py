@@ -6,6 +6,7 @@ knows its stream's version and head hash, which a new event must follow.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import singledispatch
@@ -52,6 +53,12 @@ class Pool:
     members: frozenset[str] = frozenset()
     exists: bool = False
     created_at: datetime | None = None  # a command on the pool may not be earlier
+    joined: Mapping[str, datetime] = field(default_factory=dict)  # each member's latest grant
+
+    def member_at(self, person: str, at: datetime) -> bool:
+        """Whether `person` is a member now and was one at `at` (a backdated claim or
+        assignment is judged by the membership of its own time)."""
+        return person in self.members and self.joined.get(person, at) <= at
 
     @property
     def rules(self) -> ev.Rules:
@@ -129,6 +136,7 @@ class Desk:
     held: int = 0
     day: str = ""
     claims_on_day: int = 0
+    last_event_at: datetime | None = None  # an ownership command on it may not be earlier
 
 
 def person_stream(person_id: str) -> str:
@@ -195,12 +203,14 @@ def _(e: ev.PoolRulesChanged, s: Pool, stored) -> Pool:
 
 @evolve.register
 def _(e: ev.MembersGranted, s: Pool, stored) -> Pool:
-    return _with(s, members=s.members | set(e.people))
+    joined = {**s.joined, **{p: e.occurred_at for p in e.people if p not in s.members}}
+    return _with(s, members=s.members | set(e.people), joined=joined)
 
 
 @evolve.register
 def _(e: ev.MembersRevoked, s: Pool, stored) -> Pool:
-    return _with(s, members=s.members - set(e.people))
+    joined = {p: t for p, t in s.joined.items() if p not in e.people}
+    return _with(s, members=s.members - set(e.people), joined=joined)
 
 
 def _touch(s: Lead, e: ev.Event) -> Lead:
@@ -309,7 +319,8 @@ def _(e: ev.DisputeResolved, s: Lead, stored) -> Lead:
 @evolve.register(ev.HoldingsChanged)
 @evolve.register(ev.HoldingsClosed)
 def _(e, s: Desk, stored) -> Desk:
-    return _with(s, held=e.held, day=e.day, claims_on_day=e.claims_on_day)
+    latest = e.occurred_at if s.last_event_at is None else max(s.last_event_at, e.occurred_at)
+    return _with(s, held=e.held, day=e.day, claims_on_day=e.claims_on_day, last_event_at=latest)
 
 
 def replay(state, stored_events):

@@ -44,8 +44,8 @@ class Holdings(ReadModel):
     def on_LeadReassigned(self, batch: Batch, position: int, e) -> None:
         holdings = batch.rows("holdings")
         row = holdings.get(e.lead)
-        if row is not None and row["status"] == "converted":
-            holdings.update(e.lead, rep=e.rep)
+        if row is not None and row["status"] == "converted":  # the deal stays; its holder and his start change
+            holdings.update(e.lead, rep=e.rep, since=occurred(e), since_position=position, last_follow_up=None)
             return
         holdings.delete(e.lead)
         self._taken(batch, position, e)
