@@ -110,7 +110,7 @@ def rep_chart(rep: dict[str, Any]) -> str:
         height = v / top * (H - 2 * PAD - 14)
         bx, by = LEFT + i * step + 3, H - PAD - height
         bars.append(f"<rect class='bar' x='{bx:.1f}' y='{by:.1f}' width='{step - 6:.1f}' height='{height:.1f}' "
-                    f"fill='{COLORS[k]}'><title>{escape(k)}: {v}</title></rect>"
+                    f"fill='{COLORS[k]}'><title>{escape(gettext(LABELS[k]))}: {v}</title></rect>"
                     f"<text x='{bx + (step - 6) / 2:.1f}' y='{H - 6}' text-anchor='middle'>{escape(gettext(LABELS[k]))}</text>")
     return (f"<svg class='chart' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img' "
             f"aria-label='{escape(_('outcomes of {rep}', rep=rep['rep']), quote=True)}'>{_axes(top)}{''.join(bars)}</svg>")

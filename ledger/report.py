@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ledger import refusals
 from ledger.i18n import N_, _, gettext
 from ledger.period_html import page_language
 from ledger.values import format_time, parse_time
@@ -53,7 +54,7 @@ def render(r: dict[str, Any]) -> str:
                 ("deal", N_("Converted"))], empty=N_("Never owned.")),
         f"<h2>{escape(_('Claim and assignment attempts'))}</h2>",
         _table([{**a, "result": _("accepted") if a["accepted"] else _("refused: {reason}", reason=a["reason"]),
-                 "detail": a["message"] or a["reason"]} for a in e["attempts"]],
+                 "detail": a["message"] or refusals.reword(a["reason"])} for a in e["attempts"]],
                [("position", N_("#")), ("occurred_at", N_("Occurred")), ("recorded_at", N_("Recorded")),
                 ("backdated", N_("Backdated")), ("type", N_("Event")), ("rep", N_("Rep")), ("actor", N_("By")),
                 ("result", N_("Result")), ("owner_then", N_("Owner then")), ("owner_since_position", N_("Owner since #")),
@@ -75,7 +76,7 @@ def render(r: dict[str, Any]) -> str:
                 ("status", N_("Status")), ("owner", N_("Owner")), ("pool", N_("Pool")), ("held_by", N_("Held by"))],
                empty=N_("No other lead shares this customer's phone, email or company.")),
         f"<h2>{escape(_('Dispute events'))}</h2>",
-        _table(e["dispute_events"], [("position", N_("#")), ("type", N_("Event")), ("occurred_at", N_("Occurred")),
+        _table(_worded(e["dispute_events"]), [("position", N_("#")), ("type", N_("Event")), ("occurred_at", N_("Occurred")),
                                      ("recorded_at", N_("Recorded")), ("actor", N_("By")), ("reason", N_("Reason")),
                                      ("outcome", N_("Outcome")), ("owner", N_("Owner")), ("rationale", N_("Rationale"))]),
     ]
@@ -273,6 +274,13 @@ def _cell(value: Any) -> str:
         return _("yes") if value else _("no")
     return escape(str(value))
 
+
+
+def _worded(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dispute events as the page shows them: outcomes, and reasons the ledger gave (stored in
+    English), in the reader's language."""
+    return [{**d, "outcome": gettext(d["outcome"]) if d.get("outcome") else d.get("outcome"),
+             "reason": refusals.reword(d.get("reason"))} for d in events]
 
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], empty: str = N_("None."),
            row_class: Any = None) -> str:

@@ -164,3 +164,15 @@ def test_the_period_page_in_chinese_draws_every_character(world, store_url, tmp_
     assert run.code == 0, run
     assert "from" in run.json  # machine output keeps its field names
     check_chinese_page(path, tmp_path, "期间报告", "公海池 east", "销售 alice", "期初持有")
+
+
+def test_the_dispute_events_table_and_the_period_bars_speak_chinese(dispute_page, world, store_url, tmp_path):
+    """The ruling's outcome and the reason the ledger gave it, and the bars' tooltips, are words,
+    not the stored English or field names."""
+    html = dispute_page.read_text(encoding="utf-8")
+    cells = re.findall(r"<td>(.*?)</td>", html)
+    assert "awarded" not in cells and not any(c.startswith("awarded by dispute") for c in cells), cells
+    path = tmp_path / "period.html"
+    assert run_cli(store_url, "report", "--from", "2026-03-01", "--to", "2026-04-01", "--html", str(path)).code == 0
+    tips = re.findall(r"<rect class='bar'[^>]*><title>(.*?)</title>", path.read_text(encoding="utf-8"))
+    assert tips and all(CJK.search(tip) for tip in tips), tips
