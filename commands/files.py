@@ -61,9 +61,10 @@ def in_place(path: str) -> bool:
     if os.path.abspath(path).startswith(STREAMS):
         return True
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except OSError:  # not there yet, or a link to nothing: a new file
         return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode)
 
 
 @contextmanager

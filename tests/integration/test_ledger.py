@@ -19,7 +19,7 @@ import pytest
 from ledger import events as ev
 from ledger.application import Ledger
 from ledger.codec import GENESIS
-from ledger.errors import LedgerError
+from ledger.errors import InvalidInput, LedgerError
 from ledger.importing import read_rows
 from ledger.state import lead_stream
 from ledger.store import Conflict, DuplicateKeys, NewEvent
@@ -401,9 +401,11 @@ def test_at_before_the_leads_latest_event_is_invalid(world):
     assert world.release("alice", "L-1", at=d(3))["event"] == "LeadReleased"  # the same instant is fine
 
 
-def test_at_is_ordered_per_lead_not_globally(world):
+def test_at_is_ordered_per_lead_and_per_holdings_not_globally(world):
     world.claim("alice", "L-1", at=d(5))
-    assert world.claim("alice", "L-2", at=d(2))["occurred_at"] == d(2)
+    assert world.claim("bob", "L-2", at=d(2))["occurred_at"] == d(2)  # another rep's holdings
+    with pytest.raises(InvalidInput):  # alice's count is known from d(5) on, not before
+        world.claim("alice", "L-3", at=d(2))
 
 
 # --- checks order ---------------------------------------------------------------------------
