@@ -91,8 +91,8 @@ class _Tally:
 
     def add(self, s: Stored) -> None:
         e = s.event
-        if isinstance(e, ev.PoolCreated):
-            self.pools[e.pool]  # every pool is listed, even one nothing happened in  # noqa: B018
+        if isinstance(e, ev.PoolCreated) and e.occurred_at < self.t2:
+            self.pools[e.pool]  # every pool of the period is listed, even one nothing happened in  # noqa: B018
         lead_pool = getattr(e, "pool", None) or self.lead_pool.get(getattr(e, "lead", None) or "")
         if getattr(e, "lead", None) and lead_pool:
             self.lead_pool[e.lead] = lead_pool

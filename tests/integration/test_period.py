@@ -123,3 +123,10 @@ def test_page_screenshot_is_drawn(page, tmp_path):
     assert done.returncode == 0, done.stderr
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_a_period_before_the_pools_existed_lists_none(month, store_url):
+    r = run_cli(store_url, "report", "--from", "2026-01-01T00:00:00Z", "--to", "2026-02-01T00:00:00Z").json
+    assert r["pools"] == []
+    listed = run_cli(store_url, "report", "--from", "2026-01-01T00:00:00Z", "--to", TO).json
+    assert {p["pool"] for p in listed["pools"]} == {"east", "west"}
