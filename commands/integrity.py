@@ -7,7 +7,7 @@ import sys
 import click
 
 from commands import helptext
-from commands.output import App, pass_app
+from commands.output import SIGNING_KEY_ENV, App, pass_app
 from ledger.errors import LedgerError
 from ledger.i18n import _
 from ledger.values import parse_position
@@ -59,7 +59,7 @@ def verify(app: App, digest: str | None) -> None:
     app.run(call, render)  # the reader is checked in `call`: a damaged store is reported, not ok
 
 
-SIGNING_KEY = helptext.option("--signing-key", "signing_key", metavar="FILE", envvar="LEADLEDGER_SIGNING_KEY",
+SIGNING_KEY = helptext.option("--signing-key", "signing_key", metavar="FILE", envvar=SIGNING_KEY_ENV,
                            help="sign the tree head with this Ed25519 key (as `keygen` wrote it); "
                                 "default: $LEADLEDGER_SIGNING_KEY")
 

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 SIGNING_KEY_ENV = "LEADLEDGER_SIGNING_KEY"
 STORE_COMPANIONS = ("", "-wal", "-shm", "-journal", "-lock")  # SQLite's own, and the library's lock
+KEPT = {"store": N_("cannot write {path}: it is a file of the ledger's store"),  # by kind (App.kept_files)
+        "input": N_("cannot write {path}: it is the file being imported"),
+        "key": N_("cannot write {path}: it is the signing key")}
 
 
 class App:
@@ -155,9 +158,7 @@ def check_writable(path: str, kept: list[tuple[str, str]] = ()) -> str:
         raise InvalidInput(_("cannot write {path}", path=repr(path))) from None
     for file, kind in kept:
         if real == os.path.realpath(file) or _same_file(path, file):
-            raise InvalidInput(_("cannot write {path}: it is a file of the ledger's store", path=path) if kind == "store"
-                               else _("cannot write {path}: it is the file being imported", path=path) if kind == "input"
-                               else _("cannot write {path}: it is the signing key", path=path))
+            raise InvalidInput(_(KEPT[kind], path=path))
     return path
 
 

@@ -207,9 +207,7 @@ _NONE = object()
 @contextmanager
 def _replacing(out: str) -> Iterator[str]:
     """The export written whole or not at all (commands/files.py): a failed export leaves no
-    half-written file. A place that cannot be written is bad input."""
-    if os.path.isdir(out):
-        raise InvalidInput(_("cannot write --out {out}: it is a directory", out=repr(out[:80])))
+    half-written file. A place that cannot be written (`--out` has been checked) is bad input."""
     try:
         with replacing(out) as temp:
             yield temp

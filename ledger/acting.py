@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from ledger import decisions
 from ledger.errors import InvalidInput, Refused
 from ledger.repository import Repository
-from ledger.state import Lead, Person, Pool
+from ledger.state import Desk, Lead, Person, Pool
 from ledger.store import Stored
 from ledger.values import parse_time
 from ledger.i18n import _
@@ -33,16 +33,17 @@ class Acting:
         return parse_time(at) or self.clock()
 
     def when(self, when: datetime, at: When, actor: Person | None, *pools: Pool,
-             lead: Lead | None = None) -> datetime:
+             lead: Lead | None = None, holdings: tuple[Desk, ...] = ()) -> datetime:
         """The command's time `when` (from `at`), checked against the store's clock and what
         the command concerns: not in the future, not before the actor was registered or a
         pool created, not before the lead's latest event. A default time (no `at`) is never
-        refused for being early: it moves up to the latest of those, which can only be
-        ahead of the clock by the few minutes of slack `check_at` allows."""
+        refused for being early: it moves up to the latest of those, and of the latest change
+        of the `holdings` the command changes (whose own check is the decision's), which can
+        only be ahead of the clock by the few minutes of slack `check_at` allows."""
         if at is None:
             floors = [when, lead.last_event_at if lead is not None else None,
                       actor.registered_at if actor is not None else None,
-                      *(p.created_at for p in pools)]
+                      *(p.created_at for p in pools), *(h.last_event_at for h in holdings)]
             when = max(f for f in floors if f is not None)
         now = self.clock()
         for pool in pools[1:]:

@@ -49,13 +49,14 @@ class Ownership(Concern):
                 named()
             # The lead's pool was created before the lead was added, so checking the lead
             # checks its pool too.
-            when = self.acting.when(self.acting.time(at), at, by, lead=lead)
+            when = self.acting.time(at)
             if with_holdings:
                 pool, (mine,) = self.repo.pool_and_holdings(lead.pool, by.id, got=got, actor=by)
                 self.last_pool = lead.pool
-                heads, events = decide(by, lead, _after(when, at, mine), pool, mine)
+                when = self.acting.when(when, at, by, lead=lead, holdings=(mine,))
+                heads, events = decide(by, lead, when, pool, mine)
             else:
-                heads, events = decide(by, lead, when)
+                heads, events = decide(by, lead, self.acting.when(when, at, by, lead=lead))
             return _result(lead, self.repo.commit([lead.head, *heads], events))
 
         return self.repo.retry(attempt)
@@ -93,20 +94,19 @@ class Ownership(Concern):
         result["deal"] = deal
         return result
 
-    def _to_rep(self, by: Person, lead: Lead, to: str, when: datetime,
-                at: When) -> tuple[Person, Pool, Holdings, datetime]:
-        """The rep a manager gives a lead to, the lead's pool (the manager's to act in), his
-        holdings there, and the command's time: not before the rep was registered."""
+    def _to_rep(self, by: Person, lead: Lead, to: str) -> tuple[Person, Pool, Holdings]:
+        """The rep a manager gives a lead to, the lead's pool (the manager's to act in), his holdings there."""
         rep = self.acting.holder(to)
         pool = self.repo.pool(lead.pool)
         decisions.check_member(by, pool)
-        return rep, pool, self.repo.holdings(rep.id, lead.pool), self.acting.when(when, at, rep)
+        return rep, pool, self.repo.holdings(rep.id, lead.pool)
 
     def assign(self, actor: str, lead_id: str, to: str, reason: str | None = None,
                at: When = None) -> dict[str, Any]:
         def decide(by: Person, lead: Lead, when: datetime) -> Decided:
-            rep, pool, new, when = self._to_rep(by, lead, to, when, at)
-            return [new.head, pool.head], decisions.assign(lead, pool, new, rep, by, _after(when, at, new), reason)
+            rep, pool, new = self._to_rep(by, lead, to)
+            when = self.acting.when(when, at, rep, holdings=(new,))  # nor before the rep was registered
+            return [new.head, pool.head], decisions.assign(lead, pool, new, rep, by, when, reason)
 
         return self._on_lead(actor, "assign", lead_id, at, decide, named=lambda: self.repo.known_person(to))
 
@@ -115,11 +115,11 @@ class Ownership(Concern):
             raise InvalidInput(_("reassign needs a --reason"))
 
         def decide(by: Person, lead: Lead, when: datetime) -> Decided:
-            rep, pool, new, when = self._to_rep(by, lead, to, when, at)
+            rep, pool, new = self._to_rep(by, lead, to)
             old = self.repo.holdings(lead.owner, lead.pool) if lead.owner else new
+            when = self.acting.when(when, at, rep, holdings=(old, new))  # nor before the rep was registered
             heads = [new.head] if old.head == new.head else [old.head, new.head]
-            return [*heads, pool.head], decisions.reassign(lead, pool, old, new, rep, by, _after(when, at, old, new),
-                                                           reason)
+            return [*heads, pool.head], decisions.reassign(lead, pool, old, new, rep, by, when, reason)
 
         return self._on_lead(actor, "reassign", lead_id, at, decide, named=lambda: self.repo.known_person(to))
 
@@ -168,14 +168,6 @@ class Ownership(Concern):
         if events and not dry_run:
             self.repo.commit([lead.head, held.head], events)
         return events
-
-
-def _after(when: datetime, at: When, *desks: Holdings) -> datetime:
-    """A default time (no --at) moves up past the holdings' latest change, as Acting.when moves
-    it past the lead's latest event; a time given is checked by the decision."""
-    if at is not None:
-        return when
-    return max([when, *(d.last_event_at for d in desks if d.last_event_at is not None)])
 
 
 def _result(lead: Lead, stored: list[Stored]) -> dict[str, Any]:

@@ -275,12 +275,12 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-
 def _worded(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Dispute events as the page shows them: outcomes, and reasons the ledger gave (stored in
     English), in the reader's language."""
-    return [{**d, "outcome": gettext(d["outcome"]) if d.get("outcome") else d.get("outcome"),
+    return [{**d, "outcome": d.get("outcome") and gettext(d["outcome"]),
              "reason": refusals.reword(d.get("reason"))} for d in events]
+
 
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], empty: str = N_("None."),
            row_class: Any = None) -> str:

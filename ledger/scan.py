@@ -77,7 +77,7 @@ class Scan:
                 if raw.recorded_at != moment:  # a batch's events often share their time
                     codec.decode_time(raw.recorded_at)
                     moment = raw.recorded_at
-                kind = type(codec.decode_bare_event(raw.event)).__name__
+                kind = codec.topic_of(codec.decode_bare_event(raw.event))
                 digest = chain_digest(stream, version, raw.prev, raw.recorded_at, raw.event, hashlib.sha256)
                 if (digest.hex() == raw.hash and version == head_version + 1 and raw.prev == head_hash
                         and (topic is None or topic == kind)):

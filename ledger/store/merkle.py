@@ -236,9 +236,9 @@ class SQLiteTreeSql(TreeSql):
     def insert(self, cur: Any, rows: Sequence[merkle.Row]) -> None:
         """An append's few rows as they are; more (an import's) a run at a time: the subtrees of
         one level at consecutive indexes, as `merkle.appended` makes them, go as one blob of
-        their hashes that the statement cuts up, where binding three values a row cost three
-        times what inserting it does."""
-        if len(rows) < FEW or any(len(h) != HASH for _, _, h in rows):  # (each is a SHA-256 digest)
+        their hashes (each a SHA-256 digest, HASH bytes) that the statement cuts up, where
+        binding three values a row cost three times what inserting it does."""
+        if len(rows) < FEW:
             insert_many(cur, self.table, "level, idx, hash", 3, rows)
             return
         sql = (f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
